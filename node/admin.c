@@ -1,0 +1,252 @@
+/* admin.c: HTTP admin endpoints of a node with libevent's evhttp (see admin.h). The pages
+ * are built from the node's in-memory state only: no store scan, no blocking call. */
+#include "node/admin.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/server.h"
+#include "proto/kms.h"
+#include "proto/products.h"
+
+struct admin {
+    node *n;
+    struct evhttp *http;
+};
+
+static void add_json_string(struct evbuffer *b, const char *s)
+{
+    evbuffer_add(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
+        else if (c < 0x20) evbuffer_add_printf(b, "\\u%04x", c);
+        else evbuffer_add(b, s, 1);
+    }
+    evbuffer_add(b, "\"", 1);
+}
+
+static void send_reply(struct evhttp_request *req, int code, const char *reason,
+                       const char *type, struct evbuffer *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(req, code, reason, body);
+}
+
+static void healthz_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+    store_stats st;
+    store_get_stats(a->n->store, &st);
+    if (a->n->stopping) {
+        evbuffer_add_printf(b, "stopping\n");
+        send_reply(req, 503, "Service Unavailable", "text/plain", b);
+    } else {
+        evbuffer_add_printf(b, "ok\n");
+        send_reply(req, 200, "OK", "text/plain", b);
+    }
+    evbuffer_free(b);
+}
+
+static void status_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    node *n = a->n;
+    metrics *m = &n->metrics;
+    struct evbuffer *b = evbuffer_new();
+    int64_t now = node_now_ms(n);
+    clients_expire(n->clients, now, (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+
+    evbuffer_add_printf(b, "{\"node\":");
+    add_json_string(b, n->cfg.node_id);
+    evbuffer_add_printf(b, ",\"uptime_s\":%" PRId64 ",\"time_ms\":%" PRId64 ",\"listen\":[",
+                        (now - n->started_ms) / 1000, now);
+    for (int i = 0; i < n->cfg.n_listen; i++) {
+        char addr[300];
+        snprintf(addr, sizeof addr, strchr(n->cfg.listen[i].host, ':') ? "[%s]:%u" : "%s:%u",
+                 n->cfg.listen[i].host, n->cfg.listen[i].port);
+        if (i) evbuffer_add(b, ",", 1);
+        add_json_string(b, addr);
+    }
+    evbuffer_add_printf(b, "],\"counts\":{");
+    for (int app = 0; app < KMS_APP_COUNT; app++) {
+        evbuffer_add_printf(b, "%s\"%s\":{\"count\":%" PRIu32 ",\"live_clients\":%" PRIu32
+                               ",\"max_n\":%u,\"name\":",
+                            app ? "," : "", products_app_slug((kms_app)app),
+                            clients_reported_count(n->clients, app, n->cfg.count_cap),
+                            clients_live(n->clients, app), clients_max_n(n->clients, app));
+        add_json_string(b, products_app_name((kms_app)app));
+        evbuffer_add_printf(b, "}");
+    }
+    evbuffer_add_printf(b, "},\"requests\":{\"total\":%" PRIu64 ",\"failed\":%" PRIu64
+                           ",\"by_license_status\":{",
+                        m->requests_total, m->requests_failed);
+    for (int i = 0; i < 8; i++)
+        evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", metrics_license_status_name(i),
+                            m->by_license_status[i]);
+    evbuffer_add_printf(b, "},\"by_result\":{");
+    for (int i = 0; i < MR_COUNT; i++)
+        evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", metrics_result_name(i), m->by_result[i]);
+    evbuffer_add_printf(b, "},\"by_protocol\":{\"4\":%" PRIu64 ",\"5\":%" PRIu64 ",\"6\":%" PRIu64 "}}",
+                        m->by_protocol[0], m->by_protocol[1], m->by_protocol[2]);
+    evbuffer_add_printf(b, ",\"connections\":{\"open\":%" PRIu64 ",\"total\":%" PRIu64 ",\"refused\":{",
+                        m->connections_open, m->connections_total);
+    for (int i = 0; i < MREF_COUNT; i++)
+        evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", metrics_refusal_name(i), m->refusals[i]);
+    store_stats st;
+    store_get_stats(n->store, &st);
+    evbuffer_add_printf(b, "}},\"store\":{\"records\":%" PRIu64 ",\"index_records\":%zu"
+                           ",\"commits\":%" PRIu64 ",\"records_written\":%" PRIu64
+                           ",\"failures\":%" PRIu64 ",\"map_size\":%" PRIu64 ",\"map_used\":%" PRIu64
+                           ",\"last_commit_ms\":%.3f}",
+                        st.entries, clients_size(n->clients), st.commits, st.records_written,
+                        st.failures, st.map_size, st.map_used, st.last_commit_ms);
+    evbuffer_add_printf(b, ",\"recent\":[");
+    unsigned shown = 0;
+    for (unsigned k = 0; k < NODE_RECENT_MAX && k < n->recent_next; k++) {
+        const node_recent *r = &n->recent[(n->recent_next - 1 - k) % NODE_RECENT_MAX];
+        evbuffer_add_printf(b, "%s{\"ts_ms\":%" PRId64 ",\"workstation\":", shown++ ? "," : "", r->ts_ms);
+        add_json_string(b, r->workstation);
+        evbuffer_add_printf(b, ",\"address\":");
+        add_json_string(b, r->address);
+        evbuffer_add_printf(b, ",\"product\":");
+        add_json_string(b, r->product);
+        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32 "\"}",
+                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult);
+    }
+    evbuffer_add_printf(b, "]}\n");
+    send_reply(req, 200, "OK", "application/json", b);
+    evbuffer_free(b);
+}
+
+static void metrics_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    node *n = a->n;
+    metrics *m = &n->metrics;
+    const char *id = n->cfg.node_id; /* validated: [A-Za-z0-9._-] */
+    struct evbuffer *b = evbuffer_new();
+    clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+
+    evbuffer_add_printf(b, "# HELP kmsha_up Whether the node is serving (1) or stopping (0).\n"
+                           "# TYPE kmsha_up gauge\nkmsha_up{node=\"%s\"} %d\n", id, n->stopping ? 0 : 1);
+    evbuffer_add_printf(b, "# HELP kmsha_start_time_seconds Unix time the node started.\n"
+                           "# TYPE kmsha_start_time_seconds gauge\nkmsha_start_time_seconds{node=\"%s\"} %" PRId64 "\n",
+                        id, n->started_ms / 1000);
+    evbuffer_add_printf(b, "# HELP kmsha_requests_total KMS requests by result.\n# TYPE kmsha_requests_total counter\n");
+    for (int i = 0; i < MR_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_requests_total{node=\"%s\",result=\"%s\"} %" PRIu64 "\n", id,
+                            metrics_result_name(i), m->by_result[i]);
+    evbuffer_add_printf(b, "# HELP kmsha_requests_failed_total KMS requests not activated (slmgr /dlv 'failed requests').\n"
+                           "# TYPE kmsha_requests_failed_total counter\nkmsha_requests_failed_total{node=\"%s\"} %" PRIu64 "\n",
+                        id, m->requests_failed);
+    evbuffer_add_printf(b, "# HELP kmsha_requests_by_license_status_total KMS requests by the client's licence status.\n"
+                           "# TYPE kmsha_requests_by_license_status_total counter\n");
+    for (int i = 0; i < 8; i++)
+        evbuffer_add_printf(b, "kmsha_requests_by_license_status_total{node=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                            id, metrics_license_status_name(i), m->by_license_status[i]);
+    evbuffer_add_printf(b, "# HELP kmsha_requests_by_protocol_total KMS requests by protocol version.\n"
+                           "# TYPE kmsha_requests_by_protocol_total counter\n");
+    for (int i = 0; i < 3; i++)
+        evbuffer_add_printf(b, "kmsha_requests_by_protocol_total{node=\"%s\",protocol=\"%d\"} %" PRIu64 "\n",
+                            id, i + 4, m->by_protocol[i]);
+    evbuffer_add_printf(b, "# HELP kmsha_activations_total Successful activations by application.\n"
+                           "# TYPE kmsha_activations_total counter\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_activations_total{node=\"%s\",application=\"%s\"} %" PRIu64 "\n",
+                            id, products_app_slug((kms_app)i), m->by_app[i]);
+    evbuffer_add_printf(b, "# HELP kmsha_count Current count a client of this application is told.\n"
+                           "# TYPE kmsha_count gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_count{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
+                            products_app_slug((kms_app)i), clients_reported_count(n->clients, i, n->cfg.count_cap));
+    evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
+                           "# TYPE kmsha_clients_live gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_clients_live{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
+                            products_app_slug((kms_app)i), clients_live(n->clients, i));
+    evbuffer_add_printf(b, "# HELP kmsha_connections_open Open KMS connections.\n# TYPE kmsha_connections_open gauge\n"
+                           "kmsha_connections_open{node=\"%s\"} %" PRIu64 "\n", id, m->connections_open);
+    evbuffer_add_printf(b, "# HELP kmsha_connections_total Accepted KMS connections.\n# TYPE kmsha_connections_total counter\n"
+                           "kmsha_connections_total{node=\"%s\"} %" PRIu64 "\n", id, m->connections_total);
+    evbuffer_add_printf(b, "# HELP kmsha_refusals_total Connections refused or closed, and faults, by cause.\n"
+                           "# TYPE kmsha_refusals_total counter\n");
+    for (int i = 0; i < MREF_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_refusals_total{node=\"%s\",cause=\"%s\"} %" PRIu64 "\n", id,
+                            metrics_refusal_name(i), m->refusals[i]);
+    evbuffer_add_printf(b, "# HELP kmsha_request_duration_seconds Time from a KMS request to its answer (commit included).\n"
+                           "# TYPE kmsha_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+        cum += m->latency_bucket[i];
+        if (i == METRICS_LATENCY_BUCKETS - 1)
+            evbuffer_add_printf(b, "kmsha_request_duration_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, cum);
+        else
+            evbuffer_add_printf(b, "kmsha_request_duration_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
+                                metrics_latency_bounds_ms[i] / 1000.0, cum);
+    }
+    evbuffer_add_printf(b, "kmsha_request_duration_seconds_sum{node=\"%s\"} %.6f\n", id, m->latency_sum_ms / 1000.0);
+    evbuffer_add_printf(b, "kmsha_request_duration_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, m->latency_count);
+    store_stats st;
+    store_get_stats(n->store, &st);
+    evbuffer_add_printf(b, "# HELP kmsha_store_records Client records in the node's store.\n# TYPE kmsha_store_records gauge\n"
+                           "kmsha_store_records{node=\"%s\"} %" PRIu64 "\n", id, st.entries);
+    evbuffer_add_printf(b, "# HELP kmsha_store_commits_total Group commits to LMDB.\n# TYPE kmsha_store_commits_total counter\n"
+                           "kmsha_store_commits_total{node=\"%s\"} %" PRIu64 "\n", id, st.commits);
+    evbuffer_add_printf(b, "# HELP kmsha_store_failures_total Failed commits.\n# TYPE kmsha_store_failures_total counter\n"
+                           "kmsha_store_failures_total{node=\"%s\"} %" PRIu64 "\n", id, st.failures);
+    evbuffer_add_printf(b, "# HELP kmsha_store_map_used_bytes Bytes of the LMDB map in use.\n# TYPE kmsha_store_map_used_bytes gauge\n"
+                           "kmsha_store_map_used_bytes{node=\"%s\"} %" PRIu64 "\n", id, st.map_used);
+    send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+static void fallback_cb(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "not found: try /status, /metrics or /healthz\n");
+    send_reply(req, 404, "Not Found", "text/plain", b);
+    evbuffer_free(b);
+}
+
+admin *admin_new(node *n, char *err, size_t errlen)
+{
+    err[0] = 0;
+    if (n->cfg.admin.port == 0) return NULL;
+    admin *a = calloc(1, sizeof *a);
+    if (!a) { snprintf(err, errlen, "out of memory"); return NULL; }
+    a->n = n;
+    a->http = evhttp_new(n->base);
+    if (!a->http || evhttp_bind_socket(a->http, n->cfg.admin.host, n->cfg.admin.port) != 0) {
+        snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", n->cfg.admin.host, n->cfg.admin.port);
+        admin_free(&a);
+        return NULL;
+    }
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_max_headers_size(a->http, 8192);
+    evhttp_set_max_body_size(a->http, 4096);
+    evhttp_set_timeout(a->http, 10);
+    evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
+    evhttp_set_cb(a->http, "/status", status_cb, a);
+    evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
+    evhttp_set_gencb(a->http, fallback_cb, a);
+    return a;
+}
+
+void admin_free(admin **self_p)
+{
+    if (!self_p || !*self_p) return;
+    if ((*self_p)->http) evhttp_free((*self_p)->http);
+    free(*self_p);
+    *self_p = NULL;
+}

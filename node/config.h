@@ -1,0 +1,112 @@
+/* config.h: kmsd's configuration: one table of settings (section, key, type, bounds,
+ * default, reloadable) drives the INI parser, --check-config, the defaults and the
+ * reference in the README. Errors name file, line and key. */
+#ifndef KMSHA_CONFIG_H
+#define KMSHA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "proto/products.h"
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_CIDRS 64
+#define CONFIG_MAX_ALLOW 64
+#define CONFIG_PATH_MAX 512
+
+/* An address to listen on or connect to: host text (IPv4, IPv6 without brackets, or name)
+ * and port. */
+typedef struct config_addr {
+    char host[256];
+    uint16_t port;
+} config_addr;
+
+/* A client network allowed to connect. */
+typedef struct config_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t prefix;
+} config_cidr;
+
+/* A product the host serves: an application slug/GUID or a KMS counted ID slug/GUID. */
+typedef struct config_allow {
+    bool is_app;       /* whole application */
+    int app;           /* kms_app when is_app */
+    kms_guid kms_id;   /* when !is_app */
+} config_allow;
+
+typedef struct kmsd_config {
+    /* [node] */
+    char node_id[64];
+    config_addr listen[CONFIG_MAX_LISTEN];
+    int n_listen;
+    char data_dir[CONFIG_PATH_MAX];
+    config_addr admin;           /* admin HTTP; port 0 = disabled */
+    char log_level[16];          /* debug, info, warn, error */
+    char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
+
+    /* [kms] */
+    uint32_t activation_interval; /* minutes, 15..43200 */
+    uint32_t renewal_interval;    /* minutes, 15..43200 */
+    uint32_t client_lifetime_days;/* 30 */
+    uint32_t count_cap;           /* 0 = 2 x largest N seen per application */
+    uint32_t max_clock_skew;      /* minutes; 0 = no check; default 240 */
+    bool ndr64;
+    bool btfn;
+    bool verify_v4_mac;
+    config_allow allow[CONFIG_MAX_ALLOW]; /* empty = the volume products of the table */
+    int n_allow;
+    char epid[KMS_GROUP_COUNT][80];       /* per ePID group */
+    uint8_t hwid[KMS_GROUP_COUNT][8];
+
+    /* [limits] */
+    uint32_t max_connections;
+    uint32_t max_connections_per_address;
+    uint32_t max_pdu_size;        /* bytes, 72..65535 */
+    uint32_t idle_timeout;        /* seconds */
+    uint32_t connection_timeout;  /* seconds, total life of a connection */
+    uint32_t max_requests_per_connection;
+    config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
+    int n_allow_clients;
+
+    /* [store] */
+    uint32_t commit_delay_ms;     /* group commit window, 0..100 */
+    uint32_t map_size_mb;         /* LMDB map size */
+    uint32_t prune_interval;      /* seconds between background prunes of expired records */
+} kmsd_config;
+
+/* Fills cfg with the embedded defaults. */
+void config_defaults(kmsd_config *cfg);
+
+/* Reads an INI file over cfg (which should hold defaults). Returns 0, or KMS_ECONFIG with
+ * "FILE:LINE: [section] key: what is wrong" in err. Unknown sections or keys are errors. */
+int config_load(kmsd_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Sets one value as if read from a file (command-line overrides: source names the flag).
+ * Returns 0 or KMS_ECONFIG with a message in err. */
+int config_set(kmsd_config *cfg, const char *section, const char *key, const char *value,
+               const char *source, char *err, size_t errlen);
+
+/* Cross-field checks after loading (e.g. data_dir set, listen non-empty). */
+int config_validate(const kmsd_config *cfg, char *err, size_t errlen);
+
+/* Parses "HOST:PORT", "[V6]:PORT" or "HOST" (port = default_port). Returns 0 or KMS_EINVAL. */
+int config_parse_addr(const char *text, uint16_t default_port, config_addr *out);
+/* Parses "10.0.0.0/8", "2001:db8::/32" or a bare address. Returns 0 or KMS_EINVAL. */
+int config_parse_cidr(const char *text, config_cidr *out);
+/* true when the address (AF_INET: 4 bytes, AF_INET6: 16) lies in the CIDR. An IPv4-mapped
+ * IPv6 address matches IPv4 CIDRs. */
+bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr);
+
+/* Is this KMS counted ID / application served under cfg's allowlist? */
+bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
+                            const kms_guid *kms_id);
+
+/* Writes the settings table as Markdown (section, key, type, default, range, reload,
+ * description). */
+void config_write_reference(FILE *out);
+/* Whether a setting can change on SIGHUP (true) or needs a restart. */
+bool config_is_reloadable(const char *section, const char *key);
+
+#endif

@@ -1,0 +1,317 @@
+/* kmsd.c: the kmsha node daemon. Reads the configuration (embedded defaults, then
+ * --config FILE, then command-line flags), opens the LMDB store, rebuilds the count index,
+ * serves KMS on the listen addresses and HTTP on the admin address. SIGTERM/SIGINT finish
+ * in-flight requests and exit; SIGHUP reloads what can be reloaded. */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node/admin.h"
+#include "node/config.h"
+#include "node/log.h"
+#include "node/node.h"
+#include "node/server.h"
+#include "proto/errors.h"
+
+#define KMSHA_VERSION "0.1.0"
+#define SHUTDOWN_GRACE_MS 10000
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kmsd [options]\n"
+            "  --config FILE        read settings from FILE (INI)\n"
+            "  --check-config FILE  check FILE and exit (0 when valid)\n"
+            "  --listen ADDR:PORT   KMS listen address (repeatable; replaces [node] listen)\n"
+            "  --data-dir DIR       store directory ([node] data_dir)\n"
+            "  --node-id ID         this node's id ([node] id)\n"
+            "  --admin ADDR:PORT    admin HTTP address, or 'off' ([node] admin)\n"
+            "  --log-level LEVEL    debug, info, warn or error\n"
+            "  --config-reference   print every setting as a Markdown table and exit\n"
+            "  --version            print the version and exit\n"
+            "Testing only:\n"
+            "  --clock-offset SECS  shift the node's clock (count expiry and clock checks)\n"
+            "Without --config, kmsd runs on embedded defaults: KMS on 127.0.0.1:1688, admin on\n"
+            "127.0.0.1:8688, store under ./var.\n");
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[CONFIG_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+typedef struct daemon_state {
+    node n;
+    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
+    double stop_started_ms;
+} daemon_state;
+
+static int load_record(void *ctx, const store_record *rec)
+{
+    node *n = ctx;
+    return clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy) < 0;
+}
+
+static void prune_done(void *arg, int status)
+{
+    (void)arg;
+    if (status < 0) log_warnx("pruning expired records failed: %s", kms_strerror(status));
+}
+
+static void prune_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    int64_t lifetime = (int64_t)n->cfg.client_lifetime_days * 86400 * 1000;
+    int64_t now = node_now_ms(n);
+    size_t dropped = clients_expire(n->clients, now, lifetime);
+    if (dropped) log_info("%zu client records expired from the count", dropped);
+    store_prune_async(n->store, now - lifetime, prune_done, NULL);
+}
+
+static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_state *d = arg;
+    unsigned pending = server_pending(d->n.server);
+    if (pending == 0 || node_mono_ms() - d->stop_started_ms > SHUTDOWN_GRACE_MS) {
+        if (pending) log_warnx("%u requests still in flight after %d ms, exiting anyway", pending, SHUTDOWN_GRACE_MS);
+        event_base_loopexit(d->n.base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 20000};
+    evtimer_add(d->stop_timer, &tv);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    daemon_state *d = arg;
+    if (d->n.stopping) {
+        log_info("second signal: exiting now");
+        event_base_loopexit(d->n.base, NULL);
+        return;
+    }
+    log_info("%s: no new connections; finishing %u in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+             server_pending(d->n.server));
+    d->n.stopping = true;
+    server_stop_accepting(d->n.server);
+    d->stop_started_ms = node_mono_ms();
+    d->stop_timer = evtimer_new(d->n.base, stop_check_cb, d);
+    struct timeval tv = {0, 0};
+    evtimer_add(d->stop_timer, &tv);
+}
+
+/* Reloads the configuration file: settings marked reloadable take effect, the others are
+ * reported as needing a restart. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    daemon_state *d = arg;
+    node *n = &d->n;
+    if (!n->config_path[0]) {
+        log_info("SIGHUP: running on embedded defaults, nothing to reload");
+        return;
+    }
+    kmsd_config *fresh = malloc(sizeof *fresh);
+    char err[512];
+    if (!fresh) return;
+    config_defaults(fresh);
+    if (config_load(fresh, n->config_path, err, sizeof err) < 0 || config_validate(fresh, err, sizeof err) < 0) {
+        log_error("SIGHUP: configuration not reloaded: %s", err);
+        free(fresh);
+        return;
+    }
+    kmsd_config *cur = &n->cfg;
+    /* Reloadable settings. */
+    cur->activation_interval = fresh->activation_interval;
+    cur->renewal_interval = fresh->renewal_interval;
+    cur->client_lifetime_days = fresh->client_lifetime_days;
+    cur->count_cap = fresh->count_cap;
+    cur->max_clock_skew = fresh->max_clock_skew;
+    cur->verify_v4_mac = fresh->verify_v4_mac;
+    cur->ndr64 = fresh->ndr64;
+    cur->btfn = fresh->btfn;
+    memcpy(cur->allow, fresh->allow, sizeof cur->allow);
+    cur->n_allow = fresh->n_allow;
+    memcpy(cur->epid, fresh->epid, sizeof cur->epid);
+    memcpy(cur->hwid, fresh->hwid, sizeof cur->hwid);
+    cur->max_connections = fresh->max_connections;
+    cur->max_connections_per_address = fresh->max_connections_per_address;
+    cur->max_pdu_size = fresh->max_pdu_size;
+    cur->idle_timeout = fresh->idle_timeout;
+    cur->connection_timeout = fresh->connection_timeout;
+    cur->max_requests_per_connection = fresh->max_requests_per_connection;
+    memcpy(cur->allow_clients, fresh->allow_clients, sizeof cur->allow_clients);
+    cur->n_allow_clients = fresh->n_allow_clients;
+    cur->prune_interval = fresh->prune_interval;
+    if (strcmp(cur->log_level, fresh->log_level) != 0) {
+        snprintf(cur->log_level, sizeof cur->log_level, "%s", fresh->log_level);
+        log_set_level(cur->log_level);
+    }
+    /* Settings that need a restart. */
+    if (strcmp(cur->node_id, fresh->node_id) || strcmp(cur->data_dir, fresh->data_dir) ||
+        cur->n_listen != fresh->n_listen || memcmp(cur->listen, fresh->listen, sizeof cur->listen) ||
+        memcmp(&cur->admin, &fresh->admin, sizeof cur->admin) || strcmp(cur->audit_log, fresh->audit_log) ||
+        cur->commit_delay_ms != fresh->commit_delay_ms || cur->map_size_mb != fresh->map_size_mb)
+        log_warnx("SIGHUP: changes to node id, listen, admin, data_dir, audit_log or [store] need a restart");
+    log_info("SIGHUP: configuration reloaded from %s", n->config_path);
+    free(fresh);
+}
+
+int main(int argc, char **argv)
+{
+    static daemon_state d;
+    node *n = &d.n;
+    char err[1024];
+    config_defaults(&n->cfg);
+
+    /* Pass 1: --config / --check-config / informational flags. */
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--version")) { printf("kmsd " KMSHA_VERSION "\n"); return 0; }
+        if (!strcmp(a, "--config-reference")) { config_write_reference(stdout); return 0; }
+        if (!strcmp(a, "--check-config") || !strcmp(a, "-n")) {
+            if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a FILE\n", a); return 2; }
+            kmsd_config cfg;
+            config_defaults(&cfg);
+            if (config_load(&cfg, argv[i + 1], err, sizeof err) < 0 || config_validate(&cfg, err, sizeof err) < 0) {
+                fprintf(stderr, "kmsd: %s\n", err);
+                return 1;
+            }
+            printf("%s: configuration OK\n", argv[i + 1]);
+            return 0;
+        }
+        if (!strcmp(a, "--config")) {
+            if (i + 1 >= argc) { fprintf(stderr, "kmsd: --config needs a FILE\n"); return 2; }
+            config_path = argv[++i];
+        }
+    }
+    if (config_path) {
+        if (config_load(&n->cfg, config_path, err, sizeof err) < 0) {
+            fprintf(stderr, "kmsd: %s\n", err);
+            return 1;
+        }
+        if (!realpath(config_path, n->config_path))
+            snprintf(n->config_path, sizeof n->config_path, "%s", config_path);
+    }
+
+    /* Pass 2: command-line overrides. */
+    bool listen_reset = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *section = NULL, *key = NULL;
+        if (!strcmp(a, "--config")) { i++; continue; }
+        if (!strcmp(a, "--listen")) { section = "node"; key = "listen"; }
+        else if (!strcmp(a, "--data-dir")) { section = "node"; key = "data_dir"; }
+        else if (!strcmp(a, "--node-id")) { section = "node"; key = "id"; }
+        else if (!strcmp(a, "--admin")) { section = "node"; key = "admin"; }
+        else if (!strcmp(a, "--log-level")) { section = "node"; key = "log_level"; }
+        else if (!strcmp(a, "--clock-offset")) {
+            if (i + 1 >= argc) { fprintf(stderr, "kmsd: --clock-offset needs SECONDS\n"); return 2; }
+            char *end;
+            long long off = strtoll(argv[++i], &end, 10);
+            if (*end) { fprintf(stderr, "kmsd: --clock-offset: '%s' is not a number of seconds\n", argv[i]); return 2; }
+            n->clock_offset_ms = off * 1000;
+            continue;
+        } else {
+            fprintf(stderr, "kmsd: unknown option '%s' (see kmsd --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a value\n", a); return 2; }
+        if (!strcmp(key, "listen") && !listen_reset) { n->cfg.n_listen = 0; listen_reset = true; }
+        if (config_set(&n->cfg, section, key, argv[++i], a, err, sizeof err) < 0) {
+            fprintf(stderr, "kmsd: %s\n", err);
+            return 2;
+        }
+    }
+    if (config_validate(&n->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "kmsd: %s\n", err);
+        return 1;
+    }
+
+    log_init(n->cfg.node_id, n->cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    n->base = event_base_new();
+    if (!n->base) fatalx("cannot create the event loop");
+    n->started_ms = node_now_ms(n);
+
+    if (mkdir_p(n->cfg.data_dir) != 0) fatalx("data_dir %s: %s", n->cfg.data_dir, strerror(errno));
+    char audit_path[CONFIG_PATH_MAX + 16];
+    if (!n->cfg.audit_log[0]) snprintf(audit_path, sizeof audit_path, "%s/audit.log", n->cfg.data_dir);
+    else snprintf(audit_path, sizeof audit_path, "%s", n->cfg.audit_log);
+    if (audit_open(audit_path) != 0) fatalx("audit_log %s: %s", audit_path, strerror(errno));
+
+    store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
+                        .map_size = (uint64_t)n->cfg.map_size_mb << 20,
+                        .no_sync = false};
+    n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
+    if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
+    n->clients = clients_new();
+    if (!n->clients) fatalx("out of memory");
+    double t0 = node_mono_ms();
+    if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
+    clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+    log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
+             node_mono_ms() - t0);
+
+    n->server = server_new(n, err, sizeof err);
+    if (!n->server) fatalx("%s", err);
+    n->admin = admin_new(n, err, sizeof err);
+    if (!n->admin && err[0]) fatalx("%s", err);
+
+    d.sig_term = evsignal_new(n->base, SIGTERM, on_stop_signal, &d);
+    d.sig_int = evsignal_new(n->base, SIGINT, on_stop_signal, &d);
+    d.sig_hup = evsignal_new(n->base, SIGHUP, on_hup, &d);
+    evsignal_add(d.sig_term, NULL);
+    evsignal_add(d.sig_int, NULL);
+    evsignal_add(d.sig_hup, NULL);
+    d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
+    struct timeval pt = {(time_t)n->cfg.prune_interval, 0};
+    evtimer_add(d.prune_timer, &pt);
+
+    for (int i = 0; i < n->cfg.n_listen; i++)
+        log_info("listening for KMS on %s%s%s:%u", strchr(n->cfg.listen[i].host, ':') ? "[" : "",
+                 n->cfg.listen[i].host, strchr(n->cfg.listen[i].host, ':') ? "]" : "", n->cfg.listen[i].port);
+    if (n->admin) log_info("admin HTTP on http://%s:%u/ (/status, /metrics, /healthz)", n->cfg.admin.host, n->cfg.admin.port);
+    log_info("kmsd " KMSHA_VERSION " node %s ready%s", n->cfg.node_id,
+             n->config_path[0] ? "" : " (embedded defaults)");
+
+    event_base_dispatch(n->base);
+
+    server_free(&n->server);
+    admin_free(&n->admin);
+    store_free(&n->store); /* commits what is queued */
+    clients_free(&n->clients);
+    event_free(d.sig_term);
+    event_free(d.sig_int);
+    event_free(d.sig_hup);
+    event_free(d.prune_timer);
+    if (d.stop_timer) event_free(d.stop_timer);
+    event_base_free(n->base);
+    audit_close();
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* kmshost.h: what a KMS host decides for one decoded request: refuse (HRESULT) or
+ * activate with the cluster's count, the response fields and the record to commit. No
+ * I/O: the configuration, the count index and the time come in as arguments. */
+#ifndef KMSHA_KMSHOST_H
+#define KMSHA_KMSHOST_H
+
+#include <stdint.h>
+#include "node/clients.h"
+#include "node/config.h"
+#include "node/store.h"
+#include "proto/kms.h"
+
+typedef struct kmshost_decision {
+    uint32_t hresult;            /* KMS_HR_OK or the refusal */
+    int result;                  /* enum metrics_result */
+    const char *reason;          /* short text for logs ("product not in allow_products") */
+    int app;                     /* kms_app, or -1 when unknown */
+    const kms_product *product;  /* NULL when the KMS counted ID is not in the table */
+    uint32_t count;              /* count returned (activations) */
+    kms_response response;       /* filled when hresult == 0 */
+    store_record record;         /* filled when hresult == 0 */
+} kmshost_decision;
+
+/* decode_status: the result of kms_server_decode_request (0 or < 0; errors are answered
+ * 0x8007000D). On activation the index is updated with the requesting client before the
+ * count is taken, so the count includes it. */
+void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_request *req,
+                    int decode_status, int64_t now_ms, const char *client_addr,
+                    kmshost_decision *out);
+
+/* One audit line (JSON object, no newline) for a decided request. */
+void kmshost_audit_json(const kmsd_config *cfg, const kms_request *req, int decode_status,
+                        const kmshost_decision *d, int64_t now_ms, const char *client_addr,
+                        char *out, size_t cap);
+
+/* Names a refusal HRESULT: "SL_E_VL_KEY_MANAGEMENT_SERVICE_ID_MISMATCH", ... */
+const char *kmshost_hresult_name(uint32_t hr);
+
+#endif

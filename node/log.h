@@ -1,0 +1,37 @@
+/* log.h: kmsd's one small logging vocabulary (after OpenBSD daemons): one line per event,
+ * with time, node id and level, to stderr; plus the audit stream (one JSON object per
+ * KMS request) to its own file. Only the daemon logs; library code returns errors. */
+#ifndef KMSHA_LOG_H
+#define KMSHA_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
+
+/* Sets the node id shown in each line and the threshold ("debug".."error"). */
+void log_init(const char *node_id, const char *level);
+int log_set_level(const char *level); /* 0 or -1 for an unknown name */
+
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_warn appends strerror(errno); log_warnx does not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Logs and exits with status 1. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Rate limit for lines an attacker can provoke: true when a line of this class may be
+ * written now (at most burst lines per second per class); suppressed lines are counted
+ * and reported in the next line allowed. classes: 0..LOG_CLASSES-1. */
+#define LOG_CLASSES 8
+bool log_allow(int cls);
+
+/* Audit stream: path "" disables... see audit_open. */
+int audit_open(const char *path); /* "-" = stdout, "off" = none; 0 or -1 (errno) */
+void audit_close(void);
+/* Writes one complete JSON line (the caller formats it; a newline is appended). */
+void audit_write(const char *json_line);
+
+#endif

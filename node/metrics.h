@@ -1,0 +1,52 @@
+/* metrics.h: the node's counters, shaped like `slmgr /dlv` on a KMS host (total, failed,
+ * per licence status) plus what an operator graphs: results, protocols, applications,
+ * connections, refusals by cause, and a request latency histogram. Owned by the loop. */
+#ifndef KMSHA_METRICS_H
+#define KMSHA_METRICS_H
+
+#include <stdint.h>
+
+enum metrics_result {
+    MR_ACTIVATED = 0,     /* S_OK with a count */
+    MR_INVALID_DATA,      /* 0x8007000D: malformed, unsupported version, bad MAC */
+    MR_PRODUCT_REFUSED,   /* 0xC004F042 */
+    MR_TIME_REFUSED,      /* 0xC004F06C */
+    MR_STORE_ERROR,       /* the record could not be committed: connection closed */
+    MR_COUNT,
+};
+
+enum metrics_refusal {
+    MREF_ALLOWLIST = 0,   /* client address not in allow_clients */
+    MREF_MAX_CONNECTIONS,
+    MREF_PER_ADDRESS,
+    MREF_BAD_PDU,         /* malformed or oversized PDU: connection closed */
+    MREF_FAULT,           /* RPC fault sent (unknown context, opnum, protocol error) */
+    MREF_IDLE_TIMEOUT,
+    MREF_LIFETIME,        /* connection_timeout or max_requests_per_connection */
+    MREF_COUNT,
+};
+
+#define METRICS_LATENCY_BUCKETS 14
+extern const double metrics_latency_bounds_ms[METRICS_LATENCY_BUCKETS]; /* last = +Inf */
+
+typedef struct metrics {
+    uint64_t requests_total;             /* KMS requests answered or failed */
+    uint64_t requests_failed;            /* everything but MR_ACTIVATED */
+    uint64_t by_license_status[8];       /* 0..6 per spec 3.1; 7 = out of range */
+    uint64_t by_result[MR_COUNT];
+    uint64_t by_protocol[3];             /* v4, v5, v6 */
+    uint64_t by_app[3];                  /* kms_app of successful activations */
+    uint64_t refusals[MREF_COUNT];
+    uint64_t connections_total;
+    uint64_t connections_open;
+    uint64_t latency_bucket[METRICS_LATENCY_BUCKETS];
+    double latency_sum_ms;
+    uint64_t latency_count;
+} metrics;
+
+void metrics_observe_latency(metrics *m, double ms);
+const char *metrics_result_name(int r);   /* "activated", "invalid_data", ... */
+const char *metrics_refusal_name(int r);  /* "allowlist", ... */
+const char *metrics_license_status_name(int s); /* "unlicensed", "licensed", "oob_grace", ... */
+
+#endif

@@ -1,0 +1,588 @@
+/* server.c: the KMS request path of a node (see server.h). One event loop; per connection
+ * a bufferevent, the table of bound presentation contexts, and at most one request in
+ * flight: while its record is being committed the connection does not read, so PDUs are
+ * answered in order and a flooding client is held back by TCP itself. */
+#include "node/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "node/kmshost.h"
+#include "node/log.h"
+#include "proto/errors.h"
+#include "proto/kms.h"
+#include "proto/products.h"
+#include "proto/rpc.h"
+
+#define ADDR_BUCKETS 4096
+#define OUTPUT_LIMIT (64 * 1024)
+#define LOGCLASS_CONN 0
+#define LOGCLASS_ACCEPT 1
+
+typedef struct addr_key {
+    uint8_t family;
+    uint8_t addr[16];
+} addr_key;
+
+typedef struct addr_count {
+    addr_key key;
+    uint32_t count;
+    struct addr_count *next;
+} addr_count;
+
+typedef struct conn conn;
+
+struct server {
+    node *n;
+    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+    uint16_t ports[CONFIG_MAX_LISTEN];
+    int n_listeners;
+    conn *conns; /* doubly linked list of open connections */
+    unsigned n_conns;
+    unsigned n_pending;
+    uint32_t assoc_group_next;
+    addr_count *by_addr[ADDR_BUCKETS];
+};
+
+struct conn {
+    server *srv;
+    struct bufferevent *bev;
+    struct event *life_timer;
+    conn *prev, *next;
+    char peer[64];        /* "ip:port" for logs */
+    char peer_ip[48];     /* "ip" for records */
+    addr_key key;
+    rpc_server_conn rpc;
+    rpc_server_options rpcopt;
+    uint32_t requests;
+    bool busy;            /* a request awaits its commit */
+    bool closing;         /* free when the commit returns */
+    bool close_after_write;
+    /* the request in flight */
+    rpc_request req;      /* msg pointer is not valid after the PDU is drained */
+    kms_request kreq;
+    kms_server_state kst;
+    kmshost_decision decision;
+    double started_ms;
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_process(conn *c);
+
+/* ---------- per-address connection counts ---------- */
+
+static unsigned addr_hash(const addr_key *k)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 17; i++) h = (h ^ ((const uint8_t *)k)[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+static addr_count **addr_find(server *s, const addr_key *k)
+{
+    addr_count **p = &s->by_addr[addr_hash(k)];
+    while (*p && memcmp(&(*p)->key, k, sizeof *k) != 0) p = &(*p)->next;
+    return p;
+}
+
+static uint32_t addr_get(server *s, const addr_key *k)
+{
+    addr_count **p = addr_find(s, k);
+    return *p ? (*p)->count : 0;
+}
+
+static bool addr_inc(server *s, const addr_key *k)
+{
+    addr_count **p = addr_find(s, k);
+    if (!*p) {
+        *p = calloc(1, sizeof **p);
+        if (!*p) return false;
+        (*p)->key = *k;
+    }
+    (*p)->count++;
+    return true;
+}
+
+static void addr_dec(server *s, const addr_key *k)
+{
+    addr_count **p = addr_find(s, k);
+    if (!*p) return;
+    if (--(*p)->count == 0) {
+        addr_count *dead = *p;
+        *p = dead->next;
+        free(dead);
+    }
+}
+
+/* ---------- connection lifetime ---------- */
+
+static void conn_free(conn *c)
+{
+    server *s = c->srv;
+    if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    s->n->metrics.connections_open--;
+    addr_dec(s, &c->key);
+    if (c->life_timer) event_free(c->life_timer);
+    if (c->bev) bufferevent_free(c->bev);
+    free(c);
+}
+
+/* Closes now, or once the in-flight commit returns (the store holds c as its argument). */
+static void conn_close(conn *c)
+{
+    if (c->busy) {
+        c->closing = true;
+        if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        return;
+    }
+    conn_free(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn *c = arg;
+    if (c->close_after_write) conn_free(c);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    conn *c = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
+        log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
+    } else if (what & BEV_EVENT_ERROR) {
+        log_debug("client %s: connection error: %s", c->peer, strerror(EVUTIL_SOCKET_ERROR()));
+    }
+    conn_close(c);
+}
+
+static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    c->srv->n->metrics.refusals[MREF_LIFETIME]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: connection open longer than connection_timeout (%u s), closing",
+                 c->peer, c->srv->n->cfg.connection_timeout);
+    conn_close(c);
+}
+
+/* Sends bytes; marks the connection for closing once they are flushed if close is set. */
+static void conn_send(conn *c, const uint8_t *buf, size_t len, bool close)
+{
+    bufferevent_write(c->bev, buf, len);
+    if (close) {
+        c->close_after_write = true;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t status,
+                       const char *why)
+{
+    uint8_t out[64];
+    int n = rpc_encode_fault(call_id, ctx_id, status, out, sizeof out);
+    c->srv->n->metrics.refusals[MREF_FAULT]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: RPC fault 0x%08X: %s", c->peer, status, why);
+    if (n > 0) conn_send(c, out, (size_t)n, false);
+}
+
+/* ---------- the KMS request ---------- */
+
+static void account(conn *c, const kmshost_decision *d, double latency_ms)
+{
+    node *n = c->srv->n;
+    metrics *m = &n->metrics;
+    m->requests_total++;
+    if (d->result != MR_ACTIVATED) m->requests_failed++;
+    m->by_result[d->result]++;
+    uint32_t ls = c->kreq.license_status;
+    m->by_license_status[ls < 7 ? ls : 7]++;
+    if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
+        m->by_protocol[c->kreq.version_major - 4]++;
+    if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
+    metrics_observe_latency(m, latency_ms);
+
+    char line[2048];
+    int decode_status = d->result == MR_INVALID_DATA && d->app < 0 ? -1 : 0;
+    kmshost_audit_json(&n->cfg, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
+    audit_write(line);
+
+    node_recent r;
+    memset(&r, 0, sizeof r);
+    r.ts_ms = node_now_ms(n);
+    if (decode_status >= 0) kms_request_workstation(&c->kreq, r.workstation, sizeof r.workstation);
+    snprintf(r.address, sizeof r.address, "%s", c->peer_ip);
+    snprintf(r.product, sizeof r.product, "%s", d->product ? d->product->slug : "unknown");
+    r.app = d->app;
+    r.count = d->count;
+    r.hresult = d->hresult;
+    node_note_recent(n, &r);
+}
+
+/* Encodes and sends the response stub for the request in flight. */
+static void conn_answer(conn *c)
+{
+    uint8_t msg[KMS_RESPONSE_MAX_LEN];
+    uint8_t pdu[KMS_RESPONSE_MAX_LEN + 64];
+    kmshost_decision *d = &c->decision;
+    int mlen = 0;
+    if (d->hresult == KMS_HR_OK) {
+        mlen = kms_server_encode_response(&c->kst, &d->response, kms_random_openssl, NULL, msg, sizeof msg);
+        if (mlen < 0) {
+            log_error("client %s: cannot encode the KMS response: %s", c->peer, kms_strerror(mlen));
+            d->hresult = KMS_HR_INVALID_DATA;
+            d->result = MR_INVALID_DATA;
+            mlen = 0;
+        }
+    }
+    int plen = rpc_server_encode_response(&c->req, msg, (size_t)mlen, d->hresult, pdu, sizeof pdu);
+    if (plen < 0) {
+        log_error("client %s: cannot encode the RPC response: %s", c->peer, kms_strerror(plen));
+        conn_close(c);
+        return;
+    }
+    account(c, d, node_mono_ms() - c->started_ms);
+    if (d->hresult != KMS_HR_OK && log_allow(LOGCLASS_CONN))
+        log_info("client %s: refused with 0x%08X (%s): %s", c->peer, d->hresult,
+                 kmshost_hresult_name(d->hresult), d->reason);
+    conn_send(c, pdu, (size_t)plen, false);
+}
+
+static void commit_done(void *arg, int status)
+{
+    conn *c = arg;
+    server *s = c->srv;
+    c->busy = false;
+    s->n_pending--;
+    if (status < 0) {
+        log_error("client %s: record not committed (%s): closing without an answer so the "
+                  "client retries", c->peer, kms_strerror(status));
+        c->decision.result = MR_STORE_ERROR;
+        account(c, &c->decision, node_mono_ms() - c->started_ms);
+        conn_free(c);
+        return;
+    }
+    if (c->closing) { /* the client went away meanwhile: the record is kept, no answer */
+        conn_free(c);
+        return;
+    }
+    conn_answer(c);
+    if (c->close_after_write) return;
+    bufferevent_enable(c->bev, EV_READ);
+    conn_process(c); /* PDUs that arrived while we were committing */
+}
+
+static void handle_request(conn *c, const uint8_t *pdu, size_t len)
+{
+    node *n = c->srv->n;
+    c->started_ms = node_mono_ms();
+    int rc = rpc_server_parse_request(&c->rpc, pdu, len, &c->req);
+    if (rc == KMS_EUNKCTX) { conn_fault(c, c->req.call_id, c->req.ctx_id, RPC_NCA_UNK_IF, "request on a context that was never bound"); return; }
+    if (rc == KMS_EOPNUM) { conn_fault(c, c->req.call_id, c->req.ctx_id, RPC_NCA_OP_RNG_ERROR, "operation number out of range"); return; }
+    if (rc == KMS_EPROTO) { conn_fault(c, c->req.call_id, c->req.ctx_id, RPC_NCA_PROTO_ERROR, "malformed request PDU"); return; }
+
+    int dst = rc < 0 ? rc : kms_server_decode_request(c->req.msg, c->req.msg_len, &c->kreq, &c->kst);
+    if (dst < 0) memset(&c->kreq, 0, sizeof c->kreq);
+    if (dst < 0 && log_allow(LOGCLASS_CONN))
+        log_info("client %s: bad KMS request (%s), answering 0x8007000D", c->peer, kms_strerror(dst));
+    kmshost_decide(&n->cfg, n->clients, &c->kreq, dst, node_now_ms(n), c->peer_ip, &c->decision);
+    if (c->decision.hresult != KMS_HR_OK) {
+        conn_answer(c);
+        return;
+    }
+    int prc = store_put_async(n->store, &c->decision.record, commit_done, c);
+    if (prc < 0) {
+        log_error("client %s: cannot queue the record (%s), closing", c->peer, kms_strerror(prc));
+        c->decision.result = MR_STORE_ERROR;
+        account(c, &c->decision, node_mono_ms() - c->started_ms);
+        c->close_after_write = true; /* conn_process frees it: nothing is left to send */
+        return;
+    }
+    c->busy = true;
+    c->srv->n_pending++;
+    bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Handles complete PDUs in the input buffer until it runs dry, a request goes in flight or
+ * the connection is closed. */
+static void conn_process(conn *c)
+{
+    node *n = c->srv->n;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (!c->busy && !c->close_after_write) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail < RPC_HEADER_LEN) return;
+        uint8_t *hdrp = evbuffer_pullup(in, RPC_HEADER_LEN);
+        size_t frag = (size_t)hdrp[8] | ((size_t)hdrp[9] << 8);
+        rpc_header hdr;
+        size_t want = frag >= RPC_HEADER_LEN && frag <= avail ? frag : RPC_HEADER_LEN;
+        uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)want);
+        int fr = rpc_frame(p, want, n->cfg.max_pdu_size, &hdr);
+        if (fr == 0) return; /* wait for the rest */
+        if (fr < 0) {
+            n->metrics.refusals[MREF_BAD_PDU]++;
+            if (log_allow(LOGCLASS_CONN))
+                log_info("client %s: %s (frag_length %zu, limit %u), closing", c->peer,
+                         fr == KMS_ETOOBIG ? "PDU larger than max_pdu_size" : "malformed PDU header",
+                         frag, n->cfg.max_pdu_size);
+            conn_close(c);
+            return;
+        }
+        size_t plen = (size_t)fr;
+        switch (hdr.ptype) {
+        case RPC_PT_BIND:
+        case RPC_PT_ALTER_CONTEXT: {
+            uint8_t out[512];
+            int alen = rpc_server_bind(&c->rpc, &c->rpcopt, p, plen, out, sizeof out);
+            evbuffer_drain(in, plen);
+            if (alen < 0) {
+                n->metrics.refusals[MREF_BAD_PDU]++;
+                if (log_allow(LOGCLASS_CONN))
+                    log_info("client %s: malformed %s (%s), closing", c->peer,
+                             hdr.ptype == RPC_PT_BIND ? "bind" : "alter_context", kms_strerror(alen));
+                conn_close(c);
+                return;
+            }
+            conn_send(c, out, (size_t)alen, false);
+            break;
+        }
+        case RPC_PT_REQUEST:
+            if (++c->requests > n->cfg.max_requests_per_connection) {
+                n->metrics.refusals[MREF_LIFETIME]++;
+                if (log_allow(LOGCLASS_CONN))
+                    log_info("client %s: more than max_requests_per_connection (%u), closing",
+                             c->peer, n->cfg.max_requests_per_connection);
+                conn_close(c);
+                return;
+            }
+            handle_request(c, p, plen);
+            evbuffer_drain(in, plen);
+            break;
+        default:
+            n->metrics.refusals[MREF_BAD_PDU]++;
+            if (log_allow(LOGCLASS_CONN))
+                log_info("client %s: unexpected PDU type %u, closing", c->peer, hdr.ptype);
+            conn_close(c);
+            return;
+        }
+        size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+        if (c->close_after_write && queued == 0) {
+            conn_free(c);
+            return;
+        }
+        if (queued > OUTPUT_LIMIT) {
+            if (log_allow(LOGCLASS_CONN))
+                log_info("client %s: does not read its answers, closing", c->peer);
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process(arg);
+}
+
+/* ---------- accepting ---------- */
+
+static void sockaddr_text(const struct sockaddr *sa, char *ip, size_t iplen, char *peer,
+                          size_t peerlen, addr_key *key)
+{
+    memset(key, 0, sizeof *key);
+    uint16_t port = 0;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
+            key->family = AF_INET;
+            memcpy(key->addr, s6->sin6_addr.s6_addr + 12, 4);
+            inet_ntop(AF_INET, key->addr, ip, (socklen_t)iplen);
+        } else {
+            key->family = AF_INET6;
+            memcpy(key->addr, s6->sin6_addr.s6_addr, 16);
+            inet_ntop(AF_INET6, key->addr, ip, (socklen_t)iplen);
+        }
+        port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        key->family = AF_INET;
+        memcpy(key->addr, &s4->sin_addr, 4);
+        inet_ntop(AF_INET, key->addr, ip, (socklen_t)iplen);
+        port = ntohs(s4->sin_port);
+    }
+    if (key->family == AF_INET6) snprintf(peer, peerlen, "[%s]:%u", ip, port);
+    else snprintf(peer, peerlen, "%s:%u", ip, port);
+}
+
+static bool client_allowed(const kmsd_config *cfg, const addr_key *key)
+{
+    if (cfg->n_allow_clients == 0) return true;
+    for (int i = 0; i < cfg->n_allow_clients; i++)
+        if (config_cidr_match(&cfg->allow_clients[i], key->family, key->addr)) return true;
+    return false;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)salen;
+    server *s = arg;
+    node *n = s->n;
+    char ip[48], peer[64];
+    addr_key key;
+    sockaddr_text(sa, ip, sizeof ip, peer, sizeof peer, &key);
+
+    int why = -1;
+    if (!client_allowed(&n->cfg, &key)) why = MREF_ALLOWLIST;
+    else if (s->n_conns >= n->cfg.max_connections) why = MREF_MAX_CONNECTIONS;
+    else if (addr_get(s, &key) >= n->cfg.max_connections_per_address) why = MREF_PER_ADDRESS;
+    if (why >= 0) {
+        n->metrics.refusals[why]++;
+        if (log_allow(LOGCLASS_ACCEPT))
+            log_info("client %s: connection refused: %s", peer,
+                     why == MREF_ALLOWLIST ? "address not in allow_clients"
+                     : why == MREF_MAX_CONNECTIONS ? "max_connections reached"
+                                                   : "max_connections_per_address reached");
+        evutil_closesocket(fd);
+        return;
+    }
+
+    conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!c || !bev || !addr_inc(s, &key)) {
+        log_error("client %s: out of memory, closing", peer);
+        if (bev) bufferevent_free(bev); else evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    c->srv = s;
+    c->bev = bev;
+    c->key = key;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
+    c->rpcopt.ndr64 = n->cfg.ndr64;
+    c->rpcopt.btfn = n->cfg.btfn;
+    c->rpcopt.assoc_group_id = ++s->assoc_group_next ? s->assoc_group_next : ++s->assoc_group_next;
+    /* The secondary address carries the local port the client connected to. */
+    struct sockaddr_storage local;
+    socklen_t ll = sizeof local;
+    c->rpcopt.port = 1688;
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
+        c->rpcopt.port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                                           : ((struct sockaddr_in *)&local)->sin_port);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    n->metrics.connections_total++;
+    n->metrics.connections_open++;
+
+    struct timeval idle = {(time_t)n->cfg.idle_timeout, 0};
+    bufferevent_set_timeouts(bev, &idle, &idle);
+    bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(bev, EV_READ, 0, n->cfg.max_pdu_size + RPC_HEADER_LEN);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    c->life_timer = evtimer_new(n->base, conn_life_cb, c);
+    struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
+    if (c->life_timer) evtimer_add(c->life_timer, &life);
+    (void)l;
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    if (log_allow(LOGCLASS_ACCEPT)) log_warn("accept failed");
+}
+
+server *server_new(node *n, char *err, size_t errlen)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
+    s->n = n;
+    uint32_t seed;
+    kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
+    s->assoc_group_next = seed & 0x7fffffff;
+    for (int i = 0; i < n->cfg.n_listen; i++) {
+        const config_addr *a = &n->cfg.listen[i];
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+        char port[8];
+        snprintf(port, sizeof port, "%u", a->port);
+        int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+        if (gai != 0) {
+            snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
+            server_free(&s);
+            return NULL;
+        }
+        unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+        if (res->ai_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
+        s->listeners[i] = evconnlistener_new_bind(n->base, accept_cb, s, flags, 1024,
+                                                  res->ai_addr, (int)res->ai_addrlen);
+        int e = errno;
+        freeaddrinfo(res);
+        if (!s->listeners[i]) {
+            snprintf(err, errlen, "cannot listen on %s:%u: %s", a->host, a->port, strerror(e));
+            server_free(&s);
+            return NULL;
+        }
+        evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
+        s->ports[i] = a->port;
+        s->n_listeners = i + 1;
+    }
+    return s;
+}
+
+void server_stop_accepting(server *s)
+{
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) { evconnlistener_free(s->listeners[i]); s->listeners[i] = NULL; }
+    /* Idle connections go now; those with a request in flight close after answering. */
+    conn *c = s->conns;
+    while (c) {
+        conn *next = c->next;
+        if (!c->busy) conn_free(c);
+        else c->close_after_write = true;
+        c = next;
+    }
+}
+
+unsigned server_pending(const server *s) { return s ? s->n_pending : 0; }
+unsigned server_connections(const server *s) { return s ? s->n_conns : 0; }
+
+void server_free(server **self_p)
+{
+    if (!self_p || !*self_p) return;
+    server *s = *self_p;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) evconnlistener_free(s->listeners[i]);
+    while (s->conns) {
+        s->conns->busy = false;
+        conn_free(s->conns);
+    }
+    for (int i = 0; i < ADDR_BUCKETS; i++)
+        while (s->by_addr[i]) { addr_count *d = s->by_addr[i]; s->by_addr[i] = d->next; free(d); }
+    free(s);
+    *self_p = NULL;
+}

@@ -1,0 +1,34 @@
+/* errors.c: names for the KMS_E* error codes. */
+#include "proto/errors.h"
+
+const char *kms_strerror(int code)
+{
+    switch (code) {
+    case KMS_OK: return "success";
+    case KMS_EINVAL: return "invalid argument or malformed input";
+    case KMS_ETRUNC: return "input truncated";
+    case KMS_ETOOBIG: return "size limit exceeded";
+    case KMS_EVERSION: return "unsupported protocol version";
+    case KMS_EMAC: return "MAC verification failed";
+    case KMS_EPAD: return "bad padding";
+    case KMS_EHASH: return "hash of server random does not match";
+    case KMS_EECHO: return "response does not echo the request";
+    case KMS_EPROTO: return "DCE/RPC protocol violation";
+    case KMS_EUNKCTX: return "unknown presentation context";
+    case KMS_EOPNUM: return "operation number out of range";
+    case KMS_ESPACE: return "output buffer too small";
+    case KMS_ECRYPTO: return "crypto library failure";
+    case KMS_ERANDOM: return "random source failure";
+    case KMS_ENOMEM: return "out of memory";
+    case KMS_EIO: return "I/O error";
+    case KMS_ECONFIG: return "configuration error";
+    case KMS_ENOTFOUND: return "not found";
+    case KMS_EFAULT: return "RPC fault received";
+    case KMS_EREFUSED: return "KMS host refused the request";
+    case KMS_ETIMEOUT: return "timed out";
+    case KMS_ESTORE: return "store failure";
+    case KMS_EPDU: return "unexpected PDU type";
+    case KMS_EEPID: return "malformed ePID";
+    default: return "unknown error";
+    }
+}

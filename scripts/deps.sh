@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages kmsha needs to build, test and run, when missing.
+# Idempotent; runs apt-get only when something is absent. Needs root (or sudo).
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
+      libevent-dev libzmq3-dev liblmdb-dev lmdb-utils libssl-dev libc-ares-dev libjansson-dev
+      libsystemd-dev bind9 bind9-utils iproute2 curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,230 @@
+"""harness.py: starts real kmsd processes on loopback addresses in fresh directories and
+drives them like an operator would (kmsctl, HTTP admin, raw sockets, signals).
+
+Standard library only. Each test file is a unittest module run by ctest; the build
+directory comes from KMSHA_BUILD (set by CMake) or ./build.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("KMSHA_BUILD", os.path.join(ROOT, "build"))
+KMSD = os.path.join(BUILD, "kmsd")
+KMSCTL = os.path.join(BUILD, "kmsctl")
+VECTORS = os.environ.get("KMSHA_VECTORS", os.path.join(ROOT, "..", "shared", "vectors"))
+
+_used_ports = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that is free on host now (and not handed out before in this run)."""
+    while True:
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+
+
+class Node:
+    """One kmsd process with its own data directory, config file and log."""
+
+    def __init__(self, workdir, node_id="kms1", host="127.0.0.1", port=None, admin_port=None,
+                 config="", extra_args=(), data_dir=None):
+        self.workdir = workdir
+        self.node_id = node_id
+        self.host = host
+        self.port = port or free_port(host)
+        self.admin_port = admin_port or free_port(host)
+        self.data_dir = data_dir or os.path.join(workdir, node_id, "data")
+        os.makedirs(os.path.dirname(self.data_dir), exist_ok=True)
+        self.config_path = os.path.join(workdir, node_id, "kmsd.ini")
+        self.log_path = os.path.join(workdir, node_id, "kmsd.log")
+        self.config = config
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.write_config()
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(self.config)
+
+    @property
+    def addr(self):
+        return "%s:%d" % (self.host, self.port)
+
+    @property
+    def audit_path(self):
+        return os.path.join(self.data_dir, "audit.log")
+
+    def start(self, extra_args=(), wait=True):
+        args = [KMSD, "--config", self.config_path, "--node-id", self.node_id,
+                "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
+                "--data-dir", self.data_dir] + self.extra_args + list(extra_args)
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("kmsd %s exited with %s:\n%s" % (self.node_id, self.proc.returncode, self.read_log()))
+            try:
+                if self.http("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("kmsd %s not ready after %ss:\n%s" % (self.node_id, timeout, self.read_log()))
+
+    def http(self, path, timeout=5):
+        url = "http://%s:%d%s" % (self.host, self.admin_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def status(self):
+        code, body = self.http("/status")
+        assert code == 200, body
+        return json.loads(body)
+
+    def metrics(self):
+        code, body = self.http("/metrics")
+        assert code == 200, body
+        return body
+
+    def count(self, app="windows"):
+        return self.status()["counts"][app]["count"]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError("kmsd %s did not stop on %s" % (self.node_id, sig))
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def audit(self):
+        if not os.path.exists(self.audit_path):
+            return []
+        with open(self.audit_path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+
+def kmsctl(*args, timeout=30):
+    """Runs kmsctl; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([KMSCTL] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def activate(node, *args, **kw):
+    """kmsctl activate --json against node; returns the parsed JSON (asserts success)."""
+    rc, out, err = kmsctl("activate", "--json", *args, node.addr, **kw)
+    assert rc == 0, "kmsctl activate %s failed (%d): %s %s" % (args, rc, out, err)
+    return json.loads(out)
+
+
+def cmid(n):
+    """A deterministic, valid client machine ID for test client number n."""
+    return "%08x-0000-4000-8000-%012x" % (0x7e570000 + (n >> 48), n & 0xffffffffffff)
+
+
+class NodeTestCase(unittest.TestCase):
+    """Gives each test a fresh directory and stops every node it started."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="kmsha-it-")
+        self.nodes = []
+
+    def tearDown(self):
+        failed = any(e for _, e in getattr(self._outcome, "errors", []) if e) if hasattr(self._outcome, "errors") else False
+        for n in self.nodes:
+            if n.alive():
+                n.proc.kill()
+                n.proc.wait()
+            if failed or os.environ.get("KMSHA_KEEP"):
+                print("---- log of %s ----\n%s" % (n.node_id, n.read_log()[-4000:]))
+        if os.path.exists(self.workdir) and not os.environ.get("KMSHA_KEEP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def node(self, **kw):
+        n = Node(self.workdir, **kw)
+        self.nodes.append(n)
+        return n
+
+
+def vector(name):
+    with open(os.path.join(VECTORS, name)) as f:
+        return json.load(f)
+
+
+def recv_pdu(sock, timeout=5):
+    """Reads one DCE/RPC PDU; returns bytes, or b'' when the peer closed."""
+    sock.settimeout(timeout)
+    hdr = b""
+    while len(hdr) < 16:
+        chunk = sock.recv(16 - len(hdr))
+        if not chunk:
+            return b""
+        hdr += chunk
+    frag = int.from_bytes(hdr[8:10], "little")
+    body = b""
+    while len(hdr) + len(body) < frag:
+        chunk = sock.recv(frag - 16 - len(body))
+        if not chunk:
+            return b""
+        body += chunk
+    return hdr + body
+
+
+def closed_by_peer(sock, timeout=5):
+    """True when the peer closes the connection (EOF or reset) within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def main():
+    unittest.main(verbosity=2)

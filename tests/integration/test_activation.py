@@ -1,0 +1,114 @@
+"""Activations against a real kmsd: protocols 4/5/6 over NDR32 and NDR64, the count as a
+KMS host keeps it (distinct CMIDs, per application, capped, 30-day window with renewal),
+and a count that survives kill -9."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+
+WINDOWS_EPID = "03612-00206-556-123727-03-1033-17763.0000-2972018"
+DAY = 86400
+
+
+class ProtocolTests(NodeTestCase):
+    def setUp(self):
+        super().setUp()
+        self.n = self.node().start()
+
+    def test_protocols_and_transfer_syntaxes(self):
+        products = {4: "win7-pro", 5: "office2013-proplus", 6: "win10-pro"}
+        k = 0
+        for proto, product in products.items():
+            for ndr in ("--no-ndr64", "--ndr64"):
+                k += 1
+                # Two requests on one connection: the first over NDR32, the second over
+                # NDR64 when NDR64 was negotiated (as Windows does).
+                r = activate(self.n, "--protocol", proto, "--product", product, "--cmid", cmid(k),
+                             ndr, "--requests", 2)
+                self.assertEqual(r["protocol"], "%d.0" % proto)
+                self.assertEqual(r["syntax"], "NDR64" if ndr == "--ndr64" else "NDR32")
+                self.assertEqual(r["activation_interval"], 120)
+                self.assertEqual(r["renewal_interval"], 10080)
+                self.assertEqual(r["cmid"], cmid(k))
+                if proto == 6:
+                    self.assertEqual(r["hwid"].upper(), "3A1C049600B60076")
+                    self.assertEqual(r["epid"], WINDOWS_EPID)
+        st = self.n.status()
+        # 2 Windows 7, 2 Windows 10 clients; 2 Office 2013 clients; 12 requests in all.
+        self.assertEqual(st["counts"]["windows"]["live_clients"], 4)
+        self.assertEqual(st["counts"]["office2013"]["live_clients"], 2)
+        self.assertEqual(st["requests"]["total"], 12)
+        self.assertEqual(st["requests"]["failed"], 0)
+        self.assertEqual(st["requests"]["by_protocol"], {"4": 4, "5": 4, "6": 4})
+
+    def test_audit_line_per_request(self):
+        activate(self.n, "--cmid", cmid(1), "--workstation", "lab-pc-01.example.edu")
+        lines = self.n.audit()
+        self.assertEqual(len(lines), 1)
+        a = lines[0]
+        self.assertEqual(a["node"], "kms1")
+        self.assertEqual(a["workstation"], "lab-pc-01.example.edu")
+        self.assertEqual(a["cmid"], cmid(1))
+        self.assertEqual(a["application"], "windows")
+        self.assertEqual(a["sku"], "2de67392-b7a7-462a-b1ca-108dd189f588")
+        self.assertEqual(a["license_status"], 2)
+        self.assertEqual(a["n_policy"], 25)
+        self.assertEqual(a["count"], 1)
+        self.assertEqual(a["result"], "0x00000000")
+        self.assertTrue(a["client"].startswith("127.0.0.1:"))
+
+
+class CountTests(NodeTestCase):
+    def test_count_grows_per_distinct_client_and_apps_count_apart(self):
+        n = self.node().start()
+        self.assertEqual([activate(n, "--cmid", cmid(i))["count"] for i in (1, 2, 3)], [1, 2, 3])
+        self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 3, "a repeated CMID is not counted twice")
+        self.assertEqual(activate(n, "--product", "office2019-proplus", "--cmid", cmid(1))["count"], 1)
+        self.assertEqual(activate(n, "--product", "office2010-proplus", "--cmid", cmid(1))["count"], 1)
+        self.assertEqual(activate(n, "--product", "ws2019-dc", "--cmid", cmid(4))["count"], 4,
+                         "Windows clients and servers share the Windows count")
+        st = n.status()["counts"]
+        self.assertEqual((st["windows"]["count"], st["office2013"]["count"], st["office2010"]["count"]), (4, 1, 1))
+
+    def test_cap_is_twice_the_largest_n(self):
+        n = self.node().start()
+        # Only servers (N = 5) so far: the cap is 10.
+        counts = [activate(n, "--product", "ws2022-std", "--cmid", cmid(i))["count"] for i in range(12)]
+        self.assertEqual(counts[:10], list(range(1, 11)))
+        self.assertEqual(counts[10:], [10, 10])
+        # A client edition (N = 25) raises the cap to 50.
+        self.assertEqual(activate(n, "--cmid", cmid(100))["count"], 13)
+        for i in range(101, 140):
+            last = activate(n, "--cmid", cmid(i))["count"]
+        self.assertEqual(last, 50)
+        self.assertEqual(n.status()["counts"]["windows"]["live_clients"], 52)
+
+    def test_count_survives_kill9_and_restart(self):
+        n = self.node().start()
+        for i in range(1, 6):
+            activate(n, "--cmid", cmid(i))
+        n.kill9()
+        n.start()
+        self.assertEqual(n.count(), 5)
+        self.assertEqual(activate(n, "--cmid", cmid(3))["count"], 5)
+        self.assertEqual(activate(n, "--cmid", cmid(6))["count"], 6)
+
+    def test_clients_expire_after_30_days_and_renewal_refreshes(self):
+        n = self.node().start()
+        for i in (1, 2, 3):
+            activate(n, "--cmid", cmid(i))
+        n.stop()
+        # 29 days later: nobody expired yet; client 1 renews, client 4 is new.
+        n.start(["--clock-offset", 29 * DAY])
+        self.assertEqual(activate(n, "--cmid", cmid(1), "--time-offset", 29 * DAY)["count"], 3)
+        self.assertEqual(activate(n, "--cmid", cmid(4), "--time-offset", 29 * DAY)["count"], 4)
+        n.stop()
+        # 31 days after the start: clients 2 and 3 (last seen on day 0) expired; 1 and 4 live.
+        n.start(["--clock-offset", 31 * DAY])
+        self.assertEqual(n.count(), 2)
+        self.assertEqual(activate(n, "--cmid", cmid(5), "--time-offset", 31 * DAY)["count"], 3)
+
+
+if __name__ == "__main__":
+    main()

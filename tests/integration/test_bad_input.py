@@ -1,0 +1,134 @@
+"""Hostile and broken clients: each gets its answer (a fault or a closed connection), one
+log line, and never disturbs other clients, which keep activating meanwhile."""
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu  # noqa: E402
+from test_refusals import bind_ndr32_pdu, request_pdu  # noqa: E402
+
+
+def header(ptype, frag_length, call_id=2, flags=3, vers=5, drep=0x10):
+    return (bytes([vers, 0, ptype, flags, drep, 0, 0, 0]) + frag_length.to_bytes(2, "little")
+            + b"\0\0" + call_id.to_bytes(4, "little"))
+
+
+class BadInputTests(NodeTestCase):
+    def setUp(self):
+        super().setUp()
+        self.n = self.node(config="[limits]\nidle_timeout = 2\n").start()
+        self.k = 0
+
+    def connect(self):
+        return socket.create_connection((self.n.host, self.n.port), timeout=5)
+
+    def others_still_served(self):
+        self.k += 1
+        r = activate(self.n, "--cmid", cmid(self.k))
+        self.assertEqual(r["count"], self.k)
+
+    def assert_closed(self, payload, log_fragment):
+        s = self.connect()
+        s.sendall(payload)
+        self.others_still_served()
+        self.assertTrue(closed_by_peer(s), "connection not closed after %r" % payload[:32])
+        s.close()
+        self.assertIn(log_fragment, self.n.read_log())
+
+    def test_garbage(self):
+        self.assert_closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed PDU header")
+
+    def test_wrong_rpc_version(self):
+        self.assert_closed(header(11, 72, vers=4) + bytes(56), "malformed PDU header")
+
+    def test_frag_length_shorter_than_header(self):
+        self.assert_closed(header(11, 8) + bytes(8), "malformed PDU header")
+
+    def test_oversized_fragment(self):
+        self.assert_closed(header(0, 60000) + bytes(100), "PDU larger than max_pdu_size")
+
+    def test_bind_with_lying_context_count(self):
+        bind = bytearray(bind_ndr32_pdu())
+        bind[24] = 9  # claims 9 context elements, carries 1
+        self.assert_closed(bytes(bind), "malformed bind")
+
+    def test_unexpected_pdu_type(self):
+        self.assert_closed(header(2, 24) + bytes(8), "unexpected PDU type")
+
+    def test_truncated_pdu_then_silence(self):
+        # Half a bind, then nothing: closed after idle_timeout; others unaffected.
+        s = self.connect()
+        s.sendall(bind_ndr32_pdu()[:40])
+        t0 = time.time()
+        self.others_still_served()
+        self.assertTrue(closed_by_peer(s, timeout=8))
+        self.assertLess(time.time() - t0, 8)
+        s.close()
+
+    def test_silent_client_is_closed_after_idle_timeout(self):
+        s = self.connect()
+        self.others_still_served()
+        t0 = time.time()
+        self.assertTrue(closed_by_peer(s, timeout=8))
+        self.assertGreater(time.time() - t0, 0.5)
+        self.assertEqual(self.n.status()["connections"]["refused"]["idle_timeout"], 1)
+
+    def test_request_before_bind_gets_fault(self):
+        s = self.connect()
+        s.sendall(request_pdu(7, 0, bytes([0, 0, 6, 0]) + bytes(256)))
+        fault = recv_pdu(s)
+        self.assertEqual(fault[2], 3, "expected a fault PDU, got %s" % fault.hex())
+        self.assertEqual(int.from_bytes(fault[12:16], "little"), 7, "fault echoes the call id")
+        self.assertEqual(int.from_bytes(fault[24:28], "little"), 0x1C010003)
+        # The connection stays usable: bind and ask again.
+        s.sendall(bind_ndr32_pdu())
+        self.assertEqual(recv_pdu(s)[2], 12)
+        s.close()
+        self.others_still_served()
+        self.assertIn("RPC fault 0x1C010003", self.n.read_log())
+
+    def test_request_with_short_stub_is_invalid_data(self):
+        s = self.connect()
+        s.sendall(bind_ndr32_pdu())
+        recv_pdu(s)
+        # requestSize claims 260 bytes, 20 follow.
+        msg = bytes([0, 0, 6, 0]) + bytes(16)
+        stub = (260).to_bytes(4, "little") * 2 + msg
+        body = len(stub).to_bytes(4, "little") + b"\0\0\0\0" + stub
+        s.sendall(header(0, 16 + len(body)) + body)
+        resp = recv_pdu(s)
+        self.assertEqual(resp[2], 2)
+        self.assertEqual(int.from_bytes(resp[-4:], "little"), 0x8007000D)
+        s.close()
+        self.others_still_served()
+
+    def test_split_and_merged_pdus(self):
+        # A bind delivered one byte at a time, then bind + request in one segment.
+        s = self.connect()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in bind_ndr32_pdu():
+            s.send(bytes([b]))
+        self.assertEqual(recv_pdu(s)[2], 12)
+        s.sendall(bind_ndr32_pdu() + request_pdu(3, 0, bytes([0, 0, 7, 0]) + bytes(256)))
+        self.assertEqual(recv_pdu(s)[2], 12)
+        resp = recv_pdu(s)
+        self.assertEqual(int.from_bytes(resp[-4:], "little"), 0x8007000D)
+        s.close()
+
+    def test_many_bad_clients_at_once(self):
+        socks = []
+        for i in range(30):
+            s = self.connect()
+            s.sendall(os.urandom(64))
+            socks.append(s)
+        self.others_still_served()
+        for s in socks:
+            self.assertTrue(closed_by_peer(s))
+            s.close()
+        self.assertTrue(self.n.alive())
+
+
+if __name__ == "__main__":
+    main()
