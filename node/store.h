@@ -14,7 +14,7 @@ struct event_base;
 
 #define STORE_WORKSTATION_MAX 192 /* UTF-8 bytes incl. NUL (63 UTF-16 units, sanitised) */
 #define STORE_ADDR_MAX 48
-#define STORE_NODE_MAX 32
+#define STORE_NODE_MAX 64
 
 /* One client record, keyed by (app, cmid). Times are unix milliseconds. */
 typedef struct store_record {
@@ -45,15 +45,21 @@ typedef struct store_options {
 typedef void (*store_done_fn)(void *arg, int status);
 
 /* Opens (creating) the store in directory dir and starts the writer thread, which
- * signals completions into base. Returns NULL with a message in err on failure. */
+ * signals completions into base through an eventfd (no evthread set-up needed). base may
+ * be NULL for tools: callbacks are then held until store_free. Returns NULL with a
+ * message in err on failure. map_size is a starting size: a full map is doubled up to
+ * four times before a commit fails. */
 store *store_open(struct event_base *base, const char *dir, const store_options *opt,
                   char *err, size_t errlen);
-/* Commits what is queued, stops the writer thread, closes LMDB. Accepts NULL; NULLs *p. */
+/* Commits what is queued, runs every callback still owed (with its real status), stops
+ * the writer thread and closes LMDB. Never call it from inside a done callback. Accepts
+ * NULL; NULLs *p. */
 void store_free(store **self_p);
 
 /* Merges rec into the store (CRDT merge: later last_seen wins, first_seen keeps the
  * minimum) in the next group commit; done(arg, status) runs on the loop afterwards.
- * rec is copied. Returns 0 or KMS_ENOMEM / KMS_ESTORE (store closed or failed). */
+ * rec is copied. Returns 0, KMS_EINVAL (app >= KMS_APP_COUNT), KMS_ENOMEM (queue of
+ * 65536 writes full) or KMS_ESTORE (store closed or failed). */
 int store_put_async(store *self, const store_record *rec, store_done_fn done, void *arg);
 
 /* Calls fn for every record (read transaction; blocking: for start-up and tools).
@@ -82,7 +88,7 @@ void store_get_stats(store *self, store_stats *out);
  * true when dst changed. */
 bool store_record_merge(store_record *dst, const store_record *src);
 
-/* Fixed-size serialisation used in LMDB (and by replication). Returns bytes written /
+/* Bounded, versioned serialisation used in LMDB (and by replication). Returns bytes written /
  * consumed, or KMS_ESPACE / KMS_ETRUNC / KMS_EVERSION. */
 #define STORE_RECORD_WIRE_MAX 400
 int store_record_encode(const store_record *rec, uint8_t *out, size_t cap);

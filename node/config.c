@@ -1,0 +1,1109 @@
+/* config.c: kmsd's configuration (node/config.h). One table of settings drives the INI
+ * parser, the command-line overrides (config_set), the defaults, the Markdown reference
+ * and the SIGHUP reload policy, so they cannot drift apart.
+ *
+ * File syntax (decided here, repeated in the reference):
+ *  - "[section]" headers and "key = value" lines; whitespace around both is trimmed.
+ *  - A line whose first non-blank character is ';' or '#' is a comment. A value may end
+ *    in a comment introduced by whitespace and then ';' or '#' ("ndr64 = no  ; old
+ *    clients"), so a value cannot contain " ;" or " #". No quoting.
+ *  - Keys are case-sensitive. A single-valued key given twice in one file is an error.
+ *    List keys (listen, allow_products, allow_clients) take comma-separated entries and
+ *    may be repeated: the lines add up, and the first line of a file replaces the default.
+ *    config_set (command-line flags) appends to lists as well; a caller that wants to
+ *    replace a list clears its count first.
+ *  - Every error names FILE:LINE, section and key.
+ *
+ * Extending: plain settings are rows of `settings` below. Sections whose keys are not
+ * fixed (e.g. [peer.NAME] for replication) go in `section_hooks`: a handler that gets the
+ * section header (key NULL) and then every key of that section. */
+#include "node/config.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "proto/errors.h"
+#include "proto/guid.h"
+
+#define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the table --------------------------------------------------------------------------- */
+
+typedef enum setting_type {
+    ST_STRING,       /* char[size] */
+    ST_ENUM,         /* char[size], one of `choices` ("a|b|c") */
+    ST_BOOL,         /* bool */
+    ST_UINT,         /* uint32_t in min..max */
+    ST_ADDR,         /* config_addr; port `port` when omitted; "off" -> port 0 if allowed */
+    ST_ADDR_LIST,    /* config_addr[max] + int count */
+    ST_CIDR_LIST,    /* config_cidr[max] + int count */
+    ST_PRODUCT_LIST, /* config_allow[max] + int count */
+    ST_EPID,         /* char[KMS_GROUP_COUNT][size], per ePID group: key "epid_<group>" */
+    ST_HWID,         /* uint8_t[KMS_GROUP_COUNT][8], per ePID group: key "hwid_<group>" */
+} setting_type;
+
+typedef struct setting {
+    const char *section;
+    const char *key;      /* for per-group types: the prefix ("epid_") */
+    setting_type type;
+    size_t offset;        /* of the value in kmsd_config */
+    size_t size;          /* strings: buffer size; lists: capacity */
+    size_t count_offset;  /* lists: offset of the int count */
+    uint32_t min, max;    /* ST_UINT */
+    uint16_t port;        /* ST_ADDR / ST_ADDR_LIST: port when the text has none */
+    bool allow_off;       /* ST_ADDR: "off" disables (port 0) */
+    const char *choices;  /* ST_ENUM */
+    /* Extra check of a string value; returns NULL or what is wrong. */
+    const char *(*check)(const char *value);
+    const char *def;      /* default as text, parsed like a file value; NULL: from products */
+    bool reloadable;      /* takes effect on SIGHUP */
+    const char *help;
+} setting;
+
+static const char *check_node_id(const char *v);
+static const char *check_nonempty(const char *v);
+
+#define OFF(f) offsetof(kmsd_config, f)
+#define SZ(f) sizeof(((kmsd_config *)0)->f)
+#define CAP(f) (sizeof(((kmsd_config *)0)->f) / sizeof(((kmsd_config *)0)->f[0]))
+
+static const setting settings[] = {
+    /* [node] */
+    {"node", "id", ST_STRING, OFF(node_id), SZ(node_id), 0, 0, 0, 0, false, NULL,
+     check_node_id, "kms1", false,
+     "This node's id, unique in the cluster: 1-63 of A-Z a-z 0-9 . _ -"},
+    {"node", "listen", ST_ADDR_LIST, OFF(listen), CAP(listen), OFF(n_listen), 0, 0, 1688,
+     false, NULL, NULL, "127.0.0.1:1688", false,
+     "KMS addresses to listen on: HOST:PORT, [V6]:PORT or HOST (port 1688); "
+     "comma-separated, the key may be repeated"},
+    {"node", "data_dir", ST_STRING, OFF(data_dir), SZ(data_dir), 0, 0, 0, 0, false, NULL,
+     check_nonempty, "./var", false, "Directory of the LMDB store (and the default audit log)"},
+    {"node", "admin", ST_ADDR, OFF(admin), 0, 0, 0, 0, 8688, true, NULL, NULL,
+     "127.0.0.1:8688", false,
+     "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
+    {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
+     "debug|info|warn|error", NULL, "info", true, "Least severe log message written"},
+    {"node", "audit_log", ST_STRING, OFF(audit_log), SZ(audit_log), 0, 0, 0, 0, false, NULL,
+     NULL, "", false,
+     "Audit log (one JSON line per request): a path; empty = DATA_DIR/audit.log; "
+     "off = none; - = standard output"},
+
+    /* [kms] */
+    {"kms", "activation_interval", ST_UINT, OFF(activation_interval), 0, 0, 15, 43200, 0,
+     false, NULL, NULL, "120", true,
+     "Minutes an unactivated client waits before it retries (sent in every response)"},
+    {"kms", "renewal_interval", ST_UINT, OFF(renewal_interval), 0, 0, 15, 43200, 0, false,
+     NULL, NULL, "10080", true,
+     "Minutes an activated client waits before it renews (sent in every response)"},
+    {"kms", "client_lifetime_days", ST_UINT, OFF(client_lifetime_days), 0, 0, 1, 365, 0,
+     false, NULL, NULL, "30", true,
+     "Days a client keeps counting after its last request"},
+    {"kms", "count_cap", ST_UINT, OFF(count_cap), 0, 0, 0, 10000, 0, false, NULL, NULL, "0",
+     true, "Largest count reported; 0 = twice the largest N seen per application (50 / 10)"},
+    {"kms", "max_clock_skew", ST_UINT, OFF(max_clock_skew), 0, 0, 0, 10080, 0, false, NULL,
+     NULL, "240", true,
+     "Minutes a client clock may be off before 0xC004F06C is returned; 0 = no check"},
+    {"kms", "ndr64", ST_BOOL, OFF(ndr64), 0, 0, 0, 0, 0, false, NULL, NULL, "true", true,
+     "Accept the NDR64 transfer syntax (as Windows 8 and later hosts do)"},
+    {"kms", "btfn", ST_BOOL, OFF(btfn), 0, 0, 0, 0, 0, false, NULL, NULL, "true", true,
+     "Acknowledge bind-time feature negotiation (as Windows 7 and later hosts do)"},
+    {"kms", "verify_v4_mac", ST_BOOL, OFF(verify_v4_mac), 0, 0, 0, 0, 0, false, NULL, NULL,
+     "true", true, "Refuse v4 requests whose MAC does not verify"},
+    {"kms", "allow_products", ST_PRODUCT_LIST, OFF(allow), CAP(allow), OFF(n_allow), 0, 0, 0,
+     false, NULL, NULL, "", true,
+     "Products served: application (windows, office2010, app:office2013) or KMS counted ID "
+     "(win10, ws2022, office2019, ...) slugs or GUIDs, comma-separated; "
+     "empty = every volume (not retail, not preview) KMS counted ID of the product table"},
+    {"kms", "epid_", ST_EPID, OFF(epid), SZ(epid[0]), 0, 0, 0, 0, false, NULL, NULL, NULL,
+     true, "ePID returned for products of this ePID group"},
+    {"kms", "hwid_", ST_HWID, OFF(hwid), 0, 0, 0, 0, 0, false, NULL, NULL, NULL, true,
+     "HWID (16 hex digits) returned in v6 responses for products of this ePID group"},
+
+    /* [limits] */
+    {"limits", "max_connections", ST_UINT, OFF(max_connections), 0, 0, 1, 1000000, 0, false,
+     NULL, NULL, "10000", true, "Open KMS connections in total"},
+    {"limits", "max_connections_per_address", ST_UINT, OFF(max_connections_per_address), 0, 0,
+     1, 100000, 0, false, NULL, NULL, "64", true, "Open KMS connections per client address"},
+    {"limits", "max_pdu_size", ST_UINT, OFF(max_pdu_size), 0, 0, 72, 65535, 0, false, NULL,
+     NULL, "5840", true, "Largest RPC fragment accepted, in bytes"},
+    {"limits", "idle_timeout", ST_UINT, OFF(idle_timeout), 0, 0, 1, 3600, 0, false, NULL, NULL,
+     "30", true, "Seconds a connection may stay silent"},
+    {"limits", "connection_timeout", ST_UINT, OFF(connection_timeout), 0, 0, 1, 86400, 0,
+     false, NULL, NULL, "300", true, "Seconds a connection may live in total"},
+    {"limits", "max_requests_per_connection", ST_UINT, OFF(max_requests_per_connection), 0, 0,
+     1, 100000, 0, false, NULL, NULL, "1000", true, "KMS requests served on one connection"},
+    {"limits", "allow_clients", ST_CIDR_LIST, OFF(allow_clients), CAP(allow_clients),
+     OFF(n_allow_clients), 0, 0, 0, false, NULL, NULL, "", true,
+     "Client networks allowed to connect (10.0.0.0/8, 2001:db8::/32, a bare address), "
+     "comma-separated; empty = everyone"},
+
+    /* [store] */
+    {"store", "commit_delay_ms", ST_UINT, OFF(commit_delay_ms), 0, 0, 0, 100, 0, false, NULL,
+     NULL, "2", false,
+     "Group commit window: requests arriving within it share one LMDB transaction"},
+    {"store", "map_size_mb", ST_UINT, OFF(map_size_mb), 0, 0, 16, 1048576, 0, false, NULL,
+     NULL, "4096", false, "LMDB map size (upper bound of the store), in MiB"},
+    {"store", "prune_interval", ST_UINT, OFF(prune_interval), 0, 0, 10, 86400, 0, false, NULL,
+     NULL, "3600", true, "Seconds between background prunes of expired client records"},
+};
+
+/* Sections without fixed keys. fn is called with key == NULL when the section header is
+ * read, then once per key; it returns 0, KMS_ENOTFOUND for an unknown key (the caller
+ * reports it), or KMS_ECONFIG with what is wrong in why. None yet: [cluster] keys can be
+ * plain rows above; [peer.NAME] will need a handler here. */
+typedef int (*section_fn)(kmsd_config *cfg, const char *section, const char *key,
+                          const char *value, char *why, size_t whylen);
+typedef struct section_hook {
+    const char *prefix; /* matches a section equal to it or starting with it */
+    section_fn fn;
+} section_hook;
+static const section_hook section_hooks[] = {
+    {NULL, NULL},
+};
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static bool per_group(const setting *s) { return s->type == ST_EPID || s->type == ST_HWID; }
+
+static bool is_list(const setting *s)
+{
+    return s->type == ST_ADDR_LIST || s->type == ST_CIDR_LIST || s->type == ST_PRODUCT_LIST;
+}
+
+static void *field(kmsd_config *cfg, const setting *s) { return (char *)cfg + s->offset; }
+
+static int *count_of(kmsd_config *cfg, const setting *s)
+{
+    return (int *)(void *)((char *)cfg + s->count_offset);
+}
+
+static void put(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(char *buf, size_t len, const char *fmt, ...)
+{
+    if (!buf || len == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static bool known_section(const char *section)
+{
+    for (size_t i = 0; i < COUNTOF(settings); i++)
+        if (strcmp(settings[i].section, section) == 0) return true;
+    return false;
+}
+
+static const section_hook *find_hook(const char *section)
+{
+    for (size_t i = 0; i < COUNTOF(section_hooks); i++) {
+        const section_hook *h = &section_hooks[i];
+        if (h->prefix && strncmp(section, h->prefix, strlen(h->prefix)) == 0) return h;
+    }
+    return NULL;
+}
+
+/* Finds the row of section/key; *group receives the ePID group of per-group keys. */
+static const setting *find_setting(const char *section, const char *key, int *group)
+{
+    *group = 0;
+    for (size_t i = 0; i < COUNTOF(settings); i++) {
+        const setting *s = &settings[i];
+        if (strcmp(s->section, section) != 0) continue;
+        if (per_group(s)) {
+            size_t n = strlen(s->key);
+            if (strncmp(key, s->key, n) != 0) continue;
+            int g = products_group_parse(key + n);
+            if (g < 0) continue;
+            *group = g;
+            return s;
+        }
+        if (strcmp(s->key, key) == 0) return s;
+    }
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = 0;
+    return s;
+}
+
+/* Copies a trimmed entry [b, e) of a list into out (NUL-terminated). false if too long. */
+static bool take_entry(const char *b, const char *e, char *out, size_t cap)
+{
+    while (b < e && (*b == ' ' || *b == '\t')) b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    if ((size_t)(e - b) >= cap) return false;
+    memcpy(out, b, (size_t)(e - b));
+    out[e - b] = 0;
+    return true;
+}
+
+/* ---- value checks ---------------------------------------------------------------------- */
+
+static const char *check_node_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0) return "must not be empty";
+    if (n > 63) return "longer than 63 characters";
+    for (; *v; v++) {
+        char c = *v;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return "may only contain A-Z a-z 0-9 . _ -";
+    }
+    return NULL;
+}
+
+static const char *check_nonempty(const char *v) { return *v ? NULL : "must not be empty"; }
+
+static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *out, char *why,
+                      size_t whylen)
+{
+    uint64_t x = 0;
+    const char *p = v;
+    if (!*p) { put(why, whylen, "empty value, expected a number %u..%u", min, max); return KMS_ECONFIG; }
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            put(why, whylen, "'%.64s' is not a number", v);
+            return KMS_ECONFIG;
+        }
+        x = x * 10 + (uint64_t)(*p - '0');
+        if (x > UINT32_MAX) break;
+    }
+    if (x < min || x > max) {
+        if (x > UINT32_MAX) put(why, whylen, "value %.64s out of range %u..%u", v, min, max);
+        else put(why, whylen, "value %llu out of range %u..%u", (unsigned long long)x, min, max);
+        return KMS_ECONFIG;
+    }
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *out, char *why, size_t whylen)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < COUNTOF(yes); i++) {
+        if (strcmp(v, yes[i]) == 0) { *out = true; return 0; }
+        if (strcmp(v, no[i]) == 0) { *out = false; return 0; }
+    }
+    put(why, whylen, "'%.64s' is not a boolean (true/false, yes/no, on/off, 1/0)", v);
+    return KMS_ECONFIG;
+}
+
+static int parse_hwid(const char *v, uint8_t out[8], char *why, size_t whylen)
+{
+    uint8_t b[8];
+    if (strlen(v) != 16) goto bad;
+    for (int i = 0; i < 16; i++) {
+        char c = v[i];
+        int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (x < 0) goto bad;
+        if (i % 2 == 0) b[i / 2] = (uint8_t)(x << 4);
+        else b[i / 2] |= (uint8_t)x;
+    }
+    memcpy(out, b, 8);
+    return 0;
+bad:
+    put(why, whylen, "'%.64s' is not a HWID (16 hex digits)", v);
+    return KMS_ECONFIG;
+}
+
+static int parse_enum(const char *v, const char *choices, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (n && len == n && strncmp(c, v, n) == 0) return 0;
+        if (!bar) break;
+        c = bar + 1;
+    }
+    put(why, whylen, "'%.64s' is not one of %s", v, choices);
+    return KMS_ECONFIG;
+}
+
+/* ---- addresses and networks ------------------------------------------------------------ */
+
+static bool is_v6_literal(const char *h, size_t n)
+{
+    char tmp[INET6_ADDRSTRLEN + 1];
+    const char *pct = memchr(h, '%', n); /* fe80::1%eth0: scope after '%' */
+    size_t alen = pct ? (size_t)(pct - h) : n;
+    if (alen == 0 || alen >= sizeof tmp) return false;
+    if (pct) {
+        if (pct + 1 == h + n) return false;
+        for (const char *p = pct + 1; p < h + n; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '.' || *p == '_' || *p == '-'))
+                return false;
+    }
+    memcpy(tmp, h, alen);
+    tmp[alen] = 0;
+    struct in6_addr a;
+    return inet_pton(AF_INET6, tmp, &a) == 1;
+}
+
+/* A host name or IPv4 literal: letters, digits, '-', '_', '.'; all-numeric dotted text must
+ * be a valid IPv4 address (so 10.0.0.256 is an error, not a name to resolve). */
+static bool is_host(const char *h, size_t n)
+{
+    bool numeric = true;
+    if (n == 0 || h[0] == '-' || h[0] == '.') return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (c >= '0' && c <= '9') continue;
+        if (c == '.') continue;
+        numeric = false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+            return false;
+    }
+    if (numeric) {
+        char tmp[INET_ADDRSTRLEN + 1];
+        struct in_addr a;
+        if (n >= sizeof tmp) return false;
+        memcpy(tmp, h, n);
+        tmp[n] = 0;
+        return inet_pton(AF_INET, tmp, &a) == 1;
+    }
+    return true;
+}
+
+int config_parse_addr(const char *text, uint16_t default_port, config_addr *out)
+{
+    if (!text || !out) return KMS_EINVAL;
+    const char *host = text, *port = NULL;
+    size_t hlen;
+    bool v6;
+    if (text[0] == '[') {
+        const char *rb = strchr(text, ']');
+        if (!rb) return KMS_EINVAL;
+        host = text + 1;
+        hlen = (size_t)(rb - host);
+        if (rb[1] == ':') port = rb + 2;
+        else if (rb[1] != 0) return KMS_EINVAL;
+        v6 = true;
+    } else {
+        const char *colon = strchr(text, ':');
+        hlen = strlen(text);
+        if (colon && strchr(colon + 1, ':')) {
+            v6 = true; /* bare IPv6 literal, no port */
+        } else {
+            v6 = false;
+            if (colon) {
+                hlen = (size_t)(colon - text);
+                port = colon + 1;
+            }
+        }
+    }
+    if (hlen == 0 || hlen >= sizeof out->host) return KMS_EINVAL;
+    if (v6 ? !is_v6_literal(host, hlen) : !is_host(host, hlen)) return KMS_EINVAL;
+    uint32_t p = default_port;
+    if (port) {
+        size_t n = strlen(port);
+        if (n == 0 || n > 5) return KMS_EINVAL;
+        p = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (port[i] < '0' || port[i] > '9') return KMS_EINVAL;
+            p = p * 10 + (uint32_t)(port[i] - '0');
+        }
+        if (p > 65535) return KMS_EINVAL;
+    }
+    memset(out, 0, sizeof *out); /* no stale bytes: configs compare with memcmp */
+    memcpy(out->host, host, hlen);
+    out->port = (uint16_t)p;
+    return 0;
+}
+
+int config_parse_cidr(const char *text, config_cidr *out)
+{
+    if (!text || !out) return KMS_EINVAL;
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(text, '/');
+    size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+    if (alen == 0 || alen >= sizeof addr) return KMS_EINVAL;
+    memcpy(addr, text, alen);
+    addr[alen] = 0;
+    config_cidr c;
+    memset(&c, 0, sizeof c);
+    unsigned bits;
+    if (inet_pton(AF_INET, addr, c.addr) == 1) {
+        c.family = AF_INET;
+        bits = 32;
+    } else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
+        c.family = AF_INET6;
+        bits = 128;
+    } else {
+        return KMS_EINVAL;
+    }
+    unsigned prefix = bits;
+    if (slash) {
+        const char *p = slash + 1;
+        size_t n = strlen(p);
+        if (n == 0 || n > 3) return KMS_EINVAL;
+        prefix = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] < '0' || p[i] > '9') return KMS_EINVAL;
+            prefix = prefix * 10 + (unsigned)(p[i] - '0');
+        }
+        if (prefix > bits) return KMS_EINVAL;
+    }
+    c.prefix = (uint8_t)prefix;
+    /* Host bits are cleared: "10.1.2.3/8" means 10.0.0.0/8. */
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned lo = i * 8;
+        if (lo >= prefix) c.addr[i] = 0;
+        else if (prefix - lo < 8) c.addr[i] &= (uint8_t)(0xFF << (8 - (prefix - lo)));
+    }
+    *out = c;
+    return 0;
+}
+
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+    unsigned full = prefix / 8, rest = prefix % 8;
+    if (memcmp(a, b, full) != 0) return false;
+    if (rest == 0) return true;
+    uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+    return (a[full] & mask) == (b[full] & mask);
+}
+
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
+bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr)
+{
+    if (!c || !addr) return false;
+    if (c->family == AF_INET) {
+        if (family == AF_INET) return prefix_equal(c->addr, addr, c->prefix);
+        /* A v4 client on a dual-stack socket shows up as ::ffff:a.b.c.d. */
+        if (family == AF_INET6 && memcmp(addr, v4mapped, 12) == 0)
+            return prefix_equal(c->addr, addr + 12, c->prefix);
+        return false;
+    }
+    if (c->family == AF_INET6) {
+        if (family == AF_INET6) return prefix_equal(c->addr, addr, c->prefix);
+        if (family == AF_INET) { /* and the other way round: ::ffff:10.0.0.0/104 */
+            uint8_t m[16];
+            memcpy(m, v4mapped, 12);
+            memcpy(m + 12, addr, 4);
+            return prefix_equal(c->addr, m, c->prefix);
+        }
+    }
+    return false;
+}
+
+/* ---- products -------------------------------------------------------------------------- */
+
+/* An allow_products entry. "app:X" is application X, "kms:X" KMS counted ID X. Without a
+ * prefix a KMS counted ID slug wins over an application slug of the same spelling
+ * (office2010, office2013: the narrower reading, an allowlist should fail closed); so
+ * "office2013" is the Office 2013 KMS ID and "app:office2013" all of Office 2013 and later.
+ * A GUID is an application ID if it names one, else a KMS counted ID (also one the
+ * product table does not know yet). */
+static int parse_allow(const char *v, config_allow *out, char *why, size_t whylen)
+{
+    config_allow a;
+    memset(&a, 0, sizeof a);
+    kms_guid g;
+    const kms_product *p;
+    int app;
+    if (strncmp(v, "app:", 4) == 0) {
+        if ((app = products_app_parse(v + 4)) < 0) goto bad;
+        a.is_app = true;
+        a.app = app;
+    } else if (strncmp(v, "kms:", 4) == 0) {
+        if ((p = products_find_slug(v + 4))) {
+            if (kms_guid_parse(p->id, &a.kms_id) != 0) goto bad;
+        } else if (kms_guid_parse(v + 4, &g) == 0 && products_app_from_id(&g) < 0) {
+            a.kms_id = g;
+        } else {
+            goto bad;
+        }
+    } else if ((p = products_find_slug(v))) {
+        if (kms_guid_parse(p->id, &a.kms_id) != 0) goto bad;
+    } else if ((app = products_app_parse(v)) >= 0) {
+        a.is_app = true;
+        a.app = app;
+    } else if (kms_guid_parse(v, &g) == 0) {
+        a.kms_id = g;
+    } else {
+        goto bad;
+    }
+    *out = a;
+    return 0;
+bad:;
+    const kms_sku *s = products_sku_find_slug(v);
+    if (!s && kms_guid_parse(v, &g) == 0) s = products_sku_find(&g);
+    if (s) {
+        kms_guid kg;
+        p = kms_guid_parse(s->kms_id, &kg) == 0 ? products_find(&kg) : NULL;
+        put(why, whylen, "'%.64s' is an edition (SKU); list its KMS counted ID '%s' instead", v,
+            p ? p->slug : s->kms_id);
+    } else {
+        put(why, whylen, "'%.64s' is not a product (application or KMS counted ID slug or GUID)", v);
+    }
+    return KMS_ECONFIG;
+}
+
+bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
+                            const kms_guid *kms_id)
+{
+    if (!cfg || !app_id || !kms_id) return false;
+    const kms_product *p = products_find(kms_id);
+    int app = products_app_from_id(app_id);
+    if (cfg->n_allow == 0) /* the volume products of the table, under their own application */
+        return p && !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)) && app == (int)p->app;
+    for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++) {
+        const config_allow *a = &cfg->allow[i];
+        if (a->is_app) {
+            /* The whole application, whatever KMS counted ID its clients ask for. */
+            if (app >= 0 && app == a->app) return true;
+        } else if (kms_guid_equal(&a->kms_id, kms_id)) {
+            /* A known KMS counted ID must come with its own application ID (a genuine host
+             * refuses the mismatch); an ID the table does not know cannot be checked. */
+            if (!p || app == (int)p->app) return true;
+        }
+    }
+    return false;
+}
+
+/* ---- setting one value ----------------------------------------------------------------- */
+
+/* Parses one list entry of s into out (a config_addr/config_cidr/config_allow). */
+static int parse_entry(const setting *s, const char *v, void *out, char *why, size_t whylen)
+{
+    switch (s->type) {
+    case ST_ADDR_LIST:
+        if (config_parse_addr(v, s->port, out) == 0) return 0;
+        put(why, whylen, "'%.64s' is not an address (HOST:PORT, [IPV6]:PORT or HOST)", v);
+        return KMS_ECONFIG;
+    case ST_CIDR_LIST:
+        if (config_parse_cidr(v, out) == 0) return 0;
+        put(why, whylen, "'%.64s' is not a network (ADDRESS/PREFIX or ADDRESS)", v);
+        return KMS_ECONFIG;
+    case ST_PRODUCT_LIST:
+        return parse_allow(v, out, why, whylen);
+    default:
+        return KMS_EINVAL;
+    }
+}
+
+static size_t entry_size(const setting *s)
+{
+    return s->type == ST_ADDR_LIST ? sizeof(config_addr)
+         : s->type == ST_CIDR_LIST ? sizeof(config_cidr) : sizeof(config_allow);
+}
+
+/* Appends the comma-separated entries of v to the list of s. All entries are checked
+ * before any is stored, so a bad value leaves the list unchanged. Empty entries are
+ * skipped ("a, b," is two entries; an empty value adds nothing). */
+static int set_list(kmsd_config *cfg, const setting *s, const char *v, char *why, size_t whylen)
+{
+    union { config_addr a; config_cidr c; config_allow p; } scratch;
+    char entry[300];
+    int *count = count_of(cfg, s);
+    for (int pass = 0; pass < 2; pass++) {
+        int n = *count;
+        for (const char *b = v;;) {
+            const char *comma = strchr(b, ',');
+            const char *e = comma ? comma : b + strlen(b);
+            if (!take_entry(b, e, entry, sizeof entry)) {
+                put(why, whylen, "entry '%.64s...' too long", b);
+                return KMS_ECONFIG;
+            }
+            if (entry[0]) {
+                if ((size_t)n >= s->size) {
+                    put(why, whylen, "too many entries (at most %zu)", s->size);
+                    return KMS_ECONFIG;
+                }
+                void *dst = pass ? (void *)((char *)field(cfg, s) + (size_t)n * entry_size(s))
+                                 : (void *)&scratch;
+                if (parse_entry(s, entry, dst, why, whylen) != 0) return KMS_ECONFIG;
+                n++;
+            }
+            if (!comma) break;
+            b = comma + 1;
+        }
+        if (pass) *count = n;
+    }
+    return 0;
+}
+
+static int set_string(char *dst, size_t cap, const setting *s, const char *v, char *why,
+                      size_t whylen)
+{
+    if (strlen(v) >= cap) {
+        put(why, whylen, "value too long (at most %zu characters)", cap - 1);
+        return KMS_ECONFIG;
+    }
+    const char *problem = s->check ? s->check(v) : NULL;
+    if (problem) {
+        put(why, whylen, "'%.64s' %s", v, problem);
+        return KMS_ECONFIG;
+    }
+    memset(dst, 0, cap);
+    memcpy(dst, v, strlen(v));
+    return 0;
+}
+
+/* Sets s (ePID group `group` for per-group rows) from text v; lists append. On error
+ * returns KMS_ECONFIG with what is wrong in why, and cfg is unchanged. */
+static int set_value(kmsd_config *cfg, const setting *s, int group, const char *v, char *why,
+                     size_t whylen)
+{
+    void *f = field(cfg, s);
+    switch (s->type) {
+    case ST_STRING:
+        return set_string(f, s->size, s, v, why, whylen);
+    case ST_ENUM:
+        if (parse_enum(v, s->choices, why, whylen) != 0) return KMS_ECONFIG;
+        return set_string(f, s->size, s, v, why, whylen);
+    case ST_BOOL:
+        return parse_bool(v, f, why, whylen);
+    case ST_UINT:
+        return parse_uint(v, s->min, s->max, f, why, whylen);
+    case ST_ADDR: {
+        config_addr a;
+        if (s->allow_off && strcmp(v, "off") == 0) {
+            memset(&a, 0, sizeof a);
+        } else if (config_parse_addr(v, s->port, &a) != 0) {
+            put(why, whylen, "'%.64s' is not an address (HOST:PORT, [IPV6]:PORT or HOST%s)", v,
+                s->allow_off ? ", or off" : "");
+            return KMS_ECONFIG;
+        }
+        memcpy(f, &a, sizeof a);
+        return 0;
+    }
+    case ST_ADDR_LIST:
+    case ST_CIDR_LIST:
+    case ST_PRODUCT_LIST:
+        return set_list(cfg, s, v, why, whylen);
+    case ST_EPID:
+        if (products_epid_validate(v) != 0 || strlen(v) >= s->size) {
+            put(why, whylen, "'%.64s' is not an ePID "
+                "(PPPPP-GGGGG-KKK-KKKKKK-03-LCID-BUILD.0000-DDDYYYY)", v);
+            return KMS_ECONFIG;
+        }
+        memset(cfg->epid[group], 0, sizeof cfg->epid[group]);
+        memcpy(cfg->epid[group], v, strlen(v));
+        return 0;
+    case ST_HWID:
+        return parse_hwid(v, cfg->hwid[group], why, whylen);
+    }
+    return KMS_EINVAL;
+}
+
+static void set_default(kmsd_config *cfg, const setting *s)
+{
+    char why[160];
+    if (s->type == ST_EPID) {
+        for (int g = 0; g < KMS_GROUP_COUNT; g++)
+            snprintf(cfg->epid[g], sizeof cfg->epid[g], "%s",
+                     products_group_default_epid((kms_epid_group)g));
+        return;
+    }
+    if (s->type == ST_HWID) {
+        for (int g = 0; g < KMS_GROUP_COUNT; g++)
+            products_group_default_hwid((kms_epid_group)g, cfg->hwid[g]);
+        return;
+    }
+    if (is_list(s)) *count_of(cfg, s) = 0;
+    int rc = set_value(cfg, s, 0, s->def, why, sizeof why);
+    assert(rc == 0 && "a default in the settings table does not parse");
+    (void)rc;
+}
+
+void config_defaults(kmsd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < COUNTOF(settings); i++) set_default(cfg, &settings[i]);
+}
+
+int config_set(kmsd_config *cfg, const char *section, const char *key, const char *value,
+               const char *source, char *err, size_t errlen)
+{
+    char why[256];
+    if (!source) source = "command line";
+    if (!cfg || !section || !key || !value) {
+        put(err, errlen, "%s: missing section, key or value", source);
+        return KMS_ECONFIG;
+    }
+    int group;
+    const setting *s = find_setting(section, key, &group);
+    if (!s) {
+        const section_hook *h = find_hook(section);
+        if (h) {
+            why[0] = 0;
+            int rc = h->fn(cfg, section, key, value, why, sizeof why);
+            if (rc == 0) return 0;
+            if (rc != KMS_ENOTFOUND) {
+                put(err, errlen, "%s: [%s] %s: %s", source, section, key, why);
+                return KMS_ECONFIG;
+            }
+        } else if (!known_section(section)) {
+            put(err, errlen, "%s: unknown section [%.64s]", source, section);
+            return KMS_ECONFIG;
+        }
+        put(err, errlen, "%s: unknown key '%.64s' in [%s]", source, key, section);
+        return KMS_ECONFIG;
+    }
+    if (set_value(cfg, s, group, value, why, sizeof why) != 0) {
+        put(err, errlen, "%s: [%s] %s: %s", source, section, key, why);
+        return KMS_ECONFIG;
+    }
+    return 0;
+}
+
+/* ---- the file -------------------------------------------------------------------------- */
+
+/* Cuts a trailing comment: whitespace followed by ';' or '#'. */
+static void cut_comment(char *v)
+{
+    for (char *p = v; *p; p++) {
+        if ((p == v || p[-1] == ' ' || p[-1] == '\t') && (*p == ';' || *p == '#')) {
+            *p = 0;
+            return;
+        }
+    }
+}
+
+static bool key_chars_ok(const char *k)
+{
+    if (!*k) return false;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+              *k == '_' || *k == '-' || *k == '.'))
+            return false;
+    return true;
+}
+
+int config_load(kmsd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    if (!cfg || !path) {
+        put(err, errlen, "no configuration file given");
+        return KMS_ECONFIG;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        put(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return KMS_ECONFIG;
+    }
+    /* Line of the first occurrence of each setting in this file (0 = not yet): a single
+     * value may be given once; the first line of a list replaces the default. */
+    int first[COUNTOF(settings)][KMS_GROUP_COUNT];
+    memset(first, 0, sizeof first);
+    char section[128] = "";
+    const section_hook *hook = NULL;
+    bool have_section = false;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    char why[256];
+
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)len != strlen(line)) {
+            put(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        char *t = trim(line);
+        if (lineno == 1 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB &&
+            (unsigned char)t[2] == 0xBF)
+            t = trim(t + 3); /* UTF-8 byte order mark */
+        if (!*t || *t == ';' || *t == '#') continue;
+
+        if (*t == '[') {
+            char *rb = strchr(t, ']');
+            if (rb) {
+                cut_comment(rb + 1);
+                if (*trim(rb + 1)) rb = NULL;
+            }
+            if (!rb) {
+                put(err, errlen, "%s:%d: malformed section header (expected [name])", path, lineno);
+                rc = KMS_ECONFIG;
+                break;
+            }
+            *rb = 0;
+            char *name = trim(t + 1);
+            if (!*name || strlen(name) >= sizeof section) {
+                put(err, errlen, "%s:%d: malformed section header (expected [name])", path, lineno);
+                rc = KMS_ECONFIG;
+                break;
+            }
+            hook = known_section(name) ? NULL : find_hook(name);
+            if (!hook && !known_section(name)) {
+                put(err, errlen, "%s:%d: unknown section [%.64s]", path, lineno, name);
+                rc = KMS_ECONFIG;
+                break;
+            }
+            if (hook) {
+                why[0] = 0;
+                if (hook->fn(cfg, name, NULL, NULL, why, sizeof why) != 0) {
+                    put(err, errlen, "%s:%d: [%s]: %s", path, lineno, name, why);
+                    rc = KMS_ECONFIG;
+                    break;
+                }
+            }
+            memcpy(section, name, strlen(name) + 1);
+            have_section = true;
+            continue;
+        }
+
+        char *eq = strchr(t, '=');
+        if (!eq) {
+            put(err, errlen, "%s:%d: expected 'key = value' or '[section]'", path, lineno);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        *eq = 0;
+        char *key = trim(t), *value = eq + 1;
+        cut_comment(value);
+        value = trim(value);
+        if (!key_chars_ok(key)) {
+            put(err, errlen, "%s:%d: expected 'key = value' or '[section]'", path, lineno);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        if (!have_section) {
+            put(err, errlen, "%s:%d: key '%.64s' before any [section]", path, lineno, key);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        int group;
+        const setting *s = hook ? NULL : find_setting(section, key, &group);
+        if (!s) {
+            int hrc = KMS_ENOTFOUND;
+            if (hook) {
+                why[0] = 0;
+                hrc = hook->fn(cfg, section, key, value, why, sizeof why);
+                if (hrc == 0) continue;
+            }
+            if (hrc == KMS_ENOTFOUND)
+                put(err, errlen, "%s:%d: unknown key '%.64s' in [%s]", path, lineno, key, section);
+            else
+                put(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, why);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        int *seen = &first[s - settings][group];
+        if (*seen && !is_list(s)) {
+            put(err, errlen, "%s:%d: [%s] %s: given twice (first on line %d)", path, lineno,
+                section, key, *seen);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        int saved = 0;
+        if (!*seen && is_list(s)) { /* the file's list replaces the default */
+            saved = *count_of(cfg, s);
+            *count_of(cfg, s) = 0;
+        }
+        if (set_value(cfg, s, group, value, why, sizeof why) != 0) {
+            if (!*seen && is_list(s)) *count_of(cfg, s) = saved;
+            put(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, why);
+            rc = KMS_ECONFIG;
+            break;
+        }
+        if (!*seen) *seen = lineno;
+    }
+    if (rc == 0 && ferror(f)) {
+        put(err, errlen, "%s: read error: %s", path, strerror(errno));
+        rc = KMS_ECONFIG;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ---- cross-field checks ---------------------------------------------------------------- */
+
+int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
+{
+    const char *problem;
+    if (!cfg) {
+        put(err, errlen, "no configuration");
+        return KMS_ECONFIG;
+    }
+    char id[sizeof cfg->node_id + 1];
+    memcpy(id, cfg->node_id, sizeof cfg->node_id);
+    id[sizeof cfg->node_id] = 0;
+    if ((problem = check_node_id(id))) {
+        put(err, errlen, "[node] id: '%.64s' %s", id, problem);
+        return KMS_ECONFIG;
+    }
+    if (cfg->n_listen < 1 || cfg->n_listen > CONFIG_MAX_LISTEN) {
+        put(err, errlen, "[node] listen: at least one listen address is needed");
+        return KMS_ECONFIG;
+    }
+    for (int i = 0; i < cfg->n_listen; i++) {
+        for (int j = 0; j < i; j++) {
+            if (cfg->listen[i].port == cfg->listen[j].port &&
+                strcmp(cfg->listen[i].host, cfg->listen[j].host) == 0) {
+                put(err, errlen, "[node] listen: %s port %u is listed twice",
+                    cfg->listen[i].host, cfg->listen[i].port);
+                return KMS_ECONFIG;
+            }
+        }
+    }
+    if (!cfg->data_dir[0]) {
+        put(err, errlen, "[node] data_dir: must not be empty");
+        return KMS_ECONFIG;
+    }
+    if (parse_enum(cfg->log_level, "debug|info|warn|error", NULL, 0) != 0) {
+        put(err, errlen, "[node] log_level: '%.15s' is not one of debug|info|warn|error",
+            cfg->log_level);
+        return KMS_ECONFIG;
+    }
+    if (cfg->activation_interval < 15 || cfg->activation_interval > 43200 ||
+        cfg->renewal_interval < 15 || cfg->renewal_interval > 43200) {
+        put(err, errlen, "[kms] activation_interval / renewal_interval: must be within 15..43200 minutes");
+        return KMS_ECONFIG;
+    }
+    if (cfg->activation_interval > cfg->renewal_interval) {
+        put(err, errlen, "[kms] activation_interval: %u minutes is longer than renewal_interval (%u): "
+            "unactivated clients would retry less often than activated ones renew",
+            cfg->activation_interval, cfg->renewal_interval);
+        return KMS_ECONFIG;
+    }
+    if ((uint64_t)cfg->renewal_interval > (uint64_t)cfg->client_lifetime_days * 1440) {
+        put(err, errlen, "[kms] renewal_interval: %u minutes is longer than client_lifetime_days "
+            "(%u days): clients would drop out of the count before they renew",
+            cfg->renewal_interval, cfg->client_lifetime_days);
+        return KMS_ECONFIG;
+    }
+    if (cfg->n_allow < 0 || cfg->n_allow > CONFIG_MAX_ALLOW || cfg->n_allow_clients < 0 ||
+        cfg->n_allow_clients > CONFIG_MAX_CIDRS) {
+        put(err, errlen, "[kms] allow_products / [limits] allow_clients: bad entry count");
+        return KMS_ECONFIG;
+    }
+    for (int g = 0; g < KMS_GROUP_COUNT; g++) {
+        if (strnlen(cfg->epid[g], sizeof cfg->epid[g]) == sizeof cfg->epid[g] ||
+            products_epid_validate(cfg->epid[g]) != 0) {
+            put(err, errlen, "[kms] epid_%s: not a valid ePID",
+                products_group_slug((kms_epid_group)g));
+            return KMS_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+bool config_is_reloadable(const char *section, const char *key)
+{
+    if (!section || !key) return false;
+    int group;
+    const setting *s = find_setting(section, key, &group);
+    return s && s->reloadable;
+}
+
+/* ---- reference ------------------------------------------------------------------------- */
+
+static const char *type_name(const setting *s)
+{
+    switch (s->type) {
+    case ST_STRING: return "string";
+    case ST_ENUM: return "choice";
+    case ST_BOOL: return "bool";
+    case ST_UINT: return "integer";
+    case ST_ADDR: return "address";
+    case ST_ADDR_LIST: return "address list";
+    case ST_CIDR_LIST: return "network list";
+    case ST_PRODUCT_LIST: return "product list";
+    case ST_EPID: return "ePID";
+    case ST_HWID: return "HWID";
+    }
+    return "?";
+}
+
+/* Writes text with '|' escaped for a Markdown table cell. */
+static void cell(FILE *out, const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '|') fputs("\\|", out);
+        else fputc(*text, out);
+    }
+}
+
+static void write_row(FILE *out, const setting *s, const char *key, const char *def)
+{
+    fprintf(out, "| %s | `%s` | %s | ", s->section, key, type_name(s));
+    if (def[0]) {
+        fputc('`', out);
+        cell(out, def);
+        fputc('`', out);
+    } else {
+        fputs("(empty)", out);
+    }
+    fputs(" | ", out);
+    switch (s->type) {
+    case ST_UINT: fprintf(out, "%u..%u", s->min, s->max); break;
+    case ST_ENUM: cell(out, s->choices); break;
+    case ST_BOOL: fputs("true, false", out); break;
+    case ST_STRING:
+        if (s->size) fprintf(out, "at most %zu characters", s->size - 1);
+        break;
+    case ST_ADDR_LIST:
+    case ST_CIDR_LIST:
+    case ST_PRODUCT_LIST: fprintf(out, "at most %zu entries", s->size); break;
+    case ST_ADDR: fputs(s->allow_off ? "HOST:PORT, [V6]:PORT, HOST, off" : "HOST:PORT, [V6]:PORT, HOST", out); break;
+    case ST_EPID: fputs("8-part ePID (spec 5.4)", out); break;
+    case ST_HWID: fputs("16 hex digits", out); break;
+    }
+    fprintf(out, " | %s | ", s->reloadable ? "yes" : "restart");
+    cell(out, s->help);
+    fputs(" |\n", out);
+}
+
+void config_write_reference(FILE *out)
+{
+    if (!out) return;
+    fputs("| Section | Key | Type | Default | Range | Reload | Description |\n"
+          "|---|---|---|---|---|---|---|\n", out);
+    for (size_t i = 0; i < COUNTOF(settings); i++) {
+        const setting *s = &settings[i];
+        if (!per_group(s)) {
+            write_row(out, s, s->key, s->def);
+            continue;
+        }
+        for (int g = 0; g < KMS_GROUP_COUNT; g++) {
+            char key[64], def[80];
+            snprintf(key, sizeof key, "%s%s", s->key, products_group_slug((kms_epid_group)g));
+            if (s->type == ST_EPID) {
+                snprintf(def, sizeof def, "%s", products_group_default_epid((kms_epid_group)g));
+            } else {
+                uint8_t h[8];
+                products_group_default_hwid((kms_epid_group)g, h);
+                snprintf(def, sizeof def, "%02X%02X%02X%02X%02X%02X%02X%02X", h[0], h[1], h[2],
+                         h[3], h[4], h[5], h[6], h[7]);
+            }
+            write_row(out, s, key, def);
+        }
+    }
+    fputs("\n"
+          "Syntax: `[section]` headers and `key = value` lines; whitespace around names and "
+          "values is trimmed. A line starting with `;` or `#` is a comment, and so is the rest "
+          "of a value after whitespace followed by `;` or `#`. Booleans: true/false, yes/no, "
+          "on/off, 1/0. Lists are comma-separated and their key may be repeated (the lines "
+          "add up). Any other key given twice, an unknown section or key, or a bad value is "
+          "an error that names file, line and key (`kmsd --check-config FILE`).\n"
+          "\n"
+          "Products (`allow_products`): applications `windows`, `office2010`, `office2013` "
+          "(2013 and later) or their GUIDs serve every KMS counted ID their clients ask for; "
+          "KMS counted ID slugs (`win10`, `win10-2019`, `ws2022`, `office2019`, ...) or GUIDs "
+          "serve that product group only. Where a KMS counted ID slug and an application slug "
+          "are spelled alike (`office2010`, `office2013`) the KMS counted ID is meant; write "
+          "`app:office2013` for the application. ePID groups: ", out);
+    for (int g = 0; g < KMS_GROUP_COUNT; g++)
+        fprintf(out, "%s`%s`", g ? ", " : "", products_group_slug((kms_epid_group)g));
+    fputs(".\n", out);
+}

@@ -1,0 +1,333 @@
+/* test_clients.c: the in-memory count index: distinct counting per application, the cap
+ * at 2 x largest N, expiry at the lifetime boundary, refresh, out-of-order touches against
+ * a naive model, and memory per record at 1,000,000 records. */
+#include "node/clients.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto/errors.h"
+#include "proto/products.h"
+#include "tests/testutil.h"
+
+#define DAY_MS (86400LL * 1000)
+#define LIFE_MS (30 * DAY_MS)
+#define T0 1700000000000LL
+
+static void make_cmid(uint8_t cmid[16], uint32_t seed, uint32_t i)
+{
+    for (int k = 0; k < 16; k++) cmid[k] = (uint8_t)((seed * 131u + i * 2654435761u) >> ((k % 4) * 8)) ^ (uint8_t)(k * 17);
+    memcpy(cmid, &i, 4);
+    memcpy(cmid + 4, &seed, 4);
+}
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void test_distinct(void)
+{
+    clients_index *ci = clients_new();
+    uint8_t a[16], b[16], c[16];
+    make_cmid(a, 1, 1);
+    make_cmid(b, 1, 2);
+    make_cmid(c, 1, 3);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, T0, 25), 1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 1);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 1, 25), 1);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 2);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, c, T0 + 2, 25), 1);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 3);
+    /* The same CMID again: unchanged count. */
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 3, 25), 0);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 3, 25), 0);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 3);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 3);
+    /* Applications count apart: the same CMID under Office is a new record. */
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2013, a, T0, 5), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2010, a, T0, 5), 1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 3);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_OFFICE2013), 1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_OFFICE2010), 1);
+    CHECK_EQ_INT(clients_size(ci), 5);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 25);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_OFFICE2013), 5);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_OFFICE2013, b), -1);
+    /* Bad arguments. */
+    CHECK_EQ_INT(clients_touch(ci, 3, a, T0, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_touch(ci, -1, a, T0, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_touch(ci, 0, a, -1, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_live(ci, 7), 0);
+    CHECK_EQ_INT(clients_reported_count(ci, -1, 0), 0);
+    CHECK_EQ_INT(clients_last_seen(ci, 9, a), -1);
+    clients_free(&ci);
+    CHECK(ci == NULL);
+    clients_free(&ci);
+    clients_free(NULL);
+}
+
+static void test_cap(void)
+{
+    clients_index *ci = clients_new();
+    uint8_t m[16];
+    /* Windows clients, N = 25: 60 distinct -> 50. */
+    for (uint32_t i = 0; i < 60; i++) {
+        make_cmid(m, 2, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + i, 25);
+        CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), i + 1 < 50 ? i + 1 : 50);
+    }
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 60);
+    /* Office, N = 5: -> 10. */
+    for (uint32_t i = 0; i < 12; i++) {
+        make_cmid(m, 3, i);
+        clients_touch(ci, KMS_APP_OFFICE2013, m, T0 + i, 5);
+    }
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_OFFICE2013, 0), 10);
+    /* A fixed cap overrides 2 x N. */
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 100), 60);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 20), 20);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_OFFICE2013, 11), 11);
+    clients_free(&ci);
+
+    /* Servers (N = 5) alone in Windows: cap 10 until a client with N = 25 appears. */
+    ci = clients_new();
+    for (uint32_t i = 0; i < 30; i++) {
+        make_cmid(m, 4, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + i, 5);
+    }
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 10);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 5);
+    make_cmid(m, 5, 0);
+    clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 1000, 25);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 25);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 31);
+    for (uint32_t i = 30; i < 70; i++) {
+        make_cmid(m, 4, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 2000 + i, 5);
+    }
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 50);
+    /* When the only N = 25 record expires, the cap falls back to 10. */
+    CHECK_EQ_INT(clients_expire(ci, T0 + 1001 + LIFE_MS, LIFE_MS), 31);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 5);
+    CHECK_EQ_INT(clients_reported_count(ci, KMS_APP_WINDOWS, 0), 10);
+    /* N above 1000 is clamped. */
+    make_cmid(m, 6, 0);
+    clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 5000, 5000);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 1000);
+    clients_free(&ci);
+}
+
+static void test_expiry(void)
+{
+    clients_index *ci = clients_new();
+    uint8_t a[16], b[16];
+    make_cmid(a, 7, 0);
+    make_cmid(b, 7, 1);
+    /* Boundary: a record seen at t with lifetime L is live at t + L and gone at
+     * t + L + 1 ms (dropped when last_seen < now - L). */
+    clients_touch(ci, KMS_APP_WINDOWS, a, T0, 25);
+    CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS, LIFE_MS), 0);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 1);
+    CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS + 1, LIFE_MS), 1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 0);
+    CHECK_EQ_INT(clients_max_n(ci, KMS_APP_WINDOWS), 0);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, a), -1);
+    CHECK_EQ_INT(clients_size(ci), 0);
+    /* Seen again after expiry: a new client again. */
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, T0 + LIFE_MS + 2, 25), 1);
+
+    /* A refresh extends life. */
+    clients_touch(ci, KMS_APP_WINDOWS, b, T0, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 10 * DAY_MS, 25);
+    CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS + 1, LIFE_MS), 0);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 2);
+    CHECK_EQ_INT(clients_expire(ci, T0 + 10 * DAY_MS + LIFE_MS, LIFE_MS), 0);
+    CHECK_EQ_INT(clients_expire(ci, T0 + 10 * DAY_MS + LIFE_MS + 1, LIFE_MS), 1);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), -1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 1);
+
+    /* An older touch never moves a record back in time. */
+    clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 40 * DAY_MS, 25);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 35 * DAY_MS, 25), 0);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 40 * DAY_MS);
+    CHECK_EQ_INT(clients_expire(ci, T0 + 65 * DAY_MS + 1, LIFE_MS), 1); /* a goes, b stays */
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 40 * DAY_MS);
+    /* An older record inserted after newer ones still expires in time order. */
+    uint8_t c[16];
+    make_cmid(c, 7, 2);
+    clients_touch(ci, KMS_APP_WINDOWS, c, T0 + 38 * DAY_MS, 25);
+    CHECK_EQ_INT(clients_expire(ci, T0 + 68 * DAY_MS, LIFE_MS), 0);
+    CHECK_EQ_INT(clients_expire(ci, T0 + 68 * DAY_MS + 1, LIFE_MS), 1);
+    CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, c), -1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 1);
+    clients_free(&ci);
+}
+
+/* The naive reference: an array scanned in full. */
+typedef struct model_rec {
+    int present;
+    int64_t t;
+    unsigned n;
+} model_rec;
+
+static void run_model(uint32_t pool, int ops, int64_t life, int64_t jitter)
+{
+    clients_index *ci = clients_new();
+    model_rec *m = calloc((size_t)pool * 3, sizeof *m);
+    int64_t now = T0;
+    int mismatches = 0;
+    for (int op = 0; op < ops; op++) {
+        uint64_t r = rnd();
+        if (r % 10 < 8) {
+            unsigned app = (unsigned)(rnd() % 3);
+            uint32_t id = (uint32_t)(rnd() % pool);
+            /* Mostly now, sometimes well in the past (replication, rebuild). */
+            int64_t t = now - ((rnd() % 4 == 0) ? (int64_t)(rnd() % (uint64_t)jitter) : (int64_t)(rnd() % 3));
+            if (t < 0) t = 0;
+            static const unsigned ns[] = {5, 5, 25, 25, 25, 1, 0, 50, 1200};
+            unsigned n = ns[rnd() % 9];
+            unsigned nc = n > 1000 ? 1000 : n;
+            uint8_t cm[16];
+            make_cmid(cm, 100, id);
+            int got = clients_touch(ci, (int)app, cm, t, (uint16_t)n);
+            model_rec *e = &m[app * pool + id];
+            int want;
+            if (!e->present) {
+                e->present = 1, e->t = t, e->n = nc, want = 1;
+            } else {
+                if (t > e->t) e->t = t, e->n = nc;
+                else if (t == e->t && nc > e->n) e->n = nc;
+                want = 0;
+            }
+            if (got != want) mismatches++;
+        } else if (r % 10 == 8) {
+            now += (int64_t)(rnd() % (uint64_t)(life / 8));
+        } else {
+            int64_t cutoff = now - life;
+            size_t want = 0;
+            for (uint32_t i = 0; i < pool * 3; i++)
+                if (m[i].present && m[i].t < cutoff) m[i].present = 0, want++;
+            size_t got = clients_expire(ci, now, life);
+            if (got != want) mismatches++;
+        }
+        if (op % 97 == 0 || op == ops - 1) {
+            size_t total = 0;
+            for (unsigned app = 0; app < 3; app++) {
+                uint32_t live = 0;
+                unsigned maxn = 0;
+                for (uint32_t i = 0; i < pool; i++) {
+                    model_rec *e = &m[app * pool + i];
+                    if (!e->present) continue;
+                    live++;
+                    if (e->n > maxn) maxn = e->n;
+                    if (op % 997 == 0) {
+                        uint8_t cm[16];
+                        make_cmid(cm, 100, i);
+                        if (clients_last_seen(ci, (int)app, cm) != e->t) mismatches++;
+                    }
+                }
+                total += live;
+                if (clients_live(ci, (int)app) != live) mismatches++;
+                if (clients_max_n(ci, (int)app) != maxn) mismatches++;
+                uint32_t cap = 2 * maxn;
+                if (clients_reported_count(ci, (int)app, 0) != (live < cap ? live : cap)) mismatches++;
+            }
+            if (clients_size(ci) != total) mismatches++;
+        }
+    }
+    /* Absent ones too. */
+    for (unsigned app = 0; app < 3; app++)
+        for (uint32_t i = 0; i < pool; i++) {
+            uint8_t cm[16];
+            make_cmid(cm, 100, i);
+            model_rec *e = &m[app * pool + i];
+            if (clients_last_seen(ci, (int)app, cm) != (e->present ? e->t : -1)) mismatches++;
+        }
+    CHECKF(mismatches == 0, "pool %u: %d mismatches against the model", pool, mismatches);
+    free(m);
+    clients_free(&ci);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_million(void)
+{
+    const uint32_t n = 1000000;
+    clients_index *ci = clients_new();
+    double t0 = now_s();
+    int bad = 0;
+    /* Random times, as a rebuild from LMDB (key order) delivers them. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t cm[16];
+        make_cmid(cm, 9, i);
+        int64_t t = T0 + (int64_t)(rnd() % (uint64_t)LIFE_MS);
+        if (clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, t, 25) != 1) bad++;
+    }
+    double t1 = now_s();
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(clients_size(ci), n);
+    double per = (double)clients_memory(ci) / n;
+    printf("clients: %u records, %zu bytes, %.1f bytes/record, %.0f ns/insert\n", n, clients_memory(ci), per,
+           (t1 - t0) * 1e9 / n);
+    CHECKF(per < 64.0, "%.1f bytes per record", per);
+    /* Refresh some, then expire about half. */
+    for (uint32_t i = 0; i < n; i += 10) {
+        uint8_t cm[16];
+        make_cmid(cm, 9, i);
+        clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, T0 + LIFE_MS, 25);
+    }
+    double t2 = now_s();
+    size_t dropped = clients_expire(ci, T0 + LIFE_MS + LIFE_MS / 2, LIFE_MS);
+    double t3 = now_s();
+    printf("clients: expired %zu in %.0f ms\n", dropped, (t3 - t2) * 1e3);
+    CHECK(dropped > n / 3 && dropped < n * 2 / 3);
+    CHECK_EQ_INT(clients_size(ci), n - dropped);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS) + clients_live(ci, KMS_APP_OFFICE2013), n - dropped);
+    /* Every survivor is at or after the cutoff; each refreshed one survived. */
+    int wrong = 0;
+    for (uint32_t i = 0; i < n; i += 7) {
+        uint8_t cm[16];
+        make_cmid(cm, 9, i);
+        int64_t t = clients_last_seen(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm);
+        if (t >= 0 && t < T0 + LIFE_MS / 2) wrong++;
+        if (i % 10 == 0 && t != T0 + LIFE_MS) wrong++;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    size_t all = clients_expire(ci, T0 + 3 * LIFE_MS, LIFE_MS);
+    CHECK_EQ_INT(all, n - dropped);
+    CHECK_EQ_INT(clients_size(ci), 0);
+    /* Slots are reused: refilling does not grow the record chunks. */
+    size_t mem = clients_memory(ci);
+    for (uint32_t i = 0; i < 100000; i++) {
+        uint8_t cm[16];
+        make_cmid(cm, 10, i);
+        clients_touch(ci, KMS_APP_WINDOWS, cm, T0 + 3 * LIFE_MS, 25);
+    }
+    CHECK(clients_memory(ci) == mem);
+    clients_free(&ci);
+}
+
+int main(void)
+{
+    test_distinct();
+    test_cap();
+    test_expiry();
+    run_model(40, 20000, 10 * DAY_MS, 12 * DAY_MS);
+    run_model(3000, 60000, LIFE_MS, 20 * DAY_MS);
+    run_model(20000, 40000, 2 * DAY_MS, 3 * DAY_MS);
+    test_million();
+    return tu_finish();
+}

@@ -1,0 +1,676 @@
+/* test_store.c: the LMDB client store: record encoding and the merge rule, put/get,
+ * store_each, reopen, group commit, prune, map growth, callbacks owed at store_free, and
+ * durability: records acknowledged to a SIGKILLed process are all on disk. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "node/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/errors.h"
+#include "tests/testutil.h"
+
+#define T0 1700000000000LL
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* ---- helpers ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static char *temp_dir(char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/kmsha-store-XXXXXX");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    return buf;
+}
+
+static void remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+typedef struct tally {
+    int calls, ok, failed;
+} tally;
+
+static void on_done(void *arg, int status)
+{
+    tally *t = arg;
+    t->calls++;
+    if (status == 0) t->ok++; else t->failed++;
+}
+
+/* Runs the loop until t->calls reaches want (or 10 s pass). */
+static void wait_calls(struct event_base *base, tally *t, int want)
+{
+    double until = mono_ms() + 10000;
+    while (t->calls < want && mono_ms() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        if (t->calls < want) usleep(200);
+    }
+}
+
+static void make_record(store_record *r, uint32_t i, int64_t t)
+{
+    memset(r, 0, sizeof *r);
+    r->app = (uint8_t)(i % 3);
+    for (int k = 0; k < 16; k++) r->cmid[k] = (uint8_t)(0xA0 + k);
+    memcpy(r->cmid, &i, 4);
+    r->first_seen_ms = t;
+    r->last_seen_ms = t;
+    for (int k = 0; k < 16; k++) r->sku_id[k] = (uint8_t)(k * 3 + i);
+    for (int k = 0; k < 16; k++) r->kms_id[k] = (uint8_t)(k * 5);
+    r->license_status = (uint8_t)(i % 7);
+    r->vm = (uint8_t)(i & 1);
+    r->n_policy = (i % 3) ? 5 : 25;
+    r->protocol = (uint8_t)(4 + i % 3);
+    snprintf(r->workstation, sizeof r->workstation, "PC-%05u.lab.example.edu", (unsigned)i);
+    snprintf(r->address, sizeof r->address, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    snprintf(r->node, sizeof r->node, "node%u", (unsigned)(i % 3 + 1));
+}
+
+static bool same_record(const store_record *a, const store_record *b)
+{
+    uint8_t ea[STORE_RECORD_WIRE_MAX], eb[STORE_RECORD_WIRE_MAX];
+    int na = store_record_encode(a, ea, sizeof ea), nb = store_record_encode(b, eb, sizeof eb);
+    return na > 0 && na == nb && memcmp(ea, eb, (size_t)na) == 0;
+}
+
+static store *open_store(struct event_base *base, const char *dir, uint32_t delay, bool no_sync)
+{
+    store_options o = {.commit_delay_ms = delay, .map_size = 0, .no_sync = no_sync};
+    char err[256];
+    store *s = store_open(base, dir, &o, err, sizeof err);
+    if (!s) fprintf(stderr, "store_open: %s\n", err);
+    return s;
+}
+
+/* ---- encoding ---- */
+
+static void test_codec(void)
+{
+    store_record r, d;
+    make_record(&r, 12345, T0);
+    uint8_t buf[STORE_RECORD_WIRE_MAX];
+    int n = store_record_encode(&r, buf, sizeof buf);
+    CHECK(n > 0);
+    CHECK_EQ_INT(buf[0], 1);
+    CHECK_EQ_INT(store_record_decode(buf, (size_t)n, &d), n);
+    CHECK(same_record(&r, &d));
+    CHECK(strcmp(d.workstation, r.workstation) == 0 && strcmp(d.node, r.node) == 0);
+    CHECK(d.first_seen_ms == T0 && d.last_seen_ms == T0 && d.n_policy == r.n_policy);
+    /* Little-endian times at fixed offsets. */
+    CHECK_EQ_INT(buf[26], (uint8_t)T0);
+    /* Trailing bytes are not consumed. */
+    uint8_t big[STORE_RECORD_WIRE_MAX + 8];
+    memcpy(big, buf, (size_t)n);
+    memset(big + n, 0xEE, 8);
+    CHECK_EQ_INT(store_record_decode(big, (size_t)n + 8, &d), n);
+
+    /* Every truncation fails. */
+    int bad = 0;
+    for (int len = 0; len < n; len++)
+        if (store_record_decode(buf, (size_t)len, &d) >= 0) bad++;
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(store_record_decode(buf, 0, &d), KMS_ETRUNC);
+    CHECK_EQ_INT(store_record_decode(buf, 10, &d), KMS_ETRUNC);
+    /* Wrong version. */
+    uint8_t v[STORE_RECORD_WIRE_MAX];
+    memcpy(v, buf, (size_t)n);
+    v[0] = 2;
+    CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EVERSION);
+    v[0] = 0;
+    CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EVERSION);
+    /* Unknown application. */
+    memcpy(v, buf, (size_t)n);
+    v[1] = 3;
+    CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EINVAL);
+    /* String longer than its field, or holding NUL. */
+    memcpy(v, buf, (size_t)n);
+    size_t ws = 71;
+    CHECK_EQ_INT(v[ws], strlen(r.workstation));
+    v[ws + 3] = 0;
+    CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EINVAL);
+    uint8_t longs[600];
+    memset(longs, 'A', sizeof longs);
+    memcpy(longs, buf, ws);
+    longs[ws] = STORE_WORKSTATION_MAX; /* one too many */
+    longs[ws + 1 + STORE_WORKSTATION_MAX] = 1;
+    longs[ws + 2 + STORE_WORKSTATION_MAX + 1] = 1;
+    CHECK_EQ_INT(store_record_decode(longs, sizeof longs, &d), KMS_EINVAL);
+    longs[ws] = STORE_WORKSTATION_MAX - 1; /* the most allowed */
+    longs[ws + STORE_WORKSTATION_MAX] = 1;
+    longs[ws + STORE_WORKSTATION_MAX + 2] = 1;
+    CHECK(store_record_decode(longs, sizeof longs, &d) > 0);
+    CHECK_EQ_INT(strlen(d.workstation), STORE_WORKSTATION_MAX - 1);
+    /* Output space. */
+    CHECK_EQ_INT(store_record_encode(&r, buf, 20), KMS_ESPACE);
+    CHECK_EQ_INT(store_record_encode(&r, buf, (size_t)n - 1), KMS_ESPACE);
+    CHECK_EQ_INT(store_record_encode(&r, buf, (size_t)n), n);
+    /* Unterminated strings are bounded; full-size fields fit the maximum. */
+    store_record full;
+    make_record(&full, 1, T0);
+    memset(full.workstation, 'W', sizeof full.workstation);
+    memset(full.address, 'A', sizeof full.address);
+    memset(full.node, 'N', sizeof full.node);
+    n = store_record_encode(&full, buf, sizeof buf);
+    CHECK(n > 0 && n <= STORE_RECORD_WIRE_MAX);
+    CHECK_EQ_INT(store_record_decode(buf, (size_t)n, &d), n);
+    CHECK_EQ_INT(strlen(d.workstation), STORE_WORKSTATION_MAX - 1);
+    CHECK_EQ_INT(strlen(d.node), STORE_NODE_MAX - 1);
+    full.app = 3;
+    CHECK_EQ_INT(store_record_encode(&full, buf, sizeof buf), KMS_EINVAL);
+
+    /* Garbage: decoding either fails or yields a record that encodes to the same bytes. */
+    int mismatch = 0, accepted = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t g[STORE_RECORD_WIRE_MAX];
+        size_t len = rnd() % sizeof g;
+        for (size_t k = 0; k < len; k++) g[k] = (uint8_t)rnd();
+        if (len) g[0] = 1;
+        if (len > 1) g[1] %= 4;
+        /* Plausible string lengths now and then. */
+        if (len > 74 && i % 2) g[71] = (uint8_t)(rnd() % 8), g[72 + g[71]] = (uint8_t)(rnd() % 8);
+        int m = store_record_decode(g, len, &d);
+        if (m < 0) continue;
+        accepted++;
+        uint8_t e[STORE_RECORD_WIRE_MAX];
+        if (store_record_encode(&d, e, sizeof e) != m || memcmp(e, g, (size_t)m) != 0) mismatch++;
+    }
+    CHECK_EQ_INT(mismatch, 0);
+    CHECK(accepted > 0);
+}
+
+/* ---- merge ---- */
+
+static void test_merge(void)
+{
+    store_record a, b, m;
+    make_record(&a, 7, T0);
+    b = a;
+    b.last_seen_ms = T0 + 1000;
+    b.first_seen_ms = T0 + 500;
+    snprintf(b.workstation, sizeof b.workstation, "NEWNAME");
+    b.license_status = 1;
+
+    /* Later last_seen wins with all its fields; first_seen keeps the minimum. */
+    m = a;
+    CHECK(store_record_merge(&m, &b));
+    CHECK_EQ_INT(m.last_seen_ms, T0 + 1000);
+    CHECK_EQ_INT(m.first_seen_ms, T0);
+    CHECK(strcmp(m.workstation, "NEWNAME") == 0);
+    CHECK_EQ_INT(m.license_status, 1);
+    /* An older record changes nothing but first_seen. */
+    store_record m2 = m;
+    CHECK(!store_record_merge(&m2, &a));
+    CHECK(same_record(&m2, &m));
+    store_record older = a;
+    older.first_seen_ms = T0 - 5000;
+    older.last_seen_ms = T0 - 10;
+    CHECK(store_record_merge(&m2, &older));
+    CHECK_EQ_INT(m2.first_seen_ms, T0 - 5000);
+    CHECK_EQ_INT(m2.last_seen_ms, T0 + 1000);
+    CHECK(strcmp(m2.workstation, "NEWNAME") == 0);
+    /* Idempotent. */
+    store_record m3 = m2;
+    CHECK(!store_record_merge(&m3, &m2));
+    /* Ties on last_seen: the greater node wins, then the content decides. */
+    store_record x = a, y = a;
+    snprintf(x.node, sizeof x.node, "alpha");
+    snprintf(y.node, sizeof y.node, "bravo");
+    snprintf(y.workstation, sizeof y.workstation, "FROM-BRAVO");
+    m = x;
+    CHECK(store_record_merge(&m, &y));
+    CHECK(strcmp(m.node, "bravo") == 0 && strcmp(m.workstation, "FROM-BRAVO") == 0);
+    m = y;
+    CHECK(!store_record_merge(&m, &x));
+    CHECK(strcmp(m.node, "bravo") == 0);
+    x = a, y = a;
+    y.license_status = (uint8_t)(a.license_status + 1);
+    store_record xy = x, yx = y;
+    store_record_merge(&xy, &y);
+    store_record_merge(&yx, &x);
+    CHECK(same_record(&xy, &yx));
+    CHECK_EQ_INT(xy.license_status, y.license_status);
+
+    /* Commutative, associative, idempotent over random records with frequent ties. */
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        store_record r[3];
+        for (int k = 0; k < 3; k++) {
+            make_record(&r[k], 5, T0);
+            r[k].app = 0;
+            r[k].last_seen_ms = T0 + (int64_t)(rnd() % 3);
+            r[k].first_seen_ms = r[k].last_seen_ms - (int64_t)(rnd() % 4);
+            snprintf(r[k].node, sizeof r[k].node, "n%u", (unsigned)(rnd() % 2));
+            r[k].license_status = (uint8_t)(rnd() % 2);
+            snprintf(r[k].workstation, sizeof r[k].workstation, "w%u", (unsigned)(rnd() % 2));
+            r[k].vm = (uint8_t)(rnd() % 2);
+        }
+        store_record ab = r[0], ba = r[1];
+        store_record_merge(&ab, &r[1]);
+        store_record_merge(&ba, &r[0]);
+        if (!same_record(&ab, &ba)) bad++;
+        store_record ab_c = ab, a_bc = r[1];
+        store_record_merge(&ab_c, &r[2]);
+        store_record_merge(&a_bc, &r[2]);
+        store_record t = r[0];
+        store_record_merge(&t, &a_bc);
+        if (!same_record(&ab_c, &t)) bad++;
+        store_record again = ab;
+        if (store_record_merge(&again, &r[0]) || store_record_merge(&again, &r[1])) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* ---- the store ---- */
+
+typedef struct each_ctx {
+    int n, seen[600], bad;
+} each_ctx;
+
+static int each_cb(void *ctx, const store_record *rec)
+{
+    each_ctx *ec = ctx;
+    uint32_t i;
+    memcpy(&i, rec->cmid, 4);
+    if (i < 600) ec->seen[i]++;
+    store_record x;
+    if (i >= 100) {
+        make_record(&x, i, T0 + i);
+        if (!same_record(&x, rec)) ec->bad++;
+    }
+    ec->n++;
+    return ec->n == 0 && rec ? 1 : 0;
+}
+
+static void test_put_get_each_reopen(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store *s = open_store(base, dir, 2, false);
+    CHECK(s != NULL);
+    if (!s) return;
+
+    store_record r, got;
+    make_record(&r, 1, T0);
+    tally t = {0};
+    CHECK_EQ_INT(store_put_async(s, &r, on_done, &t), 0);
+    wait_calls(base, &t, 1);
+    CHECK_EQ_INT(t.ok, 1);
+    CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
+    CHECK(same_record(&r, &got));
+    uint8_t missing[16] = {1, 2, 3};
+    CHECK_EQ_INT(store_get(s, 0, missing, &got), KMS_ENOTFOUND);
+    CHECK_EQ_INT(store_get(s, (uint8_t)(r.app + 1), r.cmid, &got), KMS_ENOTFOUND);
+
+    /* Merge in the store: an older update keeps the newer fields, lowers first_seen. */
+    store_record newer = r, old = r;
+    newer.last_seen_ms = T0 + 60000;
+    snprintf(newer.address, sizeof newer.address, "192.0.2.7");
+    old.first_seen_ms = old.last_seen_ms = T0 - 60000;
+    snprintf(old.address, sizeof old.address, "198.51.100.1");
+    t = (tally){0};
+    store_put_async(s, &newer, on_done, &t);
+    store_put_async(s, &old, on_done, &t);
+    wait_calls(base, &t, 2);
+    CHECK_EQ_INT(t.ok, 2);
+    CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
+    CHECK_EQ_INT(got.last_seen_ms, T0 + 60000);
+    CHECK_EQ_INT(got.first_seen_ms, T0 - 60000);
+    CHECK(strcmp(got.address, "192.0.2.7") == 0);
+
+    /* Invalid record. */
+    store_record inval = r;
+    inval.app = 9;
+    CHECK_EQ_INT(store_put_async(s, &inval, on_done, &t), KMS_EINVAL);
+
+    /* 500 records, then store_each sees them all. */
+    t = (tally){0};
+    for (uint32_t i = 100; i < 600; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        store_put_async(s, &x, on_done, &t);
+    }
+    wait_calls(base, &t, 500);
+    CHECK_EQ_INT(t.ok, 500);
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, 501);
+    CHECK(st.map_used > 0 && st.map_size >= st.map_used);
+    CHECK_EQ_INT(st.failures, 0);
+
+    each_ctx ec;
+    memset(&ec, 0, sizeof ec);
+    CHECK_EQ_INT(store_each(s, each_cb, &ec), 0);
+    CHECK_EQ_INT(ec.n, 501);
+    int missing_n = 0;
+    for (int i = 100; i < 600; i++) missing_n += ec.seen[i] != 1;
+    CHECK_EQ_INT(missing_n, 0);
+    CHECK_EQ_INT(ec.bad, 0);
+    store_free(&s);
+    CHECK(s == NULL);
+
+    /* Reopen: everything is there. */
+    s = open_store(base, dir, 2, false);
+    CHECK(s != NULL);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, 501);
+    int lost = 0;
+    for (uint32_t i = 100; i < 600; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        if (store_get(s, x.app, x.cmid, &got) != 0 || !same_record(&x, &got)) lost++;
+    }
+    CHECK_EQ_INT(lost, 0);
+    CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
+    CHECK_EQ_INT(got.first_seen_ms, T0 - 60000);
+    /* Stopping early from store_each. */
+    memset(&ec, 0, sizeof ec);
+    ec.n = -10; /* the callback stops when n reaches 0 */
+    CHECK_EQ_INT(store_each(s, each_cb, &ec), 0);
+    CHECK_EQ_INT(ec.n, 0);
+    store_free(&s);
+    store_free(&s);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
+static void test_group_commit(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store *s = open_store(base, dir, 5, false);
+    CHECK(s != NULL);
+    if (!s) return;
+    tally t = {0};
+    int refused = 0;
+    for (uint32_t i = 0; i < 1000; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        if (store_put_async(s, &x, on_done, &t) != 0) refused++;
+    }
+    CHECK_EQ_INT(refused, 0);
+    wait_calls(base, &t, 1000);
+    CHECK_EQ_INT(t.calls, 1000);
+    CHECK_EQ_INT(t.ok, 1000);
+    store_stats st;
+    store_get_stats(s, &st);
+    printf("group commit: 1000 puts in %llu commits, last %.2f ms\n", (unsigned long long)st.commits,
+           st.last_commit_ms);
+    CHECKF(st.commits <= 20, "%llu commits", (unsigned long long)st.commits);
+    CHECK_EQ_INT(st.records_written, 1000);
+    CHECK_EQ_INT(st.entries, 1000);
+    /* The same records again change nothing: no writes. */
+    t = (tally){0};
+    for (uint32_t i = 0; i < 1000; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        store_put_async(s, &x, on_done, &t);
+    }
+    wait_calls(base, &t, 1000);
+    CHECK_EQ_INT(t.ok, 1000);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.records_written, 1000);
+
+    /* Puts queued right before store_free are committed and called back inside it. */
+    t = (tally){0};
+    for (uint32_t i = 2000; i < 2010; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        store_put_async(s, &x, on_done, &t);
+    }
+    store_free(&s);
+    CHECK_EQ_INT(t.calls, 10);
+    CHECK_EQ_INT(t.ok, 10);
+    /* store_open without a loop (tools): callbacks wait for store_free. */
+    s = open_store(NULL, dir, 0, true);
+    CHECK(s != NULL);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, 1010);
+    t = (tally){0};
+    store_record x;
+    make_record(&x, 3000, T0);
+    CHECK_EQ_INT(store_put_async(s, &x, on_done, &t), 0);
+    store_free(&s);
+    CHECK_EQ_INT(t.ok, 1);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
+static void test_prune(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store *s = open_store(base, dir, 1, true);
+    CHECK(s != NULL);
+    if (!s) return;
+    tally t = {0};
+    const uint32_t n = 25000; /* more than one prune chunk */
+    for (uint32_t i = 0; i < n; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        store_put_async(s, &x, on_done, &t);
+    }
+    wait_calls(base, &t, (int)n);
+    CHECK_EQ_INT(t.ok, (int)n);
+    tally p = {0};
+    CHECK_EQ_INT(store_prune_async(s, T0 + 22000, on_done, &p), 0);
+    wait_calls(base, &p, 1);
+    CHECK_EQ_INT(p.ok, 1);
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, 3000);
+    store_record got, x;
+    make_record(&x, 21999, T0);
+    CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), KMS_ENOTFOUND);
+    make_record(&x, 22000, T0);
+    CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), 0);
+    make_record(&x, 0, T0);
+    CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), KMS_ENOTFOUND);
+    /* Nothing to prune. */
+    p = (tally){0};
+    store_prune_async(s, T0, on_done, &p);
+    wait_calls(base, &p, 1);
+    CHECK_EQ_INT(p.ok, 1);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, 3000);
+    store_free(&s);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
+static void test_map_growth(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store_options o = {.commit_delay_ms = 1, .map_size = 256 * 1024, .no_sync = true};
+    char err[256];
+    store *s = store_open(base, dir, &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) return;
+    store_stats st0, st;
+    store_get_stats(s, &st0);
+    tally t = {0};
+    int sent = 0;
+    for (int round = 0; round < 10; round++) {
+        for (uint32_t i = 0; i < 1000; i++) {
+            store_record x;
+            make_record(&x, (uint32_t)(round * 1000) + i, T0);
+            store_put_async(s, &x, on_done, &t);
+            sent++;
+        }
+        wait_calls(base, &t, sent);
+    }
+    CHECK_EQ_INT(t.ok, 10000);
+    store_get_stats(s, &st);
+    printf("map growth: %llu -> %llu bytes, %llu used\n", (unsigned long long)st0.map_size,
+           (unsigned long long)st.map_size, (unsigned long long)st.map_used);
+    CHECK(st.map_size > st0.map_size);
+    CHECK_EQ_INT(st.entries, 10000);
+    store_free(&s);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
+static void test_open_errors(void)
+{
+    char err[256] = "";
+    store_options o = {0};
+    store *s = store_open(NULL, "/proc/kmsha-no-such/dir", &o, err, sizeof err);
+    CHECK(s == NULL);
+    CHECK(err[0] != '\0');
+}
+
+/* ---- durability across SIGKILL ---- */
+
+#define CRASH_N 4000
+
+typedef struct crash_child {
+    store *s;
+    struct event *timer;
+    int fd;
+    uint32_t next;
+    uint32_t idx[CRASH_N];
+} crash_child;
+
+static void crash_done(void *arg, int status)
+{
+    uint32_t *idx = arg;
+    if (status != 0) return;
+    ssize_t w = write(3, idx, sizeof *idx); /* fd 3 is the pipe, see crash_run */
+    (void)w;
+}
+
+static void crash_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    crash_child *c = arg;
+    for (int k = 0; k < 20 && c->next < CRASH_N; k++, c->next++) {
+        store_record x;
+        make_record(&x, c->next, T0 + c->next);
+        c->idx[c->next] = c->next;
+        store_put_async(c->s, &x, crash_done, &c->idx[c->next]);
+    }
+}
+
+static void crash_run(const char *dir, int wfd)
+{
+    if (wfd != 3) {
+        dup2(wfd, 3);
+        close(wfd);
+    }
+    struct event_base *base = event_base_new();
+    static crash_child c;
+    c.s = open_store(base, dir, 2, false);
+    if (!c.s) _exit(3);
+    c.timer = event_new(base, -1, EV_PERSIST, crash_tick, &c);
+    struct timeval tv = {0, 1000};
+    event_add(c.timer, &tv);
+    event_base_dispatch(base);
+    _exit(0);
+}
+
+static void test_crash(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        CHECK(!"pipe");
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        crash_run(dir, pfd[1]);
+    }
+    close(pfd[1]);
+    static uint8_t reported[CRASH_N];
+    int got = 0, bad = 0;
+    bool killed = false;
+    uint32_t v;
+    for (;;) {
+        ssize_t r = read(pfd[0], &v, sizeof v);
+        if (r == 0) break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r != (ssize_t)sizeof v) { bad++; break; }
+        if (v >= CRASH_N) { bad++; continue; }
+        reported[v] = 1;
+        got++;
+        if (!killed && got >= CRASH_N / 4) {
+            kill(pid, SIGKILL); /* what the child wrote before dying is still read */
+            killed = true;
+        }
+    }
+    close(pfd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(killed);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK_EQ_INT(bad, 0);
+
+    struct event_base *base = event_base_new();
+    store *s = open_store(base, dir, 0, false);
+    CHECK(s != NULL);
+    int lost = 0, present = 0;
+    for (uint32_t i = 0; s && i < CRASH_N; i++) {
+        store_record x, out;
+        make_record(&x, i, T0 + i);
+        int rc = store_get(s, x.app, x.cmid, &out);
+        if (rc == 0) present++;
+        if (reported[i] && (rc != 0 || !same_record(&x, &out))) lost++;
+    }
+    printf("crash: %d acknowledged before SIGKILL, %d on disk, %d lost\n", got, present, lost);
+    CHECK_EQ_INT(lost, 0);
+    CHECKF(got < CRASH_N, "killed mid-way (%d of %d acknowledged)", got, CRASH_N);
+    store_free(&s);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_codec();
+    test_merge();
+    test_open_errors();
+    test_crash(); /* first: fork before any store thread of ours exists */
+    test_put_get_each_reopen();
+    test_group_commit();
+    test_prune();
+    test_map_growth();
+    return tu_finish();
+}
