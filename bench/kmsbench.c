@@ -100,8 +100,6 @@ struct bench {
     rpc_bind_offer bind_offer, alter_offer;
 };
 
-static volatile sig_atomic_t g_unused;
-
 /* ------------------------------------------------------------------ small helpers */
 
 static uint64_t now_us(void)
@@ -252,7 +250,7 @@ static void series_finish(bench *b, uint64_t now)
 
 /* ------------------------------------------------------------------ activations */
 
-static void start_activation(bench *b, uint64_t start_us, bool measured);
+static void start_activation(bench *b, slot *s, uint64_t start_us, bool measured);
 static void slot_io_cb(evutil_socket_t fd, short what, void *arg);
 static void maybe_finish_run(bench *b);
 
@@ -646,10 +644,11 @@ static void slot_io_cb(evutil_socket_t fd, short what, void *arg)
     on_readable(s);
 }
 
-static void start_activation(bench *b, uint64_t start_us, bool measured)
+/* Starts an activation in slot s (open loop: s is NULL and a free slot is taken). */
+static void start_activation(bench *b, slot *s, uint64_t start_us, bool measured)
 {
-    slot *s = b->free_list;
-    if (b->cfg.rate > 0) {
+    if (!s) {
+        s = b->free_list;
         if (!s) {
             /* Open loop: never more outstanding than asked; the skipped start fails. */
             if (measured) {
@@ -661,8 +660,8 @@ static void start_activation(bench *b, uint64_t start_us, bool measured)
             return;
         }
         b->free_list = s->next_free;
+        s->next_free = NULL;
     }
-    s->next_free = NULL;
     uint64_t i = b->seq++ % b->cfg.clients;
     if (measured) {
         b->res.attempted++;
@@ -698,7 +697,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     bool measured = now >= b->measure_us;
-    start_activation(b, now, measured);
+    start_activation(b, s, now, measured);
 }
 
 static void sched_arm(bench *b);
@@ -720,7 +719,7 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
         b->open_k++;
-        start_activation(b, due, due >= b->measure_us);
+        start_activation(b, NULL, due, due >= b->measure_us);
         if (b->done) return;
     }
     sched_arm(b);
@@ -760,7 +759,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 static void maybe_finish_run(bench *b)
 {
     uint64_t now = now_us();
-    if (!b->stopping && !may_start(b, now)) b->stopping = true;
+    /* open loop: the timetable alone decides when starts end (see sched_cb) */
+    if (!b->stopping && b->cfg.rate <= 0 && !may_start(b, now)) b->stopping = true;
     if (!b->stopping) return;
     if (b->outstanding == 0) {
         if (!b->done) {
@@ -775,8 +775,6 @@ static void maybe_finish_run(bench *b)
         event_add(b->drain_timer, &tv);
     }
 }
-
-static bool g_progress_tty;
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -799,7 +797,6 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
                     (double)s->p99_us / 1000.0, s->failed, b->outstanding, b->res.ok);
         }
     }
-    (void)g_progress_tty;
     maybe_finish_run(b);
 }
 
@@ -1280,7 +1277,6 @@ static void cleanup(bench *b)
 int main(int argc, char **argv)
 {
     static bench b; /* large (slots are allocated, but the config holds the targets) */
-    (void)g_unused;
     memset(&b, 0, sizeof b);
     bench_config *cfg = &b.cfg;
     cfg->concurrency = 16;

@@ -70,7 +70,7 @@ class Node:
     def start(self, extra_args=(), wait=True):
         args = [KMSD, "--config", self.config_path, "--node-id", self.node_id,
                 "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
-                "--data-dir", self.data_dir] + self.extra_args + list(extra_args)
+                "--data-dir", self.data_dir] + [str(a) for a in self.extra_args + list(extra_args)]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -114,6 +114,8 @@ class Node:
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if not self.proc or self.proc.poll() is not None:
+            if self.proc and not self.log.closed:
+                self.log.close()
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
         try:
@@ -172,11 +174,13 @@ class NodeTestCase(unittest.TestCase):
         self.nodes = []
 
     def tearDown(self):
-        failed = any(e for _, e in getattr(self._outcome, "errors", []) if e) if hasattr(self._outcome, "errors") else False
+        failed = not getattr(self._outcome, "success", True)
         for n in self.nodes:
             if n.alive():
                 n.proc.kill()
                 n.proc.wait()
+            if getattr(n, "log", None) and not n.log.closed:
+                n.log.close()
             if failed or os.environ.get("KMSHA_KEEP"):
                 print("---- log of %s ----\n%s" % (n.node_id, n.read_log()[-4000:]))
         if os.path.exists(self.workdir) and not os.environ.get("KMSHA_KEEP"):
