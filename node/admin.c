@@ -14,6 +14,7 @@
 #include "node/server.h"
 #include "proto/kms.h"
 #include "proto/products.h"
+#include "replication/repl.h"
 
 struct admin {
     node *n;
@@ -110,6 +111,44 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"last_commit_ms\":%.3f}",
                         st.entries, clients_size(n->clients), st.commits, st.records_written,
                         st.failures, st.map_size, st.map_used, st.last_commit_ms);
+    evbuffer_add_printf(b, ",\"cluster\":{\"name\":");
+    add_json_string(b, n->cfg.cluster_name);
+    evbuffer_add_printf(b, ",\"origin\":");
+    add_json_string(b, n->origin);
+    store_vv vv;
+    store_get_vv(n->store, &vv);
+    evbuffer_add_printf(b, ",\"version_vector\":{");
+    for (int i = 0; i < vv.n; i++) {
+        if (i) evbuffer_add(b, ",", 1);
+        add_json_string(b, vv.e[i].origin);
+        evbuffer_add_printf(b, ":%" PRIu64, vv.e[i].seq);
+    }
+    uint64_t log_entries = 0;
+    int64_t log_oldest = 0;
+    store_log_stats(n->store, &log_entries, &log_oldest);
+    evbuffer_add_printf(b, "},\"log_entries\":%" PRIu64 ",\"log_oldest_ms\":%" PRId64 ",\"peers\":[",
+                        log_entries, log_oldest);
+    for (int i = 0; i < repl_peer_count(n->repl); i++) {
+        repl_peer_info pi;
+        repl_peer_get(n->repl, i, &pi);
+        evbuffer_add_printf(b, "%s{\"id\":", i ? "," : "");
+        add_json_string(b, pi.id);
+        evbuffer_add_printf(b, ",\"site\":");
+        add_json_string(b, pi.site);
+        evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
+                               ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64
+                               ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",
+                            pi.self ? "true" : "false", pi.alive ? "true" : "false", pi.last_heard_ms,
+                            pi.lag_updates, pi.lag_ms, pi.updates_received, pi.malformed);
+    }
+    repl_stats rs;
+    repl_get_stats(n->repl, &rs);
+    evbuffer_add_printf(b, "],\"replication\":{\"enabled\":%s,\"published\":%" PRIu64 ",\"applied\":%" PRIu64
+                           ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"sync_requests\":%" PRIu64
+                           ",\"sync_replies\":%" PRIu64 ",\"snapshot_records\":%" PRIu64
+                           ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
+                        n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
+                        rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
     evbuffer_add_printf(b, ",\"recent\":[");
     unsigned shown = 0;
     for (unsigned k = 0; k < NODE_RECENT_MAX && k < n->recent_next; k++) {
@@ -206,6 +245,46 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "kmsha_store_failures_total{node=\"%s\"} %" PRIu64 "\n", id, st.failures);
     evbuffer_add_printf(b, "# HELP kmsha_store_map_used_bytes Bytes of the LMDB map in use.\n# TYPE kmsha_store_map_used_bytes gauge\n"
                            "kmsha_store_map_used_bytes{node=\"%s\"} %" PRIu64 "\n", id, st.map_used);
+    if (n->repl) {
+        evbuffer_add_printf(b, "# HELP kmsha_peer_up Whether a peer's heartbeats arrive (1) or it is considered dead (0).\n"
+                               "# TYPE kmsha_peer_up gauge\n");
+        for (int i = 0; i < repl_peer_count(n->repl); i++) {
+            repl_peer_info pi;
+            repl_peer_get(n->repl, i, &pi);
+            evbuffer_add_printf(b, "kmsha_peer_up{node=\"%s\",peer=\"%s\"} %d\n", id, pi.id, pi.alive ? 1 : 0);
+        }
+        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_updates Updates a peer has that this node has not applied.\n"
+                               "# TYPE kmsha_replication_lag_updates gauge\n");
+        for (int i = 0; i < repl_peer_count(n->repl); i++) {
+            repl_peer_info pi;
+            repl_peer_get(n->repl, i, &pi);
+            if (!pi.self)
+                evbuffer_add_printf(b, "kmsha_replication_lag_updates{node=\"%s\",peer=\"%s\"} %" PRIu64 "\n", id, pi.id, pi.lag_updates);
+        }
+        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_seconds How long this node has been behind a peer.\n"
+                               "# TYPE kmsha_replication_lag_seconds gauge\n");
+        for (int i = 0; i < repl_peer_count(n->repl); i++) {
+            repl_peer_info pi;
+            repl_peer_get(n->repl, i, &pi);
+            if (!pi.self)
+                evbuffer_add_printf(b, "kmsha_replication_lag_seconds{node=\"%s\",peer=\"%s\"} %.3f\n", id, pi.id, pi.lag_ms / 1000.0);
+        }
+        repl_stats rs;
+        repl_get_stats(n->repl, &rs);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_updates_total Replication updates by outcome.\n"
+                               "# TYPE kmsha_replication_updates_total counter\n"
+                               "kmsha_replication_updates_total{node=\"%s\",outcome=\"published\"} %" PRIu64 "\n"
+                               "kmsha_replication_updates_total{node=\"%s\",outcome=\"applied\"} %" PRIu64 "\n"
+                               "kmsha_replication_updates_total{node=\"%s\",outcome=\"duplicate\"} %" PRIu64 "\n"
+                               "kmsha_replication_updates_total{node=\"%s\",outcome=\"gap\"} %" PRIu64 "\n",
+                            id, rs.published, id, rs.applied, id, rs.duplicates, id, rs.gaps);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
+                               "# TYPE kmsha_replication_malformed_total counter\n"
+                               "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_refused_keys_total Connections refused for an unknown CURVE key.\n"
+                               "# TYPE kmsha_replication_refused_keys_total counter\n"
+                               "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
+    }
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }

@@ -117,8 +117,9 @@ static const setting settings[] = {
      "true", true, "Refuse v4 requests whose MAC does not verify"},
     {"kms", "allow_products", ST_PRODUCT_LIST, OFF(allow), CAP(allow), OFF(n_allow), 0, 0, 0,
      false, NULL, NULL, "", true,
-     "Products served: application (windows, office2010, app:office2013) or KMS counted ID "
-     "(win10, ws2022, office2019, ...) slugs or GUIDs, comma-separated; "
+     "Products served: application (windows, office2010, app:office2013: its volume products "
+     "and KMS counted IDs newer than the table) or KMS counted ID "
+     "(win10, ws2022, office2019, ...: exactly that one, retail too) slugs or GUIDs, comma-separated; "
      "empty = every volume (not retail, not preview) KMS counted ID of the product table"},
     {"kms", "epid_", ST_EPID, OFF(epid), SZ(epid[0]), 0, 0, 0, 0, false, NULL, NULL, NULL,
      true, "ePID returned for products of this ePID group"},
@@ -148,9 +149,39 @@ static const setting settings[] = {
      NULL, "2", false,
      "Group commit window: requests arriving within it share one LMDB transaction"},
     {"store", "map_size_mb", ST_UINT, OFF(map_size_mb), 0, 0, 16, 1048576, 0, false, NULL,
-     NULL, "4096", false, "LMDB map size (upper bound of the store), in MiB"},
+     NULL, "4096", false, "Initial LMDB map size in MiB (doubled, up to 4 times, when the store fills it)"},
     {"store", "prune_interval", ST_UINT, OFF(prune_interval), 0, 0, 10, 86400, 0, false, NULL,
      NULL, "3600", true, "Seconds between background prunes of expired client records"},
+
+    /* [cluster] (the peers themselves are [peer.ID] sections, see peer_section) */
+    {"cluster", "name", ST_STRING, OFF(cluster_name), SZ(cluster_name), 0, 0, 0, 0, false, NULL,
+     NULL, "kmsha", false, "Name of the cluster (shown in status)"},
+    {"cluster", "key_dir", ST_STRING, OFF(key_dir), SZ(key_dir), 0, 0, 0, 0, false, NULL, NULL,
+     "", false,
+     "Directory holding this node's CURVE secret key as ID.key (kmsctl keygen); empty = no CURVE"},
+    {"cluster", "insecure", ST_BOOL, OFF(insecure), 0, 0, 0, 0, 0, false, NULL, NULL, "false",
+     false, "Allow replication without CURVE on non-loopback addresses (never in production)"},
+    {"cluster", "heartbeat_interval_ms", ST_UINT, OFF(heartbeat_interval_ms), 0, 0, 50, 10000, 0,
+     false, NULL, NULL, "500", false, "Milliseconds between heartbeats (which carry the version vector)"},
+    {"cluster", "dead_after_ms", ST_UINT, OFF(dead_after_ms), 0, 0, 200, 600000, 0, false, NULL,
+     NULL, "3000", false, "A peer silent this long is marked dead"},
+    {"cluster", "log_retention_hours", ST_UINT, OFF(log_retention_hours), 0, 0, 1, 87600, 0,
+     false, NULL, NULL, "168",
+     false, "Hours the update log is kept for catch-up; older gaps are filled by a snapshot"},
+    {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
+     false, "Updates or records per catch-up reply"},
+};
+
+/* [peer.ID]: one node of the cluster. Keys of config_peer; documented in the reference. */
+static const char *const peer_keys_help[][2] = {
+    {"kms", "its KMS address HOST:PORT (port 1688 when omitted); this node listens there unless --listen is given"},
+    {"admin", "its admin HTTP address HOST:PORT (port 8688); this node serves there unless --admin is given"},
+    {"replication", "HOST:PORT: updates are published on PORT, catch-up is served on PORT+1 (required)"},
+    {"public_key", "its CURVE public key (40 Z85 characters, kmsctl keygen); all peers or none"},
+    {"site", "site name (SRV records per site; status)"},
+    {"priority", "SRV priority 0..65535, lower is preferred (default 0)"},
+    {"weight", "SRV weight 0..65535 within a priority (default 100)"},
+    {"target", "SRV target host name (default: the host of kms)"},
 };
 
 /* Sections without fixed keys. fn is called with key == NULL when the section header is
@@ -163,8 +194,10 @@ typedef struct section_hook {
     const char *prefix; /* matches a section equal to it or starting with it */
     section_fn fn;
 } section_hook;
+static int peer_section(kmsd_config *cfg, const char *section, const char *key,
+                        const char *value, char *why, size_t whylen);
 static const section_hook section_hooks[] = {
-    {NULL, NULL},
+    {"peer.", peer_section},
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -207,6 +240,96 @@ static const section_hook *find_hook(const char *section)
         if (h->prefix && strncmp(section, h->prefix, strlen(h->prefix)) == 0) return h;
     }
     return NULL;
+}
+
+static bool z85_key_ok(const char *v)
+{
+    static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               ".-:+=^!/*?&<>()[]{}@%$#";
+    if (strlen(v) != CONFIG_KEY_Z85_LEN) return false;
+    for (const char *p = v; *p; p++)
+        if (!strchr(z85, *p)) return false;
+    return true;
+}
+
+static int peer_section(kmsd_config *cfg, const char *section, const char *key,
+                        const char *value, char *why, size_t whylen)
+{
+    const char *id = section + strlen("peer.");
+    if (!key) { /* the header: a new peer */
+        const char *problem = check_node_id(id);
+        if (problem) { put(why, whylen, "peer id '%.64s' %s", id, problem); return KMS_ECONFIG; }
+        if (config_find_peer(cfg, id)) { put(why, whylen, "peer '%s' is defined twice", id); return KMS_ECONFIG; }
+        if (cfg->n_peers >= CONFIG_MAX_PEERS) { put(why, whylen, "more than %d peers", CONFIG_MAX_PEERS); return KMS_ECONFIG; }
+        config_peer *p = &cfg->peers[cfg->n_peers++];
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", id);
+        p->weight = 100;
+        return 0;
+    }
+    config_peer *p = (config_peer *)config_find_peer(cfg, id);
+    if (!p) { put(why, whylen, "no such peer"); return KMS_ECONFIG; }
+    char *end;
+    if (!strcmp(key, "kms") || !strcmp(key, "admin") || !strcmp(key, "replication")) {
+        config_addr *a = !strcmp(key, "kms") ? &p->kms : !strcmp(key, "admin") ? &p->admin : &p->replication;
+        uint16_t defport = !strcmp(key, "kms") ? 1688 : !strcmp(key, "admin") ? 8688 : 0;
+        if (config_parse_addr(value, defport, a) != 0 || a->port == 0 ||
+            (!strcmp(key, "replication") && a->port == 65535)) {
+            put(why, whylen, "'%.64s' is not an address (HOST:PORT%s)", value,
+                !strcmp(key, "replication") ? ", port below 65535" : "");
+            return KMS_ECONFIG;
+        }
+        return 0;
+    }
+    if (!strcmp(key, "public_key")) {
+        if (!z85_key_ok(value)) { put(why, whylen, "not a CURVE public key (40 Z85 characters)"); return KMS_ECONFIG; }
+        snprintf(p->public_key, sizeof p->public_key, "%s", value);
+        return 0;
+    }
+    if (!strcmp(key, "site") || !strcmp(key, "target")) {
+        char *dst = !strcmp(key, "site") ? p->site : p->target;
+        size_t cap = !strcmp(key, "site") ? sizeof p->site : sizeof p->target;
+        if (!*value || strlen(value) >= cap || strpbrk(value, " \t\"")) {
+            put(why, whylen, "'%.64s' is not a valid name", value);
+            return KMS_ECONFIG;
+        }
+        snprintf(dst, cap, "%s", value);
+        return 0;
+    }
+    if (!strcmp(key, "priority") || !strcmp(key, "weight")) {
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno || end == value || *end || v > 65535 || value[0] == '-') {
+            put(why, whylen, "value '%.32s' out of range 0..65535", value);
+            return KMS_ECONFIG;
+        }
+        if (!strcmp(key, "priority")) p->priority = (uint32_t)v; else p->weight = (uint32_t)v;
+        return 0;
+    }
+    return KMS_ENOTFOUND;
+}
+
+const config_peer *config_find_peer(const kmsd_config *cfg, const char *id)
+{
+    for (int i = 0; i < cfg->n_peers && i < CONFIG_MAX_PEERS; i++)
+        if (strcmp(cfg->peers[i].id, id) == 0) return &cfg->peers[i];
+    return NULL;
+}
+
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+    return strcmp(host, "localhost") == 0;
+}
+
+bool config_cluster_is_loopback(const kmsd_config *cfg)
+{
+    for (int i = 0; i < cfg->n_peers; i++)
+        if (!host_is_loopback(cfg->peers[i].replication.host)) return false;
+    return true;
 }
 
 /* Finds the row of section/key; *group receives the ePID group of per-group keys. */
@@ -566,8 +689,12 @@ bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
     for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++) {
         const config_allow *a = &cfg->allow[i];
         if (a->is_app) {
-            /* The whole application, whatever KMS counted ID its clients ask for. */
-            if (app >= 0 && app == a->app) return true;
+            /* The application's volume products: what the table marks retail or preview is
+             * still refused, a KMS counted ID the table does not know yet (a newer release)
+             * is served, and a known one must belong to this application. */
+            if (app >= 0 && app == a->app &&
+                (!p || ((int)p->app == app && !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)))))
+                return true;
         } else if (kms_guid_equal(&a->kms_id, kms_id)) {
             /* A known KMS counted ID must come with its own application ID (a genuine host
              * refuses the mismatch); an ID the table does not know cannot be checked. */
@@ -995,6 +1122,48 @@ int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
             return KMS_ECONFIG;
         }
     }
+    if (cfg->n_peers > 0) {
+        if (!config_find_peer(cfg, id)) {
+            put(err, errlen, "[node] id: '%s' is not one of the [peer.ID] sections of the cluster", id);
+            return KMS_ECONFIG;
+        }
+        int with_keys = 0;
+        for (int i = 0; i < cfg->n_peers; i++) {
+            const config_peer *p = &cfg->peers[i];
+            if (p->replication.port == 0) {
+                put(err, errlen, "[peer.%s] replication: missing (HOST:PORT)", p->id);
+                return KMS_ECONFIG;
+            }
+            with_keys += p->public_key[0] != 0;
+            for (int j = 0; j < i; j++)
+                if (!strcmp(p->replication.host, cfg->peers[j].replication.host) &&
+                    (p->replication.port == cfg->peers[j].replication.port ||
+                     p->replication.port + 1 == cfg->peers[j].replication.port ||
+                     p->replication.port == cfg->peers[j].replication.port + 1)) {
+                    put(err, errlen, "[peer.%s] replication: ports overlap [peer.%s] (each uses PORT and PORT+1)",
+                        p->id, cfg->peers[j].id);
+                    return KMS_ECONFIG;
+                }
+        }
+        if (with_keys != 0 && with_keys != cfg->n_peers) {
+            put(err, errlen, "[peer.*] public_key: given for %d of %d peers: all or none", with_keys, cfg->n_peers);
+            return KMS_ECONFIG;
+        }
+        if (with_keys && !cfg->key_dir[0]) {
+            put(err, errlen, "[cluster] key_dir: peers have public keys, so this node needs its secret key (key_dir)");
+            return KMS_ECONFIG;
+        }
+        if (!with_keys && !cfg->insecure && !config_cluster_is_loopback(cfg)) {
+            put(err, errlen, "[cluster] insecure: replication off loopback without CURVE keys is refused; "
+                "add public_key to every [peer.ID] and key_dir (kmsctl keygen), or set insecure = true");
+            return KMS_ECONFIG;
+        }
+        if (cfg->dead_after_ms < 2 * cfg->heartbeat_interval_ms) {
+            put(err, errlen, "[cluster] dead_after_ms: %u is less than two heartbeat intervals (%u ms)",
+                cfg->dead_after_ms, cfg->heartbeat_interval_ms);
+            return KMS_ECONFIG;
+        }
+    }
     return 0;
 }
 
@@ -1098,12 +1267,17 @@ void config_write_reference(FILE *out)
           "an error that names file, line and key (`kmsd --check-config FILE`).\n"
           "\n"
           "Products (`allow_products`): applications `windows`, `office2010`, `office2013` "
-          "(2013 and later) or their GUIDs serve every KMS counted ID their clients ask for; "
+          "(2013 and later) or their GUIDs serve the volume KMS counted IDs of that application "
+          "(and IDs newer than the product table); "
           "KMS counted ID slugs (`win10`, `win10-2019`, `ws2022`, `office2019`, ...) or GUIDs "
           "serve that product group only. Where a KMS counted ID slug and an application slug "
           "are spelled alike (`office2010`, `office2013`) the KMS counted ID is meant; write "
           "`app:office2013` for the application. ePID groups: ", out);
     for (int g = 0; g < KMS_GROUP_COUNT; g++)
         fprintf(out, "%s`%s`", g ? ", " : "", products_group_slug((kms_epid_group)g));
-    fputs(".\n", out);
+    fputs(".\n\n"
+          "Cluster: every node reads the same file and finds itself by `--node-id`. Each node is a "
+          "`[peer.ID]` section with these keys:\n\n| Key | Meaning |\n|---|---|\n", out);
+    for (size_t i = 0; i < COUNTOF(peer_keys_help); i++)
+        fprintf(out, "| `%s` | %s |\n", peer_keys_help[i][0], peer_keys_help[i][1]);
 }

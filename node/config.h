@@ -36,6 +36,22 @@ typedef struct config_allow {
     kms_guid kms_id;   /* when !is_app */
 } config_allow;
 
+#define CONFIG_MAX_PEERS 32
+#define CONFIG_KEY_Z85_LEN 40
+
+/* One node of the cluster ([peer.ID]); the same list is read by every node. */
+typedef struct config_peer {
+    char id[64];
+    config_addr kms;          /* its KMS address (the node's listen address, SRV port) */
+    config_addr admin;        /* its admin HTTP address (port 0 = unknown) */
+    config_addr replication;  /* PUB on port, catch-up (ROUTER) on port + 1 */
+    char public_key[CONFIG_KEY_Z85_LEN + 1]; /* CURVE public key, Z85; "" = none */
+    char site[64];
+    uint32_t priority;        /* SRV priority (lower is preferred) */
+    uint32_t weight;          /* SRV weight within a priority */
+    char target[256];         /* SRV target host name ("" = derive from the KMS address) */
+} config_peer;
+
 typedef struct kmsd_config {
     /* [node] */
     char node_id[64];
@@ -74,6 +90,19 @@ typedef struct kmsd_config {
     uint32_t commit_delay_ms;     /* group commit window, 0..100 */
     uint32_t map_size_mb;         /* LMDB map size */
     uint32_t prune_interval;      /* seconds between background prunes of expired records */
+
+    /* [cluster] */
+    char cluster_name[64];
+    char key_dir[CONFIG_PATH_MAX]; /* this node's CURVE secret key: KEY_DIR/<id>.key */
+    bool insecure;                 /* allow replication without CURVE off loopback */
+    uint32_t heartbeat_interval_ms;
+    uint32_t dead_after_ms;
+    uint32_t log_retention_hours;
+    uint32_t sync_batch;
+
+    /* [peer.ID] sections, in file order */
+    config_peer peers[CONFIG_MAX_PEERS];
+    int n_peers;
 } kmsd_config;
 
 /* Fills cfg with the embedded defaults. */
@@ -102,6 +131,11 @@ bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr);
 /* Is this KMS counted ID / application served under cfg's allowlist? */
 bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
                             const kms_guid *kms_id);
+
+/* The peer entry of id, or NULL. */
+const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
+/* true when every peer's replication address is a loopback address. */
+bool config_cluster_is_loopback(const kmsd_config *cfg);
 
 /* Writes the settings table as Markdown (section, key, type, default, range, reload,
  * description). */

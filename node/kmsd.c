@@ -19,6 +19,7 @@
 #include "node/node.h"
 #include "node/server.h"
 #include "proto/errors.h"
+#include "replication/repl.h"
 
 #define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
@@ -59,6 +60,7 @@ static int mkdir_p(const char *path)
 typedef struct daemon_state {
     node n;
     struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
+    bool listen_given, admin_given;
     double stop_started_ms;
 } daemon_state;
 
@@ -84,6 +86,8 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     size_t dropped = clients_expire(n->clients, now, lifetime);
     if (dropped) log_info("%zu client records expired from the count", dropped);
     store_prune_async(n->store, now - lifetime, prune_done, NULL);
+    if (n->repl)
+        store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
 }
 
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -241,11 +245,20 @@ int main(int argc, char **argv)
         }
         if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a value\n", a); return 2; }
         if (!strcmp(key, "listen") && !listen_reset) { n->cfg.n_listen = 0; listen_reset = true; }
+        if (!strcmp(key, "listen")) d.listen_given = true;
+        if (!strcmp(key, "admin")) d.admin_given = true;
         if (config_set(&n->cfg, section, key, argv[++i], a, err, sizeof err) < 0) {
             fprintf(stderr, "kmsd: %s\n", err);
             return 2;
         }
     }
+    /* In a cluster file, this node's [peer.ID] entry says where it listens. */
+    const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);
+    if (me && me->kms.port && !d.listen_given) {
+        n->cfg.listen[0] = me->kms;
+        n->cfg.n_listen = 1;
+    }
+    if (me && me->admin.port && !d.admin_given) n->cfg.admin = me->admin;
     if (config_validate(&n->cfg, err, sizeof err) < 0) {
         fprintf(stderr, "kmsd: %s\n", err);
         return 1;
@@ -277,6 +290,14 @@ int main(int argc, char **argv)
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);
 
+    store_vv vv;
+    store_get_vv(n->store, &vv);
+    int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
+    if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
+        fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
+    n->repl = repl_new(n, n->origin, err, sizeof err);
+    if (!n->repl && err[0]) fatalx("%s", err);
+
     n->server = server_new(n, err, sizeof err);
     if (!n->server) fatalx("%s", err);
     n->admin = admin_new(n, err, sizeof err);
@@ -301,9 +322,12 @@ int main(int argc, char **argv)
 
     event_base_dispatch(n->base);
 
+    /* The store first: it commits what is queued and runs the callbacks still owed, which
+     * refer to connections and to the replication engine. */
+    store_free(&n->store);
     server_free(&n->server);
     admin_free(&n->admin);
-    store_free(&n->store); /* commits what is queued */
+    repl_free(&n->repl);
     clients_free(&n->clients);
     event_free(d.sig_term);
     event_free(d.sig_int);

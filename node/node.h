@@ -13,6 +13,7 @@
 struct event_base;
 struct server;
 struct admin;
+struct repl;
 
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
 
@@ -38,6 +39,8 @@ typedef struct node {
     bool stopping;
     struct server *server;
     struct admin *admin;
+    struct repl *repl;        /* NULL for a node without peers */
+    char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;
 } node;

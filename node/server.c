@@ -23,6 +23,7 @@
 #include "proto/kms.h"
 #include "proto/products.h"
 #include "proto/rpc.h"
+#include "replication/repl.h"
 
 #define ADDR_BUCKETS 4096
 #define OUTPUT_LIMIT (64 * 1024)
@@ -265,9 +266,12 @@ static void conn_answer(conn *c)
     conn_send(c, pdu, (size_t)plen, false);
 }
 
-static void commit_done(void *arg, int status)
+static void commit_done(void *arg, int status, const store_update *u)
 {
     conn *c = arg;
+    /* Peers learn of the record now that it is durable here; replication never delays
+     * the answer (the publish is a non-blocking send). */
+    if (status == 0 && u) repl_publish(c->srv->n->repl, u);
     server *s = c->srv;
     c->busy = false;
     s->n_pending--;
@@ -307,7 +311,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
         conn_answer(c);
         return;
     }
-    int prc = store_put_async(n->store, &c->decision.record, commit_done, c);
+    int prc = store_put_logged_async(n->store, &c->decision.record, commit_done, c);
     if (prc < 0) {
         log_error("client %s: cannot queue the record (%s), closing", c->peer, kms_strerror(prc));
         c->decision.result = MR_STORE_ERROR;

@@ -17,7 +17,25 @@
  *   STORE_RECORD_WIRE_MAX bytes but not always the same size.
  * - When the map is full the writer doubles it (up to STORE_GROW_TRIES times for one
  *   batch) and retries; the batch fails with KMS_ESTORE only if that is not enough.
- * - Completions use an eventfd, so the program needs no evthread_use_pthreads(). */
+ * - Completions use an eventfd, so the program needs no evthread_use_pthreads().
+ *
+ * Replication (the second half of store.h): every record-changing operation of a batch -
+ * plain puts, logged local writes, remote updates and snapshot batches - runs in queue
+ * order in the batch's one write transaction, which also holds the update log and the
+ * version vector, so a record, its log entry and the vv entry that covers it are durable
+ * together or not at all. The writer loads the vv from LMDB at the start of each such
+ * transaction and compares/advances that working copy, so updates queued in order apply
+ * in order even within one batch; after the commit the in-memory copy that
+ * store_get_vv() returns is replaced under the stats mutex, before any callback runs.
+ *
+ * On-disk layout (schema 2; a schema-1 store is upgraded in place at open by creating the
+ * two new DBs and rewriting "schema", so an older binary refuses it afterwards):
+ *   "clients" key app(1) cmid(16)                -> encoded record (store_record_encode)
+ *   "meta"    "schema"                           -> u32 LE
+ *   "log"     len(1) origin(len) seq(u64 BE)     -> logged_ms(i64 LE) encoded record
+ *   "vv"      origin (its bytes, no NUL)         -> seq (u64 LE)
+ * Log keys therefore sort by origin length, then origin bytes, then sequence numerically:
+ * each origin's updates are one contiguous run in seq order. */
 #include "node/store.h"
 
 #include <errno.h>
@@ -36,23 +54,37 @@
 #include "proto/errors.h"
 #include "proto/products.h"
 
-#define STORE_SCHEMA 1u           /* meta "schema": layout of the "clients" DB */
+#define STORE_SCHEMA 2u           /* meta "schema": 1 = "clients" only, 2 = + "log", "vv" */
+#define STORE_SCHEMA_OLDEST 1u    /* oldest schema upgraded at open */
 #define STORE_RECORD_VERSION 1    /* first byte of an encoded record */
 #define STORE_QUEUE_MAX 65536     /* queued writes before store_put_async refuses */
 #define STORE_DEFAULT_MAP (1ull << 30)
 #define STORE_PRUNE_CHUNK 10000   /* deletions per prune transaction */
-#define STORE_KEY_LEN 17          /* app + cmid */
 #define STORE_GROW_TRIES 4        /* map doublings tried for one batch before it fails */
+#define LOG_KEY_MAX (1 + (STORE_ORIGIN_MAX - 1) + 8)
+#define LOG_VAL_MAX (8 + STORE_RECORD_WIRE_MAX)
 
-enum { OP_PUT, OP_PRUNE };
+enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE };
+
+/* The records (and vv to adopt) of one store_apply_snapshot_async call, owned by its op. */
+typedef struct snap_batch {
+    size_t n;
+    bool has_adopt;
+    store_vv adopt;
+    store_record recs[];
+} snap_batch;
 
 typedef struct store_op {
     int kind;
     int status;
-    store_done_fn done;
+    store_done_fn done;           /* OP_PUT, OP_PRUNE, OP_LOG_PRUNE */
+    store_update_fn udone;        /* OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT */
     void *arg;
-    int64_t before_ms;            /* OP_PRUNE */
-    store_record rec;             /* OP_PUT */
+    int64_t before_ms;            /* OP_PRUNE, OP_LOG_PRUNE */
+    uint64_t seq;                 /* OP_APPLY; OP_PUT_LOGGED: assigned at commit */
+    snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
+    char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY */
+    store_record rec;             /* OP_PUT, OP_APPLY; OP_PUT_LOGGED: the merged record once committed */
 } store_op;
 
 typedef struct opvec {
@@ -62,7 +94,7 @@ typedef struct opvec {
 
 struct store {
     MDB_env *env;
-    MDB_dbi dbi_clients, dbi_meta;
+    MDB_dbi dbi_clients, dbi_meta, dbi_log, dbi_vv;
     uint64_t map_size;
     bool no_sync;
     uint32_t commit_delay_ms;
@@ -83,6 +115,12 @@ struct store {
     opvec done;                   /* writer -> loop */
     bool stopping;
     store_stats stats;
+    store_vv vv;                  /* committed version vector */
+    char origin[STORE_ORIGIN_MAX];/* local writes are logged under it ("" = not set) */
+
+    /* Writer thread only: the version vector of the open write transaction. */
+    store_vv wvv;
+    bool wvv_dirty[STORE_VV_MAX];
 };
 
 /* ---- records: encoding and merge ---- */
@@ -242,11 +280,74 @@ static void opvec_free(opvec *q)
     q->n = q->cap = 0;
 }
 
+static void free_snapshots(opvec *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        free(q->v[i].snap);
+        q->v[i].snap = NULL;
+    }
+}
+
 static void run_callbacks(opvec *q)
 {
-    for (size_t i = 0; i < q->n; i++)
-        if (q->v[i].done) q->v[i].done(q->v[i].arg, q->v[i].status);
+    for (size_t i = 0; i < q->n; i++) {
+        store_op *op = &q->v[i];
+        if (op->kind == OP_PUT_LOGGED || op->kind == OP_APPLY) {
+            if (!op->udone) continue;
+            store_update u;
+            memcpy(u.origin, op->origin, sizeof u.origin);
+            u.seq = op->seq;
+            u.rec = op->rec;
+            op->udone(op->arg, op->status, &u);
+        } else if (op->kind == OP_SNAPSHOT) {
+            if (op->udone) op->udone(op->arg, op->status, NULL);
+        } else if (op->done) {
+            op->done(op->arg, op->status);
+        }
+    }
     q->n = 0;
+}
+
+/* ---- version vectors ---- */
+
+/* Length of a valid origin (1 .. STORE_ORIGIN_MAX - 1 bytes, NUL-terminated within
+ * STORE_ORIGIN_MAX), or 0. */
+static size_t origin_len(const char *origin)
+{
+    if (!origin) return 0;
+    size_t n = strnlen(origin, STORE_ORIGIN_MAX);
+    return n < STORE_ORIGIN_MAX ? n : 0;
+}
+
+static int vv_find(const store_vv *vv, const char *origin)
+{
+    int n = vv->n < 0 ? 0 : vv->n > STORE_VV_MAX ? STORE_VV_MAX : vv->n;
+    for (int i = 0; i < n; i++)
+        if (strncmp(vv->e[i].origin, origin, STORE_ORIGIN_MAX) == 0) return i;
+    return -1;
+}
+
+uint64_t store_vv_get(const store_vv *vv, const char *origin)
+{
+    if (!vv || !origin) return 0;
+    int i = vv_find(vv, origin);
+    return i < 0 ? 0 : vv->e[i].seq;
+}
+
+int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
+{
+    size_t len = origin_len(origin);
+    if (!vv || !len) return KMS_EINVAL;
+    int i = vv_find(vv, origin);
+    if (i < 0) {
+        if (vv->n < 0) vv->n = 0;
+        if (vv->n >= STORE_VV_MAX) return KMS_ETOOBIG;
+        i = vv->n++;
+        memset(vv->e[i].origin, 0, sizeof vv->e[i].origin);
+        memcpy(vv->e[i].origin, origin, len);
+    }
+    vv->e[i].seq = seq;
+    return 0;
 }
 
 /* ---- LMDB helpers ---- */
@@ -309,38 +410,261 @@ static void update_sizes(store *self, uint64_t entries)
     pthread_mutex_unlock(&self->mu);
 }
 
-/* Merges every put of the batch in one transaction and commits it. Returns an MDB code. */
-static int apply_puts(store *self, opvec *batch, uint64_t *written, uint64_t *entries)
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the update log and the version vector in LMDB ---- */
+
+/* Log key: len(1) origin(len) seq(u64 big-endian), so keys sort by origin, then seq. */
+static size_t log_key(uint8_t k[LOG_KEY_MAX], const char *origin, size_t olen, uint64_t seq)
+{
+    k[0] = (uint8_t)olen;
+    memcpy(k + 1, origin, olen);
+    for (size_t i = 0; i < 8; i++) k[1 + olen + i] = (uint8_t)(seq >> (56 - 8 * i));
+    return 1 + olen + 8;
+}
+
+/* Splits a log key into origin (NUL-terminated) and seq; false when it is not one. */
+static bool log_key_parse(const MDB_val *k, char origin[STORE_ORIGIN_MAX], uint64_t *seq)
+{
+    rcursor r = rc_init(k->mv_data, k->mv_size);
+    size_t olen = rc_u8(&r);
+    const uint8_t *o = rc_take(&r, olen);
+    const uint8_t *sb = rc_take(&r, 8);
+    if (!o || !sb || rc_left(&r) != 0 || olen == 0 || olen >= STORE_ORIGIN_MAX || memchr(o, 0, olen))
+        return false;
+    memcpy(origin, o, olen);
+    origin[olen] = '\0';
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++) v = v << 8 | sb[i];
+    *seq = v;
+    return true;
+}
+
+/* Log value: logged_ms(i64 LE) then the encoded record. Returns its length or < 0. */
+static int log_value(uint8_t out[LOG_VAL_MAX], int64_t logged_ms, const store_record *rec)
+{
+    wcursor w = wc_init(out, LOG_VAL_MAX);
+    wc_u64(&w, (uint64_t)logged_ms);
+    if (w.err) return w.err;
+    int n = store_record_encode(rec, out + 8, LOG_VAL_MAX - 8);
+    return n < 0 ? n : n + 8;
+}
+
+/* Reads a log value; rec may be NULL when only the time is wanted. */
+static bool log_value_parse(const MDB_val *v, int64_t *logged_ms, store_record *rec)
+{
+    rcursor r = rc_init(v->mv_data, v->mv_size);
+    *logged_ms = (int64_t)rc_u64(&r);
+    if (r.err) return false;
+    if (!rec) return true;
+    size_t len = v->mv_size - 8;
+    int n = store_record_decode((const uint8_t *)v->mv_data + 8, len, rec);
+    return n >= 0 && (size_t)n == len;
+}
+
+/* Moves cur to the first log entry of the origin after the one of key k (MDB code). */
+static int log_next_origin(MDB_cursor *cur, MDB_val *k, MDB_val *v)
+{
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    if (!log_key_parse(k, origin, &seq)) return mdb_cursor_get(cur, k, v, MDB_NEXT);
+    uint8_t jb[LOG_KEY_MAX];
+    size_t jlen = log_key(jb, origin, strlen(origin), UINT64_MAX);
+    MDB_val j = {jlen, jb};
+    int rc = mdb_cursor_get(cur, &j, v, MDB_SET_RANGE);
+    if (rc == 0 && j.mv_size == jlen && memcmp(j.mv_data, jb, jlen) == 0)
+        rc = mdb_cursor_get(cur, &j, v, MDB_NEXT);
+    if (rc == 0) *k = j;
+    return rc;
+}
+
+/* Reads the "vv" DB. Entries that do not parse are skipped. Returns an MDB code. */
+static int load_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        rcursor r = rc_init(v.mv_data, v.mv_size);
+        uint64_t seq = rc_u64(&r);
+        if (!r.err && rc_left(&r) == 0 && k.mv_size > 0 && k.mv_size < STORE_ORIGIN_MAX &&
+            !memchr(k.mv_data, 0, k.mv_size)) {
+            char origin[STORE_ORIGIN_MAX];
+            memcpy(origin, k.mv_data, k.mv_size);
+            origin[k.mv_size] = '\0';
+            (void)store_vv_set(out, origin, seq); /* more than STORE_VV_MAX: never written */
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Writes the working vv entries changed in this transaction. */
+static int write_vv(store *self, MDB_txn *txn)
+{
+    for (int i = 0; i < self->wvv.n; i++) {
+        if (!self->wvv_dirty[i]) continue;
+        uint8_t b[8];
+        wcursor w = wc_init(b, sizeof b);
+        wc_u64(&w, self->wvv.e[i].seq);
+        MDB_val k = {strlen(self->wvv.e[i].origin), self->wvv.e[i].origin}, v = {sizeof b, b};
+        int rc = mdb_put(txn, self->dbi_vv, &k, &v, 0);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Whether the working vv can hold origin. */
+static bool wvv_room(const store *self, const char *origin)
+{
+    return vv_find(&self->wvv, origin) >= 0 || self->wvv.n < STORE_VV_MAX;
+}
+
+static void wvv_advance(store *self, const char *origin, uint64_t seq)
+{
+    if (store_vv_set(&self->wvv, origin, seq) == 0) self->wvv_dirty[vv_find(&self->wvv, origin)] = true;
+}
+
+/* Merges rec into "clients"; *merged receives what the store holds afterwards (rec and
+ * merged must not overlap). Counts actual writes in *written. Returns an MDB code. */
+static int merge_record(store *self, MDB_txn *txn, const store_record *rec, store_record *merged,
+                        uint64_t *written)
+{
+    uint8_t key[STORE_KEY_LEN];
+    make_key(key, rec->app, rec->cmid);
+    MDB_val k = {sizeof key, key}, v;
+    *merged = *rec;
+    int rc = mdb_get(txn, self->dbi_clients, &k, &v);
+    if (rc == 0) {
+        store_record old;
+        if (decode_value(&k, &v, &old)) {
+            *merged = old;
+            if (!store_record_merge(merged, rec)) return 0; /* nothing new */
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    uint8_t buf[STORE_RECORD_WIRE_MAX];
+    int n = store_record_encode(merged, buf, sizeof buf);
+    if (n < 0) return MDB_BAD_VALSIZE; /* cannot happen: checked when queued */
+    v.mv_size = (size_t)n;
+    v.mv_data = buf;
+    rc = mdb_put(txn, self->dbi_clients, &k, &v, 0);
+    if (!rc) (*written)++;
+    return rc;
+}
+
+static int log_append(store *self, MDB_txn *txn, const char *origin, uint64_t seq, int64_t logged_ms,
+                      const store_record *rec)
+{
+    uint8_t kb[LOG_KEY_MAX], vb[LOG_VAL_MAX];
+    size_t klen = log_key(kb, origin, origin_len(origin), seq);
+    int n = log_value(vb, logged_ms, rec);
+    if (n < 0) return MDB_BAD_VALSIZE;
+    MDB_val k = {klen, kb}, v = {(size_t)n, vb};
+    return mdb_put(txn, self->dbi_log, &k, &v, 0);
+}
+
+/* The ops of the batch that change records, in queue order. Sets op->status; returns an
+ * MDB code (the transaction is then aborted). */
+static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64_t *written)
+{
+    store_record merged;
+    int rc = 0;
+    op->status = 0;
+    switch (op->kind) {
+    case OP_PUT:
+        return merge_record(self, txn, &op->rec, &merged, written);
+    case OP_PUT_LOGGED: {
+        uint64_t have = store_vv_get(&self->wvv, op->origin);
+        if (!wvv_room(self, op->origin) || have == UINT64_MAX) {
+            op->status = KMS_ETOOBIG;
+            return 0;
+        }
+        op->seq = have + 1;
+        rc = merge_record(self, txn, &op->rec, &merged, written);
+        /* The update carries the merged record: everything this node knows about the
+         * key, first_seen included. (If the batch is replayed after growing the map,
+         * merging the merged record again gives the same result.) */
+        if (!rc) op->rec = merged;
+        if (!rc) rc = log_append(self, txn, op->origin, op->seq, now, &op->rec);
+        if (!rc) wvv_advance(self, op->origin, op->seq);
+        return rc;
+    }
+    case OP_APPLY: {
+        uint64_t have = store_vv_get(&self->wvv, op->origin);
+        if (op->seq <= have) {
+            op->status = 1;
+            return 0;
+        }
+        if (op->seq - 1 != have) {
+            op->status = 2;
+            return 0;
+        }
+        if (!wvv_room(self, op->origin)) {
+            op->status = KMS_ETOOBIG;
+            return 0;
+        }
+        rc = merge_record(self, txn, &op->rec, &merged, written);
+        /* Logged as its origin issued it, so (origin, seq) means the same on every node. */
+        if (!rc) rc = log_append(self, txn, op->origin, op->seq, now, &op->rec);
+        if (!rc) wvv_advance(self, op->origin, op->seq);
+        return rc;
+    }
+    case OP_SNAPSHOT: {
+        snap_batch *sb = op->snap;
+        if (sb->has_adopt) {
+            int add = 0;
+            for (int j = 0; j < sb->adopt.n; j++)
+                if (sb->adopt.e[j].seq > 0 && vv_find(&self->wvv, sb->adopt.e[j].origin) < 0) add++;
+            if (self->wvv.n + add > STORE_VV_MAX) {
+                op->status = KMS_ETOOBIG;
+                return 0;
+            }
+        }
+        for (size_t j = 0; j < sb->n && !rc; j++) rc = merge_record(self, txn, &sb->recs[j], &merged, written);
+        if (!rc && sb->has_adopt)
+            for (int j = 0; j < sb->adopt.n; j++)
+                if (sb->adopt.e[j].seq > store_vv_get(&self->wvv, sb->adopt.e[j].origin))
+                    wvv_advance(self, sb->adopt.e[j].origin, sb->adopt.e[j].seq);
+        return rc;
+    }
+    default:
+        return 0;
+    }
+}
+
+static bool is_txn_op(int kind)
+{
+    return kind == OP_PUT || kind == OP_PUT_LOGGED || kind == OP_APPLY || kind == OP_SNAPSHOT;
+}
+
+/* Applies every record-changing op of the batch in one transaction and commits it; when
+ * logged, the working vv (self->wvv) is loaded from LMDB first and written back. Returns
+ * an MDB code. */
+static int apply_writes(store *self, opvec *batch, bool logged, uint64_t *written, uint64_t *entries)
 {
     MDB_txn *txn;
     int rc = txn_begin_locked(self, 0, &txn);
     if (rc) return rc;
     *written = 0;
-    for (size_t i = 0; i < batch->n && !rc; i++) {
-        store_op *op = &batch->v[i];
-        if (op->kind != OP_PUT) continue;
-        uint8_t key[STORE_KEY_LEN];
-        make_key(key, op->rec.app, op->rec.cmid);
-        MDB_val k = {sizeof key, key}, v;
-        store_record merged = op->rec;
-        rc = mdb_get(txn, self->dbi_clients, &k, &v);
-        if (rc == 0) {
-            store_record old;
-            if (decode_value(&k, &v, &old)) {
-                merged = old;
-                if (!store_record_merge(&merged, &op->rec)) continue; /* nothing new */
-            }
-        } else if (rc != MDB_NOTFOUND) {
-            break;
-        }
-        uint8_t buf[STORE_RECORD_WIRE_MAX];
-        int n = store_record_encode(&merged, buf, sizeof buf);
-        if (n < 0) { rc = MDB_BAD_VALSIZE; break; } /* cannot happen: checked at put */
-        v.mv_size = (size_t)n;
-        v.mv_data = buf;
-        rc = mdb_put(txn, self->dbi_clients, &k, &v, 0);
-        if (!rc) (*written)++;
+    int64_t now = wall_ms();
+    if (logged) {
+        memset(self->wvv_dirty, 0, sizeof self->wvv_dirty);
+        rc = load_vv(txn, self->dbi_vv, &self->wvv);
     }
+    for (size_t i = 0; i < batch->n && !rc; i++)
+        if (is_txn_op(batch->v[i].kind)) rc = apply_op(self, txn, &batch->v[i], now, written);
+    if (!rc && logged) rc = write_vv(self, txn);
     if (!rc) {
         MDB_stat st;
         if (mdb_stat(txn, self->dbi_clients, &st) == 0) *entries = st.ms_entries;
@@ -415,34 +739,105 @@ static int apply_prune(store *self, int64_t before_ms, uint64_t *commits, uint64
     }
 }
 
+/* Deletes, per origin, the run of oldest log entries logged before before_ms, at most
+ * STORE_PRUNE_CHUNK per transaction (each pass starts again from the first entry of each
+ * origin, which is cheap: the pruned prefixes are gone). The entries of one origin are
+ * logged in seq order, so with a wall clock that does not step back this deletes exactly
+ * the entries logged before before_ms; either way it never punches a hole into what
+ * remains of an origin's log. Entries that do not parse are deleted. */
+static int apply_log_prune(store *self, int64_t before_ms, uint64_t *commits)
+{
+    for (;;) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        int rc = txn_begin_locked(self, 0, &txn);
+        if (rc) return rc;
+        rc = mdb_cursor_open(txn, self->dbi_log, &cur);
+        if (rc) {
+            mdb_txn_abort(txn);
+            txn_unlock(self);
+            return rc;
+        }
+        size_t deleted = 0;
+        MDB_val k, v;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0 && deleted < STORE_PRUNE_CHUNK) {
+            int64_t t;
+            char origin[STORE_ORIGIN_MAX];
+            uint64_t seq;
+            if (!log_value_parse(&v, &t, NULL) || !log_key_parse(&k, origin, &seq) || t < before_ms) {
+                rc = mdb_cursor_del(cur, 0);
+                if (rc) break;
+                deleted++;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            } else {
+                rc = log_next_origin(cur, &k, &v);
+            }
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND) {
+            mdb_txn_abort(txn);
+            txn_unlock(self);
+            return rc;
+        }
+        if (deleted == 0) {
+            mdb_txn_abort(txn);
+            txn_unlock(self);
+            return 0;
+        }
+        rc = mdb_txn_commit(txn);
+        txn_unlock(self);
+        if (rc) return rc;
+        (*commits)++;
+        if (deleted < STORE_PRUNE_CHUNK) return 0;
+    }
+}
+
 static void process_batch(store *self, opvec *batch)
 {
-    size_t puts = 0;
-    for (size_t i = 0; i < batch->n; i++) puts += batch->v[i].kind == OP_PUT;
+    size_t writes = 0;
+    bool logged = false;
+    for (size_t i = 0; i < batch->n; i++) {
+        if (!is_txn_op(batch->v[i].kind)) continue;
+        writes++;
+        if (batch->v[i].kind != OP_PUT) logged = true;
+    }
 
     uint64_t entries = UINT64_MAX, written = 0, commits = 0, failures = 0;
     double t0 = mono_ms(), dt = -1;
-    if (puts) {
-        int rc = apply_puts(self, batch, &written, &entries);
+    bool vv_changed = false;
+    if (writes) {
+        int rc = apply_writes(self, batch, logged, &written, &entries);
         for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
-            rc = apply_puts(self, batch, &written, &entries);
+            rc = apply_writes(self, batch, logged, &written, &entries);
         if (rc == 0) commits++; else failures++;
+        if (rc) written = 0;
+        vv_changed = rc == 0 && logged;
         dt = mono_ms() - t0;
         for (size_t i = 0; i < batch->n; i++)
-            if (batch->v[i].kind == OP_PUT) batch->v[i].status = rc ? KMS_ESTORE : 0;
+            if (rc && is_txn_op(batch->v[i].kind)) batch->v[i].status = KMS_ESTORE;
+        free_snapshots(batch);
     }
     for (size_t i = 0; i < batch->n; i++) {
         store_op *op = &batch->v[i];
-        if (op->kind != OP_PRUNE) continue;
-        int rc = apply_prune(self, op->before_ms, &commits, &entries);
-        for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
+        if (op->kind != OP_PRUNE && op->kind != OP_LOG_PRUNE) continue;
+        int rc;
+        if (op->kind == OP_PRUNE) {
             rc = apply_prune(self, op->before_ms, &commits, &entries);
+            for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
+                rc = apply_prune(self, op->before_ms, &commits, &entries);
+        } else {
+            rc = apply_log_prune(self, op->before_ms, &commits);
+            for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
+                rc = apply_log_prune(self, op->before_ms, &commits);
+        }
         if (rc) failures++;
         op->status = rc ? KMS_ESTORE : 0;
     }
     if (entries != UINT64_MAX) update_sizes(self, entries);
 
     pthread_mutex_lock(&self->mu);
+    if (vv_changed) self->vv = self->wvv; /* before any callback of this batch runs */
     self->stats.commits += commits;
     self->stats.records_written += written;
     self->stats.failures += failures;
@@ -540,7 +935,9 @@ static store *open_fail(store *self, char *err, size_t errlen, const char *what,
     return NULL;
 }
 
-/* Opens the DBs and checks (or writes) the schema version. */
+/* Opens the DBs, checks the schema version (upgrading a schema-1 store: the new DBs are
+ * created empty, which is what a store without replication history has) and loads the
+ * version vector. */
 static int open_dbs(store *self, char *err, size_t errlen)
 {
     MDB_txn *txn;
@@ -550,23 +947,31 @@ static int open_dbs(store *self, char *err, size_t errlen)
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &self->dbi_meta))) goto abort;
     MDB_val k = {6, (void *)"schema"}, v;
     rc = mdb_get(txn, self->dbi_meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        uint8_t b[4] = {STORE_SCHEMA, 0, 0, 0};
+    uint32_t schema = 0;
+    if (rc == 0) {
+        rcursor r = rc_init(v.mv_data, v.mv_size);
+        schema = rc_u32(&r);
+        if (r.err || schema < STORE_SCHEMA_OLDEST || schema > STORE_SCHEMA) {
+            mdb_txn_abort(txn);
+            if (err && errlen)
+                snprintf(err, errlen, "store schema %u is not supported (%u to %u are)", (unsigned)schema,
+                         STORE_SCHEMA_OLDEST, STORE_SCHEMA);
+            return KMS_EVERSION;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        goto abort;
+    }
+    if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &self->dbi_log))) goto abort;
+    if ((rc = mdb_dbi_open(txn, "vv", MDB_CREATE, &self->dbi_vv))) goto abort;
+    if (schema != STORE_SCHEMA) {
+        uint8_t b[4];
+        wcursor w = wc_init(b, sizeof b);
+        wc_u32(&w, STORE_SCHEMA);
         v.mv_size = sizeof b;
         v.mv_data = b;
         if ((rc = mdb_put(txn, self->dbi_meta, &k, &v, 0))) goto abort;
-    } else if (rc) {
-        goto abort;
-    } else {
-        rcursor r = rc_init(v.mv_data, v.mv_size);
-        uint32_t schema = rc_u32(&r);
-        if (r.err || schema != STORE_SCHEMA) {
-            mdb_txn_abort(txn);
-            if (err && errlen)
-                snprintf(err, errlen, "store schema %u is not the supported %u", (unsigned)schema, STORE_SCHEMA);
-            return KMS_EVERSION;
-        }
     }
+    if ((rc = load_vv(txn, self->dbi_vv, &self->vv))) goto abort;
     MDB_stat st;
     if ((rc = mdb_stat(txn, self->dbi_clients, &st))) goto abort;
     self->stats.entries = st.ms_entries;
@@ -604,7 +1009,7 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return open_fail(self, err, errlen, dir, errno);
     int rc = mdb_env_create(&self->env);
     if (rc) return open_fail(self, err, errlen, "mdb_env_create", rc);
-    mdb_env_set_maxdbs(self->env, 4);
+    mdb_env_set_maxdbs(self->env, 8);
     mdb_env_set_mapsize(self->env, (size_t)self->map_size);
     unsigned flags = MDB_NOTLS | (self->no_sync ? MDB_NOSYNC : 0);
     rc = mdb_env_open(self->env, dir, flags, 0600);
@@ -656,6 +1061,7 @@ void store_free(store **self_p)
     if (self->ev) event_free(self->ev);
     if (self->efd >= 0) close(self->efd);
     if (self->env) mdb_env_close(self->env);
+    free_snapshots(&self->pending); /* none: the writer drained it; defensive */
     opvec_free(&self->pending);
     opvec_free(&self->done);
     pthread_cond_destroy(&self->cv);
@@ -751,4 +1157,226 @@ void store_get_stats(store *self, store_stats *out)
     pthread_mutex_lock(&self->mu);
     *out = self->stats;
     pthread_mutex_unlock(&self->mu);
+}
+
+/* ---- replication ---- */
+
+int store_set_origin(store *self, const char *origin)
+{
+    size_t len = origin_len(origin);
+    if (!self || !len) return KMS_EINVAL;
+    pthread_mutex_lock(&self->mu);
+    memset(self->origin, 0, sizeof self->origin);
+    memcpy(self->origin, origin, len);
+    pthread_mutex_unlock(&self->mu);
+    return 0;
+}
+
+int store_put_logged_async(store *self, const store_record *rec, store_update_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    if (!rec || rec->app >= KMS_APP_COUNT) return KMS_EINVAL;
+    store_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_PUT_LOGGED;
+    op.udone = done;
+    op.arg = arg;
+    op.rec = *rec;
+    terminate_strings(&op.rec);
+    pthread_mutex_lock(&self->mu);
+    memcpy(op.origin, self->origin, sizeof op.origin);
+    pthread_mutex_unlock(&self->mu);
+    if (!op.origin[0]) return KMS_EINVAL; /* store_set_origin was not called */
+    return enqueue(self, &op, true);
+}
+
+int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    if (!u || !origin_len(u->origin) || u->seq == 0 || u->rec.app >= KMS_APP_COUNT) return KMS_EINVAL;
+    store_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_APPLY;
+    op.udone = done;
+    op.arg = arg;
+    memcpy(op.origin, u->origin, origin_len(u->origin));
+    op.seq = u->seq;
+    op.rec = u->rec;
+    terminate_strings(&op.rec);
+    return enqueue(self, &op, true);
+}
+
+int store_apply_snapshot_async(store *self, const store_record *recs, size_t n,
+                               const store_vv *adopt, store_update_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    if ((n && !recs) || (adopt && (adopt->n < 0 || adopt->n > STORE_VV_MAX))) return KMS_EINVAL;
+    if (n > STORE_QUEUE_MAX) return KMS_ETOOBIG;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].app >= KMS_APP_COUNT) return KMS_EINVAL;
+    for (int i = 0; adopt && i < adopt->n; i++)
+        if (!origin_len(adopt->e[i].origin)) return KMS_EINVAL;
+    snap_batch *sb = malloc(sizeof *sb + n * sizeof sb->recs[0]);
+    if (!sb) return KMS_ENOMEM;
+    sb->n = n;
+    sb->has_adopt = adopt != NULL;
+    memset(&sb->adopt, 0, sizeof sb->adopt);
+    for (int i = 0; adopt && i < adopt->n; i++) /* copied by name: no bytes after the NUL */
+        store_vv_set(&sb->adopt, adopt->e[i].origin, adopt->e[i].seq);
+    for (size_t i = 0; i < n; i++) {
+        sb->recs[i] = recs[i];
+        terminate_strings(&sb->recs[i]);
+    }
+    store_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_SNAPSHOT;
+    op.udone = done;
+    op.arg = arg;
+    op.snap = sb;
+    int rc = enqueue(self, &op, true);
+    if (rc) free(sb);
+    return rc;
+}
+
+void store_get_vv(store *self, store_vv *out)
+{
+    if (!self) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    pthread_mutex_lock(&self->mu);
+    *out = self->vv;
+    pthread_mutex_unlock(&self->mu);
+}
+
+int store_log_read(store *self, const char *origin, uint64_t from_seq, store_update *out, size_t max)
+{
+    if (!self) return KMS_ESTORE;
+    size_t olen = origin_len(origin);
+    if (!olen || (max && !out)) return KMS_EINVAL;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int ret = 0;
+    if (mdb_cursor_open(txn, self->dbi_log, &cur) != 0) {
+        ret = KMS_ESTORE;
+        goto done;
+    }
+    uint8_t kb[LOG_KEY_MAX];
+    MDB_val k = {log_key(kb, origin, olen, from_seq), kb}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) ret = KMS_ENOTFOUND;
+    else if (rc) ret = KMS_ESTORE;
+    uint64_t want = from_seq;
+    while (rc == 0 && (size_t)ret < max) {
+        char o[STORE_ORIGIN_MAX];
+        uint64_t seq;
+        int64_t t;
+        if (!log_key_parse(&k, o, &seq) || strcmp(o, origin) != 0 || seq != want) break; /* a hole */
+        store_update *u = &out[ret];
+        if (!log_value_parse(&v, &t, &u->rec)) {
+            if (ret == 0) ret = KMS_ESTORE; /* from_seq is there but unreadable */
+            break;
+        }
+        memset(u->origin, 0, sizeof u->origin);
+        memcpy(u->origin, o, olen);
+        u->seq = seq;
+        ret++;
+        if (want == UINT64_MAX) break;
+        want++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND && ret >= 0) ret = KMS_ESTORE;
+    mdb_cursor_close(cur);
+done:
+    mdb_txn_abort(txn);
+    txn_unlock(self);
+    return ret;
+}
+
+int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *cursor_len,
+                        store_record *out, size_t max, store_vv *vv_at_start)
+{
+    if (!self) return KMS_ESTORE;
+    if (!cursor || !cursor_len || (*cursor_len != 0 && *cursor_len != STORE_KEY_LEN) || (max && !out))
+        return KMS_EINVAL;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int ret = 0, rc;
+    if (*cursor_len == 0 && vv_at_start && load_vv(txn, self->dbi_vv, vv_at_start) != 0) {
+        ret = KMS_ESTORE;
+        goto done;
+    }
+    if (max == 0) goto done;
+    if ((rc = mdb_cursor_open(txn, self->dbi_clients, &cur)) != 0) {
+        ret = KMS_ESTORE;
+        goto done;
+    }
+    uint8_t start[STORE_KEY_LEN];
+    MDB_val k = {STORE_KEY_LEN, start}, v;
+    if (*cursor_len == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    } else {
+        memcpy(start, cursor, STORE_KEY_LEN);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == STORE_KEY_LEN && memcmp(k.mv_data, start, STORE_KEY_LEN) == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    while (rc == 0 && (size_t)ret < max) {
+        /* A record that does not decode is skipped (as store_each does), but the cursor
+         * moves past it so the next call makes progress. */
+        if (decode_value(&k, &v, &out[ret])) ret++;
+        if (k.mv_size == STORE_KEY_LEN) {
+            memcpy(cursor, k.mv_data, STORE_KEY_LEN);
+            *cursor_len = STORE_KEY_LEN;
+        }
+        if ((size_t)ret < max) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) ret = KMS_ESTORE;
+    mdb_cursor_close(cur);
+done:
+    mdb_txn_abort(txn);
+    txn_unlock(self);
+    return ret;
+}
+
+int store_log_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    store_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_LOG_PRUNE;
+    op.done = done;
+    op.arg = arg;
+    op.before_ms = before_ms;
+    return enqueue(self, &op, false);
+}
+
+void store_log_stats(store *self, uint64_t *entries, int64_t *oldest_ms)
+{
+    uint64_t n = 0;
+    int64_t oldest = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (self && txn_begin_locked(self, MDB_RDONLY, &txn) == 0) {
+        MDB_stat st;
+        if (mdb_stat(txn, self->dbi_log, &st) == 0) n = st.ms_entries;
+        /* Each origin's entries are logged in seq order, so its first entry is its oldest:
+         * one look-up per origin instead of a scan. */
+        if (n && mdb_cursor_open(txn, self->dbi_log, &cur) == 0) {
+            MDB_val k, v;
+            int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            while (rc == 0) {
+                int64_t t;
+                if (log_value_parse(&v, &t, NULL) && (oldest == 0 || t < oldest)) oldest = t;
+                rc = log_next_origin(cur, &k, &v);
+            }
+            mdb_cursor_close(cur);
+        }
+        mdb_txn_abort(txn);
+        txn_unlock(self);
+    }
+    if (entries) *entries = n;
+    if (oldest_ms) *oldest_ms = oldest;
 }

@@ -94,4 +94,131 @@ bool store_record_merge(store_record *dst, const store_record *src);
 int store_record_encode(const store_record *rec, uint8_t *out, size_t cap);
 int store_record_decode(const uint8_t *buf, size_t len, store_record *rec);
 
+/* ---------------- replication: update log and version vector ----------------
+ * Every record change that came from a KMS request on some node is an update numbered
+ * (origin node id, sequence). The store keeps, in the SAME LMDB transaction as the
+ * records, (1) a log of applied updates keyed by (origin, seq) with the time they were
+ * logged, and (2) the version vector: per origin the highest sequence applied, such that
+ * every update of that origin up to it has been merged (contiguous).
+ *
+ * Details the declarations below leave open (store.c has the on-disk layout):
+ * - An origin is 1 to STORE_ORIGIN_MAX - 1 bytes, NUL-terminated within the array;
+ *   anything else is KMS_EINVAL. Sequences start at 1 (seq 0 is KMS_EINVAL).
+ * - All queued writes (store_put_async, store_put_logged_async, store_apply_async,
+ *   store_apply_snapshot_async: one snapshot call counts as one) share the bound of
+ *   65536 queued writes (KMS_ENOMEM); they return KMS_ESTORE once the store is closing.
+ *   They run in queue order within one group commit, each seeing the version vector as
+ *   left by the writes queued before it. Callbacks run as for store_put_async (on the
+ *   loop, in queue order, the owed ones inside store_free).
+ * - A write whose origin is not yet in the vector when it already holds STORE_VV_MAX
+ *   origins completes with status KMS_ETOOBIG, nothing written (others in the batch
+ *   are unaffected). Any commit failure gives every write of the batch KMS_ESTORE.
+ * - What is logged: for a local write the record as merged into the store (it carries
+ *   everything this node knows about the key, e.g. first_seen), also when the merge
+ *   changed nothing (a renewal must still reach peers); for a remote update the record
+ *   as received, so (origin, seq) has the same content on every node. The callback's u
+ *   is that logged update.
+ * - An update of this node's own origin may arrive through store_apply_async (a node
+ *   rebuilt from nothing gets its old updates back from peers) and advances vv like any
+ *   other; local writes then continue after it. A rebuilt node should catch up (or take
+ *   a snapshot) before logging local writes, or its new sequences collide with old ones
+ *   peers already hold (they would ignore them as duplicates).
+ * - The logged time is this node's wall clock (CLOCK_REALTIME, ms) at the commit that
+ *   logged the update; store_log_prune_async deletes, per origin, the oldest entries up
+ *   to the first one logged at or after before_ms (exactly "logged before" while the
+ *   wall clock does not step back), so what remains of an origin's log has no holes.
+ *   A snapshot's adopted vv may leave a hole between the old log and new entries;
+ *   store_log_read stops there (or returns KMS_ENOTFOUND inside it).
+ * - The vector stored with store_snapshot_read's first page is the one to adopt after
+ *   the last page: later pages come from later transactions, and every record only
+ *   grows under merge, so the pages together hold at least that state. */
+
+#define STORE_ORIGIN_MAX 64 /* node id length incl. NUL */
+#define STORE_VV_MAX 64     /* origins tracked */
+
+typedef struct store_update {
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    store_record rec;
+} store_update;
+
+typedef struct store_vv_entry {
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+} store_vv_entry;
+
+typedef struct store_vv {
+    int n;
+    store_vv_entry e[STORE_VV_MAX];
+} store_vv;
+
+/* Highest contiguous sequence of origin in vv (0 when absent). */
+uint64_t store_vv_get(const store_vv *vv, const char *origin);
+/* Sets origin's entry (adds it when absent). Returns 0, KMS_ETOOBIG (vv full) or
+ * KMS_EINVAL (origin empty or not terminated within STORE_ORIGIN_MAX). */
+int store_vv_set(store_vv *vv, const char *origin, uint64_t seq);
+
+/* Called on the loop once the update is durable (status 0), was already applied (status 1:
+ * seq <= vv[origin], nothing written), could not be applied because earlier updates of its
+ * origin are missing (status 2: seq > vv[origin] + 1, nothing written), or failed (< 0). u
+ * is the logged update (for local writes: with the sequence the store assigned); valid
+ * only during the call. */
+typedef void (*store_update_fn)(void *arg, int status, const store_update *u);
+
+/* Names the origin local writes are logged under (this node's id). Call once after
+ * store_open, before store_put_logged_async. Returns 0 or KMS_EINVAL. (Calling it again
+ * changes the origin of writes queued afterwards.) */
+int store_set_origin(store *self, const char *origin);
+
+/* A local write: in the next group commit, merges rec, assigns seq = vv[origin] + 1, logs
+ * the update and advances vv[origin], all in one transaction; then done(arg, 0, update).
+ * (store_put_async stays available for writes that are not replicated, e.g. tools.)
+ * Returns 0, KMS_EINVAL (bad app, or no origin set), KMS_ENOMEM or KMS_ESTORE. */
+int store_put_logged_async(store *self, const store_record *rec, store_update_fn done, void *arg);
+
+/* A remote update: applied only when u->seq == vv[u->origin] + 1 at commit time (merge
+ * record, log it, advance vv); see store_update_fn for the statuses. Updates of one origin
+ * queued in order are applied in order. u is copied. Returns 0, KMS_EINVAL (bad origin,
+ * seq 0, bad app), KMS_ENOMEM or KMS_ESTORE. */
+int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg);
+
+/* A batch of a snapshot from a peer: merges every record (no log entries); when adopt is
+ * non-NULL (last batch), raises each vv entry to max(own, adopt) in the same transaction.
+ * recs and adopt are copied. done(arg, status, NULL) once, after the commit. Returns 0,
+ * KMS_EINVAL (bad app or origin, adopt->n out of range), KMS_ETOOBIG (n > 65536),
+ * KMS_ENOMEM or KMS_ESTORE. */
+int store_apply_snapshot_async(store *self, const store_record *recs, size_t n,
+                               const store_vv *adopt, store_update_fn done, void *arg);
+
+/* The committed version vector (kept in memory, loaded at open, replaced after each
+ * commit before that commit's callbacks run; any thread). */
+void store_get_vv(store *self, store_vv *out);
+
+/* Reads up to max logged updates of origin with seq from_seq, from_seq+1, ... (contiguous;
+ * stops at the first hole). Returns the number read (>= 0), KMS_ENOTFOUND when from_seq
+ * itself is not in the log (pruned or never logged: serve a snapshot), KMS_EINVAL (bad
+ * origin) or KMS_ESTORE. Read transaction: may run on the loop thread. */
+int store_log_read(store *self, const char *origin, uint64_t from_seq, store_update *out,
+                   size_t max);
+
+/* Reads up to max records in key order, starting after the key in cursor (cursor_len 0 =
+ * from the start); writes the key of the last record read into cursor / *cursor_len
+ * (STORE_KEY_LEN bytes). Returns the number read (0 = end), KMS_EINVAL (*cursor_len
+ * neither 0 nor STORE_KEY_LEN) or KMS_ESTORE. The first call also fills vv_at_start (when
+ * non-NULL) with the version vector of the same read transaction (from LMDB, not the
+ * in-memory copy). Records that do not decode are skipped, as store_each does. */
+#define STORE_KEY_LEN 17
+int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *cursor_len,
+                        store_record *out, size_t max, store_vv *vv_at_start);
+
+/* Deletes log entries logged before before_ms (retention; see the notes above for the
+ * exact rule), in the writer thread, at most 10000 per transaction, keeping the version
+ * vector. done(arg, status). Returns 0 or KMS_ESTORE (closing). */
+int store_log_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg);
+
+/* Log statistics for /status: entries held and the oldest entry's time (0 when empty).
+ * A read transaction with one look-up per origin (the first entry of each origin is its
+ * oldest); either pointer may be NULL; on a store error both are 0. */
+void store_log_stats(store *self, uint64_t *entries, int64_t *oldest_ms);
+
 #endif

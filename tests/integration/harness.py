@@ -24,16 +24,25 @@ VECTORS = os.environ.get("KMSHA_VECTORS", os.path.join(ROOT, "..", "shared", "ve
 _used_ports = set()
 
 
-def free_port(host="127.0.0.1"):
-    """A TCP port that is free on host now (and not handed out before in this run)."""
+def free_port(host="127.0.0.1", span=1):
+    """A TCP port (and the span - 1 after it) free on host now and not handed out before in
+    this run. Ports come from 20000-32000, below Linux's ephemeral range, so that a
+    process reconnecting to a port that is down can never connect to itself."""
+    import random
     while True:
-        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        s.bind((host, 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in _used_ports:
-            _used_ports.add(port)
-            return port
+        port = random.randrange(20000, 32000 - span)
+        if any(p in _used_ports for p in range(port, port + span)):
+            continue
+        try:
+            for p in range(port, port + span):
+                s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, p))
+                s.close()
+        except OSError:
+            continue
+        _used_ports.update(range(port, port + span))
+        return port
 
 
 class Node:

@@ -1,0 +1,856 @@
+/* repl.c: the replication engine (see repl.h).
+ *
+ * Sockets, all owned by the event loop thread: PUB (bound on the replication port: our
+ * updates and heartbeats), SUB (connected to every peer's PUB), ROUTER (bound on port+1:
+ * catch-up for peers), one DEALER per peer (connected to its ROUTER: our catch-up
+ * requests). ZeroMQ's ZMQ_FD is edge-triggered, so every readable event, every send and a
+ * short safety timer drain all sockets until ZMQ_EVENTS shows nothing more.
+ *
+ * Consistency: an update (origin, seq) is applied only in sequence (the store checks
+ * seq == vv[origin] + 1 in the commit), so the version vector always means "everything of
+ * that origin up to here". Live updates that skip ahead trigger a catch-up; heartbeats
+ * carry every peer's version vector, so whatever is missed (dropped, partitioned,
+ * restarted, wiped) is noticed and fetched, from the log or as a snapshot. Records merge
+ * as a CRDT, so duplicates and reordering cannot make nodes disagree. */
+#include "replication/repl.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "node/log.h"
+#include "proto/crypto.h"
+#include "proto/errors.h"
+#include "replication/msg.h"
+
+#define SAFETY_POLL_MS 10
+#define SYNC_TIMEOUT_MS 5000
+#define MAX_MSG (1 << 20)
+#define LOGCLASS_REPL 3
+
+typedef struct peer {
+    const config_peer *cfg;
+    bool self;
+    bool alive;
+    bool ever_heard;
+    int64_t last_heard_ms;
+    store_vv vv;            /* from its last heartbeat */
+    int64_t behind_since_ms;
+    void *dealer;           /* to its ROUTER (NULL for self) */
+    struct event *ev;
+    uint64_t updates_received, syncs_served, snapshots_served, malformed;
+} peer;
+
+struct repl {
+    node *n;
+    char origin[STORE_ORIGIN_MAX];
+    void *ctx;
+    void *pub, *sub, *router;
+    struct event *ev_sub, *ev_router, *safety, *heartbeat;
+    peer peers[CONFIG_MAX_PEERS];
+    int n_peers;
+    int self_index;
+    store_vv pending;        /* committed vv plus what is queued for commit */
+    int64_t last_update_ms;  /* our own last update */
+    /* catch-up in flight (one at a time) */
+    int sync_peer;           /* -1 = none */
+    int64_t sync_sent_ms;
+    bool snapshot_active;
+    store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
+    int snapshot_pending_commits;
+    repl_stats stats;
+    uint8_t *buf;            /* encode / page buffer (repl_sync_rep_max_len) */
+    store_update *batch;     /* REPL_BATCH_MAX */
+    store_record *records;   /* REPL_BATCH_MAX */
+    /* ZAP */
+    pthread_t zap_thread;
+    bool zap_running;
+    uint8_t allowed_keys[CONFIG_MAX_PEERS][32];
+    int n_allowed;
+    bool curve;
+};
+
+static void drain_all(repl *r);
+
+static int64_t now_ms(const repl *r) { return node_now_ms(r->n); }
+
+/* ---------- origin and key files ---------- */
+
+int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
+                    char *origin, size_t cap)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/origin", data_dir);
+    char old[STORE_ORIGIN_MAX] = "";
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(old, sizeof old, f)) old[strcspn(old, "\r\n")] = 0;
+        fclose(f);
+    }
+    size_t idlen = strlen(node_id);
+    /* Keep the old origin only while the store still holds its updates. */
+    if (old[0] && strncmp(old, node_id, idlen) == 0 && old[idlen] == '.' && store_vv_get(vv, old) > 0) {
+        snprintf(origin, cap, "%s", old);
+        return 0;
+    }
+    uint8_t rnd[4];
+    if (kms_random_openssl(NULL, rnd, sizeof rnd) < 0) return KMS_ERANDOM;
+    if (idlen + 10 > STORE_ORIGIN_MAX - 1) return KMS_EINVAL;
+    snprintf(origin, cap, "%s.%02x%02x%02x%02x", node_id, rnd[0], rnd[1], rnd[2], rnd[3]);
+    char tmp[CONFIG_PATH_MAX + 24];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f) return KMS_EIO;
+    fprintf(f, "%s\n", origin);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) { fclose(f); return KMS_EIO; }
+    fclose(f);
+    if (rename(tmp, path) != 0) return KMS_EIO;
+    return 0;
+}
+
+int repl_read_key_file(const char *path, char key_z85[41])
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return KMS_EIO;
+    char line[256];
+    int rc = KMS_EINVAL;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p || *p == '#') continue;
+        uint8_t raw[32];
+        if (strlen(p) == 40 && zmq_z85_decode(raw, p)) {
+            memcpy(key_z85, p, 40);
+            key_z85[40] = 0;
+            rc = 0;
+        }
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---------- ZAP: admit only the peers' CURVE keys ---------- */
+
+static void zap_reply(void *sock, const char *version, zmq_msg_t *reqid, const char *code,
+                      const char *text, const char *user)
+{
+    zmq_send(sock, version, strlen(version), ZMQ_SNDMORE);
+    zmq_send(sock, zmq_msg_data(reqid), zmq_msg_size(reqid), ZMQ_SNDMORE);
+    zmq_send(sock, code, strlen(code), ZMQ_SNDMORE);
+    zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(sock, "", 0, 0);
+}
+
+static void *zap_main(void *arg)
+{
+    repl *r = arg;
+    void *sock = zmq_socket(r->ctx, ZMQ_REP);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(sock, "inproc://zeromq.zap.01") != 0) {
+        log_error("replication: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        zmq_close(sock);
+        return NULL;
+    }
+    time_t last_log = 0;
+    int suppressed = 0;
+    for (;;) {
+        zmq_msg_t part[7];
+        int nparts = 0, more = 1;
+        while (more && nparts < 7) {
+            zmq_msg_init(&part[nparts]);
+            if (zmq_msg_recv(&part[nparts], sock, 0) < 0) {
+                zmq_msg_close(&part[nparts]);
+                for (int i = 0; i < nparts; i++) zmq_msg_close(&part[i]);
+                zmq_close(sock); /* ETERM: the context is shutting down */
+                return NULL;
+            }
+            more = zmq_msg_more(&part[nparts]);
+            nparts++;
+        }
+        while (more) { /* more frames than ZAP has: drain them */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, sock, 0);
+            more = zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+        }
+        bool ok = false;
+        char address[64] = "?", mech[16] = "";
+        char key_text[41] = "";
+        if (nparts >= 6) {
+            snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&part[3]), (char *)zmq_msg_data(&part[3]));
+            snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&part[5]), (char *)zmq_msg_data(&part[5]));
+            if (!strcmp(mech, "CURVE") && nparts == 7 && zmq_msg_size(&part[6]) == 32) {
+                zmq_z85_encode(key_text, zmq_msg_data(&part[6]), 32);
+                for (int i = 0; i < r->n_allowed; i++)
+                    if (memcmp(r->allowed_keys[i], zmq_msg_data(&part[6]), 32) == 0) ok = true;
+            }
+        }
+        if (nparts >= 2)
+            zap_reply(sock, "1.0", &part[1], ok ? "200" : "400", ok ? "OK" : "unknown key", ok ? key_text : "");
+        if (!ok) {
+            __atomic_add_fetch(&r->stats.refused_keys, 1, __ATOMIC_RELAXED);
+            time_t t = time(NULL);
+            if (t != last_log) {
+                log_warnx("replication: refused a connection from %s: %s key %s is not a peer's public key%s",
+                          address, mech[0] ? mech : "no", key_text[0] ? key_text : "(none)",
+                          suppressed ? " (and others suppressed)" : "");
+                last_log = t;
+                suppressed = 0;
+            } else {
+                suppressed++;
+            }
+        }
+        for (int i = 0; i < nparts; i++) zmq_msg_close(&part[i]);
+    }
+}
+
+/* ---------- sending ---------- */
+
+static int send_frame(void *sock, const void *data, size_t len)
+{
+    int rc = zmq_send(sock, data, len, ZMQ_DONTWAIT);
+    return rc < 0 ? KMS_EIO : 0;
+}
+
+static void publish(repl *r, const uint8_t *buf, int len)
+{
+    if (len <= 0) return;
+    if (send_frame(r->pub, buf, (size_t)len) < 0 && log_allow(LOGCLASS_REPL))
+        log_warnx("replication: publish dropped: %s", zmq_strerror(zmq_errno()));
+}
+
+void repl_publish(repl *r, const store_update *u)
+{
+    if (!r) return;
+    int len = repl_encode_update(u, r->buf, repl_sync_rep_max_len());
+    publish(r, r->buf, len);
+    r->stats.published++;
+    r->last_update_ms = u->rec.last_seen_ms;
+    if (store_vv_get(&r->pending, u->origin) < u->seq) store_vv_set(&r->pending, u->origin, u->seq);
+    drain_all(r);
+}
+
+static void send_heartbeat(repl *r)
+{
+    repl_heartbeat hb;
+    memset(&hb, 0, sizeof hb);
+    snprintf(hb.node, sizeof hb.node, "%s", r->n->cfg.node_id);
+    hb.time_ms = now_ms(r);
+    hb.last_update_ms = r->last_update_ms;
+    store_get_vv(r->n->store, &hb.vv);
+    int len = repl_encode_heartbeat(&hb, r->buf, repl_sync_rep_max_len());
+    publish(r, r->buf, len);
+}
+
+/* Sends a catch-up request to peer i. */
+static void request_sync(repl *r, int i, bool snapshot, const uint8_t *cursor, uint8_t cursor_len)
+{
+    peer *p = &r->peers[i];
+    repl_sync_req rq;
+    memset(&rq, 0, sizeof rq);
+    snprintf(rq.node, sizeof rq.node, "%s", r->n->cfg.node_id);
+    rq.vv = r->pending;
+    rq.snapshot = snapshot;
+    if (cursor_len) memcpy(rq.cursor, cursor, cursor_len);
+    rq.cursor_len = cursor_len;
+    rq.max = r->n->cfg.sync_batch;
+    int len = repl_encode_sync_req(&rq, r->buf, repl_sync_rep_max_len());
+    if (len < 0 || send_frame(p->dealer, r->buf, (size_t)len) < 0) {
+        r->sync_peer = -1;
+        return;
+    }
+    r->sync_peer = i;
+    r->sync_sent_ms = now_ms(r);
+    r->stats.sync_requests++;
+}
+
+/* Does peer i hold updates we have neither applied nor queued? */
+static uint64_t behind(const repl *r, const store_vv *theirs, const store_vv *ours)
+{
+    uint64_t lag = 0;
+    for (int k = 0; k < theirs->n; k++) {
+        uint64_t mine = store_vv_get(ours, theirs->e[k].origin);
+        if (theirs->e[k].seq > mine) lag += theirs->e[k].seq - mine;
+    }
+    (void)r;
+    return lag;
+}
+
+static void maybe_sync(repl *r)
+{
+    int64_t t = now_ms(r);
+    if (r->sync_peer >= 0) {
+        if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
+        if (log_allow(LOGCLASS_REPL))
+            log_warnx("replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
+        r->sync_peer = -1;
+        r->snapshot_active = false;
+    }
+    if (r->snapshot_pending_commits > 0) return;
+    /* Prefer the peer we are furthest behind. */
+    int best = -1;
+    uint64_t best_lag = 0;
+    for (int i = 0; i < r->n_peers; i++) {
+        peer *p = &r->peers[i];
+        if (p->self || !p->alive) continue;
+        uint64_t lag = behind(r, &p->vv, &r->pending);
+        if (lag > best_lag) { best_lag = lag; best = i; }
+    }
+    if (best >= 0) request_sync(r, best, false, NULL, 0);
+}
+
+/* ---------- applying ---------- */
+
+static void apply_done(void *arg, int status, const store_update *u)
+{
+    repl *r = arg;
+    if (status == 0) {
+        r->stats.applied++;
+    } else if (status == 1) {
+        r->stats.duplicates++;
+    } else {
+        /* A gap (or a failure): forget what we thought was queued, ask again. */
+        r->stats.gaps++;
+        store_get_vv(r->n->store, &r->pending);
+        if (status < 0 && log_allow(LOGCLASS_REPL))
+            log_error("replication: update %s/%" PRIu64 " not applied: %s", u ? u->origin : "?",
+                      u ? u->seq : 0, kms_strerror(status));
+    }
+}
+
+/* Queues one remote update for commit and counts it at once (the record already exists
+ * durably on its origin; our store catches up within a commit). */
+static void apply_update(repl *r, const store_update *u)
+{
+    uint64_t have = store_vv_get(&r->pending, u->origin);
+    if (u->seq <= have) { r->stats.duplicates++; return; }
+    if (u->seq > have + 1) { r->stats.gaps++; return; }
+    if (store_apply_async(r->n->store, u, apply_done, r) < 0) return;
+    store_vv_set(&r->pending, u->origin, u->seq);
+    clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
+}
+
+static void snapshot_done(void *arg, int status, const store_update *u)
+{
+    (void)u;
+    repl *r = arg;
+    r->snapshot_pending_commits--;
+    if (status < 0) {
+        log_error("replication: snapshot page not committed: %s", kms_strerror(status));
+        r->snapshot_active = false;
+    }
+    store_get_vv(r->n->store, &r->pending);
+}
+
+/* ---------- receiving ---------- */
+
+static const char *peer_address(zmq_msg_t *m)
+{
+    const char *a = zmq_msg_gets(m, "Peer-Address");
+    return a ? a : "?";
+}
+
+static peer *find_peer(repl *r, const char *id)
+{
+    for (int i = 0; i < r->n_peers; i++)
+        if (!strcmp(r->peers[i].cfg->id, id)) return &r->peers[i];
+    return NULL;
+}
+
+static void malformed(repl *r, peer *p, zmq_msg_t *m, const char *what, int rc)
+{
+    r->stats.malformed++;
+    if (p) p->malformed++;
+    if (log_allow(LOGCLASS_REPL))
+        log_warnx("replication: dropped a malformed %s from %s: %s", what, peer_address(m), kms_strerror(rc));
+}
+
+static void on_heartbeat(repl *r, zmq_msg_t *m)
+{
+    repl_heartbeat hb;
+    int rc = repl_decode_heartbeat(zmq_msg_data(m), zmq_msg_size(m), &hb);
+    if (rc < 0) { malformed(r, NULL, m, "heartbeat", rc); return; }
+    peer *p = find_peer(r, hb.node);
+    if (!p || p->self) {
+        if (log_allow(LOGCLASS_REPL))
+            log_warnx("replication: heartbeat from %s claims to be '%s', not another peer of this cluster",
+                      peer_address(m), hb.node);
+        return;
+    }
+    int64_t t = now_ms(r);
+    if (!p->alive) log_info("replication: peer %s is alive", p->cfg->id);
+    p->alive = true;
+    p->ever_heard = true;
+    p->last_heard_ms = t;
+    p->vv = hb.vv;
+    store_vv committed;
+    store_get_vv(r->n->store, &committed);
+    if (behind(r, &p->vv, &committed) > 0) {
+        if (!p->behind_since_ms) p->behind_since_ms = t;
+    } else {
+        p->behind_since_ms = 0;
+    }
+    maybe_sync(r);
+}
+
+static void on_sub_message(repl *r, zmq_msg_t *m)
+{
+    int type = repl_peek_type(zmq_msg_data(m), zmq_msg_size(m));
+    if (type == REPL_MSG_HEARTBEAT) { on_heartbeat(r, m); return; }
+    if (type != REPL_MSG_UPDATE) { malformed(r, NULL, m, "message on the subscription", type < 0 ? type : KMS_EPDU); return; }
+    store_update *u = &r->batch[0];
+    int rc = repl_decode_update(zmq_msg_data(m), zmq_msg_size(m), u);
+    if (rc < 0) { malformed(r, NULL, m, "update", rc); return; }
+    for (int i = 0; i < r->n_peers; i++) {
+        size_t l = strlen(r->peers[i].cfg->id);
+        if (!strncmp(u->origin, r->peers[i].cfg->id, l) && u->origin[l] == '.') r->peers[i].updates_received++;
+    }
+    uint64_t have = store_vv_get(&r->pending, u->origin);
+    if (u->seq > have + 1) {
+        /* We missed some: the next heartbeat or this catch-up fetches them in order. */
+        r->stats.gaps++;
+        maybe_sync(r);
+        return;
+    }
+    apply_update(r, u);
+}
+
+/* A peer asks for what it lacks: log updates where our log reaches back, else a snapshot. */
+static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
+{
+    repl_sync_req rq;
+    int rc = repl_decode_sync_req(zmq_msg_data(m), zmq_msg_size(m), &rq);
+    if (rc < 0) { malformed(r, NULL, m, "catch-up request", rc); return; }
+    peer *p = find_peer(r, rq.node);
+    repl_sync_rep rp;
+    memset(&rp, 0, sizeof rp);
+    snprintf(rp.node, sizeof rp.node, "%s", r->n->cfg.node_id);
+    rp.updates = r->batch;
+    uint32_t max = rq.max ? rq.max : r->n->cfg.sync_batch;
+    if (max > REPL_BATCH_MAX) max = REPL_BATCH_MAX;
+    bool snapshot = rq.snapshot;
+    if (!snapshot) {
+        store_vv ours;
+        store_get_vv(r->n->store, &ours);
+        rp.mode = REPL_SYNC_LOG;
+        for (int k = 0; k < ours.n && rp.n < max && !snapshot; k++) {
+            uint64_t theirs = store_vv_get(&rq.vv, ours.e[k].origin);
+            if (ours.e[k].seq <= theirs) continue;
+            int got = store_log_read(r->n->store, ours.e[k].origin, theirs + 1, r->batch + rp.n, max - rp.n);
+            if (got == KMS_ENOTFOUND) { snapshot = true; break; }
+            if (got < 0) { log_error("replication: reading the update log failed: %s", kms_strerror(got)); return; }
+            rp.n += (uint32_t)got;
+            if (theirs + (uint64_t)got < ours.e[k].seq) rp.more = 1;
+        }
+        if (rp.n >= max) rp.more = 1;
+    }
+    if (snapshot) {
+        /* The log does not reach back far enough (or a snapshot is under way): a page of
+         * the whole store, with the version vector it covers. */
+        rp.mode = REPL_SYNC_SNAPSHOT;
+        rp.n = 0;
+        rp.more = 0;
+        uint8_t cursor[STORE_KEY_LEN];
+        size_t clen = rq.snapshot ? rq.cursor_len : 0;
+        if (clen) memcpy(cursor, rq.cursor, clen);
+        int got = store_snapshot_read(r->n->store, cursor, &clen, r->records, max, clen ? NULL : &rp.vv);
+        if (got < 0) { log_error("replication: reading a snapshot page failed: %s", kms_strerror(got)); return; }
+        for (int i = 0; i < got; i++) r->batch[i].rec = r->records[i];
+        rp.n = (uint32_t)got;
+        rp.done = (uint32_t)got < max;
+        memcpy(rp.cursor, cursor, clen);
+        rp.cursor_len = (uint8_t)clen;
+        if (p && !rq.snapshot) {
+            p->snapshots_served++;
+            log_info("replication: %s needs a snapshot (its gap is older than our log); sending one", rq.node);
+        }
+    }
+    uint8_t *out = malloc(repl_sync_rep_max_len());
+    if (!out) return;
+    int len = repl_encode_sync_rep(&rp, out, repl_sync_rep_max_len());
+    if (len > 0) {
+        zmq_send(r->router, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(r->router, out, (size_t)len, ZMQ_DONTWAIT);
+        r->stats.sync_replies++;
+        if (p) p->syncs_served++;
+    }
+    free(out);
+}
+
+static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
+{
+    repl_sync_rep rp;
+    memset(&rp, 0, sizeof rp);
+    rp.updates = r->batch;
+    int rc = repl_decode_sync_rep(zmq_msg_data(m), zmq_msg_size(m), &rp);
+    if (rc < 0) { malformed(r, &r->peers[i], m, "catch-up reply", rc); r->sync_peer = -1; return; }
+    if (r->sync_peer != i) return; /* late answer to a request we gave up on */
+    r->sync_peer = -1;
+    if (rp.mode == REPL_SYNC_LOG) {
+        for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k]);
+        if (rp.more) request_sync(r, i, false, NULL, 0);
+        return;
+    }
+    /* Snapshot page. */
+    if (!r->snapshot_active) {
+        r->snapshot_active = true;
+        r->snapshot_vv = rp.vv;
+        log_info("replication: receiving a snapshot from %s", r->peers[i].cfg->id);
+    }
+    for (uint32_t k = 0; k < rp.n; k++) {
+        r->records[k] = rp.updates[k].rec;
+        const store_record *rec = &r->records[k];
+        clients_touch(r->n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+    }
+    r->stats.snapshot_records += rp.n;
+    int prc = store_apply_snapshot_async(r->n->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
+                                         snapshot_done, r);
+    if (prc < 0) {
+        log_error("replication: snapshot page not queued: %s", kms_strerror(prc));
+        r->snapshot_active = false;
+        return;
+    }
+    r->snapshot_pending_commits++;
+    if (rp.done) {
+        log_info("replication: snapshot from %s complete (%" PRIu64 " records)", r->peers[i].cfg->id,
+                 r->stats.snapshot_records);
+        r->snapshot_active = false;
+        for (int k = 0; k < r->snapshot_vv.n; k++)
+            if (store_vv_get(&r->pending, r->snapshot_vv.e[k].origin) < r->snapshot_vv.e[k].seq)
+                store_vv_set(&r->pending, r->snapshot_vv.e[k].origin, r->snapshot_vv.e[k].seq);
+    } else {
+        request_sync(r, i, true, rp.cursor, rp.cursor_len);
+    }
+}
+
+/* Receives everything queued on sock; returns how many messages were handled. */
+static int drain_socket(repl *r, void *sock, int kind, int peer_index)
+{
+    int handled = 0;
+    for (;;) {
+        int events = 0;
+        size_t sz = sizeof events;
+        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz) != 0 || !(events & ZMQ_POLLIN)) break;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) { zmq_msg_close(&m); break; }
+        handled++;
+        if (kind == ZMQ_ROUTER) {
+            /* identity frame, then the request */
+            zmq_msg_t body;
+            zmq_msg_init(&body);
+            if (zmq_msg_more(&m) && zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) >= 0) {
+                while (zmq_msg_more(&body)) { /* extra frames: drop the whole message */
+                    zmq_msg_t extra;
+                    zmq_msg_init(&extra);
+                    zmq_msg_recv(&extra, sock, ZMQ_DONTWAIT);
+                    int more = zmq_msg_more(&extra);
+                    zmq_msg_close(&extra);
+                    if (!more) break;
+                }
+                int type = repl_peek_type(zmq_msg_data(&body), zmq_msg_size(&body));
+                if (type == REPL_MSG_SYNC_REQ) on_sync_request(r, &m, &body);
+                else malformed(r, NULL, &body, "message on the catch-up socket", type < 0 ? type : KMS_EPDU);
+            }
+            zmq_msg_close(&body);
+        } else {
+            if (zmq_msg_more(&m)) {
+                malformed(r, NULL, &m, "multi-part message", KMS_EPROTO);
+                int more = 1;
+                while (more) {
+                    zmq_msg_t extra;
+                    zmq_msg_init(&extra);
+                    if (zmq_msg_recv(&extra, sock, ZMQ_DONTWAIT) < 0) { zmq_msg_close(&extra); break; }
+                    more = zmq_msg_more(&extra);
+                    zmq_msg_close(&extra);
+                }
+            } else if (kind == ZMQ_SUB) {
+                on_sub_message(r, &m);
+            } else {
+                int type = repl_peek_type(zmq_msg_data(&m), zmq_msg_size(&m));
+                if (type == REPL_MSG_SYNC_REP) on_sync_reply(r, peer_index, &m);
+                else malformed(r, &r->peers[peer_index], &m, "message on a catch-up reply", type < 0 ? type : KMS_EPDU);
+            }
+        }
+        zmq_msg_close(&m);
+        if (handled >= 4096) break; /* let the KMS path breathe; the safety timer resumes */
+    }
+    return handled;
+}
+
+static void drain_all(repl *r)
+{
+    int rounds = 0, handled;
+    do {
+        handled = drain_socket(r, r->sub, ZMQ_SUB, -1);
+        handled += drain_socket(r, r->router, ZMQ_ROUTER, -1);
+        for (int i = 0; i < r->n_peers; i++)
+            if (r->peers[i].dealer) handled += drain_socket(r, r->peers[i].dealer, ZMQ_DEALER, i);
+    } while (handled && ++rounds < 8);
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    drain_all(arg);
+}
+
+static void on_safety(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    repl *r = arg;
+    drain_all(r);
+    maybe_sync(r);
+}
+
+static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    repl *r = arg;
+    int64_t t = now_ms(r);
+    for (int i = 0; i < r->n_peers; i++) {
+        peer *p = &r->peers[i];
+        if (p->self) continue;
+        if (p->alive && t - p->last_heard_ms > (int64_t)r->n->cfg.dead_after_ms) {
+            p->alive = false;
+            log_warnx("replication: peer %s is dead (no heartbeat for %" PRId64 " ms)", p->cfg->id, t - p->last_heard_ms);
+            if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
+        }
+    }
+    send_heartbeat(r);
+    drain_all(r);
+    maybe_sync(r);
+}
+
+/* ---------- set-up ---------- */
+
+static int watch(repl *r, void *sock, struct event **ev)
+{
+    int fd;
+    size_t sz = sizeof fd;
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0) return -1;
+    *ev = event_new(r->n->base, fd, EV_READ | EV_PERSIST, on_socket_event, r);
+    return *ev && event_add(*ev, NULL) == 0 ? 0 : -1;
+}
+
+static void endpoint(const config_addr *a, int port_delta, char *out, size_t cap)
+{
+    bool v6 = strchr(a->host, ':') != NULL;
+    snprintf(out, cap, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", a->host, a->port + port_delta);
+}
+
+static int set_curve_client(void *sock, const char *server_key, const char *pub, const char *sec)
+{
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, 40) != 0) return -1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0) return -1;
+    return zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40);
+}
+
+static int set_curve_server(void *sock, const char *sec)
+{
+    int one = 1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0) return -1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) != 0) return -1;
+    return zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "kmsha", 5);
+}
+
+repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
+{
+    err[0] = 0;
+    const kmsd_config *cfg = &n->cfg;
+    if (cfg->n_peers == 0) return NULL;
+    repl *r = calloc(1, sizeof *r);
+    if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
+    r->n = n;
+    r->sync_peer = -1;
+    r->self_index = -1;
+    snprintf(r->origin, sizeof r->origin, "%s", origin);
+    r->buf = malloc(repl_sync_rep_max_len());
+    r->batch = calloc(REPL_BATCH_MAX, sizeof *r->batch);
+    r->records = calloc(REPL_BATCH_MAX, sizeof *r->records);
+    r->ctx = zmq_ctx_new();
+    if (!r->buf || !r->batch || !r->records || !r->ctx) { snprintf(err, errlen, "out of memory"); goto fail; }
+    store_get_vv(n->store, &r->pending);
+
+    /* Keys. */
+    char pub[41] = "", sec[41] = "";
+    r->curve = cfg->peers[0].public_key[0] != 0;
+    const config_peer *me = config_find_peer(cfg, cfg->node_id);
+    if (r->curve) {
+        char path[CONFIG_PATH_MAX + 80];
+        snprintf(path, sizeof path, "%s/%s.key", cfg->key_dir, cfg->node_id);
+        if (repl_read_key_file(path, sec) != 0) {
+            snprintf(err, errlen, "cannot read this node's CURVE secret key from %s (kmsctl keygen writes it)", path);
+            goto fail;
+        }
+        char derived[41];
+        if (zmq_curve_public(derived, sec) != 0 || strcmp(derived, me->public_key) != 0) {
+            snprintf(err, errlen, "the secret key in %s does not match [peer.%s] public_key", path, cfg->node_id);
+            goto fail;
+        }
+        snprintf(pub, sizeof pub, "%s", me->public_key);
+        for (int i = 0; i < cfg->n_peers; i++)
+            if (zmq_z85_decode(r->allowed_keys[r->n_allowed], cfg->peers[i].public_key)) r->n_allowed++;
+        if (pthread_create(&r->zap_thread, NULL, zap_main, r) != 0) { snprintf(err, errlen, "cannot start the ZAP thread"); goto fail; }
+        r->zap_running = true;
+        usleep(20000); /* let the handler bind before sockets need it */
+    } else if (!config_cluster_is_loopback(cfg)) {
+        log_warnx("replication: CURVE is off and insecure = true: node-to-node traffic is neither "
+                  "authenticated nor encrypted");
+    } else {
+        log_info("replication: CURVE is off (all peers on loopback)");
+    }
+
+    int linger = 0, hwm = 200000, one = 1;
+    char ep[300];
+    r->pub = zmq_socket(r->ctx, ZMQ_PUB);
+    r->sub = zmq_socket(r->ctx, ZMQ_SUB);
+    r->router = zmq_socket(r->ctx, ZMQ_ROUTER);
+    if (!r->pub || !r->sub || !r->router) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
+    void *socks[3] = {r->pub, r->sub, r->router};
+    for (int i = 0; i < 3; i++) {
+        zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(socks[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(socks[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
+    }
+    int maxmsg = MAX_MSG * 2;
+    int64_t maxmsg64 = maxmsg;
+    zmq_setsockopt(r->sub, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
+    zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
+    zmq_setsockopt(r->sub, ZMQ_SUBSCRIBE, "", 0);
+    zmq_setsockopt(r->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (r->curve && (set_curve_server(r->pub, sec) || set_curve_server(r->router, sec))) {
+        snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    endpoint(&me->replication, 0, ep, sizeof ep);
+    if (zmq_bind(r->pub, ep) != 0) { snprintf(err, errlen, "replication: cannot bind %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
+    endpoint(&me->replication, 1, ep, sizeof ep);
+    if (zmq_bind(r->router, ep) != 0) { snprintf(err, errlen, "replication: cannot bind %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
+
+    for (int i = 0; i < cfg->n_peers; i++) {
+        peer *p = &r->peers[r->n_peers++];
+        p->cfg = &cfg->peers[i];
+        p->self = !strcmp(p->cfg->id, cfg->node_id);
+        if (p->self) { r->self_index = i; p->alive = true; continue; }
+        if (r->curve && set_curve_client(r->sub, p->cfg->public_key, pub, sec)) {
+            snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        endpoint(&p->cfg->replication, 0, ep, sizeof ep);
+        if (zmq_connect(r->sub, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
+        p->dealer = zmq_socket(r->ctx, ZMQ_DEALER);
+        if (!p->dealer) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
+        zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+        zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
+        if (r->curve && set_curve_client(p->dealer, p->cfg->public_key, pub, sec)) {
+            snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        endpoint(&p->cfg->replication, 1, ep, sizeof ep);
+        if (zmq_connect(p->dealer, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
+        if (watch(r, p->dealer, &p->ev) != 0) { snprintf(err, errlen, "cannot watch a ZeroMQ socket"); goto fail; }
+    }
+    if (watch(r, r->sub, &r->ev_sub) != 0 || watch(r, r->router, &r->ev_router) != 0) {
+        snprintf(err, errlen, "cannot watch a ZeroMQ socket");
+        goto fail;
+    }
+    r->safety = event_new(n->base, -1, EV_PERSIST, on_safety, r);
+    r->heartbeat = event_new(n->base, -1, EV_PERSIST, on_heartbeat_timer, r);
+    struct timeval st = {0, SAFETY_POLL_MS * 1000};
+    struct timeval ht = {cfg->heartbeat_interval_ms / 1000, (cfg->heartbeat_interval_ms % 1000) * 1000};
+    if (!r->safety || !r->heartbeat || event_add(r->safety, &st) || event_add(r->heartbeat, &ht)) {
+        snprintf(err, errlen, "cannot start replication timers");
+        goto fail;
+    }
+    send_heartbeat(r);
+    log_info("replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s", r->origin,
+             r->n_peers - 1, me->replication.host, me->replication.port, me->replication.port + 1,
+             r->curve ? ", CURVE on" : "");
+    return r;
+fail:
+    repl_free(&r);
+    return NULL;
+}
+
+void repl_free(repl **self_p)
+{
+    if (!self_p || !*self_p) return;
+    repl *r = *self_p;
+    if (r->ev_sub) event_free(r->ev_sub);
+    if (r->ev_router) event_free(r->ev_router);
+    if (r->safety) event_free(r->safety);
+    if (r->heartbeat) event_free(r->heartbeat);
+    for (int i = 0; i < r->n_peers; i++) {
+        if (r->peers[i].ev) event_free(r->peers[i].ev);
+        if (r->peers[i].dealer) zmq_close(r->peers[i].dealer);
+    }
+    if (r->pub) zmq_close(r->pub);
+    if (r->sub) zmq_close(r->sub);
+    if (r->router) zmq_close(r->router);
+    if (r->ctx) {
+        zmq_ctx_shutdown(r->ctx);
+        if (r->zap_running) pthread_join(r->zap_thread, NULL);
+        zmq_ctx_term(r->ctx);
+    }
+    free(r->buf);
+    free(r->batch);
+    free(r->records);
+    free(r);
+    *self_p = NULL;
+}
+
+int repl_peer_count(const repl *r) { return r ? r->n_peers : 0; }
+
+void repl_peer_get(const repl *r, int i, repl_peer_info *out)
+{
+    memset(out, 0, sizeof *out);
+    const peer *p = &r->peers[i];
+    snprintf(out->id, sizeof out->id, "%s", p->cfg->id);
+    snprintf(out->site, sizeof out->site, "%s", p->cfg->site);
+    out->self = p->self;
+    out->alive = p->alive;
+    out->last_heard_ms = p->last_heard_ms;
+    if (!p->self) {
+        store_vv committed;
+        store_get_vv(r->n->store, &committed);
+        out->lag_updates = behind(r, &p->vv, &committed);
+        out->lag_ms = out->lag_updates && p->behind_since_ms ? node_now_ms(r->n) - p->behind_since_ms : 0;
+    }
+    out->updates_received = p->updates_received;
+    out->syncs_served = p->syncs_served;
+    out->snapshots_served = p->snapshots_served;
+    out->malformed = p->malformed;
+}
+
+bool repl_peer_alive(const repl *r, const char *id)
+{
+    if (!r) return false;
+    for (int i = 0; i < r->n_peers; i++)
+        if (!strcmp(r->peers[i].cfg->id, id)) return r->peers[i].alive;
+    return false;
+}
+
+void repl_get_stats(const repl *r, repl_stats *out)
+{
+    if (!r) { memset(out, 0, sizeof *out); return; }
+    *out = r->stats;
+    out->refused_keys = __atomic_load_n(&r->stats.refused_keys, __ATOMIC_RELAXED);
+}
