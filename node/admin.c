@@ -135,6 +135,17 @@ static void status_cb(struct evhttp_request *req, void *arg)
         add_json_string(b, pi.id);
         evbuffer_add_printf(b, ",\"site\":");
         add_json_string(b, pi.site);
+        const config_peer *cp = config_find_peer(&n->cfg, pi.id);
+        char addr[300] = "";
+        if (cp && cp->admin.port)
+            snprintf(addr, sizeof addr, strchr(cp->admin.host, ':') ? "[%s]:%u" : "%s:%u", cp->admin.host, cp->admin.port);
+        evbuffer_add_printf(b, ",\"admin\":");
+        add_json_string(b, addr);
+        addr[0] = 0;
+        if (cp && cp->kms.port)
+            snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
+        evbuffer_add_printf(b, ",\"kms\":");
+        add_json_string(b, addr);
         evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
                                ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64
                                ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",

@@ -2,7 +2,13 @@
  * real KMS activation against a host (like vlmcs / slmgr /ato) and "products" lists the
  * SKUs it knows; status, clients, peers, drain, keygen and backup join the table later.
  * Exit status: 0 success, 1 the operation failed, 2 bad usage. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,6 +18,7 @@
 #include <string.h>
 
 #include "node/client.h"
+#include "node/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -458,6 +465,254 @@ static int cmd_products(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 }
 
+
+/* ------------------------------------------------------------------ admin commands */
+
+static const char keygen_usage[] =
+    "usage: kmsctl keygen [--dir DIR] [--force] NAME\n"
+    "  Writes a CURVE key pair for node NAME: DIR/NAME.key (secret, mode 0600) and\n"
+    "  DIR/NAME.pub, and prints the line to put in that node's [peer.NAME] section.\n"
+    "  DIR defaults to the current directory; existing files are kept unless --force.\n";
+
+static int write_key_file(const char *path, const char *text, mode_t mode, bool force)
+{
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | (force ? 0 : O_EXCL);
+    int fd = open(path, flags, mode);
+    if (fd < 0) {
+        fprintf(stderr, "kmsctl: %s: %s%s\n", path, strerror(errno),
+                errno == EEXIST ? " (use --force to replace it)" : "");
+        return -1;
+    }
+    size_t n = strlen(text);
+    bool ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    if (close(fd) != 0) ok = false;
+    if (!ok) fprintf(stderr, "kmsctl: %s: %s\n", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    const char *dir = ".", *name = NULL;
+    bool force = false;
+    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    const char *a;
+    while ((a = scan_next(&s))) {
+        if (is_opt(&s, "--dir")) { if (!(dir = scan_value(&s))) return EXIT_USAGE; }
+        else if (is_opt(&s, "--force")) { if (!flag_ok(&s)) return EXIT_USAGE; force = true; }
+        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(keygen_usage, stdout); return 0; }
+        else if (s.name) { die_usage_msg("keygen: unknown option %s", s.name); return EXIT_USAGE; }
+        else if (!name) name = a;
+        else { die_usage_msg("keygen: unexpected argument '%s'", a); return EXIT_USAGE; }
+    }
+    if (!name) { die_usage_msg("keygen: NAME (the node id) is required"); return EXIT_USAGE; }
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
+            die_usage_msg("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
+            return EXIT_USAGE;
+        }
+    char pub[41], sec[41];
+    if (zmq_curve_keypair(pub, sec) != 0) {
+        fprintf(stderr, "kmsctl: cannot make a CURVE key pair: %s\n", zmq_strerror(zmq_errno()));
+        return EXIT_FAIL;
+    }
+    char path[4096], text[256];
+    snprintf(path, sizeof path, "%s/%s.key", dir, name);
+    snprintf(text, sizeof text, "# kmsha CURVE secret key of node %s: keep it on that node only\n%s\n", name, sec);
+    if (write_key_file(path, text, 0600, force) != 0) return EXIT_FAIL;
+    snprintf(path, sizeof path, "%s/%s.pub", dir, name);
+    snprintf(text, sizeof text, "# kmsha CURVE public key of node %s\n%s\n", name, pub);
+    if (write_key_file(path, text, 0644, force) != 0) return EXIT_FAIL;
+    printf("# [peer.%s]\npublic_key = %s\n", name, pub);
+    fprintf(stderr, "kmsctl: wrote %s/%s.key (secret) and %s/%s.pub\n", dir, name, dir, name);
+    return 0;
+}
+
+/* GET path from an admin address; returns the parsed JSON or NULL (message printed). */
+static json_t *admin_get_json(const char *admin, const char *path, int timeout_ms)
+{
+    char host[256];
+    uint16_t port = 8688;
+    if (parse_target(admin, host, sizeof host, &port) != 0) {
+        die_usage_msg("'%s' is not an admin address (HOST:PORT)", admin);
+        return NULL;
+    }
+    if (!strchr(admin, ':') || (admin[0] == '[' && !strstr(admin, "]:"))) port = 8688;
+    int status = 0;
+    char *body = NULL, err[256];
+    size_t len = 0;
+    if (httpc_request("GET", host, port, path, timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
+        return NULL;
+    }
+    if (status != 200) {
+        fprintf(stderr, "kmsctl: %s%s answered HTTP %d: %.200s\n", admin, path, status, body);
+        free(body);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(body, len, 0, &je);
+    free(body);
+    if (!j) fprintf(stderr, "kmsctl: %s%s: not JSON: %s\n", admin, path, je.text);
+    return j;
+}
+
+static const char *jstr(json_t *o, const char *k) { const char *v = json_string_value(json_object_get(o, k)); return v ? v : ""; }
+static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+
+static void print_dlv(json_t *st)
+{
+    json_t *req = json_object_get(st, "requests");
+    json_t *ls = json_object_get(req, "by_license_status");
+    printf("Key Management Service node %s (cluster %s)\n", jstr(st, "node"),
+           jstr(json_object_get(st, "cluster"), "name"));
+    json_t *listen = json_object_get(st, "listen");
+    printf("    Listening on: ");
+    for (size_t i = 0; i < json_array_size(listen); i++)
+        printf("%s%s", i ? ", " : "", json_string_value(json_array_get(listen, i)));
+    printf("\n    Uptime: %lld s\n", jint(st, "uptime_s"));
+    json_t *counts = json_object_get(st, "counts");
+    const char *key;
+    json_t *c;
+    printf("    Current count:\n");
+    json_object_foreach(counts, key, c)
+        printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n",
+               jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
+    printf("    Total requests received: %lld\n", jint(req, "total"));
+    printf("    Failed requests received: %lld\n", jint(req, "failed"));
+    static const char *const names[][2] = {
+        {"unlicensed", "Unlicensed"}, {"licensed", "Licensed"}, {"oob_grace", "Initial grace period"},
+        {"oot_grace", "License expired or Hardware out of tolerance"},
+        {"non_genuine_grace", "Non-genuine grace period"}, {"notification", "Notification"},
+        {"extended_grace", "Extended grace period"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        printf("    Requests with License Status %s: %lld\n", names[i][1], jint(ls, names[i][0]));
+    json_t *cl = json_object_get(st, "cluster");
+    json_t *peers = json_object_get(cl, "peers");
+    if (json_array_size(peers)) {
+        printf("    Peers:\n        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
+        for (size_t i = 0; i < json_array_size(peers); i++) {
+            json_t *p = json_array_get(peers, i);
+            printf("        %-16s %-10s %-6s %12lld %10lld%s\n", jstr(p, "id"), jstr(p, "site"),
+                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"),
+                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? "  (this node)" : "");
+        }
+    }
+    json_t *dns = json_object_get(st, "dns");
+    if (dns) printf("    DNS publishing: %s\n", jstr(dns, "state"));
+}
+
+static const char status_usage[] =
+    "usage: kmsctl status [--admin HOST:PORT] [--cluster] [--json] [--timeout MS]\n"
+    "  Shows a node's counters like 'slmgr /dlv' on a KMS host: current count per\n"
+    "  application, listening address, requests in total, failed, and per licence\n"
+    "  status, and the cluster's peers with their replication lag. --cluster asks\n"
+    "  every peer's admin address too and adds cluster-wide totals. The admin address\n"
+    "  defaults to 127.0.0.1:8688.\n";
+
+static int cmd_status(int argc, char **argv)
+{
+    const char *admin = "127.0.0.1:8688";
+    bool json = false, cluster = false;
+    int timeout = 3000;
+    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    const char *a;
+    while ((a = scan_next(&s))) {
+        if (is_opt(&s, "--admin")) { if (!(admin = scan_value(&s))) return EXIT_USAGE; }
+        else if (is_opt(&s, "--json")) { if (!flag_ok(&s)) return EXIT_USAGE; json = true; }
+        else if (is_opt(&s, "--cluster")) { if (!flag_ok(&s)) return EXIT_USAGE; cluster = true; }
+        else if (is_opt(&s, "--timeout")) {
+            const char *v = scan_value(&s);
+            if (!v) return EXIT_USAGE;
+            timeout = atoi(v);
+            if (timeout <= 0) { die_usage_msg("status: --timeout needs milliseconds > 0"); return EXIT_USAGE; }
+        }
+        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(status_usage, stdout); return 0; }
+        else { die_usage_msg("status: unexpected argument '%s'", a); return EXIT_USAGE; }
+    }
+    json_t *st = admin_get_json(admin, "/status", timeout);
+    if (!st) return EXIT_FAIL;
+    int rc = 0;
+    if (!cluster) {
+        if (json) { char *t = json_dumps(st, JSON_INDENT(2)); puts(t); free(t); }
+        else print_dlv(st);
+        json_decref(st);
+        return 0;
+    }
+    /* Every peer's own view, then cluster-wide totals. */
+    json_t *all = json_object();
+    json_t *nodes = json_array();
+    json_object_set_new(all, "nodes", nodes);
+    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
+    long long total = 0, failed = 0;
+    json_t *unreachable = json_array();
+    for (size_t i = 0; i < json_array_size(peers); i++) {
+        json_t *p = json_array_get(peers, i);
+        const char *padmin = jstr(p, "admin");
+        json_t *ps = json_is_true(json_object_get(p, "self")) ? json_incref(st)
+                     : padmin[0] ? admin_get_json(padmin, "/status", timeout) : NULL;
+        if (!ps) { json_array_append_new(unreachable, json_string(jstr(p, "id"))); rc = EXIT_FAIL; continue; }
+        total += jint(json_object_get(ps, "requests"), "total");
+        failed += jint(json_object_get(ps, "requests"), "failed");
+        if (!json) { print_dlv(ps); printf("\n"); }
+        json_array_append_new(nodes, ps);
+    }
+    if (!json_array_size(peers)) { /* a single node */
+        if (!json) print_dlv(st);
+        json_array_append(nodes, st);
+        total = jint(json_object_get(st, "requests"), "total");
+        failed = jint(json_object_get(st, "requests"), "failed");
+    }
+    json_object_set_new(all, "total_requests", json_integer(total));
+    json_object_set_new(all, "failed_requests", json_integer(failed));
+    json_object_set_new(all, "unreachable", unreachable);
+    if (json) { char *t = json_dumps(all, JSON_INDENT(2)); puts(t); free(t); }
+    else {
+        printf("Cluster: %zu nodes answering", json_array_size(nodes));
+        if (json_array_size(unreachable)) {
+            printf(", not answering:");
+            for (size_t i = 0; i < json_array_size(unreachable); i++) printf(" %s", json_string_value(json_array_get(unreachable, i)));
+        }
+        printf("\n    Total requests received (all nodes): %lld\n    Failed requests received (all nodes): %lld\n", total, failed);
+    }
+    json_decref(all);
+    json_decref(st);
+    return rc;
+}
+
+static const char peers_usage[] =
+    "usage: kmsctl peers [--admin HOST:PORT] [--json]\n"
+    "  Lists the cluster's nodes as one node sees them: alive, replication lag.\n";
+
+static int cmd_peers(int argc, char **argv)
+{
+    const char *admin = "127.0.0.1:8688";
+    bool json = false;
+    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    const char *a;
+    while ((a = scan_next(&s))) {
+        if (is_opt(&s, "--admin")) { if (!(admin = scan_value(&s))) return EXIT_USAGE; }
+        else if (is_opt(&s, "--json")) { if (!flag_ok(&s)) return EXIT_USAGE; json = true; }
+        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(peers_usage, stdout); return 0; }
+        else { die_usage_msg("peers: unexpected argument '%s'", a); return EXIT_USAGE; }
+    }
+    json_t *st = admin_get_json(admin, "/status", 3000);
+    if (!st) return EXIT_FAIL;
+    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
+    if (json) { char *t = json_dumps(peers, JSON_INDENT(2)); puts(t); free(t); }
+    else {
+        printf("%-16s %-10s %-22s %-6s %12s %10s %s\n", "ID", "SITE", "ADMIN", "ALIVE", "LAG UPDATES", "LAG MS", "");
+        for (size_t i = 0; i < json_array_size(peers); i++) {
+            json_t *p = json_array_get(peers, i);
+            printf("%-16s %-10s %-22s %-6s %12lld %10lld %s\n", jstr(p, "id"), jstr(p, "site"), jstr(p, "admin"),
+                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"), jint(p, "lag_ms"),
+                   json_is_true(json_object_get(p, "self")) ? "(this node)" : "");
+        }
+        if (!json_array_size(peers)) printf("(a single node: no peers configured)\n");
+    }
+    json_decref(st);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ command table */
 
 typedef struct command {
@@ -471,9 +726,11 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     {"activate", cmd_activate, "perform one KMS activation against a host and verify it"},
     {"products", cmd_products, "list the SKUs (editions) kmsctl knows"},
+    {"status", cmd_status, "a node's counters like slmgr /dlv (--cluster: every node)"},
+    {"peers", cmd_peers, "the cluster's nodes as one node sees them"},
+    {"keygen", cmd_keygen, "write a CURVE key pair for a node"},
     /* Later subcommands go here, one line each, with their cmd_* above the table:
-     *   status (slmgr /dlv-style counters), clients (query records), peers,
-     *   drain / undrain (SRV records), keygen (CURVE key pairs), backup (store copy). */
+     *   clients (query records), drain / undrain (SRV records), backup (store copy). */
     {"help", cmd_help, "show this help, or 'help COMMAND' for one command"},
 };
 

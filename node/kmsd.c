@@ -309,6 +309,7 @@ int main(int argc, char **argv)
     evsignal_add(d.sig_term, NULL);
     evsignal_add(d.sig_int, NULL);
     evsignal_add(d.sig_hup, NULL);
+    prune_cb(-1, 0, n); /* once at start: a node back from a long outage sheds old state first */
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     struct timeval pt = {(time_t)n->cfg.prune_interval, 0};
     evtimer_add(d.prune_timer, &pt);

@@ -241,3 +241,78 @@ def closed_by_peer(sock, timeout=5):
 
 def main():
     unittest.main(verbosity=2)
+
+
+REPLPOKE = os.path.join(BUILD, "tests", "replpoke")
+
+
+class Cluster:
+    """N kmsd nodes on 127.0.0.1, 127.0.0.2, ... reading one cluster file, as in production."""
+
+    def __init__(self, case, n=3, cluster_config="", peer_extra=None, keys=False, ids=None):
+        self.case = case
+        self.ids = ids or ["kms%d" % (i + 1) for i in range(n)]
+        self.kms_port = free_port("127.0.0.1")
+        self.hosts = ["127.0.0.%d" % (i + 1) for i in range(len(self.ids))]
+        self.admin_ports = [free_port(h) for h in self.hosts]
+        self.repl_ports = [free_port(h, span=2) for h in self.hosts]
+        self.path = os.path.join(case.workdir, "cluster.ini")
+        self.key_dir = os.path.join(case.workdir, "keys")
+        self.pubkeys = {}
+        if keys:
+            os.makedirs(self.key_dir, exist_ok=True)
+            for nid in self.ids:
+                rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
+                assert rc == 0, err
+                self.pubkeys[nid] = out.split("public_key = ")[1].strip()
+        text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
+        if keys:
+            text += "key_dir = %s\n" % self.key_dir
+        text += cluster_config
+        for i, nid in enumerate(self.ids):
+            text += "\n[peer.%s]\nkms = %s:%d\nadmin = %s:%d\nreplication = %s:%d\nsite = %s\n" % (
+                nid, self.hosts[i], self.kms_port, self.hosts[i], self.admin_ports[i], self.hosts[i],
+                self.repl_ports[i], "site%d" % (i % 2 + 1))
+            if keys:
+                text += "public_key = %s\n" % self.pubkeys[nid]
+            if peer_extra and nid in peer_extra:
+                text += peer_extra[nid]
+        with open(self.path, "w") as f:
+            f.write(text)
+        self.nodes = []
+        for i, nid in enumerate(self.ids):
+            node = Node(case.workdir, node_id=nid, host=self.hosts[i], port=self.kms_port,
+                        admin_port=self.admin_ports[i])
+            node.config_path = self.path  # the shared cluster file
+            case.nodes.append(node)
+            self.nodes.append(node)
+
+    def start(self, which=None):
+        for n in (self.nodes if which is None else which):
+            n.start(wait=False)
+        for n in (self.nodes if which is None else which):
+            n.wait_ready()
+        return self
+
+    def counts(self, app="windows", nodes=None):
+        return [n.count(app) for n in (nodes or self.nodes)]
+
+    def records(self, nodes=None):
+        return [n.status()["store"]["records"] for n in (nodes or self.nodes)]
+
+    def wait_converged(self, expect_count, app="windows", nodes=None, timeout=20, records=None):
+        """Waits until every (live) node reports expect_count; returns the seconds it took."""
+        t0 = time.time()
+        nodes = [n for n in (nodes or self.nodes) if n.alive()]
+        last = None
+        while time.time() - t0 < timeout:
+            try:
+                last = self.counts(app, nodes)
+                recs = self.records(nodes) if records is not None else None
+            except OSError:
+                last = None
+            if last and all(c == expect_count for c in last) and (records is None or all(r == records for r in recs)):
+                return time.time() - t0
+            time.sleep(0.05)
+        raise AssertionError("nodes did not converge to %s within %ss: counts %s, records %s" % (
+            expect_count, timeout, last, self.records(nodes) if records is not None else "-"))

@@ -1,0 +1,195 @@
+"""A three-node cluster of real kmsd processes on 127.0.0.1-3: every node answers with the
+same count; a node killed with -9, wiped, or paused (SIGSTOP) catches up by itself; CURVE
+keeps out a peer with an unknown key; malformed replication messages are dropped."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import KMSCTL, KMSD, REPLPOKE, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+
+WIN_CAP = 50
+
+
+class ClusterTests(NodeTestCase):
+    def spread(self, cluster, first, last, nodes=None, **kw):
+        """Activates clients first..last round-robin over nodes; returns their counts."""
+        nodes = nodes or cluster.nodes
+        return [activate(nodes[i % len(nodes)], "--cmid", cmid(i), **kw)["count"] for i in range(first, last + 1)]
+
+    def test_activations_spread_over_three_nodes_converge(self):
+        c = Cluster(self).start()
+        counts = self.spread(c, 1, 30)
+        # Each answer already includes everything replicated before it (at least itself).
+        self.assertEqual(counts[0], 1)
+        self.assertTrue(all(x >= 1 for x in counts))
+        took = c.wait_converged(30, timeout=10)
+        print("converged in %.3f s" % took)
+        # Office counted apart, on every node.
+        activate(c.nodes[0], "--product", "office2019-proplus", "--cmid", cmid(1000))
+        c.wait_converged(1, app="office2013")
+        for n in c.nodes:
+            st = n.status()
+            self.assertEqual(st["counts"]["windows"]["count"], 30)
+            peers = {p["id"]: p for p in st["cluster"]["peers"]}
+            self.assertTrue(all(p["alive"] for p in peers.values()), peers)
+        # A repeated CMID on another node does not add to the count.
+        self.assertEqual(activate(c.nodes[2], "--cmid", cmid(1))["count"], 30)
+
+    def test_kill9_node_catches_up_and_loses_nothing(self):
+        c = Cluster(self).start()
+        self.spread(c, 1, 12)
+        c.wait_converged(12)
+        victim = c.nodes[2]
+        victim.kill9()
+        self.spread(c, 13, 40, nodes=c.nodes[:2])
+        # The others mark it dead.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            peers = {p["id"]: p for p in c.nodes[0].status()["cluster"]["peers"]}
+            if not peers["kms3"]["alive"]:
+                break
+            time.sleep(0.1)
+        self.assertFalse(peers["kms3"]["alive"], "kms3 still marked alive after kill -9")
+        victim.start()
+        c.wait_converged(40, records=40)
+        # Everything kms3 itself had acknowledged before the kill is still everywhere.
+        self.assertEqual(activate(victim, "--cmid", cmid(3))["count"], 40)
+
+    def test_wiped_node_rebuilds_from_peers(self):
+        c = Cluster(self).start()
+        self.spread(c, 1, 45)
+        c.wait_converged(WIN_CAP if 45 > WIN_CAP else 45, records=45)
+        victim = c.nodes[1]
+        victim.stop()
+        shutil.rmtree(victim.data_dir)
+        victim.start()
+        c.wait_converged(45, records=45)
+        # Its new updates get a fresh origin, so peers never mistake them for old ones.
+        activate(victim, "--cmid", cmid(46))
+        c.wait_converged(46, records=46)
+        vv = victim.status()["cluster"]["version_vector"]
+        self.assertEqual(len([o for o in vv if o.startswith("kms2.")]), 2, vv)
+
+    def test_snapshot_when_the_log_no_longer_reaches_back(self):
+        c = Cluster(self).start()
+        self.spread(c, 1, 20)
+        c.wait_converged(20, records=20)
+        for n in c.nodes:
+            n.stop()
+        # kms1 comes back 8 days later: its log (168 h retention) is pruned at start.
+        day = 86400
+        c.nodes[0].start(["--clock-offset", 8 * day])
+        self.assertEqual(c.nodes[0].status()["cluster"]["log_entries"], 0)
+        shutil.rmtree(c.nodes[1].data_dir)
+        c.nodes[1].start()
+        c.wait_converged(20, nodes=c.nodes[:2], records=20)
+        self.assertIn("needs a snapshot", c.nodes[0].read_log())
+        self.assertIn("snapshot from kms1 complete", c.nodes[1].read_log())
+
+    def test_partition_by_sigstop_heals_to_the_union(self):
+        c = Cluster(self).start()
+        self.spread(c, 1, 6)
+        c.wait_converged(6)
+        paused = c.nodes[2]
+        paused.proc.send_signal(signal.SIGSTOP)
+        try:
+            # The majority side keeps activating; the paused node is seen dead.
+            self.spread(c, 7, 20, nodes=c.nodes[:2])
+            time.sleep(2)
+            peers = {p["id"]: p for p in c.nodes[0].status()["cluster"]["peers"]}
+            self.assertFalse(peers["kms3"]["alive"])
+            # A client that reached kms3 before the pause is queued in its socket backlog:
+            # it is answered when kms3 resumes.
+            late = subprocess.Popen([KMSCTL, "activate", "--json", "--timeout", "20000", "--cmid", cmid(100), paused.addr],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+        finally:
+            paused.proc.send_signal(signal.SIGCONT)
+        out, err = late.communicate(timeout=30)
+        self.assertEqual(late.returncode, 0, err)
+        c.wait_converged(21, records=21)
+
+    def test_malformed_replication_messages_are_dropped(self):
+        # kms3 is played by replpoke: it publishes garbage where kms1 and kms2 subscribe.
+        c = Cluster(self)
+        c.start(c.nodes[:2])
+        evil_pub = "tcp://%s:%d" % (c.hosts[2], c.repl_ports[2])
+        frames = ["00", "4b52", "4b520201", "4b5201ff", "4b520101" + "05" + "6b6d7333" + "00" * 3,
+                  "4b520102" + "ff" * 40, "deadbeef" * 100]
+        p = subprocess.run([REPLPOKE, "pub", evil_pub, "1500"] + frames, capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # And straight at kms1's catch-up socket.
+        router = "tcp://%s:%d" % (c.hosts[0], c.repl_ports[0] + 1)
+        p = subprocess.run([REPLPOKE, "dealer", router, "500", "4b520103ffff", "-", "00" * 64],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        time.sleep(0.3)
+        for n in c.nodes[:2]:
+            self.assertTrue(n.alive())
+            self.assertIn("dropped a malformed", n.read_log())
+            self.assertGreater(n.status()["cluster"]["replication"]["malformed"], 0)
+        self.spread(c, 1, 4, nodes=c.nodes[:2])
+        c.wait_converged(4, nodes=c.nodes[:2])
+
+
+class CurveTests(NodeTestCase):
+    def test_curve_cluster_works_and_refuses_unknown_keys(self):
+        c = Cluster(self, keys=True).start(None)
+        self.spread = ClusterTests.spread.__get__(self)
+        self.spread(c, 1, 9)
+        c.wait_converged(9)
+        # A rogue kms3 with a key of its own: the real nodes refuse it and say so.
+        c.nodes[2].stop()
+        rogue_dir = os.path.join(self.workdir, "rogue-keys")
+        os.makedirs(rogue_dir)
+        rc, out, err = kmsctl("keygen", "--dir", rogue_dir, "kms3")
+        self.assertEqual(rc, 0, err)
+        rogue_pub = out.split("public_key = ")[1].strip()
+        with open(c.path) as f:
+            text = f.read()
+        rogue_cfg = os.path.join(self.workdir, "rogue.ini")
+        with open(rogue_cfg, "w") as f:
+            f.write(text.replace(c.pubkeys["kms3"], rogue_pub).replace("key_dir = %s" % c.key_dir,
+                                                                       "key_dir = %s" % rogue_dir))
+        rogue = c.nodes[2]
+        rogue.config_path = rogue_cfg
+        shutil.rmtree(rogue.data_dir)
+        rogue.start()
+        deadline = time.time() + 8
+        while time.time() < deadline and "is not a peer's public key" not in c.nodes[0].read_log():
+            time.sleep(0.1)
+        self.assertIn("is not a peer's public key", c.nodes[0].read_log())
+        self.assertIn(rogue_pub, c.nodes[0].read_log())
+        self.assertGreater(c.nodes[0].status()["cluster"]["replication"]["refused_keys"], 0)
+        # The rogue learnt nothing; the real nodes still agree.
+        time.sleep(1)
+        self.assertEqual(rogue.status()["store"]["records"], 0)
+        self.assertEqual(c.counts(nodes=c.nodes[:2]), [9, 9])
+
+    def test_off_loopback_without_keys_refuses_to_start(self):
+        path = os.path.join(self.workdir, "open.ini")
+        with open(path, "w") as f:
+            f.write("[peer.a]\nreplication = 192.0.2.10:7001\n[peer.b]\nreplication = 192.0.2.11:7001\n")
+        p = subprocess.run([KMSD, "--check-config", path,
+                            ], capture_output=True, text=True)
+        # --check-config validates with the default node id (kms1), which is not a peer here.
+        self.assertEqual(p.returncode, 1)
+        with open(path, "w") as f:
+            f.write("[node]\nid = a\n[peer.a]\nreplication = 192.0.2.10:7001\n[peer.b]\nreplication = 192.0.2.11:7001\n")
+        p = subprocess.run([KMSD, "--check-config", path],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("insecure", p.stderr)
+        with open(path, "a") as f:
+            f.write("[cluster]\ninsecure = true\n")
+        p = subprocess.run([KMSD, "--check-config", path],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
+if __name__ == "__main__":
+    main()
