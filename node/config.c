@@ -914,6 +914,8 @@ static bool key_chars_ok(const char *k)
     return true;
 }
 
+static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, size_t errlen);
+
 int config_load(kmsd_config *cfg, const char *path, char *err, size_t errlen)
 {
     if (!cfg || !path) {
@@ -925,6 +927,22 @@ int config_load(kmsd_config *cfg, const char *path, char *err, size_t errlen)
         put(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return KMS_ECONFIG;
     }
+    return load_stream(cfg, f, path, err, errlen);
+}
+
+int config_load_text(kmsd_config *cfg, const char *name, const char *text, char *err, size_t errlen)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f) {
+        put(err, errlen, "%s: %s", name, strerror(errno));
+        return KMS_ECONFIG;
+    }
+    return load_stream(cfg, f, name, err, errlen);
+}
+
+/* Reads INI lines from f (closing it); path names it in messages. */
+static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, size_t errlen)
+{
     /* Line of the first occurrence of each setting in this file (0 = not yet): a single
      * value may be given once; the first line of a list replaces the default. */
     int first[COUNTOF(settings)][KMS_GROUP_COUNT];

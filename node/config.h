@@ -112,6 +112,9 @@ void config_defaults(kmsd_config *cfg);
  * "FILE:LINE: [section] key: what is wrong" in err. Unknown sections or keys are errors. */
 int config_load(kmsd_config *cfg, const char *path, char *err, size_t errlen);
 
+/* The same for configuration text held in memory (name stands for the file in messages). */
+int config_load_text(kmsd_config *cfg, const char *name, const char *text, char *err, size_t errlen);
+
 /* Sets one value as if read from a file (command-line overrides: source names the flag).
  * Returns 0 or KMS_ECONFIG with a message in err. */
 int config_set(kmsd_config *cfg, const char *section, const char *key, const char *value,

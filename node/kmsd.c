@@ -24,6 +24,15 @@
 #define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
 
+/* The built-in cluster of `kmsd --local-cluster`: three nodes on 127.0.0.1-3, KMS on port
+ * 1688 each, for trying kmsha on one machine (scripts/run.sh). */
+static const char local_cluster_ini[] =
+    "[cluster]\n"
+    "name = local\n"
+    "[peer.kms1]\nkms = 127.0.0.1:1688\nadmin = 127.0.0.1:8688\nreplication = 127.0.0.1:7001\nsite = local\n"
+    "[peer.kms2]\nkms = 127.0.0.2:1688\nadmin = 127.0.0.2:8688\nreplication = 127.0.0.2:7001\nsite = local\n"
+    "[peer.kms3]\nkms = 127.0.0.3:1688\nadmin = 127.0.0.3:8688\nreplication = 127.0.0.3:7001\nsite = local\n";
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -35,6 +44,9 @@ static void usage(FILE *out)
             "  --node-id ID         this node's id ([node] id)\n"
             "  --admin ADDR:PORT    admin HTTP address, or 'off' ([node] admin)\n"
             "  --log-level LEVEL    debug, info, warn or error\n"
+            "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
+            "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
+            "                       store under ./var/ID\n"
             "  --config-reference   print every setting as a Markdown table and exit\n"
             "  --version            print the version and exit\n"
             "Testing only:\n"
@@ -60,7 +72,7 @@ static int mkdir_p(const char *path)
 typedef struct daemon_state {
     node n;
     struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
-    bool listen_given, admin_given;
+    bool listen_given, admin_given, data_dir_given, local_cluster;
     double stop_started_ms;
 } daemon_state;
 
@@ -211,6 +223,15 @@ int main(int argc, char **argv)
             if (i + 1 >= argc) { fprintf(stderr, "kmsd: --config needs a FILE\n"); return 2; }
             config_path = argv[++i];
         }
+        if (!strcmp(a, "--local-cluster")) d.local_cluster = true;
+    }
+    if (d.local_cluster && config_path) {
+        fprintf(stderr, "kmsd: --local-cluster and --config exclude each other\n");
+        return 2;
+    }
+    if (d.local_cluster && config_load_text(&n->cfg, "(built-in local cluster)", local_cluster_ini, err, sizeof err) < 0) {
+        fprintf(stderr, "kmsd: %s\n", err);
+        return 1;
     }
     if (config_path) {
         if (config_load(&n->cfg, config_path, err, sizeof err) < 0) {
@@ -227,6 +248,7 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *section = NULL, *key = NULL;
         if (!strcmp(a, "--config")) { i++; continue; }
+        if (!strcmp(a, "--local-cluster")) continue;
         if (!strcmp(a, "--listen")) { section = "node"; key = "listen"; }
         else if (!strcmp(a, "--data-dir")) { section = "node"; key = "data_dir"; }
         else if (!strcmp(a, "--node-id")) { section = "node"; key = "id"; }
@@ -247,6 +269,7 @@ int main(int argc, char **argv)
         if (!strcmp(key, "listen") && !listen_reset) { n->cfg.n_listen = 0; listen_reset = true; }
         if (!strcmp(key, "listen")) d.listen_given = true;
         if (!strcmp(key, "admin")) d.admin_given = true;
+        if (!strcmp(key, "data_dir")) d.data_dir_given = true;
         if (config_set(&n->cfg, section, key, argv[++i], a, err, sizeof err) < 0) {
             fprintf(stderr, "kmsd: %s\n", err);
             return 2;
@@ -259,6 +282,8 @@ int main(int argc, char **argv)
         n->cfg.n_listen = 1;
     }
     if (me && me->admin.port && !d.admin_given) n->cfg.admin = me->admin;
+    if (d.local_cluster && !d.data_dir_given)
+        snprintf(n->cfg.data_dir, sizeof n->cfg.data_dir, "./var/%s", n->cfg.node_id);
     if (config_validate(&n->cfg, err, sizeof err) < 0) {
         fprintf(stderr, "kmsd: %s\n", err);
         return 1;
