@@ -289,6 +289,21 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"duplicate\"} %" PRIu64 "\n"
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"gap\"} %" PRIu64 "\n",
                             id, rs.published, id, rs.applied, id, rs.duplicates, id, rs.gaps);
+        repl_delay_hist dh;
+        repl_get_delay(n->repl, &dh);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_delay_seconds From an update's creation on its origin to this node counting it (live updates).\n"
+                               "# TYPE kmsha_replication_delay_seconds histogram\n");
+        uint64_t dcum = 0;
+        for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+            dcum += dh.bucket[i];
+            if (i == METRICS_LATENCY_BUCKETS - 1)
+                evbuffer_add_printf(b, "kmsha_replication_delay_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, dcum);
+            else
+                evbuffer_add_printf(b, "kmsha_replication_delay_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
+                                    metrics_latency_bounds_ms[i] / 1000.0, dcum);
+        }
+        evbuffer_add_printf(b, "kmsha_replication_delay_seconds_sum{node=\"%s\"} %.6f\n", id, dh.sum_ms / 1000.0);
+        evbuffer_add_printf(b, "kmsha_replication_delay_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, dh.count);
         evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
                                "# TYPE kmsha_replication_malformed_total counter\n"
                                "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);

@@ -74,6 +74,7 @@ struct conn {
     kms_request kreq;
     kms_server_state kst;
     kmshost_decision decision;
+    int decode_status;    /* of the KMS message: < 0 when kreq is not valid */
     double started_ms;
 };
 
@@ -221,7 +222,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     metrics_observe_latency(m, latency_ms);
 
     char line[2048];
-    int decode_status = d->result == MR_INVALID_DATA && d->app < 0 ? -1 : 0;
+    int decode_status = c->decode_status;
     kmshost_audit_json(&n->cfg, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
     audit_write(line);
 
@@ -304,6 +305,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
 
     int dst = rc < 0 ? rc : kms_server_decode_request(c->req.msg, c->req.msg_len, &c->kreq, &c->kst);
     if (dst < 0) memset(&c->kreq, 0, sizeof c->kreq);
+    c->decode_status = dst;
     if (dst < 0 && log_allow(LOGCLASS_CONN))
         log_info("client %s: bad KMS request (%s), answering 0x8007000D", c->peer, kms_strerror(dst));
     kmshost_decide(&n->cfg, n->clients, &c->kreq, dst, node_now_ms(n), c->peer_ip, &c->decision);

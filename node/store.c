@@ -814,8 +814,11 @@ static void process_batch(store *self, opvec *batch)
         if (rc) written = 0;
         vv_changed = rc == 0 && logged;
         dt = mono_ms() - t0;
-        for (size_t i = 0; i < batch->n; i++)
-            if (rc && is_txn_op(batch->v[i].kind)) batch->v[i].status = KMS_ESTORE;
+        for (size_t i = 0; i < batch->n; i++) {
+            store_op *op = &batch->v[i];
+            if (rc && is_txn_op(op->kind)) op->status = KMS_ESTORE;
+            if (op->kind == OP_PUT_LOGGED && op->status < 0) op->seq = 0; /* none assigned */
+        }
         free_snapshots(batch);
     }
     for (size_t i = 0; i < batch->n; i++) {

@@ -113,6 +113,7 @@ int store_record_decode(const uint8_t *buf, size_t len, store_record *rec);
  * - A write whose origin is not yet in the vector when it already holds STORE_VV_MAX
  *   origins completes with status KMS_ETOOBIG, nothing written (others in the batch
  *   are unaffected). Any commit failure gives every write of the batch KMS_ESTORE.
+ *   A local write that failed reports u->seq == 0 (no sequence was used).
  * - What is logged: for a local write the record as merged into the store (it carries
  *   everything this node knows about the key, e.g. first_seen), also when the merge
  *   changed nothing (a renewal must still reach peers); for a remote update the record

@@ -67,6 +67,7 @@ struct repl {
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
     int snapshot_pending_commits;
     repl_stats stats;
+    repl_delay_hist delay;
     uint8_t *buf;            /* encode / page buffer (repl_sync_rep_max_len) */
     store_update *batch;     /* REPL_BATCH_MAX */
     store_record *records;   /* REPL_BATCH_MAX */
@@ -333,6 +334,16 @@ static void apply_done(void *arg, int status, const store_update *u)
 
 /* Queues one remote update for commit and counts it at once (the record already exists
  * durably on its origin; our store catches up within a commit). */
+static void observe_delay(repl *r, const store_record *rec)
+{
+    double ms = (double)(now_ms(r) - rec->last_seen_ms);
+    if (ms < 0) ms = 0;
+    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++)
+        if (ms <= metrics_latency_bounds_ms[i]) { r->delay.bucket[i]++; break; }
+    r->delay.sum_ms += ms;
+    r->delay.count++;
+}
+
 static void apply_update(repl *r, const store_update *u)
 {
     uint64_t have = store_vv_get(&r->pending, u->origin);
@@ -425,6 +436,7 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
         maybe_sync(r);
         return;
     }
+    observe_delay(r, &u->rec);
     apply_update(r, u);
 }
 
@@ -818,6 +830,12 @@ void repl_free(repl **self_p)
 }
 
 int repl_peer_count(const repl *r) { return r ? r->n_peers : 0; }
+
+void repl_get_delay(const repl *r, repl_delay_hist *out)
+{
+    if (!r) { memset(out, 0, sizeof *out); return; }
+    *out = r->delay;
+}
 
 void repl_peer_get(const repl *r, int i, repl_peer_info *out)
 {

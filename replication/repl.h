@@ -46,6 +46,17 @@ typedef struct repl_stats {
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
 
+/* Delay from an update's creation on its origin (the record's last_seen) to the moment
+ * this node counts it, for live updates: a histogram over metrics_latency_bounds_ms
+ * (cumulative counts are built by the caller). Same-clock assumption: on one machine or
+ * NTP-synchronised hosts. */
+typedef struct repl_delay_hist {
+    uint64_t bucket[16];
+    double sum_ms;
+    uint64_t count;
+} repl_delay_hist;
+void repl_get_delay(const repl *r, repl_delay_hist *out);
+
 /* Creates (or reads back) this node's update origin: "<node id>.<8 hex digits>", kept in
  * DATA_DIR/origin while the store holds updates of that origin; a wiped store gets a new
  * one, so its new sequence numbers never collide with those peers already have. */

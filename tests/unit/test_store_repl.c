@@ -1,9 +1,10 @@
 /* test_store_repl.c: the store's replication half: version vector helpers, logged local
  * writes (gap-free sequences that survive a reopen), remote updates (in order, duplicate,
  * gap, a burst queued at once), log reads and retention, snapshots (paging, applying,
- * adopting the vv), a schema-1 store upgraded at open, convergence of three stores
- * exchanging their logs out of order with duplicates and gaps, and durability: every
- * sequence acknowledged to a SIGKILLed process is in the log. */
+ * adopting the vv), logged writes while the map grows, a schema-1 store upgraded at
+ * open, convergence of three stores exchanging their logs out of order with duplicates
+ * and gaps, and durability: every sequence acknowledged to a SIGKILLed process is in the
+ * log. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "node/store.h"
 
@@ -801,6 +802,72 @@ static void test_snapshot(void)
     remove_dir(dc);
 }
 
+/* ---- logged writes while the map grows: a replayed batch logs the same ---- */
+
+typedef struct seq_check {
+    uint64_t last;
+    int calls, out_of_order, failed;
+} seq_check;
+
+static void on_seq(void *arg, int status, const store_update *u)
+{
+    g_calls++;
+    seq_check *c = arg;
+    c->calls++;
+    if (status != 0 || !u) {
+        c->failed++;
+        return;
+    }
+    if (u->seq != c->last + 1) c->out_of_order++;
+    c->last = u->seq;
+}
+
+static void test_map_growth_logged(void)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store_options o = {.commit_delay_ms = 1, .map_size = 256 * 1024, .no_sync = true};
+    char err[256];
+    store *s = store_open(base, dir, &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) return;
+    store_set_origin(s, "grow");
+    store_stats st0, st;
+    store_get_stats(s, &st0);
+    seq_check sc = {0};
+    g_calls = 0;
+    int sent = 0;
+    const int total = 5000;
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < total / 5; i++, sent++) {
+            store_record r;
+            make_record(&r, (uint32_t)(sent % 1700), T0 + sent); /* renewals too */
+            store_put_logged_async(s, &r, on_seq, &sc);
+        }
+        wait_calls(base, sent);
+    }
+    CHECK_EQ_INT(sc.calls, total);
+    CHECK_EQ_INT(sc.failed, 0);
+    CHECK_EQ_INT(sc.out_of_order, 0);
+    store_get_stats(s, &st);
+    CHECK(st.map_size > st0.map_size);
+    CHECK_EQ_INT(st.entries, 1700);
+    static store_update out[256];
+    uint64_t seq = 1;
+    int wrong = 0;
+    for (int n; (n = store_log_read(s, "grow", seq, out, 256)) > 0; seq += (uint64_t)n)
+        for (int i = 0; i < n; i++) {
+            uint64_t k = seq + (uint64_t)i - 1; /* the k-th write */
+            if (out[i].rec.last_seen_ms != T0 + (int64_t)k || out[i].rec.first_seen_ms != T0 + (int64_t)(k % 1700)) wrong++;
+        }
+    CHECK_EQ_INT(seq, (uint64_t)total + 1);
+    CHECK_EQ_INT(wrong, 0);
+    store_free(&s);
+    event_base_free(base);
+    remove_dir(dir);
+}
+
 /* ---- a schema-1 store is upgraded at open ---- */
 
 static int lmdb_schema(const char *dir, int set_to)
@@ -1202,6 +1269,7 @@ int main(void)
     test_remote_apply();
     test_log_read_prune();
     test_snapshot();
+    test_map_growth_logged();
     test_schema_upgrade();
     test_convergence();
     printf("store_repl: %.0f ms\n", mono_ms() - t0);
