@@ -49,7 +49,7 @@ class Node:
     """One kmsd process with its own data directory, config file and log."""
 
     def __init__(self, workdir, node_id="kms1", host="127.0.0.1", port=None, admin_port=None,
-                 config="", extra_args=(), data_dir=None):
+                 config="", extra_args=(), data_dir=None, wrapper=()):
         self.workdir = workdir
         self.node_id = node_id
         self.host = host
@@ -61,6 +61,7 @@ class Node:
         self.log_path = os.path.join(workdir, node_id, "kmsd.log")
         self.config = config
         self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)  # e.g. ["ip", "netns", "exec", NAME]
         self.proc = None
         self.write_config()
 
@@ -77,7 +78,7 @@ class Node:
         return os.path.join(self.data_dir, "audit.log")
 
     def start(self, extra_args=(), wait=True):
-        args = [KMSD, "--config", self.config_path, "--node-id", self.node_id,
+        args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id,
                 "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
                 "--data-dir", self.data_dir] + [str(a) for a in self.extra_args + list(extra_args)]
         self.log = open(self.log_path, "a")
@@ -101,6 +102,17 @@ class Node:
         raise AssertionError("kmsd %s not ready after %ss:\n%s" % (self.node_id, timeout, self.read_log()))
 
     def http(self, path, timeout=5):
+        if self.wrapper:  # the node lives in a network namespace: ask from inside it
+            p = subprocess.run(self.wrapper + ["python3", "-c",
+                               "import sys,urllib.request,urllib.error\n"
+                               "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=%d); print(r.status); sys.stdout.write(r.read().decode())\n"
+                               "except urllib.error.HTTPError as e:\n print(e.code); sys.stdout.write(e.read().decode())\n" % timeout,
+                               "http://%s:%d%s" % (self.host, self.admin_port, path)],
+                               capture_output=True, text=True, timeout=timeout + 5)
+            if p.returncode != 0:
+                raise OSError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "http failed")
+            code, _, body = p.stdout.partition("\n")
+            return int(code), body
         url = "http://%s:%d%s" % (self.host, self.admin_port, path)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as r:

@@ -21,7 +21,14 @@ def bench(*args, timeout=60):
     p = subprocess.run([KMSBENCH, "--no-progress"] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
+    assert_no_sanitizer_report(p.stderr)
     return p.returncode, p.stdout, p.stderr
+
+
+def assert_no_sanitizer_report(text):
+    """Exit codes can hide a sanitizer report (kmsbench exits 1 on failed activations)."""
+    for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        assert marker not in text, text
 
 
 class BenchTests(NodeTestCase):
@@ -177,6 +184,10 @@ class BenchTests(NodeTestCase):
             p.wait(10)
             log.close()
         self.assertEqual(p.returncode, 0)
+        with open(os.path.join(self.workdir, "floor.log")) as f:
+            text = f.read()
+        assert_no_sanitizer_report(text)
+        self.assertIn("PDUs answered", text)
 
 
 if __name__ == "__main__":
