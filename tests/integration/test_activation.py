@@ -5,7 +5,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
 
 WINDOWS_EPID = "03612-00206-556-123727-03-1033-17763.0000-2972018"
 DAY = 86400
@@ -57,6 +57,21 @@ class ProtocolTests(NodeTestCase):
         self.assertEqual(a["count"], 1)
         self.assertEqual(a["result"], "0x00000000")
         self.assertTrue(a["client"].startswith("127.0.0.1:"))
+
+
+class ListenTests(NodeTestCase):
+    def test_ipv6_and_several_listen_addresses(self):
+        n = self.node()
+        v6_port = free_port("::1")
+        v4_port = free_port("127.0.0.1")
+        n.start(["--listen", "[::1]:%d" % v6_port, "--listen", "127.0.0.1:%d" % v4_port])
+        rc, out, err = kmsctl("activate", "--json", "--cmid", cmid(1), "[::1]:%d" % v6_port)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)  # the harness's own --listen
+        rc, out, err = kmsctl("activate", "--json", "--cmid", cmid(3), "127.0.0.1:%d" % v4_port)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('"count":3', out.replace(" ", ""))
+        self.assertTrue(any(a["client"].startswith("[::1]:") for a in n.audit()))
 
 
 class CountTests(NodeTestCase):

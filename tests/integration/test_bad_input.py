@@ -130,5 +130,36 @@ class BadInputTests(NodeTestCase):
         self.assertTrue(self.n.alive())
 
 
+
+class LimitTests(NodeTestCase):
+    def test_connections_per_address_and_in_total(self):
+        n = self.node(config="[limits]\nmax_connections_per_address = 2\nmax_connections = 4\n").start()
+
+        def from_addr(src):
+            s = socket.socket()
+            s.bind((src, 0))
+            s.connect((n.host, n.port))
+            return s
+
+        hog = [from_addr("127.0.0.9"), from_addr("127.0.0.9")]
+        third = from_addr("127.0.0.9")
+        self.assertTrue(closed_by_peer(third, timeout=3), "third connection from one address not refused")
+        # Another address is still served while the hog holds its two.
+        self.assertEqual(activate(n, "--cmid", cmid(1))["count"], 1)
+        # The total limit: 2 (hog) + 2 more fill it; a fifth is refused.
+        more = [from_addr("127.0.0.10"), from_addr("127.0.0.11")]
+        time.sleep(0.2)
+        fifth = from_addr("127.0.0.12")
+        self.assertTrue(closed_by_peer(fifth, timeout=3))
+        for s in hog + more + [third, fifth]:
+            s.close()
+        time.sleep(0.3)
+        self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)
+        refused = n.status()["connections"]["refused"]
+        self.assertEqual(refused["per_address"], 1)
+        self.assertEqual(refused["max_connections"], 1)
+        self.assertIn("max_connections_per_address reached", n.read_log())
+
+
 if __name__ == "__main__":
     main()
