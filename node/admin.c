@@ -11,7 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/admin_clients.h"
+#include "node/admin_dns.h"
+#include "node/dns.h"
 #include "node/server.h"
+#include "node/statuspage.h"
 #include "proto/kms.h"
 #include "proto/products.h"
 #include "replication/repl.h"
@@ -19,6 +23,8 @@
 struct admin {
     node *n;
     struct evhttp *http;
+    admin_clients *clients; /* GET /clients (admin_clients.c) */
+    admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
 };
 
 static void add_json_string(struct evbuffer *b, const char *s)
@@ -45,6 +51,7 @@ static void send_reply(struct evhttp_request *req, int code, const char *reason,
 static void healthz_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
+    if (!admin_get_only(req)) return;
     struct evbuffer *b = evbuffer_new();
     store_stats st;
     store_get_stats(a->n->store, &st);
@@ -58,9 +65,46 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* Lets the status page served by one node read the others' /status: a request whose
+ * Origin is a configured admin address (http://HOST:PORT) may read the answer. No other
+ * origin may: /status names workstations and client addresses. */
+static void allow_peer_origin(struct evhttp_request *req, const node *n)
+{
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Vary", "Origin");
+    if (!origin || strncmp(origin, "http://", 7) != 0) return;
+    for (int i = 0; i < n->cfg.n_peers; i++) {
+        const config_addr *ad = &n->cfg.peers[i].admin;
+        char addr[300];
+        if (!ad->port) continue;
+        snprintf(addr, sizeof addr, strchr(ad->host, ':') ? "[%s]:%u" : "%s:%u", ad->host, ad->port);
+        if (strcmp(origin + 7, addr) == 0) {
+            evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+            return;
+        }
+    }
+}
+
+static void statuspage_cb(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    if (!admin_get_only(req)) return;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_reference(b, statuspage_html, statuspage_html_len, NULL, NULL);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    /* Everything the page needs is inline; it talks only to admin addresses. */
+    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                      "script-src 'unsafe-inline'; connect-src 'self' http:");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    send_reply(req, 200, "OK", "text/html; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
 static void status_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
+    if (!admin_get_only(req)) return;
     node *n = a->n;
     metrics *m = &n->metrics;
     struct evbuffer *b = evbuffer_new();
@@ -160,6 +204,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
+    dns_status_json(n->dns, b);
     evbuffer_add_printf(b, ",\"recent\":[");
     unsigned shown = 0;
     for (unsigned k = 0; k < NODE_RECENT_MAX && k < n->recent_next; k++) {
@@ -174,6 +219,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
                             r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult);
     }
     evbuffer_add_printf(b, "]}\n");
+    allow_peer_origin(req, n);
     send_reply(req, 200, "OK", "application/json", b);
     evbuffer_free(b);
 }
@@ -181,6 +227,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
+    if (!admin_get_only(req)) return;
     node *n = a->n;
     metrics *m = &n->metrics;
     const char *id = n->cfg.node_id; /* validated: [A-Za-z0-9._-] */
@@ -214,10 +261,21 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_activations_total{node=\"%s\",application=\"%s\"} %" PRIu64 "\n",
                             id, products_app_slug((kms_app)i), m->by_app[i]);
-    evbuffer_add_printf(b, "# HELP kmsha_count Current count a client of this application is told.\n"
-                           "# TYPE kmsha_count gauge\n");
+    evbuffer_add_printf(b, "# HELP kmsha_requests_by_product_total KMS requests by product group (KMS counted ID) and result.\n"
+                           "# TYPE kmsha_requests_by_product_total counter\n");
+    for (int i = 0; i < METRICS_PRODUCT_SLOTS; i++) {
+        const kms_product *kp = i < METRICS_PRODUCT_SLOTS - 1 && (size_t)i < products_count() ? products_at((size_t)i) : NULL;
+        if (!kp && i < METRICS_PRODUCT_SLOTS - 1) continue;
+        for (int r = 0; r < MR_COUNT; r++)
+            if (m->by_product[i][r]) /* a series appears with its first request */
+                evbuffer_add_printf(b, "kmsha_requests_by_product_total{node=\"%s\",product=\"%s\",application=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                                    id, kp ? kp->slug : "unknown", kp ? products_app_slug(kp->app) : "unknown",
+                                    metrics_result_name(r), m->by_product[i][r]);
+    }
+    evbuffer_add_printf(b, "# HELP kmsha_count_reported Current count a client of this application is told (slmgr /dlv).\n"
+                           "# TYPE kmsha_count_reported gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
-        evbuffer_add_printf(b, "kmsha_count{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
+        evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), clients_reported_count(n->clients, i, n->cfg.count_cap));
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
@@ -311,6 +369,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "# TYPE kmsha_replication_refused_keys_total counter\n"
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
     }
+    dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
@@ -318,6 +377,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 static void fallback_cb(struct evhttp_request *req, void *arg)
 {
     (void)arg;
+    if (!admin_get_only(req)) return;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "not found: try /status, /metrics or /healthz\n");
     send_reply(req, 404, "Not Found", "text/plain", b);
@@ -337,13 +397,27 @@ admin *admin_new(node *n, char *err, size_t errlen)
         admin_free(&a);
         return NULL;
     }
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    /* POST only for /drain and /undrain: every other handler starts with admin_get_only(). */
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);
     evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
     evhttp_set_cb(a->http, "/status", status_cb, a);
     evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
+    evhttp_set_cb(a->http, "/", statuspage_cb, a);
+    a->clients = admin_clients_new(n, a->http);
+    if (!a->clients) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
+    a->dns = admin_dns_new(n, a->http);
+    if (!a->dns) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
     evhttp_set_gencb(a->http, fallback_cb, a);
     return a;
 }
@@ -351,6 +425,8 @@ admin *admin_new(node *n, char *err, size_t errlen)
 void admin_free(admin **self_p)
 {
     if (!self_p || !*self_p) return;
+    admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
+    admin_dns_free(&(*self_p)->dns);
     if ((*self_p)->http) evhttp_free((*self_p)->http);
     free(*self_p);
     *self_p = NULL;

@@ -68,6 +68,8 @@ typedef struct setting {
 
 static const char *check_node_id(const char *v);
 static const char *check_nonempty(const char *v);
+static const char *check_dns_server(const char *v);
+static const char *check_dns_zones(const char *v);
 
 #define OFF(f) offsetof(kmsd_config, f)
 #define SZ(f) sizeof(((kmsd_config *)0)->f)
@@ -170,6 +172,32 @@ static const setting settings[] = {
      false, "Hours the update log is kept for catch-up; older gaps are filled by a snapshot"},
     {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
      false, "Updates or records per catch-up reply"},
+
+    /* [dns]: SRV publishing by RFC 2136 dynamic update (node/dns.c, ops/dns/) */
+    {"dns", "server", ST_STRING, OFF(dns_server), SZ(dns_server), 0, 0, 0, 0, false, NULL,
+     check_dns_server, "", false,
+     "Primary DNS server that takes the updates, IP:PORT or [V6]:PORT (port 53 when omitted); "
+     "empty = no DNS publishing"},
+    {"dns", "zones", ST_STRING, OFF(dns_zones), SZ(dns_zones), 0, 0, 0, 0, false, NULL,
+     check_dns_zones, "", false,
+     "Zones that get _vlmcs._tcp SRV records, comma-separated: ZONE, or ZONE:SITE where nodes of "
+     "SITE keep their priority and the others get priority + remote_priority_offset; "
+     "node host names (ID.ZONE) go in the first zone"},
+    {"dns", "tsig_key_file", ST_STRING, OFF(dns_tsig_key_file), SZ(dns_tsig_key_file), 0, 0, 0, 0,
+     false, NULL, NULL, "", false,
+     "BIND key file (tsig-keygen -a hmac-sha256 NAME) signing the updates; required with server"},
+    {"dns", "ttl", ST_UINT, OFF(dns_ttl), 0, 0, 5, 86400, 0, false, NULL, NULL, "60", false,
+     "TTL in seconds of the published records"},
+    {"dns", "refresh_interval", ST_UINT, OFF(dns_refresh_interval), 0, 0, 1, 86400, 0, false,
+     NULL, NULL, "60", false, "Seconds between look-ups that verify (and repair) this node's records"},
+    {"dns", "withdraw_after", ST_UINT, OFF(dns_withdraw_after), 0, 0, 1, 86400, 0, false, NULL,
+     NULL, "10", false,
+     "Seconds a peer must be dead (after dead_after_ms) before the lowest live node deletes its records"},
+    {"dns", "remote_priority_offset", ST_UINT, OFF(dns_remote_priority_offset), 0, 0, 0, 65535, 0,
+     false, NULL, NULL, "10", false,
+     "Added to the priority of nodes of other sites in a ZONE:SITE zone (capped at 65535)"},
+    {"dns", "timeout_ms", ST_UINT, OFF(dns_timeout_ms), 0, 0, 100, 60000, 0, false, NULL, NULL,
+     "2000", false, "Milliseconds to wait for the DNS server's answer (look-up or update)"},
 };
 
 /* [peer.ID]: one node of the cluster. Keys of config_peer; documented in the reference. */
@@ -181,7 +209,7 @@ static const char *const peer_keys_help[][2] = {
     {"site", "site name (SRV records per site; status)"},
     {"priority", "SRV priority 0..65535, lower is preferred (default 0)"},
     {"weight", "SRV weight 0..65535 within a priority (default 100)"},
-    {"target", "SRV target host name (default: the host of kms)"},
+    {"target", "SRV target host name (default: ID.<first [dns] zone>, published with an A/AAAA record of the kms address; a host name in kms is used as it is)"},
 };
 
 /* Sections without fixed keys. fn is called with key == NULL when the section header is
@@ -388,6 +416,74 @@ static const char *check_node_id(const char *v)
 }
 
 static const char *check_nonempty(const char *v) { return *v ? NULL : "must not be empty"; }
+
+/* [dns] server: an address literal, since the event loop never resolves names. */
+static const char *check_dns_server(const char *v)
+{
+    config_addr a;
+    struct in6_addr a6;
+    if (!*v) return NULL;
+    if (config_parse_addr(v, 53, &a) != 0 || a.port == 0) return "is not IP:PORT";
+    if (inet_pton(AF_INET, a.host, &a6) != 1 && inet_pton(AF_INET6, a.host, &a6) != 1)
+        return "must be an IP address (IP:PORT or [V6]:PORT), not a name";
+    return NULL;
+}
+
+static const char *check_dns_zones(const char *v)
+{
+    config_dns_zone z[CONFIG_MAX_DNS_ZONES];
+    int n;
+    return config_parse_dns_zones(v, z, CONFIG_MAX_DNS_ZONES, &n);
+}
+
+const char *config_parse_dns_zones(const char *text, config_dns_zone *out, int max, int *count)
+{
+    *count = 0;
+    for (const char *b = text; *b;) {
+        const char *comma = strchr(b, ',');
+        const char *e = comma ? comma : b + strlen(b);
+        char entry[330];
+        if (!take_entry(b, e, entry, sizeof entry)) return "has an entry that is too long";
+        if (entry[0]) {
+            if (*count >= max) return "lists too many zones (at most 16)";
+            config_dns_zone z;
+            memset(&z, 0, sizeof z);
+            char *colon = strchr(entry, ':');
+            if (colon) {
+                *colon = 0;
+                const char *site = colon + 1;
+                if (!*site || strlen(site) >= sizeof z.site || check_node_id(site))
+                    return "has a site that is not a name (ZONE:SITE, SITE of A-Z a-z 0-9 . _ -)";
+                memcpy(z.site, site, strlen(site));
+            }
+            size_t n = strlen(entry);
+            if (n && entry[n - 1] == '.') entry[--n] = 0;
+            if (n == 0 || n > 253) return "has an empty or too long zone name";
+            size_t label = 0;
+            for (size_t i = 0; i < n; i++) {
+                char c = entry[i];
+                if (c == '.') {
+                    if (label == 0) return "has a zone name with an empty label";
+                    label = 0;
+                    z.name[i] = '.';
+                    continue;
+                }
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_'))
+                    return "has a zone name with characters other than A-Z a-z 0-9 - _ .";
+                if (++label > 63) return "has a zone name with a label longer than 63";
+                z.name[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
+            z.name[n] = '.';
+            for (int i = 0; i < *count; i++)
+                if (!strcmp(out[i].name, z.name)) return "lists a zone twice";
+            out[(*count)++] = z;
+        }
+        if (!comma) break;
+        b = comma + 1;
+    }
+    return NULL;
+}
 
 static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *out, char *why,
                       size_t whylen)
@@ -1180,6 +1276,29 @@ int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
             put(err, errlen, "[cluster] dead_after_ms: %u is less than two heartbeat intervals (%u ms)",
                 cfg->dead_after_ms, cfg->heartbeat_interval_ms);
             return KMS_ECONFIG;
+        }
+    }
+    if (cfg->dns_server[0]) {
+        config_dns_zone zones[CONFIG_MAX_DNS_ZONES];
+        int nz = 0;
+        if ((problem = check_dns_server(cfg->dns_server))) {
+            put(err, errlen, "[dns] server: '%.64s' %s", cfg->dns_server, problem);
+            return KMS_ECONFIG;
+        }
+        if ((problem = config_parse_dns_zones(cfg->dns_zones, zones, CONFIG_MAX_DNS_ZONES, &nz)) || nz == 0) {
+            put(err, errlen, "[dns] zones: %s", problem ? problem : "at least one zone is needed when server is set");
+            return KMS_ECONFIG;
+        }
+        if (!cfg->dns_tsig_key_file[0]) {
+            put(err, errlen, "[dns] tsig_key_file: needed when server is set (updates are signed)");
+            return KMS_ECONFIG;
+        }
+        for (int i = 0; i < cfg->n_peers; i++) {
+            const config_peer *p = &cfg->peers[i];
+            if (!p->target[0] && (!strcmp(p->kms.host, "0.0.0.0") || !strcmp(p->kms.host, "::"))) {
+                put(err, errlen, "[peer.%s] target: needed for DNS publishing, since kms is a wildcard address", p->id);
+                return KMS_ECONFIG;
+            }
         }
     }
     return 0;

@@ -100,6 +100,16 @@ typedef struct kmsd_config {
     uint32_t log_retention_hours;
     uint32_t sync_batch;
 
+    /* [dns] (SRV publishing, node/dns.c) */
+    char dns_server[300];          /* IP:PORT of the primary that takes updates; "" = off */
+    char dns_zones[1024];          /* ZONE or ZONE:SITE, comma-separated (config_parse_dns_zones) */
+    char dns_tsig_key_file[CONFIG_PATH_MAX]; /* BIND key file (hmac-sha256) */
+    uint32_t dns_ttl;              /* seconds */
+    uint32_t dns_refresh_interval; /* seconds between republishing / verifying */
+    uint32_t dns_withdraw_after;   /* seconds a peer is dead before its records go */
+    uint32_t dns_remote_priority_offset; /* added to other sites' priorities in a site zone */
+    uint32_t dns_timeout_ms;       /* per DNS exchange */
+
     /* [peer.ID] sections, in file order */
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;
@@ -139,6 +149,17 @@ bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
 /* true when every peer's replication address is a loopback address. */
 bool config_cluster_is_loopback(const kmsd_config *cfg);
+
+#define CONFIG_MAX_DNS_ZONES 16
+/* One entry of [dns] zones: the zone (absolute, lower-case, trailing dot) and the site
+ * whose nodes keep their own priority in it ("" = every node keeps its own). */
+typedef struct config_dns_zone {
+    char name[256];
+    char site[64];
+} config_dns_zone;
+/* Parses [dns] zones ("kms.example.edu, site1.kms.example.edu:site1"). Returns NULL and
+ * the entries in out[0..*count), or a static description of what is wrong. */
+const char *config_parse_dns_zones(const char *text, config_dns_zone *out, int max, int *count);
 
 /* Writes the settings table as Markdown (section, key, type, default, range, reload,
  * description). */

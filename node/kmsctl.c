@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "node/client.h"
+#include "node/ctldns.h"
+#include "node/ctlops.h"
 #include "node/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
@@ -182,8 +184,15 @@ static void product_label(const client_options *opt, const char *given, const ch
 
 static const char activate_usage[] =
     "usage: kmsctl activate [options] HOST[:PORT]\n"
+    "       kmsctl activate [options] --srv _vlmcs._tcp.ZONE --dns IP[:PORT]\n"
     "  Performs one KMS activation against HOST (port 1688 unless given; IPv6 as [addr]:port)\n"
     "  and verifies the host's answer like a Windows client.\n"
+    "  --srv NAME              find the host by its SRV records instead, as Windows does: lowest\n"
+    "                          priority first, weighted random within a priority (RFC 2782); a\n"
+    "                          target that refuses or does not answer is reported on stderr and\n"
+    "                          the next one is tried\n"
+    "  --dns IP[:PORT]         the DNS server to ask for --srv and the targets' addresses (only\n"
+    "                          that one: the system's resolvers are never used)\n"
     "  --protocol 4|5|6        KMS protocol version (default: the product's)\n"
     "  --product NAME          SKU slug or GUID from 'kmsctl products' (default win10-pro)\n"
     "  --cmid GUID             client machine ID (default: random)\n"
@@ -250,6 +259,50 @@ static void print_text_result(const client_options *opt, const client_result *re
     printf("Elapsed: %.1f ms\n", res->elapsed_ms);
 }
 
+/* One target of activate --srv (ctldns_srv_try): -1 when it does not answer (refused,
+ * timed out, closed: try the next), else the exit status. */
+typedef struct srv_try {
+    const client_options *opt;
+    const char *product;
+    bool json;
+} srv_try;
+
+static int srv_attempt(void *ctx, const char *addr, uint16_t port, const char *srv_target)
+{
+    const srv_try *t = ctx;
+    client_result res;
+    char shown[300];
+    format_target(shown, sizeof shown, addr, port);
+    int r = client_activate(addr, port, t->opt, &res);
+    const char *msg = res.message[0] ? res.message : kms_strerror(r);
+    if (r == KMS_EIO || r == KMS_ETIMEOUT) {
+        fprintf(stderr, "kmsctl: SRV target %s (%s) did not answer: %s; trying the next target\n", srv_target,
+                shown, msg);
+        return -1;
+    }
+    if (r != 0) {
+        fprintf(stderr, "kmsctl: SRV target %s (%s): %s\n", srv_target, shown, msg);
+        if (t->json) {
+            printf("{\"ok\":false,\"host\":");
+            json_str(stdout, shown);
+            printf(",\"srv_target\":");
+            json_str(stdout, srv_target);
+            printf(",\"error\":");
+            json_str(stdout, kms_strerror(r));
+            printf(",\"message\":");
+            json_str(stdout, res.message);
+            printf("}\n");
+        }
+        return EXIT_FAIL;
+    }
+    fprintf(stderr, "kmsctl: SRV target %s (%s) answered\n", srv_target, shown);
+    const char *slug, *pname;
+    product_label(t->opt, t->product, &slug, &pname);
+    if (t->json) print_json_result(t->opt, &res, slug, pname, shown);
+    else print_text_result(t->opt, &res, slug, pname, shown);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+}
+
 static int cmd_activate(int argc, char **argv)
 {
     client_options opt;
@@ -258,6 +311,7 @@ static int cmd_activate(int argc, char **argv)
     int protocol = 0;
     bool json = false;
     const char *target = NULL;
+    const char *srv_name = NULL, *dns_server = NULL;
     argscan s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
     long long v;
@@ -343,10 +397,33 @@ static int cmd_activate(int argc, char **argv)
                 return EXIT_USAGE;
             }
             opt.timeout_ms = (int)v;
+        } else if (is_opt(&s, "--srv")) {
+            if (!(srv_name = scan_value(&s))) return EXIT_USAGE;
+        } else if (is_opt(&s, "--dns")) {
+            if (!(dns_server = scan_value(&s))) return EXIT_USAGE;
         } else {
             die_usage_msg("activate: unknown option '%s'", a);
             return EXIT_USAGE;
         }
+    }
+    if (srv_name || dns_server) {
+        if (!srv_name || !dns_server) {
+            die_usage_msg("activate: --srv and --dns go together (only the DNS server given is asked)");
+            return EXIT_USAGE;
+        }
+        if (target) {
+            die_usage_msg("activate: give HOST or --srv, not both");
+            return EXIT_USAGE;
+        }
+        if (client_options_set_product(&opt, product) != 0) {
+            die_usage_msg("--product: unknown product '%s' (see 'kmsctl products')", product);
+            return EXIT_USAGE;
+        }
+        if (protocol) opt.protocol = protocol;
+        srv_try st = {&opt, product, json};
+        int rc = ctldns_srv_try(dns_server, srv_name, opt.timeout_ms, srv_attempt, &st);
+        if (rc == EXIT_USAGE) fputs("Try 'kmsctl help' for usage.\n", stderr);
+        return rc;
     }
     if (!target) {
         die_usage_msg("activate: missing HOST[:PORT]");
@@ -729,8 +806,13 @@ static const command commands[] = {
     {"status", cmd_status, "a node's counters like slmgr /dlv (--cluster: every node)"},
     {"peers", cmd_peers, "the cluster's nodes as one node sees them"},
     {"keygen", cmd_keygen, "write a CURVE key pair for a node"},
-    /* Later subcommands go here, one line each, with their cmd_* above the table:
-     *   clients (query records), drain / undrain (SRV records), backup (store copy). */
+    {"clients", ctlops_clients, "query client records (CMID, workstation, address, application, time)"},
+    {"backup", ctlops_backup, "write a consistent copy of a (live) store"},
+    {"restore", ctlops_restore, "put a backup in place for a stopped node"},
+    {"drain", ctldns_drain, "withdraw a node's DNS SRV records while it keeps serving"},
+    {"undrain", ctldns_undrain, "publish a drained node's DNS SRV records again"},
+    {"dns", ctldns_dns, "dns check: what the DNS server publishes against what it should"},
+    /* Later subcommands go here, one line each, with their cmd_* above the table. */
     {"help", cmd_help, "show this help, or 'help COMMAND' for one command"},
 };
 

@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "node/admin.h"
+#include "node/dns.h"
 #include "node/config.h"
 #include "node/log.h"
 #include "node/node.h"
+#include "node/sdnotify.h"
 #include "node/server.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
@@ -38,7 +40,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: kmsd [options]\n"
             "  --config FILE        read settings from FILE (INI)\n"
-            "  --check-config FILE  check FILE and exit (0 when valid)\n"
+            "  --check-config FILE  check FILE and exit (0 when valid); with --node-id ID as\n"
+            "                       that node of a cluster file\n"
             "  --listen ADDR:PORT   KMS listen address (repeatable; replaces [node] listen)\n"
             "  --data-dir DIR       store directory ([node] data_dir)\n"
             "  --node-id ID         this node's id ([node] id)\n"
@@ -129,6 +132,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     log_info("%s: no new connections; finishing %u in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              server_pending(d->n.server));
     d->n.stopping = true;
+    sdnotify_stopping("stopping: finishing in-flight requests");
     server_stop_accepting(d->n.server);
     d->stop_started_ms = node_mono_ms();
     d->stop_timer = evtimer_new(d->n.base, stop_check_cb, d);
@@ -190,6 +194,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         memcmp(&cur->admin, &fresh->admin, sizeof cur->admin) || strcmp(cur->audit_log, fresh->audit_log) ||
         cur->commit_delay_ms != fresh->commit_delay_ms || cur->map_size_mb != fresh->map_size_mb)
         log_warnx("SIGHUP: changes to node id, listen, admin, data_dir, audit_log or [store] need a restart");
+    if (strcmp(cur->dns_server, fresh->dns_server) || strcmp(cur->dns_zones, fresh->dns_zones) ||
+        strcmp(cur->dns_tsig_key_file, fresh->dns_tsig_key_file) || cur->dns_ttl != fresh->dns_ttl ||
+        cur->dns_refresh_interval != fresh->dns_refresh_interval || cur->dns_withdraw_after != fresh->dns_withdraw_after ||
+        cur->dns_remote_priority_offset != fresh->dns_remote_priority_offset || cur->dns_timeout_ms != fresh->dns_timeout_ms)
+        log_warnx("SIGHUP: changes to [dns] need a restart");
     log_info("SIGHUP: configuration reloaded from %s", n->config_path);
     free(fresh);
 }
@@ -212,7 +221,11 @@ int main(int argc, char **argv)
             if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a FILE\n", a); return 2; }
             kmsd_config cfg;
             config_defaults(&cfg);
-            if (config_load(&cfg, argv[i + 1], err, sizeof err) < 0 || config_validate(&cfg, err, sizeof err) < 0) {
+            int crc = config_load(&cfg, argv[i + 1], err, sizeof err);
+            /* --node-id ID: check the file as node ID of a cluster file reads it. */
+            for (int k = 1; crc >= 0 && k + 1 < argc; k++)
+                if (!strcmp(argv[k], "--node-id")) crc = config_set(&cfg, "node", "id", argv[k + 1], "--node-id", err, sizeof err);
+            if (crc < 0 || config_validate(&cfg, err, sizeof err) < 0) {
                 fprintf(stderr, "kmsd: %s\n", err);
                 return 1;
             }
@@ -322,6 +335,8 @@ int main(int argc, char **argv)
         fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
     n->repl = repl_new(n, n->origin, err, sizeof err);
     if (!n->repl && err[0]) fatalx("%s", err);
+    n->dns = dns_new(n, err, sizeof err);
+    if (!n->dns) fatalx("%s", err);
 
     n->server = server_new(n, err, sizeof err);
     if (!n->server) fatalx("%s", err);
@@ -345,14 +360,20 @@ int main(int argc, char **argv)
     if (n->admin) log_info("admin HTTP on http://%s:%u/ (/status, /metrics, /healthz)", n->cfg.admin.host, n->cfg.admin.port);
     log_info("kmsd " KMSHA_VERSION " node %s ready%s", n->cfg.node_id,
              n->config_path[0] ? "" : " (embedded defaults)");
+    char sd_status[200];
+    snprintf(sd_status, sizeof sd_status, "node %s serving, %zu live client records", n->cfg.node_id,
+             clients_size(n->clients));
+    sdnotify *sd = sdnotify_ready(n->base, sd_status); /* systemd: READY=1, watchdog pings */
 
     event_base_dispatch(n->base);
+    sdnotify_free(&sd);
 
     /* The store first: it commits what is queued and runs the callbacks still owed, which
      * refer to connections and to the replication engine. */
     store_free(&n->store);
     server_free(&n->server);
     admin_free(&n->admin);
+    dns_free(&n->dns);
     repl_free(&n->repl);
     clients_free(&n->clients);
     event_free(d.sig_term);

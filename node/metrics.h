@@ -27,6 +27,9 @@ enum metrics_refusal {
 };
 
 #define METRICS_LATENCY_BUCKETS 14
+/* Requests per product group: slot i is products_at(i); the last slot counts requests whose
+ * KMS counted ID is not in the product table. */
+#define METRICS_PRODUCT_SLOTS 64
 extern const double metrics_latency_bounds_ms[METRICS_LATENCY_BUCKETS]; /* last = +Inf */
 
 typedef struct metrics {
@@ -37,6 +40,7 @@ typedef struct metrics {
     uint64_t by_protocol[3];             /* v4, v5, v6 */
     uint64_t by_app[3];                  /* kms_app of successful activations */
     uint64_t refusals[MREF_COUNT];
+    uint64_t by_product[METRICS_PRODUCT_SLOTS][MR_COUNT]; /* requests by product group, result */
     uint64_t connections_total;
     uint64_t connections_open;
     uint64_t latency_bucket[METRICS_LATENCY_BUCKETS];

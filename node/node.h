@@ -14,6 +14,7 @@ struct event_base;
 struct server;
 struct admin;
 struct repl;
+struct dns;
 
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
 
@@ -40,6 +41,7 @@ typedef struct node {
     struct server *server;
     struct admin *admin;
     struct repl *repl;        /* NULL for a node without peers */
+    struct dns *dns;          /* DNS publishing and the drain state (node/dns.h) */
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;

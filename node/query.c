@@ -26,9 +26,13 @@ void query_filter_init(query_filter *f)
     f->until_ms = INT64_MAX;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) snprintf(err, errlen, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return KMS_EINVAL;
 }
 
@@ -135,19 +139,19 @@ int query_filter_set(query_filter *f, const char *key, const char *value, int64_
 {
     if (!strcmp(key, "cmid")) {
         kms_guid g;
-        if (kms_guid_parse(value, &g) != 0) return fail(err, errlen, "cmid: '%s' is not a GUID%s", value, "");
+        if (kms_guid_parse(value, &g) != 0) return fail(err, errlen, "cmid: '%s' is not a GUID", value);
         memcpy(f->cmid, g.b, 16);
         f->has_cmid = true;
     } else if (!strcmp(key, "workstation")) {
         if (strlen(value) >= sizeof f->workstation)
-            return fail(err, errlen, "workstation: '%.60s' is too long%s", value, "");
+            return fail(err, errlen, "workstation: '%.60s' is too long", value);
         snprintf(f->workstation, sizeof f->workstation, "%s", value);
     } else if (!strcmp(key, "address")) {
-        if (strlen(value) >= sizeof f->address) return fail(err, errlen, "address: '%.60s' is too long%s", value, "");
+        if (strlen(value) >= sizeof f->address) return fail(err, errlen, "address: '%.60s' is too long", value);
         snprintf(f->address, sizeof f->address, "%s", value);
     } else if (!strcmp(key, "application") || !strcmp(key, "app")) {
         int app = products_app_parse(value);
-        if (app < 0) return fail(err, errlen, "application: '%.60s' is not windows, office2010 or office2013%s", value, "");
+        if (app < 0) return fail(err, errlen, "application: '%.60s' is not windows, office2010 or office2013", value);
         f->app = app;
     } else if (!strcmp(key, "since") || !strcmp(key, "until")) {
         int64_t t;
@@ -158,7 +162,7 @@ int query_filter_set(query_filter *f, const char *key, const char *value, int64_
         if (until) f->until_ms = t;
         else f->since_ms = t;
     } else {
-        return fail(err, errlen, "unknown parameter '%.40s'%s", key, "");
+        return fail(err, errlen, "unknown parameter '%.40s'", key);
     }
     return 0;
 }
@@ -325,15 +329,15 @@ static bool put_fmt(char **p, char *end, const char *fmt, ...)
     return true;
 }
 
-static void iso_utc(int64_t ms, char out[32])
+static void iso_utc(int64_t ms, char out[64])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     if (!gmtime_r(&t, &tm)) {
-        snprintf(out, 32, "?");
+        snprintf(out, 64, "?");
         return;
     }
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
 }
 
@@ -342,7 +346,7 @@ int query_record_json(const store_record *rec, char *out, size_t cap)
     if (cap < 2) return KMS_ESPACE;
     char *p = out, *end = out + cap;
     kms_guid g;
-    char cmid[KMS_GUID_STRLEN], sku[KMS_GUID_STRLEN], kid[KMS_GUID_STRLEN], first[32], last[32];
+    char cmid[KMS_GUID_STRLEN], sku[KMS_GUID_STRLEN], kid[KMS_GUID_STRLEN], first[64], last[64];
     memcpy(g.b, rec->cmid, 16);
     kms_guid_format(&g, cmid);
     memcpy(g.b, rec->sku_id, 16);

@@ -219,6 +219,10 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
         m->by_protocol[c->kreq.version_major - 4]++;
     if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
+    size_t slot = METRICS_PRODUCT_SLOTS - 1;
+    for (size_t i = 0; d->product && i < products_count() && i < METRICS_PRODUCT_SLOTS - 1; i++)
+        if (products_at(i) == d->product) slot = i;
+    m->by_product[slot][d->result]++;
     metrics_observe_latency(m, latency_ms);
 
     char line[2048];

@@ -1,0 +1,306 @@
+"""DNS publishing against a real BIND named: a three-node cluster publishes its SRV records
+(priorities and weights per node and per site zone) by TSIG-signed dynamic updates; a node
+killed with -9 is withdrawn by the lowest live node and publishes itself again when it
+comes back; drain / undrain withdraw and restore a node's records while it keeps serving,
+also across a restart; a wrong TSIG key is reported and never stops activations; `kmsctl
+activate --srv` picks targets by priority and fails over to the next one.
+
+named runs from a temporary directory on 127.0.0.1 and a free port with two dynamic zones
+(kms.test and site1.kms.test) and a key made by tsig-keygen. Where AppArmor is enforced,
+the usr.sbin.named profile keeps /usr/sbin/named out of such a directory, so a copy of the
+binary (which no profile names) is run instead. Nothing here talks to any DNS server but
+this named: kmsd and kmsctl are given its address and never read /etc/resolv.conf."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+
+ZONES = ("kms.test", "site1.kms.test")
+WITHDRAW_AFTER = 2
+DEAD_AFTER_S = 1.5  # harness Cluster: dead_after_ms = 1500
+
+
+def tool(name):
+    path = shutil.which(name) or os.path.join("/usr/sbin", name)
+    if not os.path.exists(path):
+        raise AssertionError("%s not found: install bind9, bind9-utils and bind9-dnsutils (scripts/deps.sh)" % name)
+    return path
+
+
+def apparmor_enforced():
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+class Named:
+    """A named with dynamic zones kms.test and site1.kms.test in its own directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kmsha-named-")
+        self.port = free_port("127.0.0.1")
+        keygen = tool("tsig-keygen")
+        self.key_file = os.path.join(self.dir, "kmsha.key")
+        self.wrong_key_file = os.path.join(self.dir, "wrong.key")
+        for path in (self.key_file, self.wrong_key_file):  # same name, another secret
+            with open(path, "w") as f:
+                f.write(subprocess.run([keygen, "-a", "hmac-sha256", "kmsha-key"], check=True,
+                                       capture_output=True, text=True).stdout)
+        zones = ""
+        for z in ZONES:
+            with open(os.path.join(self.dir, z + ".zone"), "w") as f:
+                f.write("$TTL 60\n@ IN SOA ns.kms.test. hostmaster.kms.test. 1 3600 600 86400 60\n"
+                        "@ IN NS ns.kms.test.\n")
+                if z == "kms.test":
+                    f.write("ns IN A 127.0.0.1\n")
+            # The policy of ops/dns/named.conf.example: the key may change the SRV RRset and
+            # the address records of the node names below the zone, nothing else.
+            zones += ('zone "%s" {\n  type primary;\n  file "%s/%s.zone";\n  update-policy {\n'
+                      '    grant kmsha-key name _vlmcs._tcp.%s. SRV;\n'
+                      '    grant kmsha-key wildcard *.%s. A AAAA;\n  };\n};\n') % (z, self.dir, z, z, z)
+        self.conf = os.path.join(self.dir, "named.conf")
+        with open(self.conf, "w") as f:
+            f.write('include "%s";\n' % self.key_file)
+            f.write('options {\n  directory "%s";\n  listen-on port %d { 127.0.0.1; };\n  listen-on-v6 { none; };\n'
+                    '  pid-file "%s/named.pid";\n  session-keyfile "%s/session.key";\n  recursion no;\n'
+                    '  dnssec-validation no;\n  notify no;\n};\ncontrols { };\n' % (self.dir, self.port, self.dir, self.dir))
+            f.write(zones)
+        named = tool("named")
+        if apparmor_enforced():
+            copy = os.path.join(self.dir, "named")
+            shutil.copy2(named, copy)
+            named = copy
+        self.log = open(os.path.join(self.dir, "named.log"), "w")
+        self.proc = subprocess.Popen([named, "-g", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("named exited:\n" + self.read_log())
+            if self.dig("kms.test", "SOA"):
+                return
+            time.sleep(0.1)
+        raise AssertionError("named did not answer:\n" + self.read_log())
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def dig(self, name, rtype):
+        p = subprocess.run([tool("dig"), "@127.0.0.1", "-p", str(self.port), "+short", "+norecurse", "+time=1",
+                            "+tries=2", name, rtype], capture_output=True, text=True, timeout=10)
+        return [l for l in p.stdout.splitlines() if l and not l.startswith(";")]
+
+    def srv(self, zone):
+        """{target: (priority, weight, port)} of _vlmcs._tcp.ZONE."""
+        out = {}
+        for line in self.dig("_vlmcs._tcp." + zone, "SRV"):
+            prio, weight, port, target = line.split()
+            out[target] = (int(prio), int(weight), int(port))
+        return out
+
+    def read_log(self):
+        with open(os.path.join(self.dir, "named.log")) as f:
+            return f.read()[-3000:]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        if not os.environ.get("KMSHA_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def dns_section(named, key_file=None, zones="kms.test, site1.kms.test:site1"):
+    return ("\n[dns]\nserver = %s\nzones = %s\ntsig_key_file = %s\nttl = 30\nrefresh_interval = 30\n"
+            "withdraw_after = %d\nremote_priority_offset = 10\ntimeout_ms = 1000\n"
+            % (named.server, zones, key_file or named.key_file, WITHDRAW_AFTER))
+
+
+def wait_for(what, cond, timeout=10, step=0.1):
+    t0 = time.time()
+    last = None
+    while time.time() - t0 < timeout:
+        last = cond()
+        if last:
+            return time.time() - t0
+        time.sleep(step)
+    raise AssertionError("%s: not within %ss (last: %r)" % (what, timeout, last))
+
+
+class DnsTests(NodeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.named = Named()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.named.stop()
+
+    def tearDown(self):
+        if not getattr(self._outcome, "success", True):
+            print("---- named ----\n" + self.named.read_log())
+        super().tearDown()
+
+    def test_cluster_publishes_withdraws_and_drains(self):
+        named = self.named
+        c = Cluster(self, cluster_config=dns_section(named), peer_extra={
+            "kms1": "priority = 0\nweight = 100\n",   # site1
+            "kms2": "priority = 10\nweight = 50\n",   # site2
+            "kms3": "priority = 10\nweight = 100\n",  # site1
+        })
+        c.start()
+        port = c.kms_port
+        want = {
+            "kms.test": {"kms1.kms.test.": (0, 100, port), "kms2.kms.test.": (10, 50, port),
+                         "kms3.kms.test.": (10, 100, port)},
+            # site1 zone: site2's kms2 gets priority + remote_priority_offset
+            "site1.kms.test": {"kms1.kms.test.": (0, 100, port), "kms2.kms.test.": (20, 50, port),
+                               "kms3.kms.test.": (10, 100, port)},
+        }
+        took = wait_for("three SRV records in both zones", lambda: all(named.srv(z) == want[z] for z in ZONES))
+        print("published in %.2f s" % took)
+        for i, nid in enumerate(c.ids):
+            self.assertEqual(named.dig("%s.kms.test" % nid, "A"), [c.hosts[i]])
+        rc, out, err = kmsctl("dns", "check", "--admin", "%s:%d" % (c.hosts[0], c.admin_ports[0]))
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("as they should be", out)
+        for n in c.nodes:
+            st = n.status()["dns"]
+            self.assertEqual(st["state"], "published", st)
+            self.assertIn('kmsha_dns_published{node="%s",zone="site1.kms.test."} 1' % n.node_id, n.metrics())
+
+        # Clients: priority 0 first, every time.
+        srv_args = ("activate", "--json", "--srv", "_vlmcs._tcp.kms.test", "--dns", named.server)
+        for i in range(3):
+            rc, out, err = kmsctl(*srv_args, "--cmid", cmid(i + 1))
+            self.assertEqual(rc, 0, err)
+            self.assertIn("SRV target kms1.kms.test. (127.0.0.1:%d) answered" % port, err)
+
+        # kill -9 kms1: before it is withdrawn, a client fails over to the next priority.
+        victim = c.nodes[0]
+        victim.kill9()
+        t_kill = time.time()
+        rc, out, err = kmsctl(*srv_args, "--cmid", cmid(10))
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("SRV target kms1.kms.test. (127.0.0.1:%d) did not answer" % port, err)
+        self.assertRegex(err, r"SRV target kms[23]\.kms\.test\. \(127\.0\.0\.[23]:%d\) answered" % port)
+        self.assertLess(time.time() - t_kill, DEAD_AFTER_S + WITHDRAW_AFTER, "the failover test came too late")
+        # The lowest live node (kms2) withdraws it once it has been dead for withdraw_after.
+        gone = lambda: all("kms1.kms.test." not in named.srv(z) for z in ZONES) and not named.dig("kms1.kms.test", "A")
+        wait_for("kms1 withdrawn", gone, timeout=DEAD_AFTER_S + WITHDRAW_AFTER + 5, step=0.05)
+        withdrawal = time.time() - t_kill
+        print("kms1 withdrawn %.2f s after kill -9 (dead_after %.1f s + withdraw_after %d s)" % (
+            withdrawal, DEAD_AFTER_S, WITHDRAW_AFTER))
+        self.assertGreaterEqual(withdrawal, DEAD_AFTER_S + WITHDRAW_AFTER - 0.5)
+        self.assertIn("withdrew the records of peer kms1", c.nodes[1].read_log())
+        self.assertNotIn("withdrew the records", c.nodes[2].read_log())  # only the lowest live id
+        self.assertEqual(named.srv("kms.test"), {k: v for k, v in want["kms.test"].items() if k != "kms1.kms.test."})
+        rc, out, err = kmsctl("activate", "--srv", "_vlmcs._tcp.kms.test", "--dns", named.server)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("did not answer", err)
+
+        # It comes back and publishes itself again.
+        victim.start()
+        took = wait_for("kms1 back", lambda: all(named.srv(z) == want[z] for z in ZONES))
+        print("kms1 republished %.2f s after its restart" % took)
+
+        # Drain kms2 (asked through kms1): gone from DNS, still answering.
+        admin1 = "%s:%d" % (c.hosts[0], c.admin_ports[0])
+        rc, out, err = kmsctl("drain", "--admin", admin1, "kms2")
+        self.assertEqual(rc, 0, out + err)
+        drained_want = {z: {k: v for k, v in want[z].items() if k != "kms2.kms.test."} for z in ZONES}
+        took = wait_for("kms2 withdrawn by drain", lambda: all(named.srv(z) == drained_want[z] for z in ZONES))
+        print("kms2 withdrawn %.2f s after kmsctl drain" % took)
+        self.assertEqual(named.dig("kms2.kms.test", "A"), [])
+        self.assertGreaterEqual(activate(c.nodes[1], "--cmid", cmid(20))["count"], 1)
+        self.assertEqual(c.nodes[1].status()["dns"]["state"], "withdrawn (drained)")
+        rc, out, err = kmsctl("dns", "check", "--admin", admin1)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("ok (drained)", out)
+        # A drained node restarted stays drained.
+        c.nodes[1].stop()
+        c.nodes[1].start()
+        wait_for("kms2 status after restart", lambda: c.nodes[1].status()["dns"]["state"] == "withdrawn (drained)")
+        time.sleep(1)
+        self.assertEqual(named.srv("kms.test"), drained_want["kms.test"])
+        self.assertIn("drained exists): this node's DNS records stay withdrawn", c.nodes[1].read_log())
+        # Undrain: back.
+        rc, out, err = kmsctl("undrain", "--admin", admin1, "kms2")
+        self.assertEqual(rc, 0, out + err)
+        wait_for("kms2 back after undrain", lambda: all(named.srv(z) == want[z] for z in ZONES))
+        rc, out, err = kmsctl("dns", "check", "--admin", admin1)
+        self.assertEqual(rc, 0, out + err)
+        # POST reaches only /drain and /undrain.
+        self.assertEqual(c.nodes[0].http("/drain")[0], 405)
+        req = urllib.request.Request("http://%s/status" % admin1, data=b"", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        self.assertEqual(e.exception.code, 405)
+
+    def test_wrong_tsig_key_is_reported_and_the_node_keeps_serving(self):
+        named = self.named
+        n = self.node(node_id="kmsx", config=dns_section(named, key_file=named.wrong_key_file, zones="kms.test"))
+        n.start()
+        wait_for("BADSIG in /status", lambda: "BADSIG" in n.status()["dns"]["state"])
+        st = n.status()["dns"]
+        self.assertTrue(st["state"].startswith("failing: NOTAUTH (BADSIG)"), st)
+        self.assertIn("kmsha-key", st["last_error"])
+        self.assertGreater(st["next_retry_ms"], 0)
+        self.assertEqual(activate(n, "--cmid", cmid(1))["count"], 1)
+        time.sleep(2.5)  # a few retries (1 s, 2 s): logged once
+        log = n.read_log()
+        self.assertIn("NOTAUTH (BADSIG)", log)
+        self.assertEqual(len(re.findall(r"publishing failed", log)), 1, log)
+        m = n.metrics()
+        self.assertRegex(m, r'kmsha_dns_failures_total\{node="kmsx",reason="badsig"\} [2-9]')
+        self.assertIn('kmsha_dns_published{node="kmsx",zone="kms.test."} 0', m)
+        self.assertNotIn("kmsx.kms.test.", named.srv("kms.test"))
+        self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)
+        rc, out, err = kmsctl("dns", "check", "--admin", "127.0.0.1:%d" % n.admin_port)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("MISSING", out)
+
+    def test_configuration_errors_name_the_setting(self):
+        named = self.named
+        cases = [
+            ("[dns]\nserver = 127.0.0.1:%d\nzones = kms.test\n" % named.port, "[dns] tsig_key_file"),
+            ("[dns]\nserver = 127.0.0.1:%d\ntsig_key_file = %s\n" % (named.port, named.key_file), "[dns] zones"),
+            ("[dns]\nserver = ns.example.edu:53\n", "must be an IP address"),
+            ("[dns]\nzones = kms..test\n", "empty label"),
+            ("[dns]\nttl = 1\n", "out of range 5..86400"),
+        ]
+        for i, (text, want) in enumerate(cases):
+            path = os.path.join(self.workdir, "bad%d.ini" % i)
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([KMSD, "--check-config", path], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1, text)
+            self.assertIn(want, p.stderr)
+        # A key file that is not one stops the node at start, saying why.
+        bad_key = os.path.join(self.workdir, "bad.key")
+        with open(bad_key, "w") as f:
+            f.write('key "k" { algorithm hmac-md5; secret "AAAA"; };\n')
+        n = self.node(node_id="kmsy", config=dns_section(named, key_file=bad_key, zones="kms.test"))
+        n.start(wait=False)
+        self.assertEqual(n.proc.wait(10), 1)
+        self.assertIn("only algorithm hmac-sha256", n.read_log())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The configuration examples in ops/examples pass `kmsd --check-config`, each as every node
+that reads it (--node-id ID for every [peer.ID] of a cluster file), and a node id the
+file does not name is refused."""
+import glob
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import KMSD, ROOT, main  # noqa: E402
+
+EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "ops", "examples", "*.ini")))
+
+
+def check(path, node_id=None):
+    args = [KMSD, "--check-config", path] + (["--node-id", node_id] if node_id else [])
+    p = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+class ExampleTests(unittest.TestCase):
+    def test_there_are_examples(self):
+        names = {os.path.basename(p) for p in EXAMPLES}
+        self.assertLessEqual({"single-node.ini", "three-sites.ini"}, names)
+
+    def test_every_example_checks_as_every_node(self):
+        for path in EXAMPLES:
+            with open(path) as f:
+                text = f.read()
+            peers = re.findall(r"^\[peer\.([A-Za-z0-9._-]+)\]", text, re.M)
+            with self.subTest(example=os.path.basename(path)):
+                if not peers:
+                    rc, out = check(path)
+                    self.assertEqual(rc, 0, out)
+                    continue
+                for nid in peers:
+                    rc, out = check(path, nid)
+                    self.assertEqual(rc, 0, "%s as %s: %s" % (path, nid, out))
+                rc, out = check(path, "not-a-peer")
+                self.assertEqual(rc, 1, out)
+                self.assertIn("not-a-peer", out)
+
+    def test_three_sites_shape(self):
+        path = os.path.join(ROOT, "ops", "examples", "three-sites.ini")
+        with open(path) as f:
+            text = f.read()
+        sections = re.split(r"^\[", text, flags=re.M)
+        peers = [s for s in sections if s.startswith("peer.")]
+        self.assertEqual(len(peers), 6)
+        sites = {}
+        for s in peers:
+            site = re.search(r"^site = (\S+)", s, re.M).group(1)
+            prio = re.search(r"^priority = (\d+)", s, re.M).group(1)
+            self.assertRegex(s, r"(?m)^weight = \d+")
+            self.assertRegex(s, r"(?m)^public_key = \S{40}$")
+            sites.setdefault(site, set()).add(prio)
+        self.assertEqual(len(sites), 3)
+        self.assertTrue(all(len(p) == 1 for p in sites.values()), sites)  # one priority per site
+        self.assertEqual(len({p for ps in sites.values() for p in ps}), 3)  # a different one each
+        self.assertIn("allow_clients", text)
+        self.assertIn("key_dir", text)
+        self.assertIn("tsig_key_file", text)
+
+
+if __name__ == "__main__":
+    main()

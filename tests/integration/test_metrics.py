@@ -1,0 +1,173 @@
+"""/metrics as Prometheus reads it: the text format passes promtool (Debian's prometheus
+package) or the strict parser of test_admin.py, and every number matches what the test
+did: requests by result, product group, protocol and licence status, counts per
+application, the latency histogram, open connections, refusals by cause, peers and
+replication lag in a cluster. Also checks ops/prometheus (the scrape config and the alert
+rules, with their own promtool unit tests)."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from test_admin import parse_metrics  # noqa: E402
+
+PROMTOOL = shutil.which("promtool")
+OPS = os.path.join(ROOT, "ops", "prometheus")
+
+
+def promtool(*args, stdin=None):
+    p = subprocess.run([PROMTOOL] + list(args), input=stdin, capture_output=True, text=True, timeout=60, cwd=OPS)
+    return p.returncode, p.stdout + p.stderr
+
+
+class MetricsTests(NodeTestCase):
+    def check_format(self, text):
+        samples = parse_metrics(text)  # strict parser, always
+        if PROMTOOL:
+            rc, out = promtool("check", "metrics", stdin=text)
+            self.assertEqual(rc, 0, "promtool check metrics:\n" + out)
+        return samples
+
+    def test_numbers_match_what_was_done(self):
+        n = self.node().start()
+        L = 'node="kms1"'
+        activate(n, "--cmid", cmid(1), "--protocol", "6")
+        activate(n, "--cmid", cmid(2), "--protocol", "6", "--license-status", "1")
+        activate(n, "--cmid", cmid(3), "--protocol", "5", "--license-status", "1")
+        activate(n, "--cmid", cmid(4), "--protocol", "4", "--product", "win7-pro")
+        activate(n, "--cmid", cmid(5), "--product", "office2016-proplus", "--license-status", "5")
+        activate(n, "--cmid", cmid(1), "--protocol", "6")  # a renewal: counted once
+        rc, _, _ = kmsctl("activate", "--product", "win10-home", "--cmid", cmid(6), n.addr)  # retail: refused
+        self.assertEqual(rc, 1)
+        rc, _, _ = kmsctl("activate", "--time-offset", "86400", "--cmid", cmid(7), n.addr)  # clock a day off
+        self.assertEqual(rc, 1)
+        s = socket.create_connection((n.host, n.port))  # not RPC at all: closed as a bad PDU
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"x" * 64)
+        s.settimeout(5)
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+        hold = socket.create_connection((n.host, n.port))  # an open connection, idle
+        time.sleep(0.3)
+        m = self.check_format(n.metrics())
+        hold.close()
+
+        def v(name, labels):
+            self.assertIn((name, labels), m, "missing %s{%s}" % (name, labels))
+            return m[(name, labels)]
+
+        self.assertEqual(v("kmsha_up", L), 1)
+        self.assertEqual(v("kmsha_requests_total", L + ',result="activated"'), 6)
+        self.assertEqual(v("kmsha_requests_total", L + ',result="product_refused"'), 1)
+        self.assertEqual(v("kmsha_requests_total", L + ',result="time_refused"'), 1)
+        self.assertEqual(v("kmsha_requests_total", L + ',result="invalid_data"'), 0)
+        self.assertEqual(v("kmsha_requests_failed_total", L), 2)
+        self.assertEqual(v("kmsha_requests_by_license_status_total", L + ',status="licensed"'), 2)
+        self.assertEqual(v("kmsha_requests_by_license_status_total", L + ',status="notification"'), 1)
+        self.assertEqual(v("kmsha_requests_by_license_status_total", L + ',status="oob_grace"'), 5)
+        self.assertEqual(v("kmsha_requests_by_protocol_total", L + ',protocol="4"'), 1)
+        self.assertEqual(v("kmsha_requests_by_protocol_total", L + ',protocol="5"'), 1)
+        self.assertEqual(v("kmsha_requests_by_protocol_total", L + ',protocol="6"'), 6)
+        # Product groups (KMS counted IDs): win10-pro and win10 group, win7, office2016.
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win10",application="windows",result="activated"'), 4)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win10",application="windows",result="time_refused"'), 1)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win7",application="windows",result="activated"'), 1)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="office2016",application="office2013",result="activated"'), 1)
+        by_product = sum(val for (name, _), val in m.items() if name == "kmsha_requests_by_product_total")
+        self.assertEqual(by_product, 8)
+        refused = [lab for (name, lab), val in m.items()
+                   if name == "kmsha_requests_by_product_total" and 'result="product_refused"' in lab and val == 1]
+        self.assertEqual(len(refused), 1, refused)
+        self.assertEqual(v("kmsha_activations_total", L + ',application="windows"'), 5)
+        self.assertEqual(v("kmsha_activations_total", L + ',application="office2013"'), 1)
+        self.assertEqual(v("kmsha_count_reported", L + ',application="windows"'), 4)
+        self.assertEqual(v("kmsha_count_reported", L + ',application="office2013"'), 1)
+        self.assertEqual(v("kmsha_count_reported", L + ',application="office2010"'), 0)
+        self.assertEqual(v("kmsha_clients_live", L + ',application="windows"'), 4)
+        # Latency histogram: every answered request once, cumulative buckets.
+        self.assertEqual(v("kmsha_request_duration_seconds_count", L), 8)
+        buckets = sorted(((float(lab.split('le="')[1].rstrip('"')), val) for (name, lab), val in m.items()
+                          if name == "kmsha_request_duration_seconds_bucket"), key=lambda x: x[0])
+        self.assertEqual(buckets[-1], (float("inf"), 8))
+        self.assertEqual([b[1] for b in buckets], sorted(b[1] for b in buckets))
+        self.assertGreater(v("kmsha_request_duration_seconds_sum", L), 0)
+        # Connections: 8 activations + the bad one + the idle one.
+        self.assertEqual(v("kmsha_connections_total", L), 10)
+        self.assertEqual(v("kmsha_connections_open", L), 1)
+        self.assertEqual(v("kmsha_refusals_total", L + ',cause="bad_pdu"'), 1)
+        self.assertEqual(v("kmsha_refusals_total", L + ',cause="allowlist"'), 0)
+        self.assertEqual(v("kmsha_store_records", L), 5)
+        # /status says the same as /metrics.
+        st = n.status()
+        self.assertEqual(st["requests"]["total"], 8)
+        self.assertEqual(st["requests"]["failed"], 2)
+        self.assertEqual(st["counts"]["windows"]["count"], 4)
+
+    def test_refusals_by_allowlist(self):
+        n = self.node(config="[limits]\nallow_clients = 192.0.2.0/24\n").start()
+        rc, _, err = kmsctl("activate", n.addr)
+        self.assertEqual(rc, 1)
+        m = self.check_format(n.metrics())
+        self.assertEqual(m[("kmsha_refusals_total", 'node="kms1",cause="allowlist"')], 1)
+        self.assertEqual(m[("kmsha_requests_total", 'node="kms1",result="activated"')], 0)
+
+    def test_cluster_peers_and_lag(self):
+        c = Cluster(self).start()
+        for i in range(6):
+            activate(c.nodes[i % 3], "--cmid", cmid(i))
+        c.wait_converged(6)
+        c.nodes[2].kill9()
+        deadline = time.time() + 8
+        while time.time() < deadline:
+            m = self.check_format(c.nodes[0].metrics())
+            if m.get(("kmsha_peer_up", 'node="kms1",peer="kms3"')) == 0:
+                break
+            time.sleep(0.2)
+        self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms3"')], 0)
+        self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms2"')], 1)
+        self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms1"')], 1)
+        for peer in ("kms2", "kms3"):
+            self.assertIn(("kmsha_replication_lag_updates", 'node="kms1",peer="%s"' % peer), m)
+            self.assertIn(("kmsha_replication_lag_seconds", 'node="kms1",peer="%s"' % peer), m)
+        self.assertNotIn(("kmsha_replication_lag_seconds", 'node="kms1",peer="kms1"'), m)
+        self.assertEqual(m[("kmsha_replication_lag_updates", 'node="kms1",peer="kms2"')], 0)
+        self.assertEqual(m[("kmsha_count_reported", 'node="kms1",application="windows"')], 6)
+        published = m[("kmsha_replication_updates_total", 'node="kms1",outcome="published"')]
+        applied = m[("kmsha_replication_updates_total", 'node="kms1",outcome="applied"')]
+        self.assertEqual(published, 2)  # clients 0 and 3 were answered by kms1
+        self.assertEqual(applied, 4)
+
+
+@unittest.skipUnless(PROMTOOL, "promtool not installed (Debian package prometheus)")
+class PrometheusExampleTests(unittest.TestCase):
+    def test_rules_config_and_alert_tests(self):
+        rc, out = promtool("check", "rules", "alerts.yml")
+        self.assertEqual(rc, 0, out)
+        rc, out = promtool("check", "config", "prometheus.yml")
+        self.assertEqual(rc, 0, out)
+        rc, out = promtool("test", "rules", "alerts_test.yml")
+        self.assertEqual(rc, 0, out)
+        # Every metric an alert uses is one a node exports (or the DNS publisher adds).
+        with open(os.path.join(OPS, "alerts.yml")) as f:
+            rules = f.read()
+        used = set(re.findall(r"\b(kmsha_[a-z_]+)", rules))
+        exported = ""
+        for src in ("admin.c", "dns.c"):
+            if os.path.exists(os.path.join(ROOT, "node", src)):
+                with open(os.path.join(ROOT, "node", src)) as f:
+                    exported += f.read()
+        missing = [name for name in used if name not in exported]
+        self.assertEqual(missing, [])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The status page at / on the admin address, loaded in headless Chromium against a running
+three-node cluster: it shows every node with its site and alive state, the counts per
+application, and the recent activations of all nodes (read from each peer's /status,
+which admin.c lets exactly the configured admin origins read); a node that dies shows as
+dead. A screenshot is kept in the test directory with KMSHA_KEEP=1."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+from html.parser import HTMLParser
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, NodeTestCase, activate, cmid, main  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+class Dom(HTMLParser):
+    """Rows of the rendered tables and the count cards, as text."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.cards, self.stack = [], {}, []
+        self.row = self.cell = self.card = None
+        self.attrs = {}
+        self.health = None
+        self.in_health = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self.row, self.attrs = [], a
+        elif tag == "td" and self.row is not None:
+            self.cell = ""
+        elif tag == "div" and "data-app" in a:
+            self.card = a["data-app"]
+        elif tag == "div" and self.card and "count" in (a.get("class") or ""):
+            self.cell = ""
+        elif tag == "span" and a.get("id") == "health":
+            self.in_health, self.health = True, ""
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.cell is not None and self.row is not None:
+            self.row.append(self.cell.strip())
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            if self.row:
+                self.rows.append((self.attrs, self.row))
+            self.row = None
+        elif tag == "div" and self.card and self.cell is not None:
+            self.cards[self.card] = self.cell.strip()
+            self.cell, self.card = None, None
+        elif tag == "span" and self.in_health:
+            self.in_health = False
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+        if self.in_health:
+            self.health += data
+
+
+@unittest.skipUnless(CHROMIUM, "chromium is not installed (scripts/deps.sh installs it)")
+class StatusPageTests(NodeTestCase):
+    def chromium(self, url, *extra):
+        profile = os.path.join(self.workdir, "chromium-profile")
+        args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--virtual-time-budget=5000"] + list(extra) + [url]
+        p = subprocess.run(args, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        return p.stdout
+
+    def load(self, node):
+        html = self.chromium("http://%s:%d/" % (node.host, node.admin_port), "--dump-dom")
+        d = Dom()
+        d.feed(html)
+        nodes = {a["data-node"]: (a, r) for a, r in d.rows if "data-node" in a}
+        recent = [r for a, r in d.rows if a.get("class") == "activation"]
+        return d, nodes, recent, html
+
+    def test_page_shows_the_cluster(self):
+        c = Cluster(self).start()
+        for i, n in enumerate(c.nodes):
+            for k in range(3):
+                activate(n, "--cmid", cmid(10 * i + k), "--workstation", "LAB-%d-PC%d" % (i + 1, k))
+        activate(c.nodes[1], "--product", "office2019-proplus", "--cmid", cmid(99), "--workstation", "OFFICE-ROOM")
+        c.wait_converged(9)
+        c.wait_converged(1, app="office2013")
+
+        d, nodes, recent, html = self.load(c.nodes[0])
+        self.assertEqual(set(nodes), {"kms1", "kms2", "kms3"})
+        for nid, (attrs, cells) in nodes.items():
+            self.assertEqual(attrs["data-alive"], "true", cells)
+            self.assertIn("alive", cells[2])
+            # Counts from each node's own /status: Windows 9, Office 2010 0, Office 2013+ 1.
+            self.assertEqual(cells[6:9], ["9", "0", "1"], (nid, cells))
+        self.assertEqual(nodes["kms1"][1][1], "site1")
+        self.assertEqual(nodes["kms2"][1][1], "site2")
+        self.assertIn("this node", nodes["kms1"][1][0])
+        self.assertEqual(nodes["kms2"][1][9], "4")  # requests kms2 answered
+        self.assertEqual(d.cards, {"windows": "9", "office2010": "0", "office2013": "1"})
+        self.assertEqual(d.health.strip(), "all nodes alive")
+        # Recent activations of all three nodes, newest first.
+        shown = {r[2]: r for r in recent}
+        for i in range(3):
+            for k in range(3):
+                self.assertIn("LAB-%d-PC%d" % (i + 1, k), shown)
+                self.assertEqual(shown["LAB-%d-PC%d" % (i + 1, k)][1], "kms%d" % (i + 1))
+        self.assertEqual(recent[0][2], "OFFICE-ROOM")
+        self.assertEqual(recent[0][5], "office2013")
+        self.assertEqual(recent[0][7], "activated")
+
+        # A dead node shows as dead on the others' pages.
+        c.nodes[2].kill9()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if not {p["id"]: p for p in c.nodes[1].status()["cluster"]["peers"]}["kms3"]["alive"]:
+                break
+            time.sleep(0.1)
+        d, nodes, recent, _ = self.load(c.nodes[1])
+        self.assertEqual(nodes["kms3"][0]["data-alive"], "false")
+        self.assertIn("dead", nodes["kms3"][1][2])
+        self.assertEqual(nodes["kms1"][0]["data-alive"], "true")
+        self.assertEqual(d.health.strip(), "1 node down")
+        self.assertIn("OFFICE-ROOM", [r[2] for r in recent])
+
+        shot = os.path.join(self.workdir, "statuspage.png")
+        self.chromium("http://%s:%d/" % (c.nodes[1].host, c.nodes[1].admin_port), "--window-size=1400,900",
+                      "--screenshot=" + shot)
+        self.assertTrue(os.path.getsize(shot) > 10000)
+        if os.environ.get("KMSHA_KEEP"):
+            print("screenshot: %s" % shot)
+
+    def test_status_is_readable_only_from_admin_origins(self):
+        c = Cluster(self, n=2).start()
+        import urllib.request
+        url = "http://%s:%d/status" % (c.nodes[0].host, c.nodes[0].admin_port)
+        for origin, allowed in [("http://127.0.0.2:%d" % c.admin_ports[1], True),
+                                ("http://127.0.0.1:%d" % c.admin_ports[0], True),
+                                ("http://evil.example", False), ("null", False)]:
+            req = urllib.request.Request(url, headers={"Origin": origin})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), origin if allowed else None, origin)
+        with urllib.request.urlopen("http://%s:%d/" % (c.nodes[0].host, c.nodes[0].admin_port), timeout=5) as r:
+            self.assertTrue(r.headers["Content-Type"].startswith("text/html"))
+            self.assertIn("default-src 'none'", r.headers["Content-Security-Policy"])
+            body = r.read()
+        self.assertIn(b"<title>kmsha status</title>", body)
+        for external in (b" src=", b"<link", b"@import", b"url("):  # self-contained
+            self.assertNotIn(external, body)
+
+
+if __name__ == "__main__":
+    main()
