@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ struct dns {
     bool withdraw_now[CONFIG_MAX_PEERS]; /* snapshot of the running cycle */
     bool own_should;                     /* the running cycle publishes (not drained) */
     double next_cycle_ms;
+    bool again;           /* run a cycle as soon as none is running (drain, a dead peer) */
     double verify_at_ms;  /* one more look soon after start (see dns_new) */
     double backoff_ms;
     bool failing, ever_ok;
@@ -658,6 +660,10 @@ static void cycle_end(dns *d)
     view *v = &d->pub;
     double now = node_mono_ms();
     d->busy = false;
+    if (d->again) { /* asked for while this cycle ran */
+        struct timeval tv = {0, 0};
+        evtimer_add(d->kick, &tv);
+    }
     if (v->failed) {
         d->failures[v->reason]++;
         d->failing = true;
@@ -729,6 +735,7 @@ static void start_cycle(dns *d)
     if (d->busy || !d->enabled || d->destroying) return;
     double now = node_mono_ms();
     d->busy = true;
+    d->again = false; /* this cycle sees the latest state */
     memset(&d->pub, 0, sizeof d->pub);
     d->own_should = !d->drained;
     bool lowest = lowest_live(d);
@@ -761,14 +768,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         if (p->dead_since_ms == 0) p->dead_since_ms = now;
-        if (lowest && !p->withdrawn && dead_long_enough(d, i, now) && !d->failing && d->next_cycle_ms > now)
-            d->next_cycle_ms = now; /* withdraw it now (while failing, the backoff decides) */
+        /* withdraw it now, once (while failing, the backoff decides) */
+        if (lowest && !p->withdrawn && dead_long_enough(d, i, now) && !d->failing && !d->busy) d->again = true;
     }
     if (d->verify_at_ms > 0 && now >= d->verify_at_ms && !d->failing) {
         d->verify_at_ms = 0;
-        d->next_cycle_ms = now;
+        d->again = true;
     }
-    if (!d->busy && !d->n->stopping && now >= d->next_cycle_ms) start_cycle(d);
+    if (!d->busy && !d->n->stopping && (d->again || now >= d->next_cycle_ms)) start_cycle(d);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------------- */
@@ -993,7 +1000,7 @@ int dns_set_drained(dns *d, bool drained)
                  !d->enabled ? "DNS publishing is off" : drained ? "withdrawing this node's DNS records" : "publishing this node's DNS records");
     d->drained = drained;
     if (d->enabled) {
-        d->next_cycle_ms = 0; /* at once, whatever the backoff */
+        d->again = true; /* at once (after a cycle in flight), whatever the backoff */
         struct timeval now = {0, 0};
         evtimer_add(d->kick, &now);
     }
