@@ -110,6 +110,8 @@ typedef struct bench_result {
     size_t n_series, cap_series;
     uint64_t clients_by_app[3];  /* distinct clients that took part, per application */
     bool interrupted;            /* stopped by SIGINT/SIGTERM */
+    double run_s;                /* whole run, warm-up and final wait included */
+    double cpu_user_s, cpu_sys_s;/* kmsbench's own CPU time over run_s */
 } bench_result;
 
 /* report.c */

@@ -7,6 +7,7 @@
  * percentiles; writes JSON and an HTML report on request. */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -226,6 +227,12 @@ static void series_advance(bench *b, uint64_t now)
 {
     if (now < b->measure_us) return;
     uint64_t sec = (now - b->measure_us) / 1000000u;
+    /* What completes during the final wait belongs to the last second of the run, not to
+     * a nearly empty extra second that would look like a collapse on a chart. */
+    if (b->stop_us != UINT64_MAX) {
+        uint64_t last = (b->stop_us - b->measure_us + 999999u) / 1000000u;
+        if (last > 0 && sec > last - 1) sec = last - 1;
+    }
     while (b->sec_cur < sec) {
         b->sec_acc.p50_us = hist_quantile(b->sec_hist, 0.50);
         b->sec_acc.p99_us = hist_quantile(b->sec_hist, 0.99);
@@ -710,7 +717,8 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     uint64_t now = now_us();
-    for (;;) {
+    /* at most a batch per turn, so answers are read even when the timetable runs ahead */
+    for (int batch = 0; batch < 256; batch++) {
         uint64_t due = b->t0_us + (uint64_t)((double)b->open_k * 1e6 / b->cfg.rate);
         if (due > now) break;
         if (!may_start(b, due)) {
@@ -861,7 +869,8 @@ static void usage(FILE *out)
 "      --report FILE         a self-contained HTML report with charts\n"
 "  -h, --help\n"
 "\n"
-"Exit status: 0 when every activation succeeded, 1 when any failed, 2 on usage errors.\n");
+"Exit status: 0 when every activation succeeded, 1 when any failed (or none was made),\n"
+"2 on usage errors, 130 when stopped by SIGINT/SIGTERM (the summary is still written).\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -943,9 +952,8 @@ static int add_target(bench_config *cfg, const char *text)
     memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
     t->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
-    snprintf(t->text, sizeof t->text, "%s", text);
-    if (!strchr(text, ':') || (text[0] == '[' && !strstr(text, "]:")))
-        snprintf(t->text, sizeof t->text, "%s:%u", text, (unsigned)port);
+    if (strchr(host, ':')) snprintf(t->text, sizeof t->text, "[%s]:%u", host, (unsigned)port);
+    else snprintf(t->text, sizeof t->text, "%s:%u", host, (unsigned)port);
     cfg->n_targets++;
     return 0;
 }
@@ -1295,6 +1303,8 @@ int main(int argc, char **argv)
     }
 
     struct timespec wall;
+    struct rusage ru0, ru;
+    if (getrusage(RUSAGE_SELF, &ru0) != 0) memset(&ru0, 0, sizeof ru0);
     b.t0_us = now_us();
     clock_gettime(CLOCK_REALTIME, &wall);
     b.measure_us = b.t0_us + (uint64_t)(cfg->warmup_s * 1e6);
@@ -1321,10 +1331,19 @@ int main(int argc, char **argv)
     if (last > end) last = end;
     b.res.elapsed_s = last > b.measure_us ? (double)(last - b.measure_us) / 1e6 : 0;
     count_clients_by_app(&b);
+    b.res.run_s = (double)(end - b.t0_us) / 1e6;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        /* the run only: start-up (and a sanitizer's) costs are left out */
+        b.res.cpu_user_s = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                           (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6;
+        b.res.cpu_sys_s = (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                          (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    }
 
     report_text(stdout, cfg, &b.res);
     int rc = b.res.failed ? 1 : 0;
     if (b.res.attempted == 0) rc = 1;
+    if (b.res.interrupted) rc = 130; /* not a completed run, whatever it measured */
     if (cfg->json_path && report_json(cfg->json_path, cfg, &b.res) < 0) {
         fprintf(stderr, "kmsbench: cannot write %s: %s\n", cfg->json_path, strerror(errno));
         rc = rc ? rc : 1;
