@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     int rc = repl_origin_for(dir, id, &vv, origin, sizeof origin);
     if (rc < 0 || store_set_origin(st, origin) < 0) { fprintf(stderr, "kmsseed: origin: %s\n", kms_strerror(rc)); return 1; }
     double t0 = mono_s();
-    long long base = now_ms();
+    long long now = now_ms();
     srand(seed);
     for (long long i = 0; i < n; i++) {
         store_record r;
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         r.app = i % 10 == 0 ? 2 : 0;
         for (int k = 0; k < 8; k++) r.cmid[k] = (uint8_t)(seed >> (8 * (k % 4)));
         for (int k = 0; k < 8; k++) r.cmid[8 + k] = (uint8_t)(i >> (8 * k));
-        r.last_seen_ms = base - (long long)(rand() % (days_back * 86400)) * 1000;
+        r.last_seen_ms = now - (long long)(rand() % (days_back * 86400)) * 1000;
         r.first_seen_ms = r.last_seen_ms;
         r.license_status = 1;
         r.n_policy = r.app == 0 ? 25 : 5;
