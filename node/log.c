@@ -95,15 +95,18 @@ int audit_open(const char *path)
 {
     audit_close();
     if (strcmp(path, "off") == 0) return 0;
-    if (strcmp(path, "-") == 0) { audit_fp = stdout; setvbuf(stdout, NULL, _IOLBF, 0); return 0; }
+    if (strcmp(path, "-") == 0) { audit_fp = stdout; setvbuf(stdout, NULL, _IOFBF, 1 << 16); return 0; }
     audit_fp = fopen(path, "a");
     if (!audit_fp) return -1;
-    setvbuf(audit_fp, NULL, _IOLBF, 0);
+    setvbuf(audit_fp, NULL, _IOFBF, 1 << 16);
     return 0;
 }
 
+static size_t audit_unflushed;
+
 void audit_close(void)
 {
+    audit_flush();
     if (audit_fp && audit_fp != stdout) fclose(audit_fp);
     audit_fp = NULL;
 }
@@ -111,6 +114,16 @@ void audit_close(void)
 void audit_write(const char *json_line)
 {
     if (!audit_fp) return;
-    fputs(json_line, audit_fp);
+    size_t n = strlen(json_line);
+    fwrite(json_line, 1, n, audit_fp);
     fputc('\n', audit_fp);
+    audit_unflushed += n + 1;
 }
+
+void audit_flush(void)
+{
+    if (audit_fp && audit_unflushed) fflush(audit_fp);
+    audit_unflushed = 0;
+}
+
+size_t audit_pending(void) { return audit_unflushed; }

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
@@ -31,7 +32,12 @@ bool log_allow(int cls);
 /* Audit stream: path "" disables... see audit_open. */
 int audit_open(const char *path); /* "-" = stdout, "off" = none; 0 or -1 (errno) */
 void audit_close(void);
-/* Writes one complete JSON line (the caller formats it; a newline is appended). */
+/* Writes one complete JSON line (the caller formats it; a newline is appended). Lines are
+ * collected in a buffer and written by audit_flush: the daemon flushes once per turn of
+ * its event loop (one write() for every line of that turn), and at exit. */
 void audit_write(const char *json_line);
+void audit_flush(void);
+/* Bytes waiting for audit_flush. */
+size_t audit_pending(void);
 
 #endif

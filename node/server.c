@@ -1,13 +1,18 @@
 /* server.c: the KMS request path of a node (see server.h). One event loop; per connection
- * a bufferevent, the table of bound presentation contexts, and at most one request in
- * flight: while its record is being committed the connection does not read, so PDUs are
- * answered in order and a flooding client is held back by TCP itself. */
+ * a non-blocking socket with its own small input buffer, the table of bound presentation
+ * contexts, and at most one request in flight: while its record is being committed the
+ * connection does not read, so PDUs are answered in order and a flooding client is held
+ * back by TCP itself.
+ *
+ * Plain events rather than bufferevents: on this path every system call counts (a whole
+ * activation is a handful of small PDUs), so answers are sent with one send() each and a
+ * write event exists only while a client is slow to read; the idle timeout is a common
+ * timeout re-armed without a system call. */
 #include "node/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "node/kmshost.h"
 #include "node/log.h"
@@ -27,6 +33,7 @@
 
 #define ADDR_BUCKETS 4096
 #define OUTPUT_LIMIT (64 * 1024)
+#define INPUT_INITIAL 1024
 #define LOGCLASS_CONN 0
 #define LOGCLASS_ACCEPT 1
 
@@ -43,22 +50,42 @@ typedef struct addr_count {
 
 typedef struct conn conn;
 
+typedef struct listener_ctx {
+    struct server *srv;
+    uint16_t port; /* the bind_ack secondary address of connections accepted here */
+} listener_ctx;
+
 struct server {
     node *n;
     struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
-    uint16_t ports[CONFIG_MAX_LISTEN];
+    listener_ctx lctx[CONFIG_MAX_LISTEN];
+    const struct timeval *idle_tv; /* common timeout of idle_timeout seconds */
+    uint32_t idle_tv_seconds;
     int n_listeners;
     conn *conns; /* doubly linked list of open connections */
     unsigned n_conns;
     unsigned n_pending;
     uint32_t assoc_group_next;
+    struct event *audit_flush_ev;  /* activated per line: runs after the callbacks already queued this turn */
+    /* Random bytes for responses, drawn from OpenSSL in blocks rather than per response. */
+    uint8_t rnd_pool[4096];
+    size_t rnd_left;
     addr_count *by_addr[ADDR_BUCKETS];
 };
 
 struct conn {
     server *srv;
-    struct bufferevent *bev;
+    evutil_socket_t fd;
+    struct event *rev;      /* readable (persistent; removed while a commit is pending) */
+    struct event *wev;      /* writable: added only while out holds unsent bytes */
+    struct event *idle;     /* idle timeout, re-armed on every read */
     struct event *life_timer;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_len, out_cap;
+    bool reading;           /* rev is added */
+    bool dead;              /* a send failed: close at the next safe point */
     conn *prev, *next;
     char peer[64];        /* "ip:port" for logs */
     char peer_ip[48];     /* "ip" for records */
@@ -78,7 +105,7 @@ struct conn {
     double started_ms;
 };
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_process(conn *c);
 
 /* ---------- per-address connection counts ---------- */
@@ -137,8 +164,23 @@ static void conn_free(conn *c)
     s->n->metrics.connections_open--;
     addr_dec(s, &c->key);
     if (c->life_timer) event_free(c->life_timer);
-    if (c->bev) bufferevent_free(c->bev);
+    if (c->idle) event_free(c->idle);
+    if (c->rev) event_free(c->rev);
+    if (c->wev) event_free(c->wev);
+    if (c->fd >= 0) evutil_closesocket(c->fd);
+    free(c->in);
+    free(c->out);
     free(c);
+}
+
+static void conn_stop_reading(conn *c)
+{
+    if (c->reading) { event_del(c->rev); c->reading = false; }
+}
+
+static void conn_start_reading(conn *c)
+{
+    if (!c->reading && !c->closing && !c->close_after_write) { event_add(c->rev, NULL); c->reading = true; }
 }
 
 /* Closes now, or once the in-flight commit returns (the store holds c as its argument). */
@@ -146,29 +188,39 @@ static void conn_close(conn *c)
 {
     if (c->busy) {
         c->closing = true;
-        if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        conn_stop_reading(c);
+        if (c->wev) event_del(c->wev);
         return;
     }
     conn_free(c);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
+    (void)what;
     conn *c = arg;
-    if (c->close_after_write) conn_free(c);
+    while (c->out_len) {
+        ssize_t w = send(fd, c->out, c->out_len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            log_debug("client %s: send failed: %s", c->peer, strerror(errno));
+            conn_close(c);
+            return;
+        }
+        memmove(c->out, c->out + w, c->out_len - (size_t)w);
+        c->out_len -= (size_t)w;
+    }
+    event_del(c->wev);
+    if (c->close_after_write && !c->busy) conn_free(c);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
+    (void)fd;
+    (void)what;
     conn *c = arg;
-    if (what & BEV_EVENT_TIMEOUT) {
-        c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
-        log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
-    } else if (what & BEV_EVENT_ERROR) {
-        log_debug("client %s: connection error: %s", c->peer, strerror(EVUTIL_SOCKET_ERROR()));
-    }
+    c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
+    log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
     conn_close(c);
 }
 
@@ -184,14 +236,44 @@ static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-/* Sends bytes; marks the connection for closing once they are flushed if close is set. */
+/* Sends bytes at once when the socket takes them (the usual case: one system call), else
+ * keeps the rest and waits for writability. Marks the connection dead on an error and for
+ * closing after the flush when close is set; never frees it (callers are inside it). */
 static void conn_send(conn *c, const uint8_t *buf, size_t len, bool close)
 {
-    bufferevent_write(c->bev, buf, len);
     if (close) {
         c->close_after_write = true;
-        bufferevent_disable(c->bev, EV_READ);
+        conn_stop_reading(c);
     }
+    if (c->dead) return;
+    size_t off = 0;
+    if (c->out_len == 0) {
+        ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            log_debug("client %s: send failed: %s", c->peer, strerror(errno));
+            c->dead = true;
+            return;
+        }
+        if (w > 0) off = (size_t)w;
+        if (off == len) return;
+    }
+    size_t rest = len - off;
+    if (c->out_len + rest > OUTPUT_LIMIT) {
+        if (log_allow(LOGCLASS_CONN)) log_info("client %s: does not read its answers, closing", c->peer);
+        c->dead = true;
+        return;
+    }
+    if (c->out_len + rest > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 1024;
+        while (cap < c->out_len + rest) cap *= 2;
+        uint8_t *nb = realloc(c->out, cap);
+        if (!nb) { c->dead = true; return; }
+        c->out = nb;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, buf + off, rest);
+    c->out_len += rest;
+    event_add(c->wev, NULL);
 }
 
 static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t status,
@@ -229,6 +311,8 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     int decode_status = c->decode_status;
     kmshost_audit_json(&n->cfg, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
     audit_write(line);
+    /* Flushed once at the end of this loop turn, with every other line of the turn. */
+    event_active(c->srv->audit_flush_ev, EV_TIMEOUT, 0);
 
     node_recent r;
     memset(&r, 0, sizeof r);
@@ -242,6 +326,30 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     node_note_recent(n, &r);
 }
 
+/* kms_random_fn over the server's pool: one RAND_bytes per 4 KiB instead of per response
+ * (the bytes are the same CSPRNG output, used once each). */
+static int pool_random(void *ctx, uint8_t *buf, size_t len)
+{
+    server *s = ctx;
+    if (len > sizeof s->rnd_pool) return kms_random_openssl(NULL, buf, len);
+    if (s->rnd_left < len) {
+        if (kms_random_openssl(NULL, s->rnd_pool, sizeof s->rnd_pool) != 0) return KMS_ERANDOM;
+        s->rnd_left = sizeof s->rnd_pool;
+    }
+    memcpy(buf, s->rnd_pool + sizeof s->rnd_pool - s->rnd_left, len);
+    memset(s->rnd_pool + sizeof s->rnd_pool - s->rnd_left, 0, len);
+    s->rnd_left -= len;
+    return 0;
+}
+
+static void audit_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    audit_flush();
+}
+
 /* Encodes and sends the response stub for the request in flight. */
 static void conn_answer(conn *c)
 {
@@ -250,7 +358,7 @@ static void conn_answer(conn *c)
     kmshost_decision *d = &c->decision;
     int mlen = 0;
     if (d->hresult == KMS_HR_OK) {
-        mlen = kms_server_encode_response(&c->kst, &d->response, kms_random_openssl, NULL, msg, sizeof msg);
+        mlen = kms_server_encode_response(&c->kst, &d->response, pool_random, c->srv, msg, sizeof msg);
         if (mlen < 0) {
             log_error("client %s: cannot encode the KMS response: %s", c->peer, kms_strerror(mlen));
             d->hresult = KMS_HR_INVALID_DATA;
@@ -293,8 +401,11 @@ static void commit_done(void *arg, int status, const store_update *u)
         return;
     }
     conn_answer(c);
-    if (c->close_after_write) return;
-    bufferevent_enable(c->bev, EV_READ);
+    if (c->dead || c->close_after_write) {
+        if (c->dead || c->out_len == 0) conn_free(c);
+        return;
+    }
+    conn_start_reading(c);
     conn_process(c); /* PDUs that arrived while we were committing */
 }
 
@@ -327,25 +438,33 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     }
     c->busy = true;
     c->srv->n_pending++;
-    bufferevent_disable(c->bev, EV_READ);
+    /* conn_process stops reading if the client pipelines more while we commit. */
 }
 
 /* Handles complete PDUs in the input buffer until it runs dry, a request goes in flight or
- * the connection is closed. */
+ * the connection is closed (then c is freed: callers return at once). */
 static void conn_process(conn *c)
 {
     node *n = c->srv->n;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->busy && !c->close_after_write) {
-        size_t avail = evbuffer_get_length(in);
-        if (avail < RPC_HEADER_LEN) return;
-        uint8_t *hdrp = evbuffer_pullup(in, RPC_HEADER_LEN);
-        size_t frag = (size_t)hdrp[8] | ((size_t)hdrp[9] << 8);
+    size_t pos = 0;
+    while (!c->busy && !c->close_after_write && !c->dead) {
+        size_t avail = c->in_len - pos;
+        if (avail < RPC_HEADER_LEN) break;
+        const uint8_t *p = c->in + pos;
+        size_t frag = (size_t)p[8] | ((size_t)p[9] << 8);
         rpc_header hdr;
         size_t want = frag >= RPC_HEADER_LEN && frag <= avail ? frag : RPC_HEADER_LEN;
-        uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)want);
         int fr = rpc_frame(p, want, n->cfg.max_pdu_size, &hdr);
-        if (fr == 0) return; /* wait for the rest */
+        if (fr == 0) { /* wait for the rest; make room for it */
+            if (frag > c->in_cap) {
+                uint8_t *nb = realloc(c->in, frag);
+                if (!nb) { conn_close(c); return; }
+                c->in = nb;
+                c->in_cap = frag;
+                p = c->in + pos;
+            }
+            break;
+        }
         if (fr < 0) {
             n->metrics.refusals[MREF_BAD_PDU]++;
             if (log_allow(LOGCLASS_CONN))
@@ -361,7 +480,6 @@ static void conn_process(conn *c)
         case RPC_PT_ALTER_CONTEXT: {
             uint8_t out[512];
             int alen = rpc_server_bind(&c->rpc, &c->rpcopt, p, plen, out, sizeof out);
-            evbuffer_drain(in, plen);
             if (alen < 0) {
                 n->metrics.refusals[MREF_BAD_PDU]++;
                 if (log_allow(LOGCLASS_CONN))
@@ -383,7 +501,6 @@ static void conn_process(conn *c)
                 return;
             }
             handle_request(c, p, plen);
-            evbuffer_drain(in, plen);
             break;
         default:
             n->metrics.refusals[MREF_BAD_PDU]++;
@@ -392,24 +509,48 @@ static void conn_process(conn *c)
             conn_close(c);
             return;
         }
-        size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
-        if (c->close_after_write && queued == 0) {
-            conn_free(c);
-            return;
-        }
-        if (queued > OUTPUT_LIMIT) {
-            if (log_allow(LOGCLASS_CONN))
-                log_info("client %s: does not read its answers, closing", c->peer);
-            conn_close(c);
-            return;
-        }
+        pos += plen;
     }
+    if (pos) {
+        memmove(c->in, c->in + pos, c->in_len - pos);
+        c->in_len -= pos;
+    }
+    if (c->dead || (c->close_after_write && c->out_len == 0 && !c->busy)) {
+        conn_close(c);
+        return;
+    }
+    if (c->busy) conn_stop_reading(c); /* a pipelining client waits until we answer */
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    conn_process(arg);
+    (void)what;
+    conn *c = arg;
+    if (c->busy) { conn_stop_reading(c); return; }
+    if (c->in_len == c->in_cap) { /* a full buffer is a PDU larger than the buffer: grow */
+        size_t cap = c->in_cap * 2;
+        size_t max = (size_t)c->srv->n->cfg.max_pdu_size + RPC_HEADER_LEN;
+        if (cap > max) cap = max;
+        if (cap <= c->in_cap) { conn_process(c); return; }
+        uint8_t *nb = realloc(c->in, cap);
+        if (!nb) { conn_close(c); return; }
+        c->in = nb;
+        c->in_cap = cap;
+    }
+    ssize_t r = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (r == 0) { /* the client closed */
+        conn_close(c);
+        return;
+    }
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        log_debug("client %s: connection error: %s", c->peer, strerror(errno));
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)r;
+    event_add(c->idle, c->srv->idle_tv);
+    conn_process(c);
 }
 
 /* ---------- accepting ---------- */
@@ -455,7 +596,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int salen, void *arg)
 {
     (void)salen;
-    server *s = arg;
+    listener_ctx *lc = arg;
+    server *s = lc->srv;
     node *n = s->n;
     char ip[48], peer[64];
     addr_key key;
@@ -477,28 +619,36 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
 
     conn *c = calloc(1, sizeof *c);
-    struct bufferevent *bev = c ? bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (!c || !bev || !addr_inc(s, &key)) {
+    if (c) {
+        c->fd = fd;
+        c->in = malloc(INPUT_INITIAL);
+        c->in_cap = INPUT_INITIAL;
+        c->rev = event_new(n->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+        c->wev = event_new(n->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+        c->idle = evtimer_new(n->base, conn_idle_cb, c);
+        c->life_timer = evtimer_new(n->base, conn_life_cb, c);
+    }
+    if (!c || !c->in || !c->rev || !c->wev || !c->idle || !c->life_timer || !addr_inc(s, &key)) {
         log_error("client %s: out of memory, closing", peer);
-        if (bev) bufferevent_free(bev); else evutil_closesocket(fd);
-        free(c);
+        if (c) {
+            if (c->rev) event_free(c->rev);
+            if (c->wev) event_free(c->wev);
+            if (c->idle) event_free(c->idle);
+            if (c->life_timer) event_free(c->life_timer);
+            free(c->in);
+            free(c);
+        }
+        evutil_closesocket(fd);
         return;
     }
     c->srv = s;
-    c->bev = bev;
     c->key = key;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
     c->rpcopt.ndr64 = n->cfg.ndr64;
     c->rpcopt.btfn = n->cfg.btfn;
     c->rpcopt.assoc_group_id = ++s->assoc_group_next ? s->assoc_group_next : ++s->assoc_group_next;
-    /* The secondary address carries the local port the client connected to. */
-    struct sockaddr_storage local;
-    socklen_t ll = sizeof local;
-    c->rpcopt.port = 1688;
-    if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
-        c->rpcopt.port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-                                                           : ((struct sockaddr_in *)&local)->sin_port);
+    c->rpcopt.port = lc->port; /* the bind_ack's secondary address: the port connected to */
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -506,14 +656,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     n->metrics.connections_total++;
     n->metrics.connections_open++;
 
-    struct timeval idle = {(time_t)n->cfg.idle_timeout, 0};
-    bufferevent_set_timeouts(bev, &idle, &idle);
-    bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(bev, EV_READ, 0, n->cfg.max_pdu_size + RPC_HEADER_LEN);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    c->life_timer = evtimer_new(n->base, conn_life_cb, c);
+    if (s->idle_tv_seconds != n->cfg.idle_timeout) { /* first use, or changed by SIGHUP */
+        struct timeval idle = {(time_t)n->cfg.idle_timeout, 0};
+        s->idle_tv = event_base_init_common_timeout(n->base, &idle);
+        s->idle_tv_seconds = n->cfg.idle_timeout;
+    }
+    event_add(c->idle, s->idle_tv);
     struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
-    if (c->life_timer) evtimer_add(c->life_timer, &life);
+    evtimer_add(c->life_timer, &life);
+    c->reading = true;
+    event_add(c->rev, NULL);
     (void)l;
 }
 
@@ -529,6 +681,8 @@ server *server_new(node *n, char *err, size_t errlen)
     server *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
     s->n = n;
+    s->audit_flush_ev = event_new(n->base, -1, 0, audit_flush_cb, s);
+    if (!s->audit_flush_ev) { snprintf(err, errlen, "out of memory"); free(s); return NULL; }
     uint32_t seed;
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
@@ -548,7 +702,9 @@ server *server_new(node *n, char *err, size_t errlen)
         }
         unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
         if (res->ai_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
-        s->listeners[i] = evconnlistener_new_bind(n->base, accept_cb, s, flags, 1024,
+        s->lctx[i].srv = s;
+        s->lctx[i].port = a->port;
+        s->listeners[i] = evconnlistener_new_bind(n->base, accept_cb, &s->lctx[i], flags, 1024,
                                                   res->ai_addr, (int)res->ai_addrlen);
         int e = errno;
         freeaddrinfo(res);
@@ -558,7 +714,6 @@ server *server_new(node *n, char *err, size_t errlen)
             return NULL;
         }
         evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
-        s->ports[i] = a->port;
         s->n_listeners = i + 1;
     }
     return s;
@@ -593,6 +748,9 @@ void server_free(server **self_p)
     }
     for (int i = 0; i < ADDR_BUCKETS; i++)
         while (s->by_addr[i]) { addr_count *d = s->by_addr[i]; s->by_addr[i] = d->next; free(d); }
+    if (s->audit_flush_ev) event_free(s->audit_flush_ev);
+    audit_flush();
+    explicit_bzero(s->rnd_pool, sizeof s->rnd_pool);
     free(s);
     *self_p = NULL;
 }
