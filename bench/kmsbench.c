@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "node/srvlookup.h"
+#include "proto/dnsmsg.h"
 #include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
@@ -839,7 +841,7 @@ static void usage(FILE *out)
 "                            order, the next one when a host refuses or times out\n"
 "      --no-sticky           start every activation at the first target (default: each\n"
 "                            client starts at the host that answered it last, as Windows)\n"
-"      --srv NAME --dns ADDR:PORT   find targets by DNS SRV (not implemented yet)\n"
+"      --srv NAME --dns ADDR:PORT   find the hosts by DNS SRV (_vlmcs._tcp.ZONE) on that server\n"
 "Load:\n"
 "  -c, --concurrency C       closed loop: C activations in flight (default 16)\n"
 "  -r, --rate R              open loop: R activation starts per second on a fixed timetable;\n"
@@ -909,6 +911,12 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
 }
 
 /* "host", "host:port", "[v6]:port", "v6" -> resolved target. */
+static uint32_t srv_rand(void *ctx, uint32_t max)
+{
+    (void)ctx;
+    return (uint32_t)((double)rand() / ((double)RAND_MAX + 1.0) * ((double)max + 1.0));
+}
+
 static int add_target(bench_config *cfg, const char *text)
 {
     if (cfg->n_targets >= BENCH_MAX_TARGETS)
@@ -1149,14 +1157,30 @@ static int parse_args(bench_config *cfg, int argc, char **argv)
         if ((r = add_target(cfg, argv[i]))) return r;
 
     if (srv || dns) {
-        /* HOOK(srv): SRV discovery. A later issue resolves _vlmcs._tcp.<NAME> (or NAME as
-         * given) through c-ares at ADDR:PORT, orders the answers by priority and weight as
-         * Windows does, and appends them with add_target-like entries (re-resolving when a
-         * run is long). The options are parsed so scripts can be written against them. */
-        if (srv && !dns)
-            return usage_error("--srv needs --dns ADDR:PORT");
-        fprintf(stderr, "kmsbench: --srv/--dns: SRV discovery is not implemented yet\n");
-        return 2;
+        /* SRV discovery, once at start: the records of NAME on that DNS server only,
+         * ordered as RFC 2782 says (lowest priority first, weighted random within one),
+         * each target's addresses appended as hosts; the failover between hosts is then
+         * the same as for hosts given by hand. One ordering serves the whole run. */
+        if (!srv || !dns) return usage_error("--srv NAME and --dns ADDR:PORT go together");
+        dnsmsg_srv recs[64];
+        char err[256];
+        int n = srvlookup_srv(dns, srv, 3000, recs, 64, err, sizeof err);
+        if (n < 0) { fprintf(stderr, "kmsbench: SRV look-up of %s at %s failed: %s\n", srv, dns, err); return 1; }
+        if (n == 0) { fprintf(stderr, "kmsbench: %s has no SRV records at %s\n", srv, dns); return 1; }
+        srand((unsigned)time(NULL));
+        dnsmsg_srv_order(recs, (size_t)n, srv_rand, NULL);
+        for (int i = 0; i < n; i++) {
+            char addrs[8][SRVLOOKUP_ADDR_LEN];
+            int na = srvlookup_addrs(dns, recs[i].target, 3000, addrs, 8, err, sizeof err);
+            if (na <= 0) { fprintf(stderr, "kmsbench: SRV target %s: %s\n", recs[i].target, na < 0 ? err : "no address"); continue; }
+            for (int k = 0; k < na; k++) {
+                char hp[SRVLOOKUP_ADDR_LEN + 16];
+                snprintf(hp, sizeof hp, strchr(addrs[k], ':') ? "[%s]:%u" : "%s:%u", addrs[k], recs[i].port);
+                if ((r = add_target(cfg, hp))) return r;
+                fprintf(stderr, "kmsbench: SRV target %s (priority %u, weight %u) -> %s\n", recs[i].target,
+                        recs[i].priority, recs[i].weight, hp);
+            }
+        }
     }
     if (cfg->n_targets == 0) return usage_error("no target: give HOST[:PORT] or --target");
     if (cfg->rate > 0 && concurrency_given)

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,9 @@
 #include "replication/msg.h"
 
 #define SAFETY_POLL_MS 10
+/* Catch-up flow control: no further request while this many remote updates wait for the
+ * store's writer (a fast peer would otherwise fill the store's queue, and memory). */
+#define APPLY_BACKLOG_MAX 8192
 #define SYNC_TIMEOUT_MS 5000
 #define MAX_MSG (1 << 20)
 #define LOGCLASS_REPL 3
@@ -66,6 +70,8 @@ struct repl {
     bool snapshot_active;
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
     int snapshot_pending_commits;
+    int applies_outstanding;  /* remote updates queued in the store, not yet committed */
+    bool trim_after_catchup;  /* give the memory of a large catch-up back to the system */
     repl_stats stats;
     repl_delay_hist delay;
     uint8_t *buf;            /* encode / page buffer (repl_sync_rep_max_len) */
@@ -300,7 +306,7 @@ static void maybe_sync(repl *r)
         r->sync_peer = -1;
         r->snapshot_active = false;
     }
-    if (r->snapshot_pending_commits > 0) return;
+    if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
     /* Prefer the peer we are furthest behind. */
     int best = -1;
     uint64_t best_lag = 0;
@@ -318,6 +324,9 @@ static void maybe_sync(repl *r)
 static void apply_done(void *arg, int status, const store_update *u)
 {
     repl *r = arg;
+    r->applies_outstanding--;
+    /* Half the backlog committed: ask for the next batch now rather than on a timer. */
+    if (r->applies_outstanding == APPLY_BACKLOG_MAX / 2 && r->sync_peer < 0) maybe_sync(r);
     if (status == 0) {
         r->stats.applied++;
     } else if (status == 1) {
@@ -350,6 +359,7 @@ static void apply_update(repl *r, const store_update *u)
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
     if (store_apply_async(r->n->store, u, apply_done, r) < 0) return;
+    r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
     clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
 }
@@ -513,7 +523,10 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     r->sync_peer = -1;
     if (rp.mode == REPL_SYNC_LOG) {
         for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k]);
-        if (rp.more) request_sync(r, i, false, NULL, 0);
+        if (rp.n >= 64) r->trim_after_catchup = true;
+        /* More to come: ask at once while the store keeps up, else the safety timer asks
+         * when the backlog has drained (maybe_sync). */
+        if (rp.more && r->applies_outstanding <= APPLY_BACKLOG_MAX) request_sync(r, i, false, NULL, 0);
         return;
     }
     /* Snapshot page. */
@@ -536,6 +549,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
         return;
     }
     r->snapshot_pending_commits++;
+    r->trim_after_catchup = true;
     if (rp.done) {
         log_info("replication: snapshot from %s complete (%" PRIu64 " records)", r->peers[i].cfg->id,
                  r->stats.snapshot_records);
@@ -648,6 +662,10 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     send_heartbeat(r);
     drain_all(r);
     maybe_sync(r);
+    if (r->trim_after_catchup && r->sync_peer < 0 && r->applies_outstanding == 0 && r->snapshot_pending_commits == 0) {
+        malloc_trim(0); /* catch-up buffers are freed by now; hand their pages back */
+        r->trim_after_catchup = false;
+    }
 }
 
 /* ---------- set-up ---------- */
