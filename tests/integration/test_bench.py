@@ -150,9 +150,14 @@ class BenchTests(NodeTestCase):
                      ["--rate", "10", "--concurrency", "4", "127.0.0.1:1"]):
             rc, _, err = bench(*args)
             self.assertEqual(rc, 2, "%s: %s" % (args, err))
-        rc, _, err = bench("--srv", "example.edu", "--dns", "127.0.0.1:53")
+        rc, _, err = bench("--srv", "_vlmcs._tcp.example.edu")
         self.assertEqual(rc, 2)
-        self.assertIn("not implemented yet", err)
+        self.assertIn("--dns", err)
+        # A DNS server that does not answer (nothing listens there): a clear failure.
+        port = free_port("127.0.0.1")
+        rc, _, err = bench("--srv", "_vlmcs._tcp.example.edu", "--dns", "127.0.0.1:%d" % port, "-n", "1")
+        self.assertEqual(rc, 1)
+        self.assertIn("SRV look-up", err)
         rc, out, _ = bench("--help")
         self.assertEqual(rc, 0)
         self.assertIn("--concurrency", out)

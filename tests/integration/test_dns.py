@@ -10,6 +10,7 @@ named runs from a temporary directory on 127.0.0.1 and a free port with two dyna
 the usr.sbin.named profile keeps /usr/sbin/named out of such a directory, so a copy of the
 binary (which no profile names) is run instead. Nothing here talks to any DNS server but
 this named: kmsd and kmsctl are given its address and never read /etc/resolv.conf."""
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+from harness import BUILD, KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
 
 ZONES = ("kms.test", "site1.kms.test")
 WITHDRAW_AFTER = 2
@@ -200,6 +201,17 @@ class DnsTests(NodeTestCase):
         self.assertEqual(rc, 0, out + err)
         self.assertIn("SRV target kms1.kms.test. (127.0.0.1:%d) did not answer" % port, err)
         self.assertRegex(err, r"SRV target kms[23]\.kms\.test\. \(127\.0\.0\.[23]:%d\) answered" % port)
+        # kmsbench finds the hosts the same way and fails over from the dead first target.
+        bench = subprocess.run([os.path.join(BUILD, "kmsbench"), "--no-progress", "--srv", "_vlmcs._tcp.kms.test",
+                                "--dns", named.server, "-n", "20", "-c", "2", "--timeout", "1000",
+                                "--clients", "20", "--seed", "77", "--json", os.path.join(self.workdir, "srv.json")],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(bench.returncode, 0, bench.stdout + bench.stderr)
+        self.assertIn("SRV target kms1.kms.test.", bench.stderr)
+        with open(os.path.join(self.workdir, "srv.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["activations"], 20)
+        self.assertGreater(summary["failovers"], 0)
         self.assertLess(time.time() - t_kill, DEAD_AFTER_S + WITHDRAW_AFTER, "the failover test came too late")
         # The lowest live node (kms2) withdraws it once it has been dead for withdraw_after.
         gone = lambda: all("kms1.kms.test." not in named.srv(z) for z in ZONES) and not named.dig("kms1.kms.test", "A")
