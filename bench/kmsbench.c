@@ -374,7 +374,7 @@ static bool send_pdu(slot *s, const uint8_t *p, size_t n)
     ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
     if (w == (ssize_t)n) return true;
     if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-        slot_finish(s, CAUSE_CLOSED);
+        target_failed(s, CAUSE_CLOSED); /* the host dropped us: the next host, as Windows */
         return false;
     }
     fail_local(s, w < 0 ? errno : EAGAIN);
@@ -583,13 +583,14 @@ static void on_readable(slot *s)
             s->len += (size_t)r;
             break;
         }
-        if (r == 0) {
-            slot_finish(s, CAUSE_CLOSED);
+        if (r == 0) { /* the host closed before answering (killed, restarting): next host */
+            target_failed(s, CAUSE_CLOSED);
             return;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        slot_finish(s, errno == ECONNRESET || errno == EPIPE ? CAUSE_CLOSED : CAUSE_LOCAL);
+        if (errno == ECONNRESET || errno == EPIPE) target_failed(s, CAUSE_CLOSED);
+        else slot_finish(s, CAUSE_LOCAL);
         return;
     }
     rpc_header h;
