@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "node/config.h"
+#include "node/ctladmin.h"
 #include "node/httpc.h"
 #include "node/srvlookup.h"
 #include "proto/dnsmsg.h"
@@ -36,28 +37,7 @@ static void usage_error(const char *usage, const char *fmt, ...)
 /* METHOD path on an admin address; returns the JSON answer or NULL (message printed). */
 static json_t *admin_json(const char *method, const char *admin, const char *path, int timeout_ms)
 {
-    config_addr a;
-    if (config_parse_addr(admin, 8688, &a) != 0 || a.port == 0) {
-        fprintf(stderr, "kmsctl: '%s' is not an admin address (HOST:PORT)\n", admin);
-        return NULL;
-    }
-    int status = 0;
-    char *body = NULL, err[256];
-    size_t len = 0;
-    if (httpc_request(method, a.host, a.port, path, timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
-        fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
-        return NULL;
-    }
-    if (status != 200) {
-        fprintf(stderr, "kmsctl: %s %s%s answered HTTP %d: %.200s\n", method, admin, path, status, body);
-        free(body);
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(body, len, 0, &je);
-    free(body);
-    if (!j) fprintf(stderr, "kmsctl: %s%s: not JSON: %s\n", admin, path, je.text);
-    return j;
+    return ctladmin_request(method, admin, path, timeout_ms);
 }
 
 static const char *jstr(json_t *o, const char *k)

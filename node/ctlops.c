@@ -4,6 +4,7 @@
  * store directory on this machine (storefile.h), which LMDB lets us read while the node
  * writes. */
 #include "node/ctlops.h"
+#include "node/ctladmin.h"
 
 #include <errno.h>
 #include <event2/http.h>
@@ -113,28 +114,12 @@ static int parse_admin(const char *arg, char *host, size_t cap, uint16_t *port)
 }
 
 /* GET path; returns parsed JSON, or NULL after a message (HTTP errors show the node's
- * "error" text). */
+ * "error" text). host/port were checked by the caller; the request parses admin again. */
 static json_t *admin_get(const char *admin, const char *host, uint16_t port, const char *path, int timeout_ms)
 {
-    int status = 0;
-    char *body = NULL, err[256];
-    size_t len = 0;
-    if (httpc_request("GET", host, port, path, timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
-        fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(body, len, 0, &je);
-    if (status != 200) {
-        const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
-        fprintf(stderr, "kmsctl: %s answered HTTP %d: %.300s\n", admin, status, msg ? msg : body);
-        json_decref(j);
-        free(body);
-        return NULL;
-    }
-    free(body);
-    if (!j) fprintf(stderr, "kmsctl: %s: the answer is not JSON: %s\n", admin, je.text);
-    return j;
+    (void)host;
+    (void)port;
+    return ctladmin_request("GET", admin, path, timeout_ms);
 }
 
 /* ------------------------------------------------------------------ clients */

@@ -20,6 +20,7 @@
 #include "node/client.h"
 #include "node/ctldns.h"
 #include "node/ctlops.h"
+#include "node/ctladmin.h"
 #include "node/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
@@ -607,30 +608,7 @@ static int cmd_keygen(int argc, char **argv)
 /* GET path from an admin address; returns the parsed JSON or NULL (message printed). */
 static json_t *admin_get_json(const char *admin, const char *path, int timeout_ms)
 {
-    char host[256];
-    uint16_t port = 8688;
-    if (parse_target(admin, host, sizeof host, &port) != 0) {
-        die_usage_msg("'%s' is not an admin address (HOST:PORT)", admin);
-        return NULL;
-    }
-    if (!strchr(admin, ':') || (admin[0] == '[' && !strstr(admin, "]:"))) port = 8688;
-    int status = 0;
-    char *body = NULL, err[256];
-    size_t len = 0;
-    if (httpc_request("GET", host, port, path, timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
-        fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
-        return NULL;
-    }
-    if (status != 200) {
-        fprintf(stderr, "kmsctl: %s%s answered HTTP %d: %.200s\n", admin, path, status, body);
-        free(body);
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(body, len, 0, &je);
-    free(body);
-    if (!j) fprintf(stderr, "kmsctl: %s%s: not JSON: %s\n", admin, path, je.text);
-    return j;
+    return ctladmin_request("GET", admin, path, timeout_ms);
 }
 
 static const char *jstr(json_t *o, const char *k) { const char *v = json_string_value(json_object_get(o, k)); return v ? v : ""; }

@@ -1,0 +1,15 @@
+/* ctladmin.h: kmsctl's one way to ask a node's admin address for JSON (status, peers,
+ * clients, dns, drain): parse the address, make the HTTP request with a deadline, check
+ * the status, parse the body. Failures are printed as one "kmsctl: ..." line. */
+#ifndef KMSHA_CTLADMIN_H
+#define KMSHA_CTLADMIN_H
+
+#include <jansson.h>
+
+/* METHOD path on admin ("HOST", "HOST:PORT" or "[V6]:PORT"; port 8688 when omitted).
+ * Returns the parsed JSON (caller decrefs) or NULL after printing what went wrong: a bad
+ * address, no answer ("node at ADMIN is not answering: ..."), an HTTP error (with the
+ * node's "error" text when it sent one), or a body that is not JSON. */
+json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
+
+#endif
