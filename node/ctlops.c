@@ -4,7 +4,9 @@
  * store directory on this machine (storefile.h), which LMDB lets us read while the node
  * writes. */
 #include "node/ctlops.h"
+#include "node/config.h"
 #include "node/ctladmin.h"
+#include "node/ctlargs.h"
 
 #include <errno.h>
 #include <event2/http.h>
@@ -30,97 +32,7 @@
 #define CTL_PAGE 5000 /* records per /clients request */
 #define DEFAULT_ADMIN "127.0.0.1:8688"
 
-static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void usage_err(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("kmsctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'kmsctl help' for usage.\n", stderr);
-}
 
-/* "--name value" and "--name=value" options; flags take no value. */
-typedef struct opts {
-    int argc, i;
-    char **argv;
-    const char *arg, *inline_val;
-    char name[64];
-    bool is_opt;
-} opts;
-
-static bool next_arg(opts *o)
-{
-    if (o->i >= o->argc) return false;
-    o->arg = o->argv[o->i++];
-    o->inline_val = NULL;
-    o->is_opt = o->arg[0] == '-' && o->arg[1];
-    snprintf(o->name, sizeof o->name, "%s", o->arg);
-    char *eq = strchr(o->name, '=');
-    if (o->is_opt && eq && o->arg[1] == '-') {
-        *eq = 0;
-        o->inline_val = o->arg + (eq - o->name) + 1;
-    }
-    return true;
-}
-
-static bool is(const opts *o, const char *name) { return o->is_opt && strcmp(o->name, name) == 0; }
-
-static const char *value(opts *o)
-{
-    if (o->inline_val) return o->inline_val;
-    if (o->i < o->argc) return o->argv[o->i++];
-    usage_err("option %s needs a value", o->name);
-    return NULL;
-}
-
-static bool flag(const opts *o)
-{
-    if (!o->inline_val) return true;
-    usage_err("option %s takes no value", o->name);
-    return false;
-}
-
-/* HOST:PORT of an admin address (port 8688 when omitted; [v6]:port). */
-static int parse_admin(const char *arg, char *host, size_t cap, uint16_t *port)
-{
-    const char *h = arg, *p = NULL;
-    size_t hl;
-    if (arg[0] == '[') {
-        const char *close = strchr(arg, ']');
-        if (!close || close == arg + 1) return -1;
-        h = arg + 1;
-        hl = (size_t)(close - h);
-        if (close[1] == ':') p = close + 2;
-        else if (close[1]) return -1;
-    } else {
-        const char *colon = strchr(arg, ':');
-        if (colon && strchr(colon + 1, ':')) return -1;
-        hl = colon ? (size_t)(colon - arg) : strlen(arg);
-        p = colon ? colon + 1 : NULL;
-    }
-    if (hl == 0 || hl >= cap) return -1;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    *port = 8688;
-    if (p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (!*p || *end || v < 1 || v > 65535) return -1;
-        *port = (uint16_t)v;
-    }
-    return 0;
-}
-
-/* GET path; returns parsed JSON, or NULL after a message (HTTP errors show the node's
- * "error" text). host/port were checked by the caller; the request parses admin again. */
-static json_t *admin_get(const char *admin, const char *host, uint16_t port, const char *path, int timeout_ms)
-{
-    (void)host;
-    (void)port;
-    return ctladmin_request("GET", admin, path, timeout_ms);
-}
 
 /* ------------------------------------------------------------------ clients */
 
@@ -274,38 +186,39 @@ int ctlops_clients(int argc, char **argv)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    opts o = {.argc = argc, .argv = argv};
-    while (next_arg(&o)) {
+    ctlargs o = {.argc = argc, .argv = argv};
+    const char *arg;
+    while ((arg = ctlargs_next(&o))) {
         const char *v;
-        if (is(&o, "--help") || is(&o, "-h")) {
+        if (ctlargs_is(&o, "--help") || ctlargs_is(&o, "-h")) {
             fputs(clients_usage, stdout);
             return 0;
-        } else if (is(&o, "--admin")) {
-            if (!(admin = value(&o))) return EXIT_USAGE;
-        } else if (is(&o, "--data-dir")) {
-            if (!(data_dir = value(&o))) return EXIT_USAGE;
-        } else if (is(&o, "--csv") || is(&o, "--json")) {
-            if (!flag(&o)) return EXIT_USAGE;
-            format = is(&o, "--csv") ? 1 : 2;
-        } else if (is(&o, "--limit") || is(&o, "--timeout")) {
-            bool lim = is(&o, "--limit");
-            if (!(v = value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--admin")) {
+            if (!(admin = ctlargs_value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--data-dir")) {
+            if (!(data_dir = ctlargs_value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--csv") || ctlargs_is(&o, "--json")) {
+            if (!ctlargs_flag(&o)) return EXIT_USAGE;
+            format = ctlargs_is(&o, "--csv") ? 1 : 2;
+        } else if (ctlargs_is(&o, "--limit") || ctlargs_is(&o, "--timeout")) {
+            bool lim = ctlargs_is(&o, "--limit");
+            if (!(v = ctlargs_value(&o))) return EXIT_USAGE;
             char *end;
             errno = 0;
             long long n = strtoll(v, &end, 10);
             long long max = lim ? QUERY_LIMIT_MAX : 3600000;
             if (!*v || *end || errno || n < 1 || n > max) {
-                usage_err("clients: %s: '%s' is not a number from 1 to %lld", lim ? "--limit" : "--timeout", v, max);
+                ctlargs_usage_error("clients: %s: '%s' is not a number from 1 to %lld", lim ? "--limit" : "--timeout", v, max);
                 return EXIT_USAGE;
             }
             if (lim) limit = n;
             else timeout = (int)n;
-        } else if (is(&o, "--cmid") || is(&o, "--workstation") || is(&o, "--address") || is(&o, "--application") ||
-                   is(&o, "--since") || is(&o, "--until")) {
-            const char *key = o.name + 2; /* value() leaves o.name alone */
-            if (!(v = value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--cmid") || ctlargs_is(&o, "--workstation") || ctlargs_is(&o, "--address") || ctlargs_is(&o, "--application") ||
+                   ctlargs_is(&o, "--since") || ctlargs_is(&o, "--until")) {
+            const char *key = o.name + 2; /* ctlargs_value() leaves o.name alone */
+            if (!(v = ctlargs_value(&o))) return EXIT_USAGE;
             if (query_filter_set(&f, key, v, now_ms, err, sizeof err) != 0) {
-                usage_err("clients: --%s", err);
+                ctlargs_usage_error("clients: --%s", err);
                 return EXIT_USAGE;
             }
             /* The node gets times as unix ms: relative times and local dates are this
@@ -317,12 +230,12 @@ int ctlops_clients(int argc, char **argv)
             }
             add_param(q, sizeof q, key, v);
         } else {
-            usage_err("clients: unexpected argument '%s'", o.arg);
+            ctlargs_usage_error("clients: unexpected argument '%s'", arg);
             return EXIT_USAGE;
         }
     }
     if (f.since_ms != INT64_MIN && f.until_ms != INT64_MAX && f.since_ms >= f.until_ms) {
-        usage_err("clients: --since must be before --until");
+        ctlargs_usage_error("clients: --since must be before --until");
         return EXIT_USAGE;
     }
     json_t *arr = json_array();
@@ -344,10 +257,9 @@ int ctlops_clients(int argc, char **argv)
         }
         more = c.more;
     } else {
-        char host[256];
-        uint16_t port;
-        if (parse_admin(admin, host, sizeof host, &port) != 0) {
-            usage_err("clients: '%s' is not an admin address (HOST:PORT)", admin);
+        config_addr check;
+        if (config_parse_addr(admin, 8688, &check) != 0 || check.port == 0) {
+            ctlargs_usage_error("clients: '%s' is not an admin address (HOST:PORT)", admin);
             json_decref(arr);
             return EXIT_USAGE;
         }
@@ -357,7 +269,7 @@ int ctlops_clients(int argc, char **argv)
             char path[4600];
             snprintf(path, sizeof path, "/clients?%s%slimit=%zu%s%s", q, q[0] ? "&" : "", want < CTL_PAGE ? want : CTL_PAGE,
                      after[0] ? "&after=" : "", after);
-            json_t *page = admin_get(admin, host, port, path, timeout);
+            json_t *page = ctladmin_request("GET", admin, path, timeout);
             if (!page) {
                 json_decref(arr);
                 return EXIT_FAIL;
@@ -410,25 +322,26 @@ int ctlops_backup(int argc, char **argv)
 {
     const char *data_dir = NULL, *dest = NULL;
     bool json = false;
-    opts o = {.argc = argc, .argv = argv};
-    while (next_arg(&o)) {
-        if (is(&o, "--help") || is(&o, "-h")) {
+    ctlargs o = {.argc = argc, .argv = argv};
+    const char *arg;
+    while ((arg = ctlargs_next(&o))) {
+        if (ctlargs_is(&o, "--help") || ctlargs_is(&o, "-h")) {
             fputs(backup_usage, stdout);
             return 0;
-        } else if (is(&o, "--data-dir")) {
-            if (!(data_dir = value(&o))) return EXIT_USAGE;
-        } else if (is(&o, "--json")) {
-            if (!flag(&o)) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--data-dir")) {
+            if (!(data_dir = ctlargs_value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--json")) {
+            if (!ctlargs_flag(&o)) return EXIT_USAGE;
             json = true;
-        } else if (!o.is_opt && !dest) {
-            dest = o.arg;
+        } else if (!o.name && !dest) {
+            dest = arg;
         } else {
-            usage_err("backup: unexpected argument '%s'", o.arg);
+            ctlargs_usage_error("backup: unexpected argument '%s'", arg);
             return EXIT_USAGE;
         }
     }
     if (!data_dir || !dest) {
-        usage_err("backup: needs --data-dir DIR (the node's store) and DEST");
+        ctlargs_usage_error("backup: needs --data-dir DIR (the node's store) and DEST");
         return EXIT_USAGE;
     }
     char err[600];
@@ -480,28 +393,29 @@ int ctlops_restore(int argc, char **argv)
 {
     const char *data_dir = NULL, *backup = NULL;
     bool force = false, json = false;
-    opts o = {.argc = argc, .argv = argv};
-    while (next_arg(&o)) {
-        if (is(&o, "--help") || is(&o, "-h")) {
+    ctlargs o = {.argc = argc, .argv = argv};
+    const char *arg;
+    while ((arg = ctlargs_next(&o))) {
+        if (ctlargs_is(&o, "--help") || ctlargs_is(&o, "-h")) {
             fputs(restore_usage, stdout);
             return 0;
-        } else if (is(&o, "--data-dir")) {
-            if (!(data_dir = value(&o))) return EXIT_USAGE;
-        } else if (is(&o, "--force")) {
-            if (!flag(&o)) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--data-dir")) {
+            if (!(data_dir = ctlargs_value(&o))) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--force")) {
+            if (!ctlargs_flag(&o)) return EXIT_USAGE;
             force = true;
-        } else if (is(&o, "--json")) {
-            if (!flag(&o)) return EXIT_USAGE;
+        } else if (ctlargs_is(&o, "--json")) {
+            if (!ctlargs_flag(&o)) return EXIT_USAGE;
             json = true;
-        } else if (!o.is_opt && !backup) {
-            backup = o.arg;
+        } else if (!o.name && !backup) {
+            backup = arg;
         } else {
-            usage_err("restore: unexpected argument '%s'", o.arg);
+            ctlargs_usage_error("restore: unexpected argument '%s'", arg);
             return EXIT_USAGE;
         }
     }
     if (!data_dir || !backup) {
-        usage_err("restore: needs BACKUP (a kmsctl backup directory) and --data-dir DIR (the node's store)");
+        ctlargs_usage_error("restore: needs BACKUP (a kmsctl backup directory) and --data-dir DIR (the node's store)");
         return EXIT_USAGE;
     }
     char err[600];

@@ -21,6 +21,7 @@
 #include "node/ctldns.h"
 #include "node/ctlops.h"
 #include "node/ctladmin.h"
+#include "node/ctlargs.h"
 #include "node/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
@@ -30,19 +31,6 @@
 #define EXIT_USAGE 2
 
 /* ------------------------------------------------------------------ helpers */
-
-static void die_usage_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints "kmsctl: <message>" and a hint on stderr; the caller returns EXIT_USAGE. */
-static void die_usage_msg(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("kmsctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'kmsctl help' for usage.\n", stderr);
-}
 
 static bool parse_ll(const char *s, long long lo, long long hi, long long *out)
 {
@@ -67,62 +55,6 @@ static void json_str(FILE *f, const char *s)
         else fputc(*p, f);
     }
     fputc('"', f);
-}
-
-/* Option scanner shared by the subcommands: "--name value", "--name=value" and flags. */
-typedef struct argscan {
-    int argc, i;
-    char **argv;
-    const char *name;  /* current option, without the "=value" part */
-    char namebuf[64];
-    const char *inline_val;
-} argscan;
-
-/* Returns the next argument (an option sets s->name), NULL at the end. */
-static const char *scan_next(argscan *s)
-{
-    if (s->i >= s->argc) return NULL;
-    const char *a = s->argv[s->i++];
-    s->name = NULL;
-    s->inline_val = NULL;
-    if (a[0] == '-' && a[1] == '-' && a[2]) {
-        const char *eq = strchr(a, '=');
-        if (eq) {
-            size_t n = (size_t)(eq - a);
-            if (n >= sizeof s->namebuf) n = sizeof s->namebuf - 1;
-            memcpy(s->namebuf, a, n);
-            s->namebuf[n] = '\0';
-            s->name = s->namebuf;
-            s->inline_val = eq + 1;
-        } else {
-            s->name = a;
-        }
-    } else if (a[0] == '-' && a[1] && a[1] != '-' && !a[2]) {
-        s->name = a;
-    }
-    return a;
-}
-
-/* The value of the current option, or NULL (after an error message) when missing. */
-static const char *scan_value(argscan *s)
-{
-    if (s->inline_val) return s->inline_val;
-    if (s->i < s->argc) return s->argv[s->i++];
-    die_usage_msg("option %s needs a value", s->name);
-    return NULL;
-}
-
-static bool is_opt(const argscan *s, const char *name)
-{
-    return s->name && strcmp(s->name, name) == 0;
-}
-
-/* A flag given with "=value" is a usage error. */
-static bool flag_ok(const argscan *s)
-{
-    if (!s->inline_val) return true;
-    die_usage_msg("option %s takes no value", s->name);
-    return false;
 }
 
 /* HOST, HOST:PORT, [V6], [V6]:PORT, or a bare IPv6 address. */
@@ -313,111 +245,111 @@ static int cmd_activate(int argc, char **argv)
     bool json = false;
     const char *target = NULL;
     const char *srv_name = NULL, *dns_server = NULL;
-    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
     long long v;
-    while ((a = scan_next(&s))) {
+    while ((a = ctlargs_next(&s))) {
         if (!s.name) {
             if (target) {
-                die_usage_msg("activate: unexpected argument '%s' (one HOST only)", a);
+                ctlargs_usage_error("activate: unexpected argument '%s' (one HOST only)", a);
                 return EXIT_USAGE;
             }
             target = a;
             continue;
         }
         const char *val = NULL;
-        if (is_opt(&s, "--help") || is_opt(&s, "-h")) {
+        if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) {
             fputs(activate_usage, stdout);
             return 0;
-        } else if (is_opt(&s, "--protocol")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--protocol")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (!parse_ll(val, 4, 6, &v)) {
-                die_usage_msg("--protocol: '%s' is not 4, 5 or 6", val);
+                ctlargs_usage_error("--protocol: '%s' is not 4, 5 or 6", val);
                 return EXIT_USAGE;
             }
             protocol = (int)v;
-        } else if (is_opt(&s, "--product")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--product")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             product = val;
-        } else if (is_opt(&s, "--cmid")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--cmid")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (kms_guid_parse(val, &opt.cmid) != 0) {
-                die_usage_msg("--cmid: '%s' is not a GUID", val);
+                ctlargs_usage_error("--cmid: '%s' is not a GUID", val);
                 return EXIT_USAGE;
             }
-        } else if (is_opt(&s, "--workstation")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--workstation")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (strlen(val) >= sizeof opt.workstation) {
-                die_usage_msg("--workstation: name longer than %zu characters",
+                ctlargs_usage_error("--workstation: name longer than %zu characters",
                               sizeof opt.workstation - 1);
                 return EXIT_USAGE;
             }
             snprintf(opt.workstation, sizeof opt.workstation, "%s", val);
-        } else if (is_opt(&s, "--ndr64")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--ndr64")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             opt.ndr64 = true;
-        } else if (is_opt(&s, "--no-ndr64")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--no-ndr64")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             opt.ndr64 = false;
-        } else if (is_opt(&s, "--no-btfn")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--no-btfn")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             opt.btfn = false;
-        } else if (is_opt(&s, "--vm")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--vm")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             opt.vm = 1;
-        } else if (is_opt(&s, "--json")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--json")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             json = true;
-        } else if (is_opt(&s, "--requests")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--requests")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (!parse_ll(val, 1, 1000, &v)) {
-                die_usage_msg("--requests: '%s' is not a number from 1 to 1000", val);
+                ctlargs_usage_error("--requests: '%s' is not a number from 1 to 1000", val);
                 return EXIT_USAGE;
             }
             opt.requests = (int)v;
-        } else if (is_opt(&s, "--license-status")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--license-status")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (!parse_ll(val, 0, 6, &v)) {
-                die_usage_msg("--license-status: '%s' is not a number from 0 to 6", val);
+                ctlargs_usage_error("--license-status: '%s' is not a number from 0 to 6", val);
                 return EXIT_USAGE;
             }
             opt.license_status = (uint32_t)v;
-        } else if (is_opt(&s, "--time-offset")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--time-offset")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             /* +-100 years keeps the FILETIME arithmetic far from overflow */
             if (!parse_ll(val, -3155760000LL, 3155760000LL, &v)) {
-                die_usage_msg("--time-offset: '%s' is not a number of seconds", val);
+                ctlargs_usage_error("--time-offset: '%s' is not a number of seconds", val);
                 return EXIT_USAGE;
             }
             opt.time_offset_s = v;
-        } else if (is_opt(&s, "--timeout")) {
-            if (!(val = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--timeout")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (!parse_ll(val, 1, 3600000, &v)) {
-                die_usage_msg("--timeout: '%s' is not a number of milliseconds (1..3600000)",
+                ctlargs_usage_error("--timeout: '%s' is not a number of milliseconds (1..3600000)",
                               val);
                 return EXIT_USAGE;
             }
             opt.timeout_ms = (int)v;
-        } else if (is_opt(&s, "--srv")) {
-            if (!(srv_name = scan_value(&s))) return EXIT_USAGE;
-        } else if (is_opt(&s, "--dns")) {
-            if (!(dns_server = scan_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--srv")) {
+            if (!(srv_name = ctlargs_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--dns")) {
+            if (!(dns_server = ctlargs_value(&s))) return EXIT_USAGE;
         } else {
-            die_usage_msg("activate: unknown option '%s'", a);
+            ctlargs_usage_error("activate: unknown option '%s'", a);
             return EXIT_USAGE;
         }
     }
     if (srv_name || dns_server) {
         if (!srv_name || !dns_server) {
-            die_usage_msg("activate: --srv and --dns go together (only the DNS server given is asked)");
+            ctlargs_usage_error("activate: --srv and --dns go together (only the DNS server given is asked)");
             return EXIT_USAGE;
         }
         if (target) {
-            die_usage_msg("activate: give HOST or --srv, not both");
+            ctlargs_usage_error("activate: give HOST or --srv, not both");
             return EXIT_USAGE;
         }
         if (client_options_set_product(&opt, product) != 0) {
-            die_usage_msg("--product: unknown product '%s' (see 'kmsctl products')", product);
+            ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
             return EXIT_USAGE;
         }
         if (protocol) opt.protocol = protocol;
@@ -427,17 +359,17 @@ static int cmd_activate(int argc, char **argv)
         return rc;
     }
     if (!target) {
-        die_usage_msg("activate: missing HOST[:PORT]");
+        ctlargs_usage_error("activate: missing HOST[:PORT]");
         return EXIT_USAGE;
     }
     char host[256];
     uint16_t port;
     if (parse_target(target, host, sizeof host, &port) != 0) {
-        die_usage_msg("activate: '%s' is not HOST[:PORT] with a port from 1 to 65535", target);
+        ctlargs_usage_error("activate: '%s' is not HOST[:PORT] with a port from 1 to 65535", target);
         return EXIT_USAGE;
     }
     if (client_options_set_product(&opt, product) != 0) {
-        die_usage_msg("--product: unknown product '%s' (see 'kmsctl products')", product);
+        ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
         return EXIT_USAGE;
     }
     if (protocol) opt.protocol = protocol;
@@ -498,17 +430,17 @@ static void sku_info(const kms_sku *sku, const char **app, const char **kms_slug
 static int cmd_products(int argc, char **argv)
 {
     bool json = false;
-    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
-    while ((a = scan_next(&s))) {
-        if (is_opt(&s, "--json")) {
-            if (!flag_ok(&s)) return EXIT_USAGE;
+    while ((a = ctlargs_next(&s))) {
+        if (ctlargs_is(&s, "--json")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
             json = true;
-        } else if (is_opt(&s, "--help") || is_opt(&s, "-h")) {
+        } else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) {
             fputs(products_usage, stdout);
             return 0;
         } else {
-            die_usage_msg("products: unexpected argument '%s'", a);
+            ctlargs_usage_error("products: unexpected argument '%s'", a);
             return EXIT_USAGE;
         }
     }
@@ -572,20 +504,20 @@ static int cmd_keygen(int argc, char **argv)
 {
     const char *dir = ".", *name = NULL;
     bool force = false;
-    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
-    while ((a = scan_next(&s))) {
-        if (is_opt(&s, "--dir")) { if (!(dir = scan_value(&s))) return EXIT_USAGE; }
-        else if (is_opt(&s, "--force")) { if (!flag_ok(&s)) return EXIT_USAGE; force = true; }
-        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(keygen_usage, stdout); return 0; }
-        else if (s.name) { die_usage_msg("keygen: unknown option %s", s.name); return EXIT_USAGE; }
+    while ((a = ctlargs_next(&s))) {
+        if (ctlargs_is(&s, "--dir")) { if (!(dir = ctlargs_value(&s))) return EXIT_USAGE; }
+        else if (ctlargs_is(&s, "--force")) { if (!ctlargs_flag(&s)) return EXIT_USAGE; force = true; }
+        else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(keygen_usage, stdout); return 0; }
+        else if (s.name) { ctlargs_usage_error("keygen: unknown option %s", s.name); return EXIT_USAGE; }
         else if (!name) name = a;
-        else { die_usage_msg("keygen: unexpected argument '%s'", a); return EXIT_USAGE; }
+        else { ctlargs_usage_error("keygen: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
-    if (!name) { die_usage_msg("keygen: NAME (the node id) is required"); return EXIT_USAGE; }
+    if (!name) { ctlargs_usage_error("keygen: NAME (the node id) is required"); return EXIT_USAGE; }
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
-            die_usage_msg("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
+            ctlargs_usage_error("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
             return EXIT_USAGE;
         }
     char pub[41], sec[41];
@@ -669,20 +601,20 @@ static int cmd_status(int argc, char **argv)
     const char *admin = "127.0.0.1:8688";
     bool json = false, cluster = false;
     int timeout = 3000;
-    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
-    while ((a = scan_next(&s))) {
-        if (is_opt(&s, "--admin")) { if (!(admin = scan_value(&s))) return EXIT_USAGE; }
-        else if (is_opt(&s, "--json")) { if (!flag_ok(&s)) return EXIT_USAGE; json = true; }
-        else if (is_opt(&s, "--cluster")) { if (!flag_ok(&s)) return EXIT_USAGE; cluster = true; }
-        else if (is_opt(&s, "--timeout")) {
-            const char *v = scan_value(&s);
+    while ((a = ctlargs_next(&s))) {
+        if (ctlargs_is(&s, "--admin")) { if (!(admin = ctlargs_value(&s))) return EXIT_USAGE; }
+        else if (ctlargs_is(&s, "--json")) { if (!ctlargs_flag(&s)) return EXIT_USAGE; json = true; }
+        else if (ctlargs_is(&s, "--cluster")) { if (!ctlargs_flag(&s)) return EXIT_USAGE; cluster = true; }
+        else if (ctlargs_is(&s, "--timeout")) {
+            const char *v = ctlargs_value(&s);
             if (!v) return EXIT_USAGE;
             timeout = atoi(v);
-            if (timeout <= 0) { die_usage_msg("status: --timeout needs milliseconds > 0"); return EXIT_USAGE; }
+            if (timeout <= 0) { ctlargs_usage_error("status: --timeout needs milliseconds > 0"); return EXIT_USAGE; }
         }
-        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(status_usage, stdout); return 0; }
-        else { die_usage_msg("status: unexpected argument '%s'", a); return EXIT_USAGE; }
+        else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(status_usage, stdout); return 0; }
+        else { ctlargs_usage_error("status: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
     json_t *st = admin_get_json(admin, "/status", timeout);
     if (!st) return EXIT_FAIL;
@@ -742,13 +674,13 @@ static int cmd_peers(int argc, char **argv)
 {
     const char *admin = "127.0.0.1:8688";
     bool json = false;
-    argscan s = {.argc = argc, .argv = argv, .i = 0};
+    ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
-    while ((a = scan_next(&s))) {
-        if (is_opt(&s, "--admin")) { if (!(admin = scan_value(&s))) return EXIT_USAGE; }
-        else if (is_opt(&s, "--json")) { if (!flag_ok(&s)) return EXIT_USAGE; json = true; }
-        else if (is_opt(&s, "--help") || is_opt(&s, "-h")) { fputs(peers_usage, stdout); return 0; }
-        else { die_usage_msg("peers: unexpected argument '%s'", a); return EXIT_USAGE; }
+    while ((a = ctlargs_next(&s))) {
+        if (ctlargs_is(&s, "--admin")) { if (!(admin = ctlargs_value(&s))) return EXIT_USAGE; }
+        else if (ctlargs_is(&s, "--json")) { if (!ctlargs_flag(&s)) return EXIT_USAGE; json = true; }
+        else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(peers_usage, stdout); return 0; }
+        else { ctlargs_usage_error("peers: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
     json_t *st = admin_get_json(admin, "/status", 3000);
     if (!st) return EXIT_FAIL;
@@ -819,7 +751,7 @@ static int cmd_help(int argc, char **argv)
         const command *c = find_command(argv[0]);
         if (!c || c->run == cmd_help) {
             if (!c) {
-                die_usage_msg("help: unknown command '%s'", argv[0]);
+                ctlargs_usage_error("help: unknown command '%s'", argv[0]);
                 return EXIT_USAGE;
             }
         } else {
@@ -842,7 +774,7 @@ int main(int argc, char **argv)
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
     const command *c = find_command(name);
     if (!c) {
-        die_usage_msg("unknown command '%s'", argv[1]);
+        ctlargs_usage_error("unknown command '%s'", argv[1]);
         return EXIT_USAGE;
     }
     return c->run(argc - 2, argv + 2);
