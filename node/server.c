@@ -301,9 +301,12 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
         m->by_protocol[c->kreq.version_major - 4]++;
     if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
+    /* The product's index in the table (its pointer's offset), not a scan per request. */
     size_t slot = METRICS_PRODUCT_SLOTS - 1;
-    for (size_t i = 0; d->product && i < products_count() && i < METRICS_PRODUCT_SLOTS - 1; i++)
-        if (products_at(i) == d->product) slot = i;
+    if (d->product) {
+        size_t idx = (size_t)(d->product - products_at(0));
+        if (idx < products_count() && idx < METRICS_PRODUCT_SLOTS - 1) slot = idx;
+    }
     m->by_product[slot][d->result]++;
     metrics_observe_latency(m, latency_ms);
 

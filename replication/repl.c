@@ -500,8 +500,7 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
             log_info("replication: %s needs a snapshot (its gap is older than our log); sending one", rq.node);
         }
     }
-    uint8_t *out = malloc(repl_sync_rep_max_len());
-    if (!out) return;
+    uint8_t *out = r->buf; /* the engine's encode buffer: free between sends */
     int len = repl_encode_sync_rep(&rp, out, repl_sync_rep_max_len());
     if (len > 0) {
         zmq_send(r->router, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -509,7 +508,6 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         r->stats.sync_replies++;
         if (p) p->syncs_served++;
     }
-    free(out);
 }
 
 static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
