@@ -1,5 +1,9 @@
 /* testutil.c: see testutil.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "tests/testutil.h"
+
+#include <ftw.h>
+#include <time.h>
 
 #include <stdlib.h>
 
@@ -131,4 +135,29 @@ int tu_random_fn(void *ctx, uint8_t *out, size_t n)
     memcpy(out, r->buf + r->pos, n);
     r->pos += n;
     return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+char *tu_temp_dir(const char *prefix, char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/kmsha-%s-XXXXXX", prefix);
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    return buf;
+}
+
+void tu_remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+double tu_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

@@ -37,6 +37,12 @@ json_t *tu_load_vector(const char *name);
 const char *tu_str(json_t *obj, const char *key);
 long long tu_int(json_t *obj, const char *key);
 
+/* A fresh directory /tmp/kmsha-PREFIX-XXXXXX (written into buf); exits the test on
+ * failure. tu_remove_dir deletes a directory tree. tu_mono_ms: monotonic milliseconds. */
+char *tu_temp_dir(const char *prefix, char *buf, size_t len);
+void tu_remove_dir(const char *dir);
+double tu_mono_ms(void);
+
 /* A deterministic random source for kms_random_fn: returns queued chunks in order. */
 typedef struct tu_random {
     uint8_t buf[256];

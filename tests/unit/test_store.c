@@ -31,31 +31,6 @@ static uint64_t rnd(void)
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static char *temp_dir(char *buf, size_t len)
-{
-    snprintf(buf, len, "/tmp/kmsha-store-XXXXXX");
-    if (!mkdtemp(buf)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    return buf;
-}
-
-static void remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 typedef struct tally {
     int calls, ok, failed;
 } tally;
@@ -70,8 +45,8 @@ static void on_done(void *arg, int status)
 /* Runs the loop until t->calls reaches want (or 10 s pass). */
 static void wait_calls(struct event_base *base, tally *t, int want)
 {
-    double until = mono_ms() + 10000;
-    while (t->calls < want && mono_ms() < until) {
+    double until = tu_mono_ms() + 10000;
+    while (t->calls < want && tu_mono_ms() < until) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         if (t->calls < want) usleep(200);
     }
@@ -314,7 +289,7 @@ static int each_cb(void *ctx, const store_record *rec)
 static void test_put_get_each_reopen(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 2, false);
     CHECK(s != NULL);
@@ -401,13 +376,13 @@ static void test_put_get_each_reopen(void)
     store_free(&s);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_group_commit(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 5, false);
     CHECK(s != NULL);
@@ -464,13 +439,13 @@ static void test_group_commit(void)
     store_free(&s);
     CHECK_EQ_INT(t.ok, 1);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_prune(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 1, true);
     CHECK(s != NULL);
@@ -507,13 +482,13 @@ static void test_prune(void)
     CHECK_EQ_INT(st.entries, 3000);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_map_growth(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store_options o = {.commit_delay_ms = 1, .map_size = 256 * 1024, .no_sync = true};
     char err[256];
@@ -541,7 +516,7 @@ static void test_map_growth(void)
     CHECK_EQ_INT(st.entries, 10000);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 static void test_open_errors(void)
@@ -605,7 +580,7 @@ static void crash_run(const char *dir, int wfd)
 static void test_crash(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("store", dir, sizeof dir);
     int pfd[2];
     if (pipe(pfd) != 0) {
         CHECK(!"pipe");
@@ -658,7 +633,7 @@ static void test_crash(void)
     CHECKF(got < CRASH_N, "killed mid-way (%d of %d acknowledged)", got, CRASH_N);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 int main(void)

@@ -26,21 +26,6 @@
 #define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
 #define N_RECORDS 3000
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void make_record(store_record *r, uint32_t i)
 {
     memset(r, 0, sizeof *r);
@@ -71,8 +56,8 @@ static void on_done(void *arg, int status)
 
 static void wait_calls(struct event_base *base, tally *t, int want)
 {
-    double until = mono_ms() + 20000;
-    while (t->calls < want && mono_ms() < until) {
+    double until = tu_mono_ms() + 20000;
+    while (t->calls < want && tu_mono_ms() < until) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         if (t->calls < want) usleep(200);
     }
@@ -431,6 +416,6 @@ int main(void)
     test_backup_restore(base, &s, dir, root);
     store_free(&s);
     event_base_free(base);
-    remove_dir(root);
+    tu_remove_dir(root);
     return tu_finish();
 }

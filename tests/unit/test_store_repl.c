@@ -36,31 +36,6 @@ static uint64_t rnd(void)
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static char *temp_dir(char *buf, size_t len)
-{
-    snprintf(buf, len, "/tmp/kmsha-repl-XXXXXX");
-    if (!mkdtemp(buf)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    return buf;
-}
-
-static void remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -140,8 +115,8 @@ static void on_done(void *arg, int status)
 /* Runs the loop until g_calls reaches want (or 10 s pass). */
 static void wait_calls(struct event_base *base, int want)
 {
-    double until = mono_ms() + 10000;
-    while (g_calls < want && mono_ms() < until) {
+    double until = tu_mono_ms() + 10000;
+    while (g_calls < want && tu_mono_ms() < until) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         if (g_calls < want) usleep(200);
     }
@@ -192,7 +167,7 @@ static void test_vv_helpers(void)
 static void test_local_seq(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 2, false);
     CHECK(s != NULL);
@@ -315,7 +290,7 @@ static void test_local_seq(void)
     CHECK_EQ_INT(res[0].calls, 1);
     CHECK_EQ_INT(res[0].u.seq, 9);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- remote updates ---- */
@@ -323,7 +298,7 @@ static void test_local_seq(void)
 static void test_remote_apply(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 2, true);
     CHECK(s != NULL);
@@ -462,7 +437,7 @@ static void test_remote_apply(void)
     CHECK_EQ_INT(store_vv_get(&vv, "remote"), 63);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- log reads and retention ---- */
@@ -470,7 +445,7 @@ static void test_remote_apply(void)
 static void test_log_read_prune(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 1, true);
     CHECK(s != NULL);
@@ -583,7 +558,7 @@ static void test_log_read_prune(void)
     CHECK_EQ_INT(store_vv_get(&vv, "b"), 8);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- snapshots ---- */
@@ -652,9 +627,9 @@ static int copy_snapshot(struct event_base *base, store *src, store *dst, size_t
 static void test_snapshot(void)
 {
     char da[64], db[64], dc[64];
-    temp_dir(da, sizeof da);
-    temp_dir(db, sizeof db);
-    temp_dir(dc, sizeof dc);
+    tu_temp_dir("repl", da, sizeof da);
+    tu_temp_dir("repl", db, sizeof db);
+    tu_temp_dir("repl", dc, sizeof dc);
     struct event_base *base = event_base_new();
     store *a = open_store(base, da, 1, true), *b = open_store(base, db, 1, true), *c = open_store(base, dc, 1, true);
     CHECK(a && b && c);
@@ -797,9 +772,9 @@ static void test_snapshot(void)
     store_free(&b);
     store_free(&c);
     event_base_free(base);
-    remove_dir(da);
-    remove_dir(db);
-    remove_dir(dc);
+    tu_remove_dir(da);
+    tu_remove_dir(db);
+    tu_remove_dir(dc);
 }
 
 /* ---- logged writes while the map grows: a replayed batch logs the same ---- */
@@ -825,7 +800,7 @@ static void on_seq(void *arg, int status, const store_update *u)
 static void test_map_growth_logged(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
     store_options o = {.commit_delay_ms = 1, .map_size = 256 * 1024, .no_sync = true};
     char err[256];
@@ -865,7 +840,7 @@ static void test_map_growth_logged(void)
     CHECK_EQ_INT(wrong, 0);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- a schema-1 store is upgraded at open ---- */
@@ -907,7 +882,7 @@ static int lmdb_schema(const char *dir, int set_to)
 static void test_schema_upgrade(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     CHECK_EQ_INT(lmdb_schema(dir, 1), 1);
     struct event_base *base = event_base_new();
     store *s = open_store(base, dir, 1, true);
@@ -940,7 +915,7 @@ static void test_schema_upgrade(void)
     CHECKF(strstr(err, "schema") != NULL, "err = %s", err);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 /* ---- convergence: three stores exchange their logs badly, then heal ---- */
@@ -1007,7 +982,7 @@ static void test_convergence(void)
     memset(&cv, 0, sizeof cv);
     cv.base = event_base_new();
     for (int i = 0; i < CONV_STORES; i++) {
-        temp_dir(cv.dir[i], sizeof cv.dir[i]);
+        tu_temp_dir("repl", cv.dir[i], sizeof cv.dir[i]);
         cv.s[i] = open_store(cv.base, cv.dir[i], 1, true);
         CHECK(cv.s[i] != NULL);
         if (!cv.s[i]) return;
@@ -1119,7 +1094,7 @@ static void test_convergence(void)
             CHECK_EQ_INT(store_log_read(cv.s[i], conv_origin[o], 1, gathered, CONV_BUF), writes[o]);
     for (int i = 0; i < CONV_STORES; i++) {
         store_free(&cv.s[i]);
-        remove_dir(cv.dir[i]);
+        tu_remove_dir(cv.dir[i]);
     }
     event_base_free(cv.base);
 }
@@ -1174,7 +1149,7 @@ static void crash_run(const char *dir, int wfd)
 static void test_crash(void)
 {
     char dir[64];
-    temp_dir(dir, sizeof dir);
+    tu_temp_dir("repl", dir, sizeof dir);
     int pfd[2];
     if (pipe(pfd) != 0) {
         CHECK(!"pipe");
@@ -1254,7 +1229,7 @@ static void test_crash(void)
     CHECK_EQ_INT(res.u.seq, top + 1);
     store_free(&s);
     event_base_free(base);
-    remove_dir(dir);
+    tu_remove_dir(dir);
 }
 
 int main(void)
@@ -1262,7 +1237,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const char *seed = getenv("KMSHA_SEED"); /* to explore other runs of the property test */
     if (seed && strtoull(seed, NULL, 0)) rng_state = strtoull(seed, NULL, 0);
-    double t0 = mono_ms();
+    double t0 = tu_mono_ms();
     test_crash(); /* first: fork before any store thread of ours exists */
     test_vv_helpers();
     test_local_seq();
@@ -1272,6 +1247,6 @@ int main(void)
     test_map_growth_logged();
     test_schema_upgrade();
     test_convergence();
-    printf("store_repl: %.0f ms\n", mono_ms() - t0);
+    printf("store_repl: %.0f ms\n", tu_mono_ms() - t0);
     return tu_finish();
 }
