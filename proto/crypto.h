@@ -4,6 +4,7 @@
 #ifndef KMSHA_CRYPTO_H
 #define KMSHA_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ typedef struct kms_cipher {
     kms_cipher_kind kind;
     int rounds;             /* 10 or 11 */
     uint8_t rk[12][16];     /* encryption round keys, state order */
+    bool use_aesni;         /* set by kms_cipher_init when the CPU has AES-NI; a caller
+                               may clear it to use the portable tables (tests do) */
 } kms_cipher;
 
 /* Expands the fixed key of the given protocol version. Returns 0 or KMS_EINVAL. */

@@ -7,12 +7,12 @@
 # The machine may be shared: each level runs REPEAT times, kmsd and floor alternating, and
 # the peak is the best run of each (interference can only lower a rate).
 #
-# Usage: bench/scenarios/ceiling.sh        (env: LEVELS="8 32 64" SECONDS_PER_LEVEL=10
+# Usage: bench/scenarios/ceiling.sh        (env: LEVELS="32 64 128 256" SECONDS_PER_LEVEL=10
 #                                            WARMUP=2 REPEAT=2 PROFILE=auto|perf|callgrind|none)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-LEVELS="${LEVELS:-8 32 64}"
+LEVELS="${LEVELS:-32 64 128 256}"
 DUR="${SECONDS_PER_LEVEL:-10}"
 WARMUP="${WARMUP:-2}"
 REPEAT="${REPEAT:-2}"

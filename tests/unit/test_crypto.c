@@ -1,10 +1,23 @@
 /* test_crypto.c: the KMS ciphers, MAC4 and v6 HMAC against vectors/primitives.json, the
- * spec's known answers, and OpenSSL's AES-128 (v5 is plain AES); CBC round trips. */
+ * spec's known answers, and OpenSSL's AES-128 (v5 is plain AES); CBC round trips. The
+ * cipher checks run twice: on the portable tables, then on AES-NI when the CPU has it,
+ * and the two must agree byte for byte. */
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <string.h>
 #include "proto/crypto.h"
 #include "proto/errors.h"
 #include "tests/testutil.h"
+
+/* Set while the checks run on the portable tables. */
+static bool portable_pass;
+
+static int cipher_init(kms_cipher *c, kms_cipher_kind kind)
+{
+    int rc = kms_cipher_init(c, kind);
+    if (rc == 0 && portable_pass) c->use_aesni = false;
+    return rc;
+}
 
 static void hex16(json_t *obj, const char *key, uint8_t out[16])
 {
@@ -28,7 +41,7 @@ static void openssl_aes128(const uint8_t key[16], const uint8_t in[16], uint8_t 
 static void test_v4(json_t *v)
 {
     kms_cipher c;
-    CHECK_EQ_INT(kms_cipher_init(&c, KMS_CIPHER_V4), 0);
+    CHECK_EQ_INT(cipher_init(&c, KMS_CIPHER_V4), 0);
     CHECK_EQ_INT(c.rounds, tu_int(v, "rounds"));
     json_t *rks = json_object_get(v, "round_keys");
     CHECK_EQ_INT(json_array_size(rks), 12);
@@ -59,7 +72,7 @@ static void test_v5(json_t *v)
     hex16(v, "key", want_key);
     CHECK_MEM(key, want_key, 16);
     kms_cipher c;
-    CHECK_EQ_INT(kms_cipher_init(&c, KMS_CIPHER_V5), 0);
+    CHECK_EQ_INT(cipher_init(&c, KMS_CIPHER_V5), 0);
     CHECK_EQ_INT(c.rounds, tu_int(v, "rounds"));
     CHECK_MEM(c.rk[0], key, 16);
     uint8_t zero[16] = {0}, out[16], want[16], ref[16];
@@ -86,7 +99,7 @@ static void test_v6(json_t *v)
 {
     static const uint8_t tweak_byte[11] = {0, 0, 0, 0, 0x73, 0, 0x09, 0, 0xE4, 0, 0};
     kms_cipher c;
-    CHECK_EQ_INT(kms_cipher_init(&c, KMS_CIPHER_V6), 0);
+    CHECK_EQ_INT(cipher_init(&c, KMS_CIPHER_V6), 0);
     CHECK_EQ_INT(c.rounds, tu_int(v, "rounds"));
     json_t *std_rk = json_object_get(v, "round_keys_standard");
     json_t *tw_rk = json_object_get(v, "round_keys_after_tweak");
@@ -208,7 +221,7 @@ static void test_cbc(void)
     const kms_cipher_kind kinds[3] = {KMS_CIPHER_V4, KMS_CIPHER_V5, KMS_CIPHER_V6};
     for (int k = 0; k < 3; k++) {
         kms_cipher c;
-        CHECK_EQ_INT(kms_cipher_init(&c, kinds[k]), 0);
+        CHECK_EQ_INT(cipher_init(&c, kinds[k]), 0);
         for (size_t len = 0; len <= sizeof pt; len += 16) {
             CHECK_EQ_INT(kms_cbc_encrypt(&c, iv, pt, ct, len), 0);
             CHECK_EQ_INT(kms_cbc_decrypt(&c, iv, ct, back, len), 0);
@@ -250,6 +263,51 @@ static void test_cbc(void)
     CHECK_EQ_INT(kms_cipher_init(NULL, KMS_CIPHER_V6), KMS_EINVAL);
 }
 
+/* AES-NI and the tables give the same bytes for every kind, direction and length. */
+static void test_paths_agree(void)
+{
+    const kms_cipher_kind kinds[3] = {KMS_CIPHER_V4, KMS_CIPHER_V5, KMS_CIPHER_V6};
+    uint8_t iv[16], pt[272], a[272], b[272];
+    for (int i = 0; i < 16; i++) iv[i] = (uint8_t)(i * 29 + 1);
+    for (size_t i = 0; i < sizeof pt; i++) pt[i] = (uint8_t)(i * 131 + 17);
+    for (int k = 0; k < 3; k++) {
+        kms_cipher fast, slow;
+        CHECK_EQ_INT(kms_cipher_init(&fast, kinds[k]), 0);
+        slow = fast;
+        slow.use_aesni = false;
+        for (size_t len = 0; len <= sizeof pt; len += 16) {
+            CHECK_EQ_INT(kms_cbc_encrypt(&fast, iv, pt, a, len), 0);
+            CHECK_EQ_INT(kms_cbc_encrypt(&slow, iv, pt, b, len), 0);
+            CHECK_MEM(a, b, len);
+            CHECK_EQ_INT(kms_cbc_decrypt(&fast, iv, pt, a, len), 0);
+            CHECK_EQ_INT(kms_cbc_decrypt(&slow, iv, pt, b, len), 0);
+            CHECK_MEM(a, b, len);
+        }
+        kms_cipher_encrypt_block(&fast, pt, a);
+        kms_cipher_encrypt_block(&slow, pt, b);
+        CHECK_MEM(a, b, 16);
+        kms_cipher_decrypt_block(&fast, pt, a);
+        kms_cipher_decrypt_block(&slow, pt, b);
+        CHECK_MEM(a, b, 16);
+    }
+}
+
+/* The RFC 2104 composition equals OpenSSL's HMAC() at every length, on both sides of the
+ * inline buffer's limit. */
+static void test_hmac_lengths(void)
+{
+    uint8_t key[16], data[1100], mac[16], ref[32];
+    unsigned int n = 0;
+    for (int i = 0; i < 16; i++) key[i] = (uint8_t)(0xF0 - i);
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7 + i / 256);
+    for (size_t len = 0; len <= sizeof data; len += (len < 80 ? 1 : 37)) {
+        CHECK_EQ_INT(kms_v6_mac(key, data, len, mac), 0);
+        CHECK(HMAC(EVP_sha256(), key, 16, data, len, ref, &n) != NULL && n == 32);
+        CHECKF(memcmp(mac, ref + 16, 16) == 0, "MAC6 differs from HMAC() at length %zu", len);
+    }
+    CHECK_EQ_INT(kms_v6_mac(key, NULL, 1, mac), KMS_EINVAL);
+}
+
 static void test_misc(void)
 {
     CHECK_EQ_INT(kms_memcmp_ct("abcd", "abcd", 4), 0);
@@ -265,13 +323,18 @@ static void test_misc(void)
 int main(void)
 {
     json_t *p = tu_load_vector("primitives.json");
-    test_v4(json_object_get(p, "v4_rijndael160"));
-    test_v5(json_object_get(p, "v5_aes128"));
-    test_v6(json_object_get(p, "v6_modified_aes128"));
+    for (int pass = 0; pass < 2; pass++) {
+        portable_pass = pass == 0;
+        test_v4(json_object_get(p, "v4_rijndael160"));
+        test_v5(json_object_get(p, "v5_aes128"));
+        test_v6(json_object_get(p, "v6_modified_aes128"));
+        test_cbc();
+    }
+    test_paths_agree();
+    test_hmac_lengths();
     test_mac4(json_object_get(p, "v4_mac"));
     test_hmac(json_object_get(p, "v6_hmac_key"));
     test_sha256();
-    test_cbc();
     test_misc();
     json_decref(p);
     return tu_finish();
