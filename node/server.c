@@ -672,6 +672,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->reading = true;
     event_add(c->rev, NULL);
     (void)l;
+    /* A client sends its bind right after connecting: under load it is usually here
+     * already, so read it now instead of after another turn of the loop. */
+    conn_read_cb(fd, EV_READ, c);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)

@@ -7,8 +7,14 @@
 # The machine may be shared: each level runs REPEAT times, kmsd and floor alternating, and
 # the peak is the best run of each (interference can only lower a rate).
 #
+# Every kmsd run starts from the same store: a copy of one seeded with STORE_RECORDS client
+# records (a campus-sized store), so the levels compare under equal conditions instead of
+# each later run paying for a store the earlier runs grew (every activation of the runs is
+# a new client, so each run adds its activations to that store).
+#
 # Usage: bench/scenarios/ceiling.sh        (env: LEVELS="32 64 128 256" SECONDS_PER_LEVEL=10
-#                                            WARMUP=2 REPEAT=2 PROFILE=auto|perf|callgrind|none)
+#                                            WARMUP=2 REPEAT=2 STORE_RECORDS=100000
+#                                            PROFILE=auto|perf|callgrind|none)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -17,15 +23,28 @@ DUR="${SECONDS_PER_LEVEL:-10}"
 WARMUP="${WARMUP:-2}"
 REPEAT="${REPEAT:-2}"
 PROFILE="${PROFILE:-auto}"
+STORE_RECORDS="${STORE_RECORDS:-100000}"
 TCK="$(getconf CLK_TCK)"
+KMSSEED="$BUILD/kmsseed"
 
 echo "== ceiling: one kmsd (persistence on) against kmsbench-floor =="
 machine_line
 fsync_probe "$WORK"
-start_kmsd kms1 127.0.0.2
+"$KMSSEED" --data-dir "$WORK/seed" --node-id kms1 --records "$STORE_RECORDS" > "$WORK/seed.log" 2>&1 ||
+    { cat "$WORK/seed.log" >&2; exit 1; }
+# fresh_kmsd: (re)starts kms1 on a fresh copy of the seeded store.
+fresh_kmsd() {
+    if [ -n "${KMSD_PID:-}" ]; then stop_pid "$KMSD_PID"; fi
+    rm -rf "$WORK/kms1/data"
+    mkdir -p "$WORK/kms1"
+    cp -r "$WORK/seed" "$WORK/kms1/data"
+    start_kmsd kms1 127.0.0.2
+}
+fresh_kmsd
 start_floor 127.0.0.3
 echo "kmsd at $KMSD_ADDR (data $WORK/kms1/data), floor at $FLOOR_ADDR"
-echo "each level: closed loop, ${WARMUP} s warm-up + ${DUR} s measured, ${REPEAT} times; kmsd sees only new clients"
+echo "each level: closed loop, ${WARMUP} s warm-up + ${DUR} s measured, ${REPEAT} times; every activation a new client;"
+echo "each kmsd run starts from a copy of the same store of $STORE_RECORDS records"
 echo
 
 store_counters() { # "commits records_written" of the node
@@ -40,6 +59,7 @@ for rep in $(seq 1 "$REPEAT"); do
 for c in $LEVELS; do
     seed=$((seed + 1))
     kj="$WORK/kmsd-c$c-$rep.json"; fj="$WORK/floor-c$c-$rep.json"
+    fresh_kmsd
     read -r c0 w0 < <(store_counters)
     t0="$(cpu_ticks "$KMSD_PID")"
     "$KMSBENCH" --no-progress -c "$c" --warmup "$WARMUP" -d "$DUR" --clients 100000000 \
