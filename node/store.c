@@ -1,6 +1,7 @@
 /* store.c: the node's client records in LMDB (see store.h). The event loop queues writes;
- * one writer thread gathers everything queued within commit_delay_ms into one write
- * transaction, merges each record with the stored one, commits (fsync unless no_sync),
+ * one writer thread commits everything queued into one write transaction as soon as the
+ * oldest queued write has waited commit_delay_ms (so what queued up during the previous
+ * commit goes at once, and under load batches form by themselves), merges each record with the stored one, commits (fsync unless no_sync),
  * then hands the completions back to the loop through an eventfd, where the callbacks
  * run.
  *
@@ -59,7 +60,8 @@
 #define STORE_RECORD_VERSION 1    /* first byte of an encoded record */
 #define STORE_QUEUE_MAX 65536     /* queued writes before store_put_async refuses */
 #define STORE_DEFAULT_MAP (1ull << 30)
-#define STORE_PRUNE_CHUNK 10000   /* deletions per prune transaction */
+#define STORE_PRUNE_CHUNK 2048    /* records visited (clients) / deleted (log) per prune
+                                     transaction; writes queued meanwhile commit between */
 #define STORE_GROW_TRIES 4        /* map doublings tried for one batch before it fails */
 #define LOG_KEY_MAX (1 + (STORE_ORIGIN_MAX - 1) + 8)
 #define LOG_VAL_MAX (8 + STORE_RECORD_WIRE_MAX)
@@ -81,6 +83,9 @@ typedef struct store_op {
     store_update_fn udone;        /* OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT */
     void *arg;
     int64_t before_ms;            /* OP_PRUNE, OP_LOG_PRUNE */
+    bool more;                    /* OP_PRUNE, OP_LOG_PRUNE: another chunk to go */
+    bool have_resume;             /* OP_PRUNE: resume at this key */
+    uint8_t resume[STORE_KEY_LEN];
     uint64_t seq;                 /* OP_APPLY; OP_PUT_LOGGED: assigned at commit */
     snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
     char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY */
@@ -112,6 +117,7 @@ struct store {
     pthread_mutex_t mu;           /* guards everything below */
     pthread_cond_t cv;
     opvec pending;                /* loop -> writer */
+    struct timespec pending_since;/* when pending last went from empty to non-empty */
     opvec done;                   /* writer -> loop */
     bool stopping;
     store_stats stats;
@@ -687,56 +693,59 @@ static int grow_map(store *self)
     return rc;
 }
 
-/* Deletes records last seen before before_ms, STORE_PRUNE_CHUNK per transaction so a
- * large prune never makes one huge transaction. */
-static int apply_prune(store *self, int64_t before_ms, uint64_t *commits, uint64_t *entries)
+/* One chunk of a prune: visits at most STORE_PRUNE_CHUNK records from op's resume key on,
+ * deletes those last seen before before_ms, commits, and sets op->more (with the key to
+ * resume at) when records are left to visit. A chunk is a few milliseconds of the
+ * writer's time, so writes queued meanwhile wait for one chunk, not for the whole store. */
+static int apply_prune(store *self, store_op *op, uint64_t *commits, uint64_t *entries)
 {
-    uint8_t resume[STORE_KEY_LEN];
-    bool have_resume = false;
-    for (;;) {
-        MDB_txn *txn;
-        MDB_cursor *cur;
-        int rc = txn_begin_locked(self, 0, &txn);
-        if (rc) return rc;
-        rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
-        if (rc) {
-            mdb_txn_abort(txn);
-            txn_unlock(self);
-            return rc;
-        }
-        MDB_val k = {sizeof resume, resume}, v;
-        rc = mdb_cursor_get(cur, &k, &v, have_resume ? MDB_SET_RANGE : MDB_FIRST);
-        bool finished = true;
-        size_t deleted = 0;
-        while (rc == 0) {
-            if (deleted >= STORE_PRUNE_CHUNK && k.mv_size == STORE_KEY_LEN) {
-                memcpy(resume, k.mv_data, STORE_KEY_LEN);
-                have_resume = true;
-                finished = false;
-                break;
-            }
-            store_record rec;
-            if (decode_value(&k, &v, &rec) && rec.last_seen_ms < before_ms) {
-                rc = mdb_cursor_del(cur, 0);
-                if (rc) break;
-                deleted++;
-            }
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        mdb_cursor_close(cur);
-        if (rc && rc != MDB_NOTFOUND) {
-            mdb_txn_abort(txn);
-            txn_unlock(self);
-            return rc;
-        }
-        MDB_stat st;
-        if (mdb_stat(txn, self->dbi_clients, &st) == 0) *entries = st.ms_entries;
-        rc = mdb_txn_commit(txn);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin_locked(self, 0, &txn);
+    if (rc) return rc;
+    rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
         txn_unlock(self);
-        if (rc) return rc;
-        (*commits)++;
-        if (finished) return 0;
+        return rc;
     }
+    MDB_val k = {sizeof op->resume, op->resume}, v;
+    rc = mdb_cursor_get(cur, &k, &v, op->have_resume ? MDB_SET_RANGE : MDB_FIRST);
+    bool more = false;
+    size_t visited = 0;
+    uint8_t next[STORE_KEY_LEN];
+    while (rc == 0) {
+        if (visited >= STORE_PRUNE_CHUNK && k.mv_size == STORE_KEY_LEN) {
+            memcpy(next, k.mv_data, STORE_KEY_LEN);
+            more = true;
+            break;
+        }
+        visited++;
+        store_record rec;
+        if (decode_value(&k, &v, &rec) && rec.last_seen_ms < op->before_ms) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc) break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        txn_unlock(self);
+        return rc;
+    }
+    MDB_stat st;
+    if (mdb_stat(txn, self->dbi_clients, &st) == 0) *entries = st.ms_entries;
+    rc = mdb_txn_commit(txn);
+    txn_unlock(self);
+    if (rc) return rc;
+    (*commits)++;
+    op->more = more;
+    if (more) {
+        memcpy(op->resume, next, STORE_KEY_LEN);
+        op->have_resume = true;
+    }
+    return 0;
 }
 
 /* Deletes, per origin, the run of oldest log entries logged before before_ms, at most
@@ -745,52 +754,52 @@ static int apply_prune(store *self, int64_t before_ms, uint64_t *commits, uint64
  * logged in seq order, so with a wall clock that does not step back this deletes exactly
  * the entries logged before before_ms; either way it never punches a hole into what
  * remains of an origin's log. Entries that do not parse are deleted. */
-static int apply_log_prune(store *self, int64_t before_ms, uint64_t *commits)
+static int apply_log_prune(store *self, store_op *op, uint64_t *commits)
 {
-    for (;;) {
-        MDB_txn *txn;
-        MDB_cursor *cur;
-        int rc = txn_begin_locked(self, 0, &txn);
-        if (rc) return rc;
-        rc = mdb_cursor_open(txn, self->dbi_log, &cur);
-        if (rc) {
-            mdb_txn_abort(txn);
-            txn_unlock(self);
-            return rc;
-        }
-        size_t deleted = 0;
-        MDB_val k, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        while (rc == 0 && deleted < STORE_PRUNE_CHUNK) {
-            int64_t t;
-            char origin[STORE_ORIGIN_MAX];
-            uint64_t seq;
-            if (!log_value_parse(&v, &t, NULL) || !log_key_parse(&k, origin, &seq) || t < before_ms) {
-                rc = mdb_cursor_del(cur, 0);
-                if (rc) break;
-                deleted++;
-                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            } else {
-                rc = log_next_origin(cur, &k, &v);
-            }
-        }
-        mdb_cursor_close(cur);
-        if (rc && rc != MDB_NOTFOUND) {
-            mdb_txn_abort(txn);
-            txn_unlock(self);
-            return rc;
-        }
-        if (deleted == 0) {
-            mdb_txn_abort(txn);
-            txn_unlock(self);
-            return 0;
-        }
-        rc = mdb_txn_commit(txn);
+    op->more = false;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin_locked(self, 0, &txn);
+    if (rc) return rc;
+    rc = mdb_cursor_open(txn, self->dbi_log, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
         txn_unlock(self);
-        if (rc) return rc;
-        (*commits)++;
-        if (deleted < STORE_PRUNE_CHUNK) return 0;
+        return rc;
     }
+    size_t deleted = 0;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && deleted < STORE_PRUNE_CHUNK) {
+        int64_t t;
+        char origin[STORE_ORIGIN_MAX];
+        uint64_t seq;
+        if (!log_value_parse(&v, &t, NULL) || !log_key_parse(&k, origin, &seq) || t < op->before_ms) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc) break;
+            deleted++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        } else {
+            rc = log_next_origin(cur, &k, &v);
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        txn_unlock(self);
+        return rc;
+    }
+    if (deleted == 0) {
+        mdb_txn_abort(txn);
+        txn_unlock(self);
+        return 0;
+    }
+    rc = mdb_txn_commit(txn);
+    txn_unlock(self);
+    if (rc) return rc;
+    (*commits)++;
+    op->more = deleted >= STORE_PRUNE_CHUNK;
+    return 0;
 }
 
 static void process_batch(store *self, opvec *batch)
@@ -826,20 +835,44 @@ static void process_batch(store *self, opvec *batch)
         if (op->kind != OP_PRUNE && op->kind != OP_LOG_PRUNE) continue;
         int rc;
         if (op->kind == OP_PRUNE) {
-            rc = apply_prune(self, op->before_ms, &commits, &entries);
+            rc = apply_prune(self, op, &commits, &entries);
             for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
-                rc = apply_prune(self, op->before_ms, &commits, &entries);
+                rc = apply_prune(self, op, &commits, &entries);
         } else {
-            rc = apply_log_prune(self, op->before_ms, &commits);
+            rc = apply_log_prune(self, op, &commits);
             for (int g = 0; rc == MDB_MAP_FULL && g < STORE_GROW_TRIES && grow_map(self) == 0; g++)
-                rc = apply_log_prune(self, op->before_ms, &commits);
+                rc = apply_log_prune(self, op, &commits);
         }
-        if (rc) failures++;
+        if (rc) { failures++; op->more = false; }
         op->status = rc ? KMS_ESTORE : 0;
     }
+    /* Prunes with chunks to go are not done: they go back to the queue, behind the writes
+     * that arrived meanwhile (which the next batch commits first). */
+    opvec again = {0};
+    size_t kept = 0;
+    for (size_t i = 0; i < batch->n; i++) {
+        store_op *op = &batch->v[i];
+        bool carry = (op->kind == OP_PRUNE || op->kind == OP_LOG_PRUNE) && op->more &&
+                     opvec_reserve(&again, again.n + 1) == 0;
+        if (carry) again.v[again.n++] = *op;
+        else batch->v[kept++] = *op;
+    }
+    batch->n = kept;
     if (entries != UINT64_MAX) update_sizes(self, entries);
 
     pthread_mutex_lock(&self->mu);
+    if (again.n) {
+        if (self->pending.n == 0) clock_gettime(CLOCK_MONOTONIC, &self->pending_since);
+        if (opvec_reserve(&self->pending, self->pending.n + again.n) == 0) {
+            memcpy(self->pending.v + self->pending.n, again.v, again.n * sizeof *again.v);
+            self->pending.n += again.n;
+        } else { /* out of memory: end these prunes here, as failed */
+            for (size_t i = 0; i < again.n && opvec_reserve(batch, batch->n + 1) == 0; i++) {
+                again.v[i].status = KMS_ESTORE;
+                batch->v[batch->n++] = again.v[i];
+            }
+        }
+    }
     if (vv_changed) self->vv = self->wvv; /* before any callback of this batch runs */
     self->stats.commits += commits;
     self->stats.records_written += written;
@@ -867,6 +900,7 @@ static void process_batch(store *self, opvec *batch)
     }
     batch->n = 0;
     pthread_mutex_unlock(&self->mu);
+    opvec_free(&again);
     if (self->efd >= 0) {
         uint64_t one = 1;
         ssize_t w;
@@ -877,15 +911,15 @@ static void process_batch(store *self, opvec *batch)
     if (batch->cap > 4096) opvec_free(batch);
 }
 
-static void deadline_after(struct timespec *ts, uint32_t ms)
+static struct timespec timespec_after(struct timespec ts, uint32_t ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
     }
+    return ts;
 }
 
 static void *writer_main(void *arg)
@@ -898,9 +932,9 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&self->cv, &self->mu);
         if (self->pending.n == 0) break; /* stopping with nothing left */
         if (self->commit_delay_ms && !self->stopping) {
-            /* Gather what arrives within the window into the same transaction. */
-            struct timespec until;
-            deadline_after(&until, self->commit_delay_ms);
+            /* Gather what arrives until the oldest queued write has waited the window (no
+             * wait at all when it queued up during the previous commit). */
+            struct timespec until = timespec_after(self->pending_since, self->commit_delay_ms);
             while (!self->stopping && self->pending.n < STORE_QUEUE_MAX / 2)
                 if (pthread_cond_timedwait(&self->cv, &self->mu, &until) == ETIMEDOUT) break;
         }
@@ -1082,6 +1116,7 @@ static int enqueue(store *self, const store_op *op, bool bounded)
     else rc = opvec_reserve(&self->pending, self->pending.n + 1);
     if (rc == 0) {
         self->pending.v[self->pending.n++] = *op;
+        if (self->pending.n == 1) clock_gettime(CLOCK_MONOTONIC, &self->pending_since);
         if (self->pending.n == 1 || self->pending.n == STORE_QUEUE_MAX / 2)
             pthread_cond_signal(&self->cv);
     }

@@ -485,6 +485,65 @@ static void test_prune(void)
     tu_remove_dir(dir);
 }
 
+/* Order in which callbacks ran: each records the next number of one shared counter. */
+typedef struct ordered {
+    int *counter;
+    int at; /* 0 = not yet */
+    int status;
+} ordered;
+
+static void on_ordered(void *arg, int status)
+{
+    ordered *o = arg;
+    o->at = ++*o->counter;
+    o->status = status;
+}
+
+/* A prune that has a large store to walk does it a chunk at a time and lets the writes
+ * queued meanwhile commit between chunks: an activation is not held until the whole
+ * store has been scanned (it was: a prune ran every chunk back to back, and the scan of
+ * records it kept was one transaction). */
+static void test_prune_yields_to_writes(void)
+{
+    char dir[64];
+    tu_temp_dir("store", dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store *s = open_store(base, dir, 1, true);
+    CHECK(s != NULL);
+    if (!s) return;
+    tally t = {0};
+    const uint32_t n = 30000;
+    for (uint32_t i = 0; i < n; i++) {
+        store_record x;
+        make_record(&x, i, T0 + i);
+        store_put_async(s, &x, on_done, &t);
+    }
+    wait_calls(base, &t, (int)n);
+    CHECK_EQ_INT(t.ok, (int)n);
+
+    int counter = 0;
+    ordered prune = {&counter, 0, -1}, put = {&counter, 0, -1};
+    CHECK_EQ_INT(store_prune_async(s, T0 + 1000, on_ordered, &prune), 0); /* keeps 29,000 */
+    store_record x;
+    make_record(&x, n + 1, T0 + n + 1);
+    CHECK_EQ_INT(store_put_async(s, &x, on_ordered, &put), 0);
+    double until = tu_mono_ms() + 20000;
+    while ((!prune.at || !put.at) && tu_mono_ms() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(200);
+    }
+    CHECK_EQ_INT(put.status, 0);
+    CHECK_EQ_INT(prune.status, 0);
+    CHECKF(put.at == 1 && prune.at == 2, "the write queued after the prune committed %s it",
+           put.at > prune.at ? "after" : "with");
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.entries, n - 1000 + 1);
+    store_free(&s);
+    event_base_free(base);
+    tu_remove_dir(dir);
+}
+
 static void test_map_growth(void)
 {
     char dir[64];
@@ -646,6 +705,7 @@ int main(void)
     test_put_get_each_reopen();
     test_group_commit();
     test_prune();
+    test_prune_yields_to_writes();
     test_map_growth();
     return tu_finish();
 }
