@@ -154,7 +154,8 @@ static const setting settings[] = {
     {"store", "map_size_mb", ST_UINT, OFF(map_size_mb), 0, 0, 16, 1048576, 0, false, NULL,
      NULL, "4096", false, "Initial LMDB map size in MiB (doubled, up to 4 times, when the store fills it)"},
     {"store", "prune_interval", ST_UINT, OFF(prune_interval), 0, 0, 10, 86400, 0, false, NULL,
-     NULL, "3600", true, "Seconds between background prunes of expired client records"},
+     NULL, "3600", true, "Seconds between background prunes of expired client records (one also runs at start-up; "
+     "a prune takes 2,048 records per transaction, between activations' commits)"},
 
     /* [cluster] (the peers themselves are [peer.ID] sections, see peer_section) */
     {"cluster", "name", ST_STRING, OFF(cluster_name), SZ(cluster_name), 0, 0, 0, 0, false, NULL,

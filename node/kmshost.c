@@ -108,58 +108,135 @@ void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_re
 }
 
 /* Appends a JSON string (escaped) to the buffer at *pos. */
-static void json_str(char *out, size_t cap, size_t *pos, const char *s)
+/* The audit line is built by appending pieces: no printf on this per-request path (its
+ * format parsing was most of the line's cost). Every piece stops at cap - 1, so the line
+ * is always terminated; a line that does not fit is cut, as snprintf would cut it. */
+typedef struct jbuf {
+    char *out;
+    size_t cap, pos;
+} jbuf;
+
+static void put_mem(jbuf *b, const char *s, size_t n)
 {
-    if (*pos >= cap) return;
-    out[(*pos)++] = '"';
-    for (; *s && *pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { out[(*pos)++] = '\\'; out[(*pos)++] = (char)c; }
-        else if (c < 0x20) *pos += (size_t)snprintf(out + *pos, cap - *pos, "\\u%04x", c);
-        else out[(*pos)++] = (char)c;
-    }
-    if (*pos + 1 < cap) out[(*pos)++] = '"';
-    out[*pos < cap ? *pos : cap - 1] = 0;
+    if (b->pos + 1 >= b->cap) return;
+    size_t room = b->cap - 1 - b->pos;
+    if (n > room) n = room;
+    memcpy(b->out + b->pos, s, n);
+    b->pos += n;
+    b->out[b->pos] = 0;
 }
 
-#define APPEND(...) do { if (pos < cap) pos += (size_t)snprintf(out + pos, cap - pos, __VA_ARGS__); } while (0)
+static void put_str(jbuf *b, const char *s) { put_mem(b, s, strlen(s)); }
+
+static void put_uint(jbuf *b, uint64_t v, int min_digits)
+{
+    char t[24];
+    int n = 0;
+    do { t[sizeof t - 1 - n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n < min_digits) t[sizeof t - 1 - n++] = '0';
+    put_mem(b, t + sizeof t - n, (size_t)n);
+}
+
+static void put_hex32(jbuf *b, uint32_t v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char t[8];
+    for (int i = 7; i >= 0; i--, v >>= 4) t[i] = hex[v & 15];
+    put_mem(b, t, sizeof t);
+}
+
+/* A JSON string; control characters as \u00XX. The closing quote is written only when it
+ * fits, as before. */
+static void json_str(jbuf *b, const char *s)
+{
+    if (b->pos + 1 >= b->cap) return;
+    put_mem(b, "\"", 1);
+    for (; *s && b->pos + 7 < b->cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put_mem(b, e, 2);
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put_mem(b, e, 6);
+        } else {
+            put_mem(b, (const char *)&c, 1);
+        }
+    }
+    put_mem(b, "\"", 1);
+}
+
+static void put_guid(jbuf *b, const char *key, const kms_guid *g)
+{
+    char t[KMS_GUID_STRLEN];
+    put_str(b, key);
+    put_mem(b, kms_guid_format(g, t), KMS_GUID_STRLEN - 1);
+    put_mem(b, "\"", 1);
+}
 
 void kmshost_audit_json(const kmsd_config *cfg, const kms_request *req, int decode_status,
                         const kmshost_decision *d, int64_t now_ms, const char *client_addr,
                         char *out, size_t cap)
 {
-    size_t pos = 0;
-    char ts[40];
+    if (!cap) return;
+    jbuf b = {out, cap, 0};
+    out[0] = 0;
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    APPEND("{\"ts\":\"%s.%03dZ\",\"node\":", ts, (int)(now_ms % 1000));
-    json_str(out, cap, &pos, cfg->node_id);
-    APPEND(",\"client\":");
-    json_str(out, cap, &pos, client_addr);
+    put_str(&b, "{\"ts\":\"");
+    put_uint(&b, (uint64_t)tm.tm_year + 1900, 4);
+    put_mem(&b, "-", 1);
+    put_uint(&b, (uint64_t)tm.tm_mon + 1, 2);
+    put_mem(&b, "-", 1);
+    put_uint(&b, (uint64_t)tm.tm_mday, 2);
+    put_mem(&b, "T", 1);
+    put_uint(&b, (uint64_t)tm.tm_hour, 2);
+    put_mem(&b, ":", 1);
+    put_uint(&b, (uint64_t)tm.tm_min, 2);
+    put_mem(&b, ":", 1);
+    put_uint(&b, (uint64_t)tm.tm_sec, 2);
+    put_mem(&b, ".", 1);
+    put_uint(&b, (uint64_t)(now_ms % 1000), 3);
+    put_str(&b, "Z\",\"node\":");
+    json_str(&b, cfg->node_id);
+    put_str(&b, ",\"client\":");
+    json_str(&b, client_addr);
     if (decode_status >= 0) {
-        char ws[STORE_WORKSTATION_MAX], g[KMS_GUID_STRLEN];
+        char ws[STORE_WORKSTATION_MAX];
         kms_request_workstation(req, ws, sizeof ws);
-        APPEND(",\"workstation\":");
-        json_str(out, cap, &pos, ws);
-        APPEND(",\"cmid\":\"%s\"", kms_guid_format(&req->cmid, g));
-        APPEND(",\"previous_cmid\":\"%s\"", kms_guid_format(&req->previous_cmid, g));
-        APPEND(",\"application\":\"%s\"", d->app >= 0 ? products_app_slug((kms_app)d->app) : "unknown");
-        APPEND(",\"application_id\":\"%s\"", kms_guid_format(&req->app_id, g));
-        APPEND(",\"sku\":\"%s\"", kms_guid_format(&req->sku_id, g));
+        put_str(&b, ",\"workstation\":");
+        json_str(&b, ws);
+        put_guid(&b, ",\"cmid\":\"", &req->cmid);
+        put_guid(&b, ",\"previous_cmid\":\"", &req->previous_cmid);
+        put_str(&b, ",\"application\":\"");
+        put_str(&b, d->app >= 0 ? products_app_slug((kms_app)d->app) : "unknown");
+        put_mem(&b, "\"", 1);
+        put_guid(&b, ",\"application_id\":\"", &req->app_id);
+        put_guid(&b, ",\"sku\":\"", &req->sku_id);
         const kms_sku *sku = products_sku_find(&req->sku_id);
-        if (sku) { APPEND(",\"sku_name\":"); json_str(out, cap, &pos, sku->name); }
-        APPEND(",\"kms_id\":\"%s\"", kms_guid_format(&req->kms_id, g));
-        if (d->product) APPEND(",\"product\":\"%s\"", d->product->slug);
-        APPEND(",\"protocol\":\"%u.%u\",\"license_status\":%" PRIu32 ",\"vm\":%" PRIu32
-               ",\"n_policy\":%" PRIu32,
-               req->version_major, req->version_minor, req->license_status, req->vm_info,
-               req->required_count);
+        if (sku) { put_str(&b, ",\"sku_name\":"); json_str(&b, sku->name); }
+        put_guid(&b, ",\"kms_id\":\"", &req->kms_id);
+        if (d->product) { put_str(&b, ",\"product\":\""); put_str(&b, d->product->slug); put_mem(&b, "\"", 1); }
+        put_str(&b, ",\"protocol\":\"");
+        put_uint(&b, req->version_major, 1);
+        put_mem(&b, ".", 1);
+        put_uint(&b, req->version_minor, 1);
+        put_str(&b, "\",\"license_status\":");
+        put_uint(&b, req->license_status, 1);
+        put_str(&b, ",\"vm\":");
+        put_uint(&b, req->vm_info, 1);
+        put_str(&b, ",\"n_policy\":");
+        put_uint(&b, req->required_count, 1);
     }
-    APPEND(",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32 "\",\"result_name\":\"%s\"",
-           d->hresult == 0 ? d->count : 0, d->hresult, metrics_result_name(d->result));
-    if (d->hresult) { APPEND(",\"reason\":"); json_str(out, cap, &pos, d->reason ? d->reason : ""); }
-    APPEND("}");
-    if (pos >= cap) out[cap - 1] = 0;
+    put_str(&b, ",\"count\":");
+    put_uint(&b, d->hresult == 0 ? d->count : 0, 1);
+    put_str(&b, ",\"result\":\"0x");
+    put_hex32(&b, d->hresult);
+    put_str(&b, "\",\"result_name\":\"");
+    put_str(&b, metrics_result_name(d->result));
+    put_mem(&b, "\"", 1);
+    if (d->hresult) { put_str(&b, ",\"reason\":"); json_str(&b, d->reason ? d->reason : ""); }
+    put_mem(&b, "}", 1);
 }

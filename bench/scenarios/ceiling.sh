@@ -38,6 +38,7 @@ fresh_kmsd() {
     rm -rf "$WORK/kms1/data"
     mkdir -p "$WORK/kms1"
     cp -r "$WORK/seed" "$WORK/kms1/data"
+    sync # or the first commit would flush the whole copy
     start_kmsd kms1 127.0.0.2
 }
 fresh_kmsd
