@@ -152,9 +152,9 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(b, "}},\"store\":{\"records\":%" PRIu64 ",\"index_records\":%zu"
                            ",\"commits\":%" PRIu64 ",\"records_written\":%" PRIu64
                            ",\"failures\":%" PRIu64 ",\"map_size\":%" PRIu64 ",\"map_used\":%" PRIu64
-                           ",\"last_commit_ms\":%.3f}",
+                           ",\"last_commit_ms\":%.3f,\"max_commit_ms\":%.3f}",
                         st.entries, clients_size(n->clients), st.commits, st.records_written,
-                        st.failures, st.map_size, st.map_used, st.last_commit_ms);
+                        st.failures, st.map_size, st.map_used, st.last_commit_ms, st.commit_max_ms);
     evbuffer_add_printf(b, ",\"cluster\":{\"name\":");
     add_json_string(b, n->cfg.cluster_name);
     evbuffer_add_printf(b, ",\"origin\":");
@@ -310,6 +310,19 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "kmsha_store_records{node=\"%s\"} %" PRIu64 "\n", id, st.entries);
     evbuffer_add_printf(b, "# HELP kmsha_store_commits_total Group commits to LMDB.\n# TYPE kmsha_store_commits_total counter\n"
                            "kmsha_store_commits_total{node=\"%s\"} %" PRIu64 "\n", id, st.commits);
+    evbuffer_add_printf(b, "# HELP kmsha_store_commit_seconds Duration of the LMDB commits of client records, fsync included.\n"
+                           "# TYPE kmsha_store_commit_seconds histogram\n");
+    uint64_t ccum = 0;
+    for (int i = 0; i < STORE_COMMIT_BUCKETS; i++) {
+        ccum += st.commit_bucket[i];
+        if (i == STORE_COMMIT_BUCKETS - 1)
+            evbuffer_add_printf(b, "kmsha_store_commit_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, ccum);
+        else
+            evbuffer_add_printf(b, "kmsha_store_commit_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
+                                store_commit_bounds_ms[i] / 1000.0, ccum);
+    }
+    evbuffer_add_printf(b, "kmsha_store_commit_seconds_sum{node=\"%s\"} %.6f\n", id, st.commit_sum_ms / 1000.0);
+    evbuffer_add_printf(b, "kmsha_store_commit_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, ccum);
     evbuffer_add_printf(b, "# HELP kmsha_store_failures_total Failed commits.\n# TYPE kmsha_store_failures_total counter\n"
                            "kmsha_store_failures_total{node=\"%s\"} %" PRIu64 "\n", id, st.failures);
     evbuffer_add_printf(b, "# HELP kmsha_store_map_used_bytes Bytes of the LMDB map in use.\n# TYPE kmsha_store_map_used_bytes gauge\n"

@@ -66,6 +66,9 @@
 #define LOG_KEY_MAX (1 + (STORE_ORIGIN_MAX - 1) + 8)
 #define LOG_VAL_MAX (8 + STORE_RECORD_WIRE_MAX)
 
+const double store_commit_bounds_ms[STORE_COMMIT_BUCKETS] = {0.5, 1, 2, 5, 10, 20, 50, 100,
+                                                              200, 500, 1000, 1e300};
+
 enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE };
 
 /* The records (and vv to adopt) of one store_apply_snapshot_async call, owned by its op. */
@@ -877,7 +880,13 @@ static void process_batch(store *self, opvec *batch)
     self->stats.commits += commits;
     self->stats.records_written += written;
     self->stats.failures += failures;
-    if (dt >= 0) self->stats.last_commit_ms = dt;
+    if (dt >= 0) {
+        self->stats.last_commit_ms = dt;
+        self->stats.commit_sum_ms += dt;
+        if (dt > self->stats.commit_max_ms) self->stats.commit_max_ms = dt;
+        for (int b = 0; b < STORE_COMMIT_BUCKETS; b++)
+            if (dt <= store_commit_bounds_ms[b]) { self->stats.commit_bucket[b]++; break; }
+    }
     /* Hand the completions to the loop. */
     if (self->done.n == 0) {
         opvec_swap(&self->done, batch);

@@ -74,6 +74,9 @@ int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *ou
 int store_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg);
 
 /* Statistics for /status and /metrics. */
+#define STORE_COMMIT_BUCKETS 12
+extern const double store_commit_bounds_ms[STORE_COMMIT_BUCKETS]; /* last = +Inf */
+
 typedef struct store_stats {
     uint64_t commits;      /* transactions committed */
     uint64_t records_written;
@@ -81,6 +84,10 @@ typedef struct store_stats {
     uint64_t entries;      /* records in the store */
     uint64_t map_size, map_used; /* bytes */
     double last_commit_ms; /* duration of the last commit */
+    /* Durations of the commits of queued writes (fsync included): counts per bucket of
+     * store_commit_bounds_ms (the last is +Inf, not cumulative), their sum and maximum. */
+    uint64_t commit_bucket[STORE_COMMIT_BUCKETS];
+    double commit_sum_ms, commit_max_ms;
 } store_stats;
 void store_get_stats(store *self, store_stats *out);
 

@@ -106,8 +106,20 @@ class MetricsTests(NodeTestCase):
         self.assertEqual(v("kmsha_refusals_total", L + ',cause="bad_pdu"'), 1)
         self.assertEqual(v("kmsha_refusals_total", L + ',cause="allowlist"'), 0)
         self.assertEqual(v("kmsha_store_records", L), 5)
+        # Commit durations: one observation per commit of client records (the commits
+        # counter also counts the store's own transactions, so it is an upper bound).
+        commits = v("kmsha_store_commit_seconds_count", L)
+        self.assertGreaterEqual(commits, 1)
+        self.assertLessEqual(commits, v("kmsha_store_commits_total", L))
+        cbuckets = sorted(((float(lab.split('le="')[1].rstrip('"')), val) for (name, lab), val in m.items()
+                           if name == "kmsha_store_commit_seconds_bucket"), key=lambda x: x[0])
+        self.assertEqual(cbuckets[-1], (float("inf"), commits))
+        self.assertEqual([b[1] for b in cbuckets], sorted(b[1] for b in cbuckets))
+        self.assertGreater(v("kmsha_store_commit_seconds_sum", L), 0)
         # /status says the same as /metrics.
         st = n.status()
+        self.assertGreater(st["store"]["max_commit_ms"], 0)
+        self.assertLessEqual(st["store"]["max_commit_ms"] / 1000.0, v("kmsha_store_commit_seconds_sum", L))
         self.assertEqual(st["requests"]["total"], 8)
         self.assertEqual(st["requests"]["failed"], 2)
         self.assertEqual(st["counts"]["windows"]["count"], 4)
