@@ -151,17 +151,24 @@ static void json_str(jbuf *b, const char *s)
 {
     if (b->pos + 1 >= b->cap) return;
     put_mem(b, "\"", 1);
-    for (; *s && b->pos + 7 < b->cap; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s && b->pos + 7 < b->cap) {
+        /* A run of characters that need no escape, copied at once (each still has the
+         * seven bytes of room an escape would need, as when they went one by one). */
+        size_t room = b->cap - 7 - b->pos, run = 0;
+        while (run < room && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
+        if (run) {
+            put_mem(b, s, run);
+            s += run;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             put_mem(b, e, 2);
-        } else if (c < 0x20) {
+        } else {
             static const char hex[] = "0123456789abcdef";
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put_mem(b, e, 6);
-        } else {
-            put_mem(b, (const char *)&c, 1);
         }
     }
     put_mem(b, "\"", 1);

@@ -153,6 +153,15 @@ static void addr_dec(server *s, const addr_key *k)
     }
 }
 
+/* Bounded copy of a string (cut to fit, always terminated): snprintf("%s") without the
+ * format parsing, on the per-request path. */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 /* ---------- connection lifetime ---------- */
 
 static void conn_free(conn *c)
@@ -321,8 +330,8 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     memset(&r, 0, sizeof r);
     r.ts_ms = node_now_ms(n);
     if (decode_status >= 0) kms_request_workstation(&c->kreq, r.workstation, sizeof r.workstation);
-    snprintf(r.address, sizeof r.address, "%s", c->peer_ip);
-    snprintf(r.product, sizeof r.product, "%s", d->product ? d->product->slug : "unknown");
+    copy_text(r.address, sizeof r.address, c->peer_ip);
+    copy_text(r.product, sizeof r.product, d->product ? d->product->slug : "unknown");
     r.app = d->app;
     r.count = d->count;
     r.hresult = d->hresult;
@@ -648,8 +657,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->srv = s;
     c->key = key;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
+    copy_text(c->peer, sizeof c->peer, peer);
+    copy_text(c->peer_ip, sizeof c->peer_ip, ip);
     c->rpcopt.ndr64 = n->cfg.ndr64;
     c->rpcopt.btfn = n->cfg.btfn;
     c->rpcopt.assoc_group_id = ++s->assoc_group_next ? s->assoc_group_next : ++s->assoc_group_next;

@@ -31,8 +31,12 @@ typedef struct kms_cipher {
                                may clear it to use the portable tables (tests do) */
 } kms_cipher;
 
-/* Expands the fixed key of the given protocol version. Returns 0 or KMS_EINVAL. */
+/* The key schedule of the given protocol version's fixed key (from built-in tables).
+ * Returns 0 or KMS_EINVAL. */
 int kms_cipher_init(kms_cipher *c, kms_cipher_kind kind);
+/* The same schedule derived from the spec's keys (FIPS-197 key expansion, then v6's
+ * tweaks); use_aesni stays false. Slow path, for checking the tables. */
+int kms_cipher_expand(kms_cipher *c, kms_cipher_kind kind);
 /* One-block encryption / decryption (in and out may alias). */
 void kms_cipher_encrypt_block(const kms_cipher *c, const uint8_t in[16], uint8_t out[16]);
 void kms_cipher_decrypt_block(const kms_cipher *c, const uint8_t in[16], uint8_t out[16]);

@@ -263,6 +263,23 @@ static void test_cbc(void)
     CHECK_EQ_INT(kms_cipher_init(NULL, KMS_CIPHER_V6), KMS_EINVAL);
 }
 
+/* The built-in schedules are the ones the key expansion derives from the spec's keys. */
+static void test_schedule_tables(void)
+{
+    const kms_cipher_kind kinds[3] = {KMS_CIPHER_V4, KMS_CIPHER_V5, KMS_CIPHER_V6};
+    for (int k = 0; k < 3; k++) {
+        kms_cipher table, derived;
+        CHECK_EQ_INT(kms_cipher_init(&table, kinds[k]), 0);
+        CHECK_EQ_INT(kms_cipher_expand(&derived, kinds[k]), 0);
+        CHECK_EQ_INT(table.rounds, derived.rounds);
+        CHECK_EQ_INT(table.kind, derived.kind);
+        CHECK_MEM(table.rk, derived.rk, sizeof table.rk);
+    }
+    kms_cipher c;
+    CHECK_EQ_INT(kms_cipher_expand(&c, (kms_cipher_kind)3), KMS_EINVAL);
+    CHECK_EQ_INT(kms_cipher_expand(NULL, KMS_CIPHER_V5), KMS_EINVAL);
+}
+
 /* AES-NI and the tables give the same bytes for every kind, direction and length. */
 static void test_paths_agree(void)
 {
@@ -330,6 +347,7 @@ int main(void)
         test_v6(json_object_get(p, "v6_modified_aes128"));
         test_cbc();
     }
+    test_schedule_tables();
     test_paths_agree();
     test_hmac_lengths();
     test_mac4(json_object_get(p, "v4_mac"));
