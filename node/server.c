@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -80,8 +81,12 @@ struct conn {
     struct event *wev;      /* writable: added only while out holds unsent bytes */
     struct event *idle;     /* idle timeout, re-armed on every read */
     struct event *life_timer;
-    uint8_t *in;
+    /* The four events and the first input buffer live in the connection itself: one
+     * allocation per connection instead of six. */
+    struct event rev_ev, wev_ev, idle_ev, life_ev;
+    uint8_t *in;            /* in_inline until a PDU needs more */
     size_t in_len, in_cap;
+    uint8_t in_inline[INPUT_INITIAL];
     uint8_t *out;
     size_t out_len, out_cap;
     bool reading;           /* rev is added */
@@ -107,6 +112,15 @@ struct conn {
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_process(conn *c);
+
+/* A larger input buffer with the same contents (the first one is inline). */
+static uint8_t *conn_grow_input(conn *c, size_t cap)
+{
+    if (c->in != c->in_inline) return realloc(c->in, cap);
+    uint8_t *nb = malloc(cap);
+    if (nb) memcpy(nb, c->in, c->in_len);
+    return nb;
+}
 
 /* ---------- per-address connection counts ---------- */
 
@@ -172,12 +186,12 @@ static void conn_free(conn *c)
     s->n_conns--;
     s->n->metrics.connections_open--;
     addr_dec(s, &c->key);
-    if (c->life_timer) event_free(c->life_timer);
-    if (c->idle) event_free(c->idle);
-    if (c->rev) event_free(c->rev);
-    if (c->wev) event_free(c->wev);
+    event_del(c->life_timer);
+    event_del(c->idle);
+    event_del(c->rev);
+    event_del(c->wev);
     if (c->fd >= 0) evutil_closesocket(c->fd);
-    free(c->in);
+    if (c->in != c->in_inline) free(c->in);
     free(c->out);
     free(c);
 }
@@ -469,7 +483,7 @@ static void conn_process(conn *c)
         int fr = rpc_frame(p, want, n->cfg.max_pdu_size, &hdr);
         if (fr == 0) { /* wait for the rest; make room for it */
             if (frag > c->in_cap) {
-                uint8_t *nb = realloc(c->in, frag);
+                uint8_t *nb = conn_grow_input(c, frag);
                 if (!nb) { conn_close(c); return; }
                 c->in = nb;
                 c->in_cap = frag;
@@ -546,7 +560,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         size_t max = (size_t)c->srv->n->cfg.max_pdu_size + RPC_HEADER_LEN;
         if (cap > max) cap = max;
         if (cap <= c->in_cap) { conn_process(c); return; }
-        uint8_t *nb = realloc(c->in, cap);
+        uint8_t *nb = conn_grow_input(c, cap);
         if (!nb) { conn_close(c); return; }
         c->in = nb;
         c->in_cap = cap;
@@ -633,28 +647,23 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
 
     conn *c = calloc(1, sizeof *c);
-    if (c) {
-        c->fd = fd;
-        c->in = malloc(INPUT_INITIAL);
-        c->in_cap = INPUT_INITIAL;
-        c->rev = event_new(n->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-        c->wev = event_new(n->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
-        c->idle = evtimer_new(n->base, conn_idle_cb, c);
-        c->life_timer = evtimer_new(n->base, conn_life_cb, c);
-    }
-    if (!c || !c->in || !c->rev || !c->wev || !c->idle || !c->life_timer || !addr_inc(s, &key)) {
+    if (!c || !addr_inc(s, &key)) {
         log_error("client %s: out of memory, closing", peer);
-        if (c) {
-            if (c->rev) event_free(c->rev);
-            if (c->wev) event_free(c->wev);
-            if (c->idle) event_free(c->idle);
-            if (c->life_timer) event_free(c->life_timer);
-            free(c->in);
-            free(c);
-        }
+        free(c);
         evutil_closesocket(fd);
         return;
     }
+    c->fd = fd;
+    c->in = c->in_inline;
+    c->in_cap = sizeof c->in_inline;
+    event_assign(&c->rev_ev, n->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    event_assign(&c->wev_ev, n->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+    evtimer_assign(&c->idle_ev, n->base, conn_idle_cb, c);
+    evtimer_assign(&c->life_ev, n->base, conn_life_cb, c);
+    c->rev = &c->rev_ev;
+    c->wev = &c->wev_ev;
+    c->idle = &c->idle_ev;
+    c->life_timer = &c->life_ev;
     c->srv = s;
     c->key = key;
     copy_text(c->peer, sizeof c->peer, peer);
