@@ -12,13 +12,13 @@
 # each later run paying for a store the earlier runs grew (every activation of the runs is
 # a new client, so each run adds its activations to that store).
 #
-# Usage: bench/scenarios/ceiling.sh        (env: LEVELS="32 64 128 256" SECONDS_PER_LEVEL=10
+# Usage: bench/scenarios/ceiling.sh        (env: LEVELS="32 64 128 256 512" SECONDS_PER_LEVEL=10
 #                                            WARMUP=2 REPEAT=2 STORE_RECORDS=100000
 #                                            PROFILE=auto|perf|callgrind|none)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-LEVELS="${LEVELS:-32 64 128 256}"
+LEVELS="${LEVELS:-32 64 128 256 512}"
 DUR="${SECONDS_PER_LEVEL:-10}"
 WARMUP="${WARMUP:-2}"
 REPEAT="${REPEAT:-2}"

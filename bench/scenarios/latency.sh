@@ -5,13 +5,13 @@
 # instead of quietly lowering the load. Target: p99 <= 5 ms at 50% of the peak.
 #
 # Usage: bench/scenarios/latency.sh   (env: PEAK=<activations/s> to skip the peak run,
-#                                       PEAK_CONCURRENCY=256 SECONDS_PER_RUN=20 WARMUP=2)
+#                                       PEAK_CONCURRENCY=512 SECONDS_PER_RUN=20 WARMUP=2)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DUR="${SECONDS_PER_RUN:-20}"
 WARMUP="${WARMUP:-2}"
-PC="${PEAK_CONCURRENCY:-256}"
+PC="${PEAK_CONCURRENCY:-512}"
 
 echo "== latency: one kmsd (persistence on), open loop at 50% and 90% of its peak =="
 machine_line
