@@ -224,6 +224,26 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* One Prometheus histogram: buckets[i] counts the observations up to bounds_ms[i] (not
+ * cumulative; the last bucket is +Inf), sum_ms their sum, count their number. */
+static void put_histogram(struct evbuffer *b, const char *name, const char *help, const char *id,
+                          const double *bounds_ms, const uint64_t *buckets, int n, double sum_ms,
+                          uint64_t count)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += buckets[i];
+        if (i == n - 1)
+            evbuffer_add_printf(b, "%s_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, id, cum);
+        else
+            evbuffer_add_printf(b, "%s_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", name, id,
+                                bounds_ms[i] / 1000.0, cum);
+    }
+    evbuffer_add_printf(b, "%s_sum{node=\"%s\"} %.6f\n", name, id, sum_ms / 1000.0);
+    evbuffer_add_printf(b, "%s_count{node=\"%s\"} %" PRIu64 "\n", name, id, count);
+}
+
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
@@ -291,38 +311,20 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < MREF_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_refusals_total{node=\"%s\",cause=\"%s\"} %" PRIu64 "\n", id,
                             metrics_refusal_name(i), m->refusals[i]);
-    evbuffer_add_printf(b, "# HELP kmsha_request_duration_seconds Time from a KMS request to its answer (commit included).\n"
-                           "# TYPE kmsha_request_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
-        cum += m->latency_bucket[i];
-        if (i == METRICS_LATENCY_BUCKETS - 1)
-            evbuffer_add_printf(b, "kmsha_request_duration_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, cum);
-        else
-            evbuffer_add_printf(b, "kmsha_request_duration_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
-                                metrics_latency_bounds_ms[i] / 1000.0, cum);
-    }
-    evbuffer_add_printf(b, "kmsha_request_duration_seconds_sum{node=\"%s\"} %.6f\n", id, m->latency_sum_ms / 1000.0);
-    evbuffer_add_printf(b, "kmsha_request_duration_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, m->latency_count);
+    put_histogram(b, "kmsha_request_duration_seconds", "Time from a KMS request to its answer (commit included).",
+                  id, metrics_latency_bounds_ms, m->latency_bucket, METRICS_LATENCY_BUCKETS,
+                  m->latency_sum_ms, m->latency_count);
     store_stats st;
     store_get_stats(n->store, &st);
     evbuffer_add_printf(b, "# HELP kmsha_store_records Client records in the node's store.\n# TYPE kmsha_store_records gauge\n"
                            "kmsha_store_records{node=\"%s\"} %" PRIu64 "\n", id, st.entries);
     evbuffer_add_printf(b, "# HELP kmsha_store_commits_total Group commits to LMDB.\n# TYPE kmsha_store_commits_total counter\n"
                            "kmsha_store_commits_total{node=\"%s\"} %" PRIu64 "\n", id, st.commits);
-    evbuffer_add_printf(b, "# HELP kmsha_store_commit_seconds Duration of the LMDB commits of client records, fsync included.\n"
-                           "# TYPE kmsha_store_commit_seconds histogram\n");
-    uint64_t ccum = 0;
-    for (int i = 0; i < STORE_COMMIT_BUCKETS; i++) {
-        ccum += st.commit_bucket[i];
-        if (i == STORE_COMMIT_BUCKETS - 1)
-            evbuffer_add_printf(b, "kmsha_store_commit_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, ccum);
-        else
-            evbuffer_add_printf(b, "kmsha_store_commit_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
-                                store_commit_bounds_ms[i] / 1000.0, ccum);
-    }
-    evbuffer_add_printf(b, "kmsha_store_commit_seconds_sum{node=\"%s\"} %.6f\n", id, st.commit_sum_ms / 1000.0);
-    evbuffer_add_printf(b, "kmsha_store_commit_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, ccum);
+    uint64_t commits_timed = 0;
+    for (int i = 0; i < STORE_COMMIT_BUCKETS; i++) commits_timed += st.commit_bucket[i];
+    put_histogram(b, "kmsha_store_commit_seconds", "Duration of the LMDB commits of client records, fsync included.",
+                  id, store_commit_bounds_ms, st.commit_bucket, STORE_COMMIT_BUCKETS, st.commit_sum_ms,
+                  commits_timed);
     evbuffer_add_printf(b, "# HELP kmsha_store_failures_total Failed commits.\n# TYPE kmsha_store_failures_total counter\n"
                            "kmsha_store_failures_total{node=\"%s\"} %" PRIu64 "\n", id, st.failures);
     evbuffer_add_printf(b, "# HELP kmsha_store_map_used_bytes Bytes of the LMDB map in use.\n# TYPE kmsha_store_map_used_bytes gauge\n"
@@ -362,19 +364,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                             id, rs.published, id, rs.applied, id, rs.duplicates, id, rs.gaps);
         repl_delay_hist dh;
         repl_get_delay(n->repl, &dh);
-        evbuffer_add_printf(b, "# HELP kmsha_replication_delay_seconds From an update's creation on its origin to this node counting it (live updates).\n"
-                               "# TYPE kmsha_replication_delay_seconds histogram\n");
-        uint64_t dcum = 0;
-        for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
-            dcum += dh.bucket[i];
-            if (i == METRICS_LATENCY_BUCKETS - 1)
-                evbuffer_add_printf(b, "kmsha_replication_delay_seconds_bucket{node=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", id, dcum);
-            else
-                evbuffer_add_printf(b, "kmsha_replication_delay_seconds_bucket{node=\"%s\",le=\"%g\"} %" PRIu64 "\n", id,
-                                    metrics_latency_bounds_ms[i] / 1000.0, dcum);
-        }
-        evbuffer_add_printf(b, "kmsha_replication_delay_seconds_sum{node=\"%s\"} %.6f\n", id, dh.sum_ms / 1000.0);
-        evbuffer_add_printf(b, "kmsha_replication_delay_seconds_count{node=\"%s\"} %" PRIu64 "\n", id, dh.count);
+        put_histogram(b, "kmsha_replication_delay_seconds",
+                      "From an update's creation on its origin to this node counting it (live updates).", id,
+                      metrics_latency_bounds_ms, dh.bucket, METRICS_LATENCY_BUCKETS, dh.sum_ms, dh.count);
         evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
                                "# TYPE kmsha_replication_malformed_total counter\n"
                                "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);
