@@ -776,12 +776,11 @@ bad:;
     return KMS_ECONFIG;
 }
 
-bool config_product_allowed(const kmsd_config *cfg, const kms_guid *app_id,
+bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *product,
                             const kms_guid *kms_id)
 {
-    if (!cfg || !app_id || !kms_id) return false;
-    const kms_product *p = products_find(kms_id);
-    int app = products_app_from_id(app_id);
+    if (!cfg || !kms_id) return false;
+    const kms_product *p = product;
     if (cfg->n_allow == 0) /* the volume products of the table, under their own application */
         return p && !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)) && app == (int)p->app;
     for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++) {

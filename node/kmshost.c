@@ -50,7 +50,7 @@ void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_re
         refuse(d, KMS_HR_KMS_ID_MISMATCH, MR_PRODUCT_REFUSED, "unknown application ID");
         return;
     }
-    if (!config_product_allowed(cfg, &req->app_id, &req->kms_id)) {
+    if (!config_product_allowed(cfg, d->app, d->product, &req->kms_id)) {
         refuse(d, KMS_HR_KMS_ID_MISMATCH, MR_PRODUCT_REFUSED, "product not in allow_products");
         return;
     }

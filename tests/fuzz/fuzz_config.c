@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kms_guid app, kms;
     kms_guid_parse(products_app_id(KMS_APP_WINDOWS), &app);
     kms_guid_parse(products_at(0)->id, &kms);
-    (void)config_product_allowed(&cfg, &app, &kms);
+    (void)config_product_allowed(&cfg, products_app_from_id(&app), products_find(&kms), &kms);
     static const uint8_t v4[4] = {10, 0, 0, 1};
     for (int i = 0; i < cfg.n_allow_clients; i++)
         (void)config_cidr_match(&cfg.allow_clients[i], AF_INET, v4);

@@ -720,7 +720,7 @@ static bool allowed(const kmsd_config *c, const char *app, const char *kms)
     kms_guid a, k;
     guid(app, &a);
     guid(kms, &k);
-    return config_product_allowed(c, &a, &k);
+    return config_product_allowed(c, products_app_from_id(&a), products_find(&k), &k);
 }
 
 static void with_allow(kmsd_config *c, const char *list)
@@ -820,7 +820,7 @@ static void test_allowlist(void)
     CHECK(config_set(&c, "kms", "allow_products", "app:" KMS_WIN10, "t", err, sizeof err) == KMS_ECONFIG);
     CHECK(config_set(&c, "kms", "allow_products", "2de67392-b7a7-462a-b1ca-108dd189f588", "t", err,
                      sizeof err) == 0); /* a SKU GUID is just an unknown KMS counted ID GUID */
-    CHECK(!config_product_allowed(NULL, NULL, NULL));
+    CHECK(!config_product_allowed(NULL, -1, NULL, NULL));
 }
 
 /* ---- validation ------------------------------------------------------------------------ */
