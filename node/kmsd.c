@@ -322,6 +322,7 @@ int main(int argc, char **argv)
     if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
     n->clients = clients_new();
     if (!n->clients) fatalx("out of memory");
+    products_index_build(&n->products);
     double t0 = node_mono_ms();
     if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
     clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);

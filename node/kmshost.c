@@ -30,9 +30,9 @@ static void refuse(kmshost_decision *d, uint32_t hr, int result, const char *rea
     d->reason = reason;
 }
 
-void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_request *req,
-                    int decode_status, int64_t now_ms, const char *client_addr,
-                    kmshost_decision *d)
+void kmshost_decide(const kmsd_config *cfg, const products_index *products, clients_index *clients,
+                    const kms_request *req, int decode_status, int64_t now_ms,
+                    const char *client_addr, kmshost_decision *d)
 {
     memset(d, 0, sizeof *d);
     d->app = -1;
@@ -41,7 +41,7 @@ void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_re
         return;
     }
     d->app = products_app_from_id(&req->app_id);
-    d->product = products_find(&req->kms_id);
+    d->product = products_index_find(products, &req->kms_id);
     if (req->required_count > 1000) {
         refuse(d, KMS_HR_INVALID_DATA, MR_INVALID_DATA, "N policy above 1000");
         return;
@@ -182,7 +182,8 @@ static void put_guid(jbuf *b, const char *key, const kms_guid *g)
     put_mem(b, "\"", 1);
 }
 
-void kmshost_audit_json(const kmsd_config *cfg, const kms_request *req, int decode_status,
+void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
+                        const kms_request *req, int decode_status,
                         const kmshost_decision *d, int64_t now_ms, const char *client_addr,
                         char *out, size_t cap)
 {
@@ -222,7 +223,7 @@ void kmshost_audit_json(const kmsd_config *cfg, const kms_request *req, int deco
         put_mem(&b, "\"", 1);
         put_guid(&b, ",\"application_id\":\"", &req->app_id);
         put_guid(&b, ",\"sku\":\"", &req->sku_id);
-        const kms_sku *sku = products_sku_find(&req->sku_id);
+        const kms_sku *sku = products_index_sku(products, &req->sku_id);
         if (sku) { put_str(&b, ",\"sku_name\":"); json_str(&b, sku->name); }
         put_guid(&b, ",\"kms_id\":\"", &req->kms_id);
         if (d->product) { put_str(&b, ",\"product\":\""); put_str(&b, d->product->slug); put_mem(&b, "\"", 1); }

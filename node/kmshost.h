@@ -23,13 +23,15 @@ typedef struct kmshost_decision {
 
 /* decode_status: the result of kms_server_decode_request (0 or < 0; errors are answered
  * 0x8007000D). On activation the index is updated with the requesting client before the
- * count is taken, so the count includes it. */
-void kmshost_decide(const kmsd_config *cfg, clients_index *clients, const kms_request *req,
-                    int decode_status, int64_t now_ms, const char *client_addr,
-                    kmshost_decision *out);
+ * count is taken, so the count includes it. products: the product tables' index, built
+ * once by the caller. */
+void kmshost_decide(const kmsd_config *cfg, const products_index *products, clients_index *clients,
+                    const kms_request *req, int decode_status, int64_t now_ms,
+                    const char *client_addr, kmshost_decision *out);
 
 /* One audit line (JSON object, no newline) for a decided request. */
-void kmshost_audit_json(const kmsd_config *cfg, const kms_request *req, int decode_status,
+void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
+                        const kms_request *req, int decode_status,
                         const kmshost_decision *d, int64_t now_ms, const char *client_addr,
                         char *out, size_t cap);
 

@@ -34,6 +34,7 @@ typedef struct node {
     char config_path[CONFIG_PATH_MAX]; /* "" when running on embedded defaults */
     store *store;
     clients_index *clients;
+    products_index products;  /* the product tables by GUID, for the request path */
     metrics metrics;
     int64_t clock_offset_ms;  /* tests: shifts the node's idea of now */
     int64_t started_ms;

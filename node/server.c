@@ -335,7 +335,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
 
     char line[2048];
     int decode_status = c->decode_status;
-    kmshost_audit_json(&n->cfg, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
+    kmshost_audit_json(&n->cfg, &n->products, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
     audit_write(line);
     /* Flushed once at the end of this loop turn, with every other line of the turn. */
     event_active(c->srv->audit_flush_ev, EV_TIMEOUT, 0);
@@ -449,7 +449,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     c->decode_status = dst;
     if (dst < 0 && log_allow(LOGCLASS_CONN))
         log_info("client %s: bad KMS request (%s), answering 0x8007000D", c->peer, kms_strerror(dst));
-    kmshost_decide(&n->cfg, n->clients, &c->kreq, dst, node_now_ms(n), c->peer_ip, &c->decision);
+    kmshost_decide(&n->cfg, &n->products, n->clients, &c->kreq, dst, node_now_ms(n), c->peer_ip, &c->decision);
     if (c->decision.hresult != KMS_HR_OK) {
         conn_answer(c);
         return;

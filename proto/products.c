@@ -33,6 +33,7 @@
  * Slugs are unique within each table (checked by tests/unit/test_products.c). */
 #include "proto/products.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include "proto/errors.h"
 
@@ -787,6 +788,65 @@ const kms_sku *products_sku_find(const kms_guid *sku_id)
     for (size_t i = 0; i < COUNTOF(kms_skus); i++)
         if (strcmp(text, kms_skus[i].id) == 0) return &kms_skus[i];
     return NULL;
+}
+
+_Static_assert(COUNTOF(kms_skus) <= PRODUCTS_INDEX_SKUS, "raise PRODUCTS_INDEX_SKUS");
+_Static_assert(COUNTOF(kms_products) <= PRODUCTS_INDEX_IDS, "raise PRODUCTS_INDEX_IDS");
+
+static int index_entry_cmp(const void *a, const void *b)
+{
+    return memcmp(&((const products_index_entry *)a)->id, &((const products_index_entry *)b)->id,
+                  sizeof(kms_guid));
+}
+
+/* Insertion sort: a few hundred rows, once per process, and unlike glibc's qsort it never
+ * allocates. */
+static void index_sort(products_index_entry *e, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        products_index_entry x = e[i];
+        size_t j = i;
+        for (; j > 0 && index_entry_cmp(&e[j - 1], &x) > 0; j--) e[j] = e[j - 1];
+        e[j] = x;
+    }
+}
+
+int products_index_build(products_index *ix)
+{
+    if (!ix) return KMS_EINVAL;
+    memset(ix, 0, sizeof *ix);
+    for (size_t i = 0; i < COUNTOF(kms_skus); i++) {
+        /* every row's GUID parses (test_products checks the tables) */
+        if (kms_guid_parse(kms_skus[i].id, &ix->skus[ix->n_skus].id) != 0) continue;
+        ix->skus[ix->n_skus++].at = (uint16_t)i;
+    }
+    for (size_t i = 0; i < COUNTOF(kms_products); i++) {
+        if (kms_guid_parse(kms_products[i].id, &ix->ids[ix->n_ids].id) != 0) continue;
+        ix->ids[ix->n_ids++].at = (uint16_t)i;
+    }
+    index_sort(ix->skus, ix->n_skus);
+    index_sort(ix->ids, ix->n_ids);
+    return 0;
+}
+
+static const products_index_entry *index_search(const products_index_entry *e, size_t n,
+                                                const kms_guid *id)
+{
+    if (!id) return NULL;
+    products_index_entry key = {.id = *id};
+    return bsearch(&key, e, n, sizeof *e, index_entry_cmp);
+}
+
+const kms_product *products_index_find(const products_index *ix, const kms_guid *kms_id)
+{
+    const products_index_entry *e = ix ? index_search(ix->ids, ix->n_ids, kms_id) : NULL;
+    return e ? &kms_products[e->at] : NULL;
+}
+
+const kms_sku *products_index_sku(const products_index *ix, const kms_guid *sku_id)
+{
+    const products_index_entry *e = ix ? index_search(ix->skus, ix->n_skus, sku_id) : NULL;
+    return e ? &kms_skus[e->at] : NULL;
 }
 
 const kms_sku *products_sku_find_slug(const char *slug)

@@ -78,6 +78,24 @@ const kms_sku *products_sku_at(size_t i);
 const kms_sku *products_sku_find(const kms_guid *sku_id);      /* NULL when unknown */
 const kms_sku *products_sku_find_slug(const char *slug);       /* NULL when unknown */
 
+/* Look-ups by GUID without a scan of the tables (the functions above compare text row by
+ * row: fine for tools, not for every request). The caller builds the index once; it is
+ * plain data (about 7 KiB) with no allocation behind it, and stays valid for the process. */
+#define PRODUCTS_INDEX_SKUS 384
+#define PRODUCTS_INDEX_IDS 64
+typedef struct products_index_entry {
+    kms_guid id;
+    uint16_t at; /* row in the table */
+} products_index_entry;
+typedef struct products_index {
+    products_index_entry skus[PRODUCTS_INDEX_SKUS], ids[PRODUCTS_INDEX_IDS];
+    size_t n_skus, n_ids;
+} products_index;
+/* Fills ix from the tables, sorted by GUID. Returns 0 (or KMS_EINVAL for a NULL ix). */
+int products_index_build(products_index *ix);
+const kms_product *products_index_find(const products_index *ix, const kms_guid *kms_id); /* NULL when unknown */
+const kms_sku *products_index_sku(const products_index *ix, const kms_guid *sku_id);      /* NULL when unknown */
+
 /* ePID groups: slug ("windows", "office2010", ... "winchinagov"), default ePID (ASCII,
  * self-consistent as spec 5.4 recommends) and default HWID. */
 const char *products_group_slug(kms_epid_group g);
