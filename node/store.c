@@ -396,13 +396,19 @@ static void make_key(uint8_t key[STORE_KEY_LEN], uint8_t app, const uint8_t cmid
 }
 
 /* Decodes a stored value; only an exact, well-formed record that matches its key counts. */
+bool store_entry_decode(const void *key, size_t key_len, const void *val, size_t val_len,
+                        store_record *rec)
+{
+    int n = store_record_decode(val, val_len, rec);
+    if (n < 0 || (size_t)n != val_len) return false;
+    if (key_len != STORE_KEY_LEN) return false;
+    const uint8_t *kb = key;
+    return kb[0] == rec->app && memcmp(kb + 1, rec->cmid, 16) == 0;
+}
+
 static bool decode_value(const MDB_val *k, const MDB_val *v, store_record *rec)
 {
-    int n = store_record_decode(v->mv_data, v->mv_size, rec);
-    if (n < 0 || (size_t)n != v->mv_size) return false;
-    if (k->mv_size != STORE_KEY_LEN) return false;
-    const uint8_t *kb = k->mv_data;
-    return kb[0] == rec->app && memcmp(kb + 1, rec->cmid, 16) == 0;
+    return store_entry_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, rec);
 }
 
 /* Refreshes entries and map use (writer thread, after a commit). */
@@ -849,32 +855,30 @@ static void process_batch(store *self, opvec *batch)
         if (rc) { failures++; op->more = false; }
         op->status = rc ? KMS_ESTORE : 0;
     }
-    /* Prunes with chunks to go are not done: they go back to the queue, behind the writes
-     * that arrived meanwhile (which the next batch commits first). */
-    opvec again = {0};
-    size_t kept = 0;
-    for (size_t i = 0; i < batch->n; i++) {
-        store_op *op = &batch->v[i];
-        bool carry = (op->kind == OP_PRUNE || op->kind == OP_LOG_PRUNE) && op->more &&
-                     opvec_reserve(&again, again.n + 1) == 0;
-        if (carry) again.v[again.n++] = *op;
-        else batch->v[kept++] = *op;
-    }
-    batch->n = kept;
+    size_t carry = 0; /* prunes with chunks to go (requeued below) */
+    for (size_t i = 0; i < batch->n; i++)
+        if ((batch->v[i].kind == OP_PRUNE || batch->v[i].kind == OP_LOG_PRUNE) && batch->v[i].more) carry++;
     if (entries != UINT64_MAX) update_sizes(self, entries);
 
     pthread_mutex_lock(&self->mu);
-    if (again.n) {
-        if (self->pending.n == 0) clock_gettime(CLOCK_MONOTONIC, &self->pending_since);
-        if (opvec_reserve(&self->pending, self->pending.n + again.n) == 0) {
-            memcpy(self->pending.v + self->pending.n, again.v, again.n * sizeof *again.v);
-            self->pending.n += again.n;
-        } else { /* out of memory: end these prunes here, as failed */
-            for (size_t i = 0; i < again.n && opvec_reserve(batch, batch->n + 1) == 0; i++) {
-                again.v[i].status = KMS_ESTORE;
-                batch->v[batch->n++] = again.v[i];
+    if (carry) {
+        /* Prunes with chunks to go are not done: they move back to the queue, behind the
+         * writes that arrived meanwhile (which the next batch commits first). Without
+         * memory for that they end here, as failed. */
+        bool requeue = opvec_reserve(&self->pending, self->pending.n + carry) == 0;
+        if (requeue && self->pending.n == 0) clock_gettime(CLOCK_MONOTONIC, &self->pending_since);
+        size_t kept = 0;
+        for (size_t i = 0; i < batch->n; i++) {
+            store_op *op = &batch->v[i];
+            bool more = (op->kind == OP_PRUNE || op->kind == OP_LOG_PRUNE) && op->more;
+            if (more && requeue) {
+                self->pending.v[self->pending.n++] = *op;
+                continue;
             }
+            if (more) op->status = KMS_ESTORE;
+            batch->v[kept++] = *op;
         }
+        batch->n = kept;
     }
     if (vv_changed) self->vv = self->wvv; /* before any callback of this batch runs */
     self->stats.commits += commits;
@@ -909,7 +913,6 @@ static void process_batch(store *self, opvec *batch)
     }
     batch->n = 0;
     pthread_mutex_unlock(&self->mu);
-    opvec_free(&again);
     if (self->efd >= 0) {
         uint64_t one = 1;
         ssize_t w;
@@ -1147,16 +1150,21 @@ int store_put_async(store *self, const store_record *rec, store_done_fn done, vo
     return enqueue(self, &op, true);
 }
 
-int store_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg)
+static int queue_prune(store *self, int kind, int64_t before_ms, store_done_fn done, void *arg)
 {
     if (!self) return KMS_ESTORE;
     store_op op;
     memset(&op, 0, sizeof op);
-    op.kind = OP_PRUNE;
+    op.kind = kind;
     op.done = done;
     op.arg = arg;
     op.before_ms = before_ms;
     return enqueue(self, &op, false);
+}
+
+int store_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg)
+{
+    return queue_prune(self, OP_PRUNE, before_ms, done, arg);
 }
 
 int store_each(store *self, store_each_fn fn, void *ctx)
@@ -1390,14 +1398,7 @@ done:
 
 int store_log_prune_async(store *self, int64_t before_ms, store_done_fn done, void *arg)
 {
-    if (!self) return KMS_ESTORE;
-    store_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_LOG_PRUNE;
-    op.done = done;
-    op.arg = arg;
-    op.before_ms = before_ms;
-    return enqueue(self, &op, false);
+    return queue_prune(self, OP_LOG_PRUNE, before_ms, done, arg);
 }
 
 void store_log_stats(store *self, uint64_t *entries, int64_t *oldest_ms)

@@ -100,6 +100,10 @@ bool store_record_merge(store_record *dst, const store_record *src);
 #define STORE_RECORD_WIRE_MAX 400
 int store_record_encode(const store_record *rec, uint8_t *out, size_t cap);
 int store_record_decode(const uint8_t *buf, size_t len, store_record *rec);
+/* One entry of the clients database: the value decodes exactly and the key (STORE_KEY_LEN
+ * bytes: application, CMID) is the record's own. False for anything else. */
+bool store_entry_decode(const void *key, size_t key_len, const void *val, size_t val_len,
+                        store_record *rec);
 
 /* ---------------- replication: update log and version vector ----------------
  * Every record change that came from a KMS request on some node is an update numbered

@@ -120,11 +120,8 @@ int storefile_each(storefile *self, store_each_fn fn, void *ctx)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         while (rc == 0) {
             store_record rec;
-            int n = store_record_decode(v.mv_data, v.mv_size, &rec);
-            const uint8_t *kb = k.mv_data;
-            bool ok = n > 0 && (size_t)n == v.mv_size && k.mv_size == STORE_KEY_LEN && kb[0] == rec.app &&
-                      memcmp(kb + 1, rec.cmid, 16) == 0;
-            if (ok && fn(ctx, &rec) != 0) break;
+            if (store_entry_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec) && fn(ctx, &rec) != 0)
+                break;
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         }
         mdb_cursor_close(cur);
