@@ -10,6 +10,7 @@
 
 #include "proto/errors.h"
 #include "proto/products.h"
+#include "tests/store_fixtures.h"
 #include "tests/testutil.h"
 
 #define DAY_MS (86400LL * 1000)
@@ -24,14 +25,6 @@ static void make_cmid(uint8_t cmid[16], uint32_t seed, uint32_t i)
 }
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static void test_distinct(void)
 {
     clients_index *ci = clients_new();
@@ -185,15 +178,15 @@ static void run_model(uint32_t pool, int ops, int64_t life, int64_t jitter)
     int64_t now = T0;
     int mismatches = 0;
     for (int op = 0; op < ops; op++) {
-        uint64_t r = rnd();
+        uint64_t r = tu_xorshift(&rng_state);
         if (r % 10 < 8) {
-            unsigned app = (unsigned)(rnd() % 3);
-            uint32_t id = (uint32_t)(rnd() % pool);
+            unsigned app = (unsigned)(tu_xorshift(&rng_state) % 3);
+            uint32_t id = (uint32_t)(tu_xorshift(&rng_state) % pool);
             /* Mostly now, sometimes well in the past (replication, rebuild). */
-            int64_t t = now - ((rnd() % 4 == 0) ? (int64_t)(rnd() % (uint64_t)jitter) : (int64_t)(rnd() % 3));
+            int64_t t = now - ((tu_xorshift(&rng_state) % 4 == 0) ? (int64_t)(tu_xorshift(&rng_state) % (uint64_t)jitter) : (int64_t)(tu_xorshift(&rng_state) % 3));
             if (t < 0) t = 0;
             static const unsigned ns[] = {5, 5, 25, 25, 25, 1, 0, 50, 1200};
-            unsigned n = ns[rnd() % 9];
+            unsigned n = ns[tu_xorshift(&rng_state) % 9];
             unsigned nc = n > 1000 ? 1000 : n;
             uint8_t cm[16];
             make_cmid(cm, 100, id);
@@ -209,7 +202,7 @@ static void run_model(uint32_t pool, int ops, int64_t life, int64_t jitter)
             }
             if (got != want) mismatches++;
         } else if (r % 10 == 8) {
-            now += (int64_t)(rnd() % (uint64_t)(life / 8));
+            now += (int64_t)(tu_xorshift(&rng_state) % (uint64_t)(life / 8));
         } else {
             int64_t cutoff = now - life;
             size_t want = 0;
@@ -273,7 +266,7 @@ static void test_million(void)
     for (uint32_t i = 0; i < n; i++) {
         uint8_t cm[16];
         make_cmid(cm, 9, i);
-        int64_t t = T0 + (int64_t)(rnd() % (uint64_t)LIFE_MS);
+        int64_t t = T0 + (int64_t)(tu_xorshift(&rng_state) % (uint64_t)LIFE_MS);
         if (clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, t, 25) != 1) bad++;
     }
     double t1 = now_s();

@@ -16,19 +16,12 @@
 #include <unistd.h>
 
 #include "proto/errors.h"
+#include "tests/store_fixtures.h"
 #include "tests/testutil.h"
 
 #define T0 1700000000000LL
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 /* ---- helpers ---- */
 
 typedef struct tally {
@@ -52,53 +45,18 @@ static void wait_calls(struct event_base *base, tally *t, int want)
     }
 }
 
-static void make_record(store_record *r, uint32_t i, int64_t t)
-{
-    memset(r, 0, sizeof *r);
-    r->app = (uint8_t)(i % 3);
-    for (int k = 0; k < 16; k++) r->cmid[k] = (uint8_t)(0xA0 + k);
-    memcpy(r->cmid, &i, 4);
-    r->first_seen_ms = t;
-    r->last_seen_ms = t;
-    for (int k = 0; k < 16; k++) r->sku_id[k] = (uint8_t)(k * 3 + i);
-    for (int k = 0; k < 16; k++) r->kms_id[k] = (uint8_t)(k * 5);
-    r->license_status = (uint8_t)(i % 7);
-    r->vm = (uint8_t)(i & 1);
-    r->n_policy = (i % 3) ? 5 : 25;
-    r->protocol = (uint8_t)(4 + i % 3);
-    snprintf(r->workstation, sizeof r->workstation, "PC-%05u.lab.example.edu", (unsigned)i);
-    snprintf(r->address, sizeof r->address, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-    snprintf(r->node, sizeof r->node, "node%u", (unsigned)(i % 3 + 1));
-}
-
-static bool same_record(const store_record *a, const store_record *b)
-{
-    uint8_t ea[STORE_RECORD_WIRE_MAX], eb[STORE_RECORD_WIRE_MAX];
-    int na = store_record_encode(a, ea, sizeof ea), nb = store_record_encode(b, eb, sizeof eb);
-    return na > 0 && na == nb && memcmp(ea, eb, (size_t)na) == 0;
-}
-
-static store *open_store(struct event_base *base, const char *dir, uint32_t delay, bool no_sync)
-{
-    store_options o = {.commit_delay_ms = delay, .map_size = 0, .no_sync = no_sync};
-    char err[256];
-    store *s = store_open(base, dir, &o, err, sizeof err);
-    if (!s) fprintf(stderr, "store_open: %s\n", err);
-    return s;
-}
-
 /* ---- encoding ---- */
 
 static void test_codec(void)
 {
     store_record r, d;
-    make_record(&r, 12345, T0);
+    tu_make_record(&r, 12345, T0);
     uint8_t buf[STORE_RECORD_WIRE_MAX];
     int n = store_record_encode(&r, buf, sizeof buf);
     CHECK(n > 0);
     CHECK_EQ_INT(buf[0], 1);
     CHECK_EQ_INT(store_record_decode(buf, (size_t)n, &d), n);
-    CHECK(same_record(&r, &d));
+    CHECK(tu_same_record(&r, &d));
     CHECK(strcmp(d.workstation, r.workstation) == 0 && strcmp(d.node, r.node) == 0);
     CHECK(d.first_seen_ms == T0 && d.last_seen_ms == T0 && d.n_policy == r.n_policy);
     /* Little-endian times at fixed offsets. */
@@ -151,7 +109,7 @@ static void test_codec(void)
     CHECK_EQ_INT(store_record_encode(&r, buf, (size_t)n), n);
     /* Unterminated strings are bounded; full-size fields fit the maximum. */
     store_record full;
-    make_record(&full, 1, T0);
+    tu_make_record(&full, 1, T0);
     memset(full.workstation, 'W', sizeof full.workstation);
     memset(full.address, 'A', sizeof full.address);
     memset(full.node, 'N', sizeof full.node);
@@ -167,12 +125,12 @@ static void test_codec(void)
     int mismatch = 0, accepted = 0;
     for (int i = 0; i < 20000; i++) {
         uint8_t g[STORE_RECORD_WIRE_MAX];
-        size_t len = rnd() % sizeof g;
-        for (size_t k = 0; k < len; k++) g[k] = (uint8_t)rnd();
+        size_t len = tu_xorshift(&rng_state) % sizeof g;
+        for (size_t k = 0; k < len; k++) g[k] = (uint8_t)tu_xorshift(&rng_state);
         if (len) g[0] = 1;
         if (len > 1) g[1] %= 4;
         /* Plausible string lengths now and then. */
-        if (len > 74 && i % 2) g[71] = (uint8_t)(rnd() % 8), g[72 + g[71]] = (uint8_t)(rnd() % 8);
+        if (len > 74 && i % 2) g[71] = (uint8_t)(tu_xorshift(&rng_state) % 8), g[72 + g[71]] = (uint8_t)(tu_xorshift(&rng_state) % 8);
         int m = store_record_decode(g, len, &d);
         if (m < 0) continue;
         accepted++;
@@ -188,7 +146,7 @@ static void test_codec(void)
 static void test_merge(void)
 {
     store_record a, b, m;
-    make_record(&a, 7, T0);
+    tu_make_record(&a, 7, T0);
     b = a;
     b.last_seen_ms = T0 + 1000;
     b.first_seen_ms = T0 + 500;
@@ -205,7 +163,7 @@ static void test_merge(void)
     /* An older record changes nothing but first_seen. */
     store_record m2 = m;
     CHECK(!store_record_merge(&m2, &a));
-    CHECK(same_record(&m2, &m));
+    CHECK(tu_same_record(&m2, &m));
     store_record older = a;
     older.first_seen_ms = T0 - 5000;
     older.last_seen_ms = T0 - 10;
@@ -232,7 +190,7 @@ static void test_merge(void)
     store_record xy = x, yx = y;
     store_record_merge(&xy, &y);
     store_record_merge(&yx, &x);
-    CHECK(same_record(&xy, &yx));
+    CHECK(tu_same_record(&xy, &yx));
     CHECK_EQ_INT(xy.license_status, y.license_status);
 
     /* Commutative, associative, idempotent over random records with frequent ties. */
@@ -240,25 +198,25 @@ static void test_merge(void)
     for (int i = 0; i < 20000; i++) {
         store_record r[3];
         for (int k = 0; k < 3; k++) {
-            make_record(&r[k], 5, T0);
+            tu_make_record(&r[k], 5, T0);
             r[k].app = 0;
-            r[k].last_seen_ms = T0 + (int64_t)(rnd() % 3);
-            r[k].first_seen_ms = r[k].last_seen_ms - (int64_t)(rnd() % 4);
-            snprintf(r[k].node, sizeof r[k].node, "n%u", (unsigned)(rnd() % 2));
-            r[k].license_status = (uint8_t)(rnd() % 2);
-            snprintf(r[k].workstation, sizeof r[k].workstation, "w%u", (unsigned)(rnd() % 2));
-            r[k].vm = (uint8_t)(rnd() % 2);
+            r[k].last_seen_ms = T0 + (int64_t)(tu_xorshift(&rng_state) % 3);
+            r[k].first_seen_ms = r[k].last_seen_ms - (int64_t)(tu_xorshift(&rng_state) % 4);
+            snprintf(r[k].node, sizeof r[k].node, "n%u", (unsigned)(tu_xorshift(&rng_state) % 2));
+            r[k].license_status = (uint8_t)(tu_xorshift(&rng_state) % 2);
+            snprintf(r[k].workstation, sizeof r[k].workstation, "w%u", (unsigned)(tu_xorshift(&rng_state) % 2));
+            r[k].vm = (uint8_t)(tu_xorshift(&rng_state) % 2);
         }
         store_record ab = r[0], ba = r[1];
         store_record_merge(&ab, &r[1]);
         store_record_merge(&ba, &r[0]);
-        if (!same_record(&ab, &ba)) bad++;
+        if (!tu_same_record(&ab, &ba)) bad++;
         store_record ab_c = ab, a_bc = r[1];
         store_record_merge(&ab_c, &r[2]);
         store_record_merge(&a_bc, &r[2]);
         store_record t = r[0];
         store_record_merge(&t, &a_bc);
-        if (!same_record(&ab_c, &t)) bad++;
+        if (!tu_same_record(&ab_c, &t)) bad++;
         store_record again = ab;
         if (store_record_merge(&again, &r[0]) || store_record_merge(&again, &r[1])) bad++;
     }
@@ -279,8 +237,8 @@ static int each_cb(void *ctx, const store_record *rec)
     if (i < 600) ec->seen[i]++;
     store_record x;
     if (i >= 100) {
-        make_record(&x, i, T0 + i);
-        if (!same_record(&x, rec)) ec->bad++;
+        tu_make_record(&x, i, T0 + i);
+        if (!tu_same_record(&x, rec)) ec->bad++;
     }
     ec->n++;
     return ec->n == 0 && rec ? 1 : 0;
@@ -291,18 +249,18 @@ static void test_put_get_each_reopen(void)
     char dir[64];
     tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 2, false);
+    store *s = tu_open_store(base, dir, 2, false);
     CHECK(s != NULL);
     if (!s) return;
 
     store_record r, got;
-    make_record(&r, 1, T0);
+    tu_make_record(&r, 1, T0);
     tally t = {0};
     CHECK_EQ_INT(store_put_async(s, &r, on_done, &t), 0);
     wait_calls(base, &t, 1);
     CHECK_EQ_INT(t.ok, 1);
     CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
-    CHECK(same_record(&r, &got));
+    CHECK(tu_same_record(&r, &got));
     uint8_t missing[16] = {1, 2, 3};
     CHECK_EQ_INT(store_get(s, 0, missing, &got), KMS_ENOTFOUND);
     CHECK_EQ_INT(store_get(s, (uint8_t)(r.app + 1), r.cmid, &got), KMS_ENOTFOUND);
@@ -332,7 +290,7 @@ static void test_put_get_each_reopen(void)
     t = (tally){0};
     for (uint32_t i = 100; i < 600; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         store_put_async(s, &x, on_done, &t);
     }
     wait_calls(base, &t, 500);
@@ -355,15 +313,15 @@ static void test_put_get_each_reopen(void)
     CHECK(s == NULL);
 
     /* Reopen: everything is there. */
-    s = open_store(base, dir, 2, false);
+    s = tu_open_store(base, dir, 2, false);
     CHECK(s != NULL);
     store_get_stats(s, &st);
     CHECK_EQ_INT(st.entries, 501);
     int lost = 0;
     for (uint32_t i = 100; i < 600; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
-        if (store_get(s, x.app, x.cmid, &got) != 0 || !same_record(&x, &got)) lost++;
+        tu_make_record(&x, i, T0 + i);
+        if (store_get(s, x.app, x.cmid, &got) != 0 || !tu_same_record(&x, &got)) lost++;
     }
     CHECK_EQ_INT(lost, 0);
     CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
@@ -384,14 +342,14 @@ static void test_group_commit(void)
     char dir[64];
     tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 5, false);
+    store *s = tu_open_store(base, dir, 5, false);
     CHECK(s != NULL);
     if (!s) return;
     tally t = {0};
     int refused = 0;
     for (uint32_t i = 0; i < 1000; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         if (store_put_async(s, &x, on_done, &t) != 0) refused++;
     }
     CHECK_EQ_INT(refused, 0);
@@ -409,7 +367,7 @@ static void test_group_commit(void)
     t = (tally){0};
     for (uint32_t i = 0; i < 1000; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         store_put_async(s, &x, on_done, &t);
     }
     wait_calls(base, &t, 1000);
@@ -421,20 +379,20 @@ static void test_group_commit(void)
     t = (tally){0};
     for (uint32_t i = 2000; i < 2010; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         store_put_async(s, &x, on_done, &t);
     }
     store_free(&s);
     CHECK_EQ_INT(t.calls, 10);
     CHECK_EQ_INT(t.ok, 10);
     /* store_open without a loop (tools): callbacks wait for store_free. */
-    s = open_store(NULL, dir, 0, true);
+    s = tu_open_store(NULL, dir, 0, true);
     CHECK(s != NULL);
     store_get_stats(s, &st);
     CHECK_EQ_INT(st.entries, 1010);
     t = (tally){0};
     store_record x;
-    make_record(&x, 3000, T0);
+    tu_make_record(&x, 3000, T0);
     CHECK_EQ_INT(store_put_async(s, &x, on_done, &t), 0);
     store_free(&s);
     CHECK_EQ_INT(t.ok, 1);
@@ -447,14 +405,14 @@ static void test_prune(void)
     char dir[64];
     tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 1, true);
+    store *s = tu_open_store(base, dir, 1, true);
     CHECK(s != NULL);
     if (!s) return;
     tally t = {0};
     const uint32_t n = 25000; /* more than one prune chunk */
     for (uint32_t i = 0; i < n; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         store_put_async(s, &x, on_done, &t);
     }
     wait_calls(base, &t, (int)n);
@@ -467,11 +425,11 @@ static void test_prune(void)
     store_get_stats(s, &st);
     CHECK_EQ_INT(st.entries, 3000);
     store_record got, x;
-    make_record(&x, 21999, T0);
+    tu_make_record(&x, 21999, T0);
     CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), KMS_ENOTFOUND);
-    make_record(&x, 22000, T0);
+    tu_make_record(&x, 22000, T0);
     CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), 0);
-    make_record(&x, 0, T0);
+    tu_make_record(&x, 0, T0);
     CHECK_EQ_INT(store_get(s, x.app, x.cmid, &got), KMS_ENOTFOUND);
     /* Nothing to prune. */
     p = (tally){0};
@@ -508,14 +466,14 @@ static void test_prune_yields_to_writes(void)
     char dir[64];
     tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 1, true);
+    store *s = tu_open_store(base, dir, 1, true);
     CHECK(s != NULL);
     if (!s) return;
     tally t = {0};
     const uint32_t n = 30000;
     for (uint32_t i = 0; i < n; i++) {
         store_record x;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         store_put_async(s, &x, on_done, &t);
     }
     wait_calls(base, &t, (int)n);
@@ -525,7 +483,7 @@ static void test_prune_yields_to_writes(void)
     ordered prune = {&counter, 0, -1}, put = {&counter, 0, -1};
     CHECK_EQ_INT(store_prune_async(s, T0 + 1000, on_ordered, &prune), 0); /* keeps 29,000 */
     store_record x;
-    make_record(&x, n + 1, T0 + n + 1);
+    tu_make_record(&x, n + 1, T0 + n + 1);
     CHECK_EQ_INT(store_put_async(s, &x, on_ordered, &put), 0);
     double until = tu_mono_ms() + 20000;
     while ((!prune.at || !put.at) && tu_mono_ms() < until) {
@@ -561,7 +519,7 @@ static void test_map_growth(void)
     for (int round = 0; round < 10; round++) {
         for (uint32_t i = 0; i < 1000; i++) {
             store_record x;
-            make_record(&x, (uint32_t)(round * 1000) + i, T0);
+            tu_make_record(&x, (uint32_t)(round * 1000) + i, T0);
             store_put_async(s, &x, on_done, &t);
             sent++;
         }
@@ -613,7 +571,7 @@ static void crash_tick(evutil_socket_t fd, short what, void *arg)
     crash_child *c = arg;
     for (int k = 0; k < 20 && c->next < CRASH_N; k++, c->next++) {
         store_record x;
-        make_record(&x, c->next, T0 + c->next);
+        tu_make_record(&x, c->next, T0 + c->next);
         c->idx[c->next] = c->next;
         store_put_async(c->s, &x, crash_done, &c->idx[c->next]);
     }
@@ -627,7 +585,7 @@ static void crash_run(const char *dir, int wfd)
     }
     struct event_base *base = event_base_new();
     static crash_child c;
-    c.s = open_store(base, dir, 2, false);
+    c.s = tu_open_store(base, dir, 2, false);
     if (!c.s) _exit(3);
     c.timer = event_new(base, -1, EV_PERSIST, crash_tick, &c);
     struct timeval tv = {0, 1000};
@@ -677,15 +635,15 @@ static void test_crash(void)
     CHECK_EQ_INT(bad, 0);
 
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 0, false);
+    store *s = tu_open_store(base, dir, 0, false);
     CHECK(s != NULL);
     int lost = 0, present = 0;
     for (uint32_t i = 0; s && i < CRASH_N; i++) {
         store_record x, out;
-        make_record(&x, i, T0 + i);
+        tu_make_record(&x, i, T0 + i);
         int rc = store_get(s, x.app, x.cmid, &out);
         if (rc == 0) present++;
-        if (reported[i] && (rc != 0 || !same_record(&x, &out))) lost++;
+        if (reported[i] && (rc != 0 || !tu_same_record(&x, &out))) lost++;
     }
     printf("crash: %d acknowledged before SIGKILL, %d on disk, %d lost\n", got, present, lost);
     CHECK_EQ_INT(lost, 0);

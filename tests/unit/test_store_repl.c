@@ -21,19 +21,12 @@
 #include <unistd.h>
 
 #include "proto/errors.h"
+#include "tests/store_fixtures.h"
 #include "tests/testutil.h"
 
 #define T0 1700000000000LL
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 /* ---- helpers ---- */
 
 static int64_t wall_ms(void)
@@ -43,47 +36,12 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void make_record(store_record *r, uint32_t i, int64_t t)
-{
-    memset(r, 0, sizeof *r);
-    r->app = (uint8_t)(i % 3);
-    for (int k = 0; k < 16; k++) r->cmid[k] = (uint8_t)(0x50 + k);
-    memcpy(r->cmid, &i, 4);
-    r->first_seen_ms = t;
-    r->last_seen_ms = t;
-    for (int k = 0; k < 16; k++) r->sku_id[k] = (uint8_t)(k * 7 + i);
-    for (int k = 0; k < 16; k++) r->kms_id[k] = (uint8_t)(k * 11);
-    r->license_status = (uint8_t)(i % 7);
-    r->vm = (uint8_t)(i & 1);
-    r->n_policy = (i % 3) ? 5 : 25;
-    r->protocol = (uint8_t)(4 + i % 3);
-    snprintf(r->workstation, sizeof r->workstation, "PC-%05u.lab.example.edu", (unsigned)i);
-    snprintf(r->address, sizeof r->address, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-    snprintf(r->node, sizeof r->node, "node%u", (unsigned)(i % 3 + 1));
-}
-
-static bool same_record(const store_record *a, const store_record *b)
-{
-    uint8_t ea[STORE_RECORD_WIRE_MAX], eb[STORE_RECORD_WIRE_MAX];
-    int na = store_record_encode(a, ea, sizeof ea), nb = store_record_encode(b, eb, sizeof eb);
-    return na > 0 && na == nb && memcmp(ea, eb, (size_t)na) == 0;
-}
-
 static bool same_vv(const store_vv *a, const store_vv *b)
 {
     if (a->n != b->n) return false;
     for (int i = 0; i < a->n; i++)
         if (store_vv_get(b, a->e[i].origin) != a->e[i].seq) return false;
     return true;
-}
-
-static store *open_store(struct event_base *base, const char *dir, uint32_t delay, bool no_sync)
-{
-    store_options o = {.commit_delay_ms = delay, .map_size = 0, .no_sync = no_sync};
-    char err[256];
-    store *s = store_open(base, dir, &o, err, sizeof err);
-    if (!s) fprintf(stderr, "store_open: %s\n", err);
-    return s;
 }
 
 /* Every callback bumps g_calls; a result slot records what one write was told. */
@@ -127,7 +85,7 @@ static void make_update(store_update *u, const char *origin, uint64_t seq, uint3
     memset(u, 0, sizeof *u);
     snprintf(u->origin, sizeof u->origin, "%s", origin);
     u->seq = seq;
-    make_record(&u->rec, i, T0 + i);
+    tu_make_record(&u->rec, i, T0 + i);
 }
 
 /* ---- version vector helpers ---- */
@@ -169,11 +127,11 @@ static void test_local_seq(void)
     char dir[64];
     tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 2, false);
+    store *s = tu_open_store(base, dir, 2, false);
     CHECK(s != NULL);
     if (!s) return;
     store_record r;
-    make_record(&r, 0, T0);
+    tu_make_record(&r, 0, T0);
     CHECK_EQ_INT(store_put_logged_async(s, &r, on_update, NULL), KMS_EINVAL); /* no origin yet */
     CHECK_EQ_INT(store_set_origin(s, ""), KMS_EINVAL);
     char longo[80];
@@ -189,7 +147,7 @@ static void test_local_seq(void)
     memset(res, 0, sizeof res);
     g_calls = 0;
     for (uint32_t i = 0; i < 3; i++) {
-        make_record(&r, i, T0 + i);
+        tu_make_record(&r, i, T0 + i);
         CHECK_EQ_INT(store_put_logged_async(s, &r, on_update, &res[i]), 0);
     }
     wait_calls(base, 3);
@@ -198,8 +156,8 @@ static void test_local_seq(void)
         CHECK_EQ_INT(res[i].status, 0);
         CHECK_EQ_INT(res[i].u.seq, (uint64_t)i + 1);
         CHECK(strcmp(res[i].u.origin, "alpha") == 0);
-        make_record(&r, (uint32_t)i, T0 + i);
-        CHECK(same_record(&res[i].u.rec, &r));
+        tu_make_record(&r, (uint32_t)i, T0 + i);
+        CHECK(tu_same_record(&res[i].u.rec, &r));
     }
     store_vv vv;
     store_get_vv(s, &vv);
@@ -209,7 +167,7 @@ static void test_local_seq(void)
     /* A renewal is logged with the merged record (first_seen kept); an identical write
      * is still logged. */
     store_record renew;
-    make_record(&renew, 0, T0 + 5000);
+    tu_make_record(&renew, 0, T0 + 5000);
     snprintf(renew.address, sizeof renew.address, "192.0.2.99");
     CHECK_EQ_INT(store_put_logged_async(s, &renew, on_update, &res[3]), 0);
     wait_calls(base, 4);
@@ -223,7 +181,7 @@ static void test_local_seq(void)
     CHECK_EQ_INT(res[4].status, 0);
     CHECK_EQ_INT(res[4].u.seq, 5);
     /* Plain puts are not logged. */
-    make_record(&r, 77, T0);
+    tu_make_record(&r, 77, T0);
     int st = 1;
     CHECK_EQ_INT(store_put_async(s, &r, on_done, &st), 0);
     wait_calls(base, 6);
@@ -238,9 +196,9 @@ static void test_local_seq(void)
 
     /* Writes queued right before store_free get their sequence inside it. */
     memset(res, 0, sizeof res);
-    make_record(&r, 10, T0);
+    tu_make_record(&r, 10, T0);
     store_put_logged_async(s, &r, on_update, &res[0]);
-    make_record(&r, 11, T0);
+    tu_make_record(&r, 11, T0);
     store_put_logged_async(s, &r, on_update, &res[1]);
     store_free(&s);
     CHECK_EQ_INT(res[0].calls, 1);
@@ -249,7 +207,7 @@ static void test_local_seq(void)
     CHECK_EQ_INT(res[1].u.seq, 7);
 
     /* Reopen: the vv was persisted and local writes continue after it. */
-    s = open_store(base, dir, 2, false);
+    s = tu_open_store(base, dir, 2, false);
     CHECK(s != NULL);
     if (!s) return;
     store_get_vv(s, &vv);
@@ -258,7 +216,7 @@ static void test_local_seq(void)
     CHECK_EQ_INT(store_set_origin(s, "alpha"), 0);
     memset(res, 0, sizeof res);
     g_calls = 0;
-    make_record(&r, 12, T0);
+    tu_make_record(&r, 12, T0);
     CHECK_EQ_INT(store_put_logged_async(s, &r, on_update, &res[0]), 0);
     wait_calls(base, 1);
     CHECK_EQ_INT(res[0].status, 0);
@@ -268,21 +226,21 @@ static void test_local_seq(void)
     int bad_seq = 0;
     for (int i = 0; i < 8; i++) bad_seq += out[i].seq != (uint64_t)i + 1 || strcmp(out[i].origin, "alpha") != 0;
     CHECK_EQ_INT(bad_seq, 0);
-    make_record(&r, 1, T0 + 1);
-    CHECK(same_record(&out[1].rec, &r));
+    tu_make_record(&r, 1, T0 + 1);
+    CHECK(tu_same_record(&out[1].rec, &r));
     CHECK_EQ_INT(out[3].rec.first_seen_ms, T0);
     CHECK_EQ_INT(out[3].rec.last_seen_ms, T0 + 5000);
-    make_record(&r, 12, T0);
-    CHECK(same_record(&out[7].rec, &r));
+    tu_make_record(&r, 12, T0);
+    CHECK(tu_same_record(&out[7].rec, &r));
     store_free(&s);
 
     /* Without a loop, the callbacks wait for store_free. */
-    s = open_store(NULL, dir, 0, true);
+    s = tu_open_store(NULL, dir, 0, true);
     CHECK(s != NULL);
     if (!s) return;
     store_set_origin(s, "alpha");
     memset(res, 0, sizeof res);
-    make_record(&r, 13, T0);
+    tu_make_record(&r, 13, T0);
     CHECK_EQ_INT(store_put_logged_async(s, &r, on_update, &res[0]), 0);
     usleep(20000);
     CHECK_EQ_INT(res[0].calls, 0);
@@ -300,7 +258,7 @@ static void test_remote_apply(void)
     char dir[64];
     tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 2, true);
+    store *s = tu_open_store(base, dir, 2, true);
     CHECK(s != NULL);
     if (!s) return;
     store_set_origin(s, "local");
@@ -315,10 +273,10 @@ static void test_remote_apply(void)
     CHECK_EQ_INT(res[0].status, 0);
     CHECK_EQ_INT(res[0].u.seq, 1);
     CHECK(strcmp(res[0].u.origin, "remote") == 0);
-    CHECK(same_record(&res[0].u.rec, &u.rec));
+    CHECK(tu_same_record(&res[0].u.rec, &u.rec));
     store_record got;
     CHECK_EQ_INT(store_get(s, u.rec.app, u.rec.cmid, &got), 0);
-    CHECK(same_record(&got, &u.rec));
+    CHECK(tu_same_record(&got, &u.rec));
     store_vv vv;
     store_get_vv(s, &vv);
     CHECK_EQ_INT(store_vv_get(&vv, "remote"), 1);
@@ -366,7 +324,7 @@ static void test_remote_apply(void)
         if (store_apply_async(s, &u, on_update, &res[seq]) == 0) queued++;
         if (seq % 10 == 0) {
             store_record r;
-            make_record(&r, 1000 + (uint32_t)seq, T0);
+            tu_make_record(&r, 1000 + (uint32_t)seq, T0);
             if (store_put_logged_async(s, &r, on_update, &res[61 + seq / 10]) == 0) queued++;
         }
     }
@@ -406,8 +364,8 @@ static void test_remote_apply(void)
     int mismatch = 0;
     for (int i = 0; i < n; i++) {
         store_record r;
-        make_record(&r, (uint32_t)i + 1, T0 + i + 1);
-        mismatch += out[i].seq != (uint64_t)i + 1 || !same_record(&out[i].rec, &r);
+        tu_make_record(&r, (uint32_t)i + 1, T0 + i + 1);
+        mismatch += out[i].seq != (uint64_t)i + 1 || !tu_same_record(&out[i].rec, &r);
     }
     CHECK_EQ_INT(mismatch, 0);
     CHECK_EQ_INT(store_log_read(s, "local", 1, out, 128), 6);
@@ -447,7 +405,7 @@ static void test_log_read_prune(void)
     char dir[64];
     tu_temp_dir("repl", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 1, true);
+    store *s = tu_open_store(base, dir, 1, true);
     CHECK(s != NULL);
     if (!s) return;
     store_set_origin(s, "a");
@@ -456,7 +414,7 @@ static void test_log_read_prune(void)
     int queued = 0;
     for (uint32_t i = 0; i < n_old; i++) {
         store_record r;
-        make_record(&r, i, T0 + i);
+        tu_make_record(&r, i, T0 + i);
         if (store_put_logged_async(s, &r, on_update, NULL) == 0) queued++;
     }
     store_update u;
@@ -471,7 +429,7 @@ static void test_log_read_prune(void)
     usleep(3000);
     for (uint32_t i = n_old; i < n_old + 50; i++) {
         store_record r;
-        make_record(&r, i, T0 + i);
+        tu_make_record(&r, i, T0 + i);
         if (store_put_logged_async(s, &r, on_update, NULL) == 0) queued++;
     }
     for (uint64_t seq = 6; seq <= 8; seq++) {
@@ -492,8 +450,8 @@ static void test_log_read_prune(void)
     int bad = 0;
     for (int i = 0; i < 20; i++) {
         store_record r;
-        make_record(&r, (uint32_t)i, T0 + i);
-        bad += out[i].seq != (uint64_t)i + 1 || !same_record(&out[i].rec, &r) || strcmp(out[i].origin, "a") != 0;
+        tu_make_record(&r, (uint32_t)i, T0 + i);
+        bad += out[i].seq != (uint64_t)i + 1 || !tu_same_record(&out[i].rec, &r) || strcmp(out[i].origin, "a") != 0;
     }
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(store_log_read(s, "a", n_old - 10, out, 128), 61); /* up to the last */
@@ -530,13 +488,13 @@ static void test_log_read_prune(void)
     CHECK_EQ_INT(store_vv_get(&vv, "b"), 8);
     /* Records are untouched by log retention. */
     store_record r, got;
-    make_record(&r, 0, T0);
+    tu_make_record(&r, 0, T0);
     CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
 
     /* Local writes continue after the pruned range. */
     ures res;
     memset(&res, 0, sizeof res);
-    make_record(&r, 99999, T0);
+    tu_make_record(&r, 99999, T0);
     store_put_logged_async(s, &r, on_update, &res);
     wait_calls(base, queued + 2);
     CHECK_EQ_INT(res.u.seq, n_old + 51);
@@ -551,7 +509,7 @@ static void test_log_read_prune(void)
     CHECK_EQ_INT(oldest, 0);
     CHECK_EQ_INT(store_log_read(s, "a", n_old + 51, out, 128), KMS_ENOTFOUND);
     store_free(&s);
-    s = open_store(base, dir, 1, true);
+    s = tu_open_store(base, dir, 1, true);
     CHECK(s != NULL);
     store_get_vv(s, &vv);
     CHECK_EQ_INT(store_vv_get(&vv, "a"), n_old + 51);
@@ -576,7 +534,7 @@ static int cmp_cb(void *ctx, const store_record *rec)
     store_record got;
     c->n++;
     if (store_get(c->other, rec->app, rec->cmid, &got) != 0) c->missing++;
-    else if (!same_record(&got, rec)) c->differ++;
+    else if (!tu_same_record(&got, rec)) c->differ++;
     return 0;
 }
 
@@ -631,7 +589,7 @@ static void test_snapshot(void)
     tu_temp_dir("repl", db, sizeof db);
     tu_temp_dir("repl", dc, sizeof dc);
     struct event_base *base = event_base_new();
-    store *a = open_store(base, da, 1, true), *b = open_store(base, db, 1, true), *c = open_store(base, dc, 1, true);
+    store *a = tu_open_store(base, da, 1, true), *b = tu_open_store(base, db, 1, true), *c = tu_open_store(base, dc, 1, true);
     CHECK(a && b && c);
     if (!a || !b || !c) return;
     store_set_origin(a, "a");
@@ -641,7 +599,7 @@ static void test_snapshot(void)
     int queued = 0;
     for (uint32_t i = 0; i < 300; i++) {
         store_record r;
-        make_record(&r, i, T0 + i);
+        tu_make_record(&r, i, T0 + i);
         queued += store_put_logged_async(a, &r, on_update, NULL) == 0;
     }
     store_update u;
@@ -651,7 +609,7 @@ static void test_snapshot(void)
     }
     for (uint32_t i = 0; i < 50; i++) { /* not logged, still in snapshots */
         store_record r;
-        make_record(&r, 2000 + i, T0);
+        tu_make_record(&r, 2000 + i, T0);
         queued += store_put_async(a, &r, on_done, NULL) == 0;
     }
     /* c already has more of origin "b" than a, and writes of its own. */
@@ -661,7 +619,7 @@ static void test_snapshot(void)
     }
     for (uint32_t i = 0; i < 5; i++) {
         store_record r;
-        make_record(&r, 3000 + i, T0);
+        tu_make_record(&r, 3000 + i, T0);
         queued += store_put_logged_async(c, &r, on_update, NULL) == 0;
     }
     wait_calls(base, queued);
@@ -690,7 +648,7 @@ static void test_snapshot(void)
             if (total > 0 && memcmp(prev, key, STORE_KEY_LEN) >= 0) order_bad++;
             memcpy(prev, key, STORE_KEY_LEN);
             store_record got;
-            if (store_get(a, page[i].app, page[i].cmid, &got) != 0 || !same_record(&got, &page[i])) differ++;
+            if (store_get(a, page[i].app, page[i].cmid, &got) != 0 || !tu_same_record(&got, &page[i])) differ++;
             all[total++] = page[i];
         }
         CHECK(memcmp(cursor, prev, STORE_KEY_LEN) == 0);
@@ -740,7 +698,7 @@ static void test_snapshot(void)
     make_update(&u, "a", 301, 301);
     store_apply_async(b, &u, on_update, &r2);
     store_record lr;
-    make_record(&lr, 4000, T0);
+    tu_make_record(&lr, 4000, T0);
     store_put_logged_async(b, &lr, on_update, &r3);
     wait_calls(base, 3);
     CHECK_EQ_INT(r1.status, 1);
@@ -817,7 +775,7 @@ static void test_map_growth_logged(void)
     for (int round = 0; round < 5; round++) {
         for (int i = 0; i < total / 5; i++, sent++) {
             store_record r;
-            make_record(&r, (uint32_t)(sent % 1700), T0 + sent); /* renewals too */
+            tu_make_record(&r, (uint32_t)(sent % 1700), T0 + sent); /* renewals too */
             store_put_logged_async(s, &r, on_seq, &sc);
         }
         wait_calls(base, sent);
@@ -864,7 +822,7 @@ static int lmdb_schema(const char *dir, int set_to)
                 mdb_put(txn, meta, &k, &v, 0);
                 /* One record, as a schema-1 node wrote it. */
                 store_record r;
-                make_record(&r, 42, T0);
+                tu_make_record(&r, 42, T0);
                 uint8_t key[STORE_KEY_LEN], val[STORE_RECORD_WIRE_MAX];
                 key[0] = r.app;
                 memcpy(key + 1, r.cmid, 16);
@@ -885,13 +843,13 @@ static void test_schema_upgrade(void)
     tu_temp_dir("repl", dir, sizeof dir);
     CHECK_EQ_INT(lmdb_schema(dir, 1), 1);
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 1, true);
+    store *s = tu_open_store(base, dir, 1, true);
     CHECK(s != NULL);
     if (!s) return;
     store_record r, got;
-    make_record(&r, 42, T0);
+    tu_make_record(&r, 42, T0);
     CHECK_EQ_INT(store_get(s, r.app, r.cmid, &got), 0);
-    CHECK(same_record(&r, &got));
+    CHECK(tu_same_record(&r, &got));
     store_vv vv;
     store_get_vv(s, &vv);
     CHECK_EQ_INT(vv.n, 0);
@@ -899,7 +857,7 @@ static void test_schema_upgrade(void)
     ures res;
     memset(&res, 0, sizeof res);
     g_calls = 0;
-    make_record(&r, 43, T0);
+    tu_make_record(&r, 43, T0);
     CHECK_EQ_INT(store_put_logged_async(s, &r, on_update, &res), 0);
     wait_calls(base, 1);
     CHECK_EQ_INT(res.status, 0);
@@ -938,15 +896,15 @@ static const char *conv_origin[CONV_STORES] = {"a", "b", "c"};
 
 static bool conv_write(conv *cv, int si)
 {
-    uint32_t key = (uint32_t)(rnd() % CONV_KEYS);
+    uint32_t key = (uint32_t)(tu_xorshift(&rng_state) % CONV_KEYS);
     store_record r;
-    make_record(&r, key, T0);
-    r.last_seen_ms = T0 + (int64_t)(rnd() % 40);
-    r.first_seen_ms = r.last_seen_ms - (int64_t)(rnd() % 20);
-    snprintf(r.node, sizeof r.node, "%s", conv_origin[rnd() % CONV_STORES]); /* ties on purpose */
-    r.license_status = (uint8_t)(rnd() % 3);
-    snprintf(r.workstation, sizeof r.workstation, "ws%u", (unsigned)(rnd() % 3));
-    snprintf(r.address, sizeof r.address, "192.0.2.%u", (unsigned)(rnd() % 4));
+    tu_make_record(&r, key, T0);
+    r.last_seen_ms = T0 + (int64_t)(tu_xorshift(&rng_state) % 40);
+    r.first_seen_ms = r.last_seen_ms - (int64_t)(tu_xorshift(&rng_state) % 20);
+    snprintf(r.node, sizeof r.node, "%s", conv_origin[tu_xorshift(&rng_state) % CONV_STORES]); /* ties on purpose */
+    r.license_status = (uint8_t)(tu_xorshift(&rng_state) % 3);
+    snprintf(r.workstation, sizeof r.workstation, "ws%u", (unsigned)(tu_xorshift(&rng_state) % 3));
+    snprintf(r.address, sizeof r.address, "192.0.2.%u", (unsigned)(tu_xorshift(&rng_state) % 4));
     if (store_put_logged_async(cv->s[si], &r, on_update, NULL) != 0) return false;
     if (cv->present[key]) store_record_merge(&cv->expect[key], &r);
     else cv->expect[key] = r;
@@ -983,7 +941,7 @@ static void test_convergence(void)
     cv.base = event_base_new();
     for (int i = 0; i < CONV_STORES; i++) {
         tu_temp_dir("repl", cv.dir[i], sizeof cv.dir[i]);
-        cv.s[i] = open_store(cv.base, cv.dir[i], 1, true);
+        cv.s[i] = tu_open_store(cv.base, cv.dir[i], 1, true);
         CHECK(cv.s[i] != NULL);
         if (!cv.s[i]) return;
         store_set_origin(cv.s[i], conv_origin[i]);
@@ -995,7 +953,7 @@ static void test_convergence(void)
     for (int round = 0; round < CONV_ROUNDS; round++) {
         /* Local writes on every store. */
         for (int si = 0; si < CONV_STORES; si++) {
-            int k = 5 + (int)(rnd() % 20);
+            int k = 5 + (int)(tu_xorshift(&rng_state) % 20);
             for (int j = 0; j < k; j++) {
                 if (!conv_write(&cv, si)) continue;
                 writes[si]++;
@@ -1008,24 +966,24 @@ static void test_convergence(void)
         for (int dst = 0; dst < CONV_STORES; dst++) {
             int nd = 0;
             for (int src = 0; src < CONV_STORES; src++) {
-                if (src == dst || rnd() % 4 == 0) continue;
+                if (src == dst || tu_xorshift(&rng_state) % 4 == 0) continue;
                 int n = conv_gather(cv.s[src], gathered, CONV_BUF);
                 for (int i = 0; i < n && nd < CONV_BUF * 2 - 1; i++) {
-                    if (rnd() % 20 == 0) continue; /* lost */
+                    if (tu_xorshift(&rng_state) % 20 == 0) continue; /* lost */
                     delivery[nd++] = gathered[i];
-                    if (rnd() % 5 == 0) delivery[nd++] = gathered[i]; /* duplicated */
+                    if (tu_xorshift(&rng_state) % 5 == 0) delivery[nd++] = gathered[i]; /* duplicated */
                 }
             }
             for (int i = nd - 1; i > 0; i--) { /* reordered: now and then far, mostly near */
-                if (rnd() % 4) continue;
-                int j = rnd() % 8 ? i - 1 - (int)(rnd() % (uint64_t)(i < 4 ? i : 4)) : (int)(rnd() % (uint64_t)i);
+                if (tu_xorshift(&rng_state) % 4) continue;
+                int j = tu_xorshift(&rng_state) % 8 ? i - 1 - (int)(tu_xorshift(&rng_state) % (uint64_t)(i < 4 ? i : 4)) : (int)(tu_xorshift(&rng_state) % (uint64_t)i);
                 store_update t = delivery[i];
                 delivery[i] = delivery[j];
                 delivery[j] = t;
             }
             for (int i = 0; i < nd; i++) {
                 if (store_apply_async(cv.s[dst], &delivery[i], conv_on_apply, &cv) == 0) queued++;
-                if (rnd() % 16 == 0 && conv_write(&cv, dst)) {
+                if (tu_xorshift(&rng_state) % 16 == 0 && conv_write(&cv, dst)) {
                     writes[dst]++;
                     queued++;
                 }
@@ -1081,7 +1039,7 @@ static void test_convergence(void)
         if (!cv.present[k]) continue;
         keys++;
         store_record got;
-        if (store_get(cv.s[0], cv.expect[k].app, cv.expect[k].cmid, &got) != 0 || !same_record(&got, &cv.expect[k]))
+        if (store_get(cv.s[0], cv.expect[k].app, cv.expect[k].cmid, &got) != 0 || !tu_same_record(&got, &cv.expect[k]))
             wrong++;
     }
     CHECK_EQ_INT(wrong, 0);
@@ -1124,7 +1082,7 @@ static void crash_tick(evutil_socket_t fd, short what, void *arg)
     crash_child *c = arg;
     for (int k = 0; k < 20 && c->next < CRASH_N; k++, c->next++) {
         store_record x;
-        make_record(&x, c->next, T0 + c->next);
+        tu_make_record(&x, c->next, T0 + c->next);
         store_put_logged_async(c->s, &x, crash_done, NULL);
     }
 }
@@ -1137,7 +1095,7 @@ static void crash_run(const char *dir, int wfd)
     }
     struct event_base *base = event_base_new();
     static crash_child c;
-    c.s = open_store(base, dir, 2, false);
+    c.s = tu_open_store(base, dir, 2, false);
     if (!c.s || store_set_origin(c.s, "crash") != 0) _exit(3);
     c.timer = event_new(base, -1, EV_PERSIST, crash_tick, &c);
     struct timeval tv = {0, 1000};
@@ -1189,7 +1147,7 @@ static void test_crash(void)
     CHECK_EQ_INT(bad, 0);
 
     struct event_base *base = event_base_new();
-    store *s = open_store(base, dir, 0, false);
+    store *s = tu_open_store(base, dir, 0, false);
     CHECK(s != NULL);
     if (!s) return;
     store_vv vv;
@@ -1205,8 +1163,8 @@ static void test_crash(void)
         if (n <= 0) break;
         for (int i = 0; i < n; i++) {
             store_record x;
-            make_record(&x, (uint32_t)(seq + (uint64_t)i - 1), T0 + (int64_t)(seq + (uint64_t)i - 1));
-            if (out[i].seq != seq + (uint64_t)i || !same_record(&out[i].rec, &x)) wrong++;
+            tu_make_record(&x, (uint32_t)(seq + (uint64_t)i - 1), T0 + (int64_t)(seq + (uint64_t)i - 1));
+            if (out[i].seq != seq + (uint64_t)i || !tu_same_record(&out[i].rec, &x)) wrong++;
         }
         seq += (uint64_t)n;
     }
@@ -1223,7 +1181,7 @@ static void test_crash(void)
     memset(&res, 0, sizeof res);
     g_calls = 0;
     store_record x;
-    make_record(&x, CRASH_N + 1, T0);
+    tu_make_record(&x, CRASH_N + 1, T0);
     store_put_logged_async(s, &x, on_update, &res);
     wait_calls(base, 1);
     CHECK_EQ_INT(res.u.seq, top + 1);
