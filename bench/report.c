@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "node/jsonfile.h"
 #include "proto/errors.h"
 #include "proto/products.h"
 
@@ -171,15 +172,17 @@ void report_text(FILE *out, const bench_config *cfg, const bench_result *r)
 
 /* ------------------------------------------------------------------ JSON */
 
-static void json_str(FILE *f, const char *s)
+/* Closes a file written with stdio: 0, or -1 with errno from the first failed write or
+ * from fclose. */
+static int finish_file(FILE *f)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        errno = e ? e : EIO;
+        return -1;
     }
-    fputc('"', f);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 /* Finite numbers only: JSON has no NaN. */
@@ -197,7 +200,7 @@ static void json_tally(FILE *f, const bench_tally *t, bool hex)
         if (hex) snprintf(key, sizeof key, "0x%08" PRIX32, (uint32_t)t->key[i]);
         else snprintf(key, sizeof key, "%s", kms_strerror((int)t->key[i]));
         fprintf(f, "%s", i ? ", " : "");
-        json_str(f, key);
+        jsonfile_str(f, key);
         fprintf(f, ": %" PRIu64, t->count[i]);
     }
     if (t->other) fprintf(f, "%s\"other\": %" PRIu64, t->n ? ", " : "", t->other);
@@ -214,7 +217,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     fprintf(f, "  \"config\": {\"targets\": [");
     for (int i = 0; i < cfg->n_targets; i++) {
         fprintf(f, "%s", i ? ", " : "");
-        json_str(f, cfg->targets[i].text);
+        jsonfile_str(f, cfg->targets[i].text);
     }
     fprintf(f, "], \"mode\": \"%s\", ", cfg->rate > 0 ? "open" : "closed");
     if (cfg->rate > 0) {
@@ -235,7 +238,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     for (int i = 0; i < cfg->n_products; i++) {
         const bench_product *p = &cfg->products[i];
         fprintf(f, "%s{\"product\": ", i ? ", " : "");
-        json_str(f, p->slug);
+        jsonfile_str(f, p->slug);
         fprintf(f, ", \"weight\": %u, \"application\": \"%s\", \"n_policy\": %u, "
                    "\"protocol\": %d}",
                 p->weight, products_app_slug((kms_app)p->app), p->n_policy, p->protocol);
@@ -243,7 +246,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     fprintf(f, "], \"verify\": %s, \"require_count\": %s, \"sticky\": %s, \"command\": ",
             cfg->verify ? "true" : "false", cfg->require_count ? "true" : "false",
             cfg->sticky ? "true" : "false");
-    json_str(f, cfg->command_line);
+    jsonfile_str(f, cfg->command_line);
     fprintf(f, "},\n");
 
     fprintf(f, "  \"started_unix\": %.3f,\n  \"elapsed_s\": ", r->started_unix);
@@ -279,7 +282,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     fprintf(f, ", \"local_errors\": {");
     for (int i = 0; i < r->local_errors.n; i++) {
         fprintf(f, "%s", i ? ", " : "");
-        json_str(f, strerror((int)r->local_errors.key[i]));
+        jsonfile_str(f, strerror((int)r->local_errors.key[i]));
         fprintf(f, ": %" PRIu64, r->local_errors.count[i]);
     }
     fprintf(f, "}},\n");
@@ -300,7 +303,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     for (int i = 0; i < cfg->n_targets; i++) {
         const bench_target *t = &cfg->targets[i];
         fprintf(f, "%s{\"target\": ", i ? ", " : "");
-        json_str(f, t->text);
+        jsonfile_str(f, t->text);
         fprintf(f, ", \"attempts\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"timeouts\": %" PRIu64
                    "}",
                 t->attempts, t->refused, t->timeouts);
@@ -317,13 +320,7 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
         fputc('}', f);
     }
     fprintf(f, "%s]\n}\n", r->n_series ? "\n  " : "");
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        errno = e ? e : EIO;
-        return -1;
-    }
-    return fclose(f) == 0 ? 0 : -1;
+    return finish_file(f);
 }
 
 /* ------------------------------------------------------------------ HTML */
@@ -636,11 +633,5 @@ int report_html(const char *path, const bench_config *cfg, const bench_result *r
                             "stall shows in the latency instead of lowering the load."
                           : "");
     fprintf(f, "</body></html>\n");
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        errno = e ? e : EIO;
-        return -1;
-    }
-    return fclose(f) == 0 ? 0 : -1;
+    return finish_file(f);
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node/jsonfile.h"
 #include "proto/errors.h"
 
 struct storefile {
@@ -172,17 +173,6 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 int storefile_copy(storefile *self, const char *source_label, const char *dest, char *err, size_t errlen)
 {
     if (mkdir(dest, 0700) != 0 && errno != EEXIST) {
@@ -229,11 +219,11 @@ int storefile_copy(storefile *self, const char *source_label, const char *dest, 
     fprintf(f, "{\"format\":\"kmsha-store-backup\",\"version\":1,\"created\":\"%s\",\"created_ms\":%" PRId64
                ",\"source\":",
             when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    json_str(f, source_label);
+    jsonfile_str(f, source_label);
     fprintf(f, ",\"records\":%" PRIu64 ",\"version_vector\":{", records);
     for (int i = 0; i < vv.n; i++) {
         if (i) fputc(',', f);
-        json_str(f, vv.e[i].origin);
+        jsonfile_str(f, vv.e[i].origin);
         fprintf(f, ":%" PRIu64, vv.e[i].seq);
     }
     fprintf(f, "}}\n");
@@ -247,6 +237,18 @@ int storefile_copy(storefile *self, const char *source_label, const char *dest, 
     return 0;
 }
 
+/* fcntl cmd (F_GETLK or F_SETLK) for a write lock on the first byte of LMDB's lock.mdb,
+ * the byte LMDB holds while the store is open; fl receives the answer. */
+static int lock_byte(int fd, int cmd, struct flock *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->l_type = F_WRLCK;
+    fl->l_whence = SEEK_SET;
+    fl->l_start = 0;
+    fl->l_len = 1;
+    return fcntl(fd, cmd, fl);
+}
+
 int storefile_in_use(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -258,12 +260,7 @@ int storefile_in_use(const char *dir, char *err, size_t errlen)
         return KMS_EIO;
     }
     struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    int rc = fcntl(fd, F_GETLK, &fl);
+    int rc = lock_byte(fd, F_GETLK, &fl);
     int e = errno;
     close(fd);
     if (rc != 0) {
@@ -354,12 +351,7 @@ int storefile_restore(const char *backup_dir, const char *data_dir, bool force, 
     }
     if (lfd >= 0) {
         struct flock fl;
-        memset(&fl, 0, sizeof fl);
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 0;
-        fl.l_len = 1;
-        if (fcntl(lfd, F_SETLK, &fl) != 0) {
+        if (lock_byte(lfd, F_SETLK, &fl) != 0) {
             close(lfd);
             set_err(err, errlen, "%s: a running node holds this store: stop it first (systemctl stop kmsd)", data_dir);
             return KMS_EINVAL;
