@@ -10,7 +10,8 @@ BUILD="${KMSHA_BUILD:-$ROOT/build}"
 KMSD="$BUILD/kmsd"
 KMSBENCH="$BUILD/kmsbench"
 FLOOR="$BUILD/kmsbench-floor"
-for b in "$KMSD" "$KMSBENCH" "$FLOOR"; do
+DISKMODEL="$BUILD/kmsbench-disk"
+for b in "$KMSD" "$KMSBENCH" "$FLOOR" "$DISKMODEL"; do
     if [ ! -x "$b" ]; then
         echo "missing $b: build first (cmake --build $BUILD) or set KMSHA_BUILD" >&2
         exit 2

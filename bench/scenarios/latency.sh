@@ -3,6 +3,8 @@
 # of its measured peak. Open loop: starts follow a fixed timetable whatever the answers do,
 # and latency counts from each scheduled start, so a stall shows up in the percentiles
 # instead of quietly lowering the load. Target: p99 <= 5 ms at 50% of the peak.
+# Before the open-loop runs, kmsbench-disk replays the 50% rate's durable commits on the
+# same disk with no kmsd at all: its p99 is the floor under kmsd's p99 on this disk.
 #
 # Usage: bench/scenarios/latency.sh   (env: PEAK=<activations/s> to skip the peak run,
 #                                       PEAK_CONCURRENCY=512 SECONDS_PER_RUN=20 WARMUP=2)
@@ -35,6 +37,9 @@ else
     echo "peak (given): $PEAK activations/s"
 fi
 check_alive "$KMSD_PID" "$WORK/kms1/kmsd.log" kmsd
+echo
+echo "the disk alone at the 50% rate (kmsbench-disk: no kmsd, the same commits, a floor under kmsd's p99):"
+"$DISKMODEL" --dir "$WORK" --rate "$((PEAK / 2))" --seconds "$DUR" | sed 's/^/  /'
 echo
 printf "%-6s %8s | %8s %8s %8s %8s %8s %8s | %6s %s\n" "load" "rate/s" "act/s" "p50 ms" "p90 ms" \
     "p99 ms" "p99.9 ms" "max ms" "failed" "(causes)"

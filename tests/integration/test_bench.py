@@ -1,7 +1,8 @@
 """kmsbench against a real kmsd: closed loop with full verification, the JSON summary and
 the HTML report, counts on the node consistent with the clients kmsbench says it used,
-Windows-like failover past a dead host, the open-loop timetable, exit codes, and
-kmsbench-floor (canned bytes, measured with --no-verify)."""
+Windows-like failover past a dead host, the open-loop timetable, exit codes,
+kmsbench-floor (canned bytes, measured with --no-verify) and kmsbench-disk (the disk's own
+limit for durable group commits)."""
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from harness import BUILD, NodeTestCase, free_port, main  # noqa: E402
 
 KMSBENCH = os.path.join(BUILD, "kmsbench")
 FLOOR = os.path.join(BUILD, "kmsbench-floor")
+DISK = os.path.join(BUILD, "kmsbench-disk")
 
 
 def bench(*args, timeout=60):
@@ -193,6 +195,69 @@ class BenchTests(NodeTestCase):
             text = f.read()
         assert_no_sanitizer_report(text)
         self.assertIn("PDUs answered", text)
+
+
+def disk_model(*args, timeout=60):
+    """Runs kmsbench-disk; returns (exit code, stdout, stderr, seconds taken)."""
+    t0 = time.monotonic()
+    p = subprocess.run([DISK] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    assert_no_sanitizer_report(p.stderr)
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def disk_rows(text):
+    """{model: (commits, records per commit, [p50, p90, p99, p99.9, max])} of its table."""
+    rows = {}
+    for line in text.splitlines():
+        f = line.replace("|", " ").split()
+        if f and f[0] in ("lmdb", "journal"):
+            rows[f[0]] = (int(f[2]), float(f[3]), [float(x) for x in f[6:11]])
+    return rows
+
+
+class DiskModelTests(NodeTestCase):
+    def test_both_models_follow_the_timetable_and_clean_up(self):
+        rc, out, err, took = disk_model("--dir", self.workdir, "--rate", 400, "--seconds", 1)
+        self.assertEqual(rc, 0, err)
+        rows = disk_rows(out)
+        self.assertEqual(sorted(rows), ["journal", "lmdb"], out)
+        for model, (commits, per_commit, lat) in rows.items():
+            # every one of the 400 records was committed, in groups
+            self.assertAlmostEqual(commits * per_commit, 400, delta=0.1 * commits + 1, msg=out)
+            self.assertGreater(lat[0], 0, out)
+            self.assertEqual(lat, sorted(lat), "%s: percentiles out of order\n%s" % (model, out))
+        # open loop: each model ran its second, whatever the disk did
+        self.assertGreaterEqual(took, 2.0)
+        self.assertEqual(os.listdir(self.workdir), [], "files left behind")
+
+    def test_the_commit_window_gathers_records(self):
+        # 100 records/s arrive every 10 ms: an 80 ms window gathers about 9 of them into a
+        # commit; without a window a commit holds what arrived during the previous one.
+        rows = {}
+        for delay in (0, 80):
+            rc, out, err, _ = disk_model("--dir", self.workdir, "--rate", 100, "--seconds", 1,
+                                         "--model", "lmdb", "--delay-ms", delay)
+            self.assertEqual(rc, 0, err)
+            rows[delay] = disk_rows(out)["lmdb"]
+        self.assertGreater(rows[80][1], 5.0, rows)
+        self.assertGreater(rows[80][1], 2.5 * rows[0][1], rows)
+        # and a record waits out its share of the window before its commit
+        self.assertGreater(rows[80][2][0], 30.0, rows)
+
+    def test_usage_errors(self):
+        for args, what in ((["--rate", "0"], "--rate"), (["--model", "btree"], "--model"),
+                           (["--seconds", "x"], "--seconds"), (["extra"], "extra")):
+            rc, _, err, _ = disk_model(*args)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertIn(what, err)
+        missing = os.path.join(self.workdir, "no", "such", "dir")
+        rc, _, err, _ = disk_model("--dir", missing, "--seconds", 0.1)
+        self.assertEqual(rc, 1)
+        self.assertIn(missing, err)
+        rc, out, _, _ = disk_model("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("--pages", out)
 
 
 if __name__ == "__main__":
