@@ -1,11 +1,14 @@
 """Activations against a real kmsd: protocols 4/5/6 over NDR32 and NDR64, the count as a
 KMS host keeps it (distinct CMIDs, per application, capped, 30-day window with renewal),
-and a count that survives kill -9."""
+a count that survives kill -9, and an audit file whose pages go to disk as they come."""
+import ctypes
 import os
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+from harness import BUILD, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
 
 WINDOWS_EPID = "03612-00206-556-123727-03-1033-17763.0000-2972018"
 DAY = 86400
@@ -57,6 +60,51 @@ class ProtocolTests(NodeTestCase):
         self.assertEqual(a["count"], 1)
         self.assertEqual(a["result"], "0x00000000")
         self.assertTrue(a["client"].startswith("127.0.0.1:"))
+
+
+class CacheStat(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in
+                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
+
+
+def unwritten_pages(path):
+    """Pages of a file that are dirty or under writeback, by cachestat(2) (Linux 6.5);
+    None when the kernel does not have it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    rng = (ctypes.c_uint64 * 2)(0, 0)  # offset 0, length 0 = to the end
+    cs = CacheStat()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.syscall(451, fd, ctypes.byref(rng), ctypes.byref(cs), 0) != 0:
+            return None
+    finally:
+        os.close(fd)
+    return cs.nr_dirty + cs.nr_writeback
+
+
+class AuditWritebackTests(NodeTestCase):
+    def test_audit_pages_do_not_wait_for_the_kernel(self):
+        # Left to the kernel, an audit file's pages stay dirty for 30 s and then go out
+        # in one burst that stalls every commit behind it; kmsd starts their writeback
+        # every 100 ms.
+        n = self.node().start()
+        fs = subprocess.run(["stat", "-f", "-c", "%T", n.data_dir], capture_output=True, text=True)
+        if fs.stdout.strip() in ("tmpfs", "ramfs"):
+            self.skipTest("the data directory is in memory: its pages are never written")
+        p = subprocess.run([os.path.join(BUILD, "kmsbench"), "--no-progress", "--requests", "3000",
+                            "--concurrency", "16", "--clients", "100000", n.addr],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        deadline = time.monotonic() + 10
+        while len(n.audit()) < 3000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(n.audit()), 3000)
+        if unwritten_pages(n.audit_path) is None:
+            self.skipTest("no cachestat(2) in this kernel")
+        deadline = time.monotonic() + 5
+        while unwritten_pages(n.audit_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(unwritten_pages(n.audit_path), 0, "audit pages still unwritten after 5 s")
 
 
 class ListenTests(NodeTestCase):
