@@ -4,7 +4,8 @@
 # and latency counts from each scheduled start, so a stall shows up in the percentiles
 # instead of quietly lowering the load. Target: p99 <= 5 ms at 50% of the peak.
 # Before the open-loop runs, kmsbench-disk replays the 50% rate's durable commits on the
-# same disk with no kmsd at all: its p99 is the floor under kmsd's p99 on this disk.
+# same disk with no kmsd at all, alone and while kmsbench drives kmsbench-floor at that
+# rate: its p99 is the floor under kmsd's p99 on this disk and with this load generator.
 #
 # Usage: bench/scenarios/latency.sh   (env: PEAK=<activations/s> to skip the peak run,
 #                                       PEAK_CONCURRENCY=512 SECONDS_PER_RUN=20 WARMUP=2)
@@ -40,6 +41,19 @@ check_alive "$KMSD_PID" "$WORK/kms1/kmsd.log" kmsd
 echo
 echo "the disk alone at the 50% rate (kmsbench-disk: no kmsd, the same commits, a floor under kmsd's p99):"
 "$DISKMODEL" --dir "$WORK" --rate "$((PEAK / 2))" --seconds "$DUR" | sed 's/^/  /'
+echo
+# The same while kmsbench drives kmsbench-floor at that rate: the load generator's own CPU
+# and network work on this machine, with no kmsd and no store (kmsd's p99 cannot be lower).
+start_floor 127.0.0.5
+"$KMSBENCH" --no-progress --no-verify --rate "$((PEAK / 2))" --max-outstanding 5000 \
+    -d "$((2 * DUR + 5))" --clients 100000000 --seed 220 "$FLOOR_ADDR" > /dev/null 2>&1 &
+BENCH_PID=$!
+PIDS+=("$BENCH_PID")
+sleep 2
+echo "the disk while kmsbench drives kmsbench-floor at the same rate (the generator's load, no kmsd):"
+"$DISKMODEL" --dir "$WORK" --rate "$((PEAK / 2))" --seconds "$DUR" | sed 's/^/  /'
+kill "$BENCH_PID" "$FLOOR_PID" 2>/dev/null || true
+wait "$BENCH_PID" "$FLOOR_PID" 2>/dev/null || true
 echo
 printf "%-6s %8s | %8s %8s %8s %8s %8s %8s | %6s %s\n" "load" "rate/s" "act/s" "p50 ms" "p90 ms" \
     "p99 ms" "p99.9 ms" "max ms" "failed" "(causes)"
