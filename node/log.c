@@ -3,7 +3,7 @@
  * starts the disk writes of a regular audit file every AUDIT_WRITEBACK_MS. Left to the
  * kernel, its pages would stay dirty for 30 s and then go out in one burst (15 MB and more
  * at a few thousand activations/s), and every LMDB commit's fdatasync during that burst
- * would wait for it: p99.9 140 ms instead of 30 ms in bench/README.md's fifth round. */
+ * would wait for it: p99.9 140 ms instead of 25 ms in bench/README.md's fifth round. */
 #define _GNU_SOURCE
 #include "node/log.h"
 

@@ -30,6 +30,9 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 bool log_allow(int cls);
 
 /* Audit stream: path "" disables... see audit_open. */
+/* For a regular file, audit_open also starts a thread that starts the file's writeback
+ * every 100 ms (so its pages do not reach the disk in 30-second bursts); audit_close
+ * stops it. */
 int audit_open(const char *path); /* "-" = stdout, "off" = none; 0 or -1 (errno) */
 void audit_close(void);
 /* Writes one complete JSON line (the caller formats it; a newline is appended). Lines are
