@@ -776,11 +776,10 @@ bad:;
     return KMS_ECONFIG;
 }
 
-bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *product,
+bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
                             const kms_guid *kms_id)
 {
     if (!cfg || !kms_id) return false;
-    const kms_product *p = product;
     if (cfg->n_allow == 0) /* the volume products of the table, under their own application */
         return p && !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)) && app == (int)p->app;
     for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++) {

@@ -142,9 +142,9 @@ int config_parse_cidr(const char *text, config_cidr *out);
 bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr);
 
 /* Is this KMS counted ID / application served under cfg's allowlist? app is the request's
- * application (products_app_from_id, -1 when unknown) and product its KMS counted ID's
- * table entry (products_find, NULL when unknown): the caller has looked both up already. */
-bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *product,
+ * application (products_app_from_id, -1 when unknown) and p its KMS counted ID's table
+ * entry (products_find, NULL when unknown): the caller has looked both up already. */
+bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
                             const kms_guid *kms_id);
 
 /* The peer entry of id, or NULL. */

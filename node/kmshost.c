@@ -107,7 +107,6 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     d->reason = "activated";
 }
 
-/* Appends a JSON string (escaped) to the buffer at *pos. */
 /* The audit line is built by appending pieces: no printf on this per-request path (its
  * format parsing was most of the line's cost). Every piece stops at cap - 1, so the line
  * is always terminated; a line that does not fit is cut, as snprintf would cut it. */
@@ -183,7 +182,7 @@ static void put_guid(jbuf *b, const char *key, const kms_guid *g)
 }
 
 void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
-                        const kms_request *req, int decode_status,
+                        const kms_request *req, int decode_status, const char *workstation,
                         const kmshost_decision *d, int64_t now_ms, const char *client_addr,
                         char *out, size_t cap)
 {
@@ -212,10 +211,8 @@ void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
     put_str(&b, ",\"client\":");
     json_str(&b, client_addr);
     if (decode_status >= 0) {
-        char ws[STORE_WORKSTATION_MAX];
-        kms_request_workstation(req, ws, sizeof ws);
         put_str(&b, ",\"workstation\":");
-        json_str(&b, ws);
+        json_str(&b, workstation ? workstation : "");
         put_guid(&b, ",\"cmid\":\"", &req->cmid);
         put_guid(&b, ",\"previous_cmid\":\"", &req->previous_cmid);
         put_str(&b, ",\"application\":\"");

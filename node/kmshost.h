@@ -29,9 +29,11 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
                     const kms_request *req, int decode_status, int64_t now_ms,
                     const char *client_addr, kmshost_decision *out);
 
-/* One audit line (JSON object, no newline) for a decided request. */
+/* One audit line (JSON object, no newline) for a decided request. workstation: the
+ * request's workstation name as kms_request_workstation decodes it (used when
+ * decode_status >= 0). */
 void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
-                        const kms_request *req, int decode_status,
+                        const kms_request *req, int decode_status, const char *workstation,
                         const kmshost_decision *d, int64_t now_ms, const char *client_addr,
                         char *out, size_t cap);
 

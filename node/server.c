@@ -333,9 +333,19 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     m->by_product[slot][d->result]++;
     metrics_observe_latency(m, latency_ms);
 
-    char line[2048];
+    /* The audit's workstation name: an activation's record already holds it decoded. */
+    char ws_buf[STORE_WORKSTATION_MAX];
+    const char *ws = "";
     int decode_status = c->decode_status;
-    kmshost_audit_json(&n->cfg, &n->products, &c->kreq, decode_status, d, node_now_ms(n), c->peer, line, sizeof line);
+    if (decode_status >= 0 && d->result == MR_ACTIVATED) {
+        ws = d->record.workstation;
+    } else if (decode_status >= 0) {
+        kms_request_workstation(&c->kreq, ws_buf, sizeof ws_buf);
+        ws = ws_buf;
+    }
+    char line[2048];
+    kmshost_audit_json(&n->cfg, &n->products, &c->kreq, decode_status, ws, d, node_now_ms(n), c->peer, line,
+                       sizeof line);
     audit_write(line);
     /* Flushed once at the end of this loop turn, with every other line of the turn. */
     event_active(c->srv->audit_flush_ev, EV_TIMEOUT, 0);
@@ -343,6 +353,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     node_recent r;
     memset(&r, 0, sizeof r);
     r.ts_ms = node_now_ms(n);
+    /* its own decode: cut at whole characters to the shorter field */
     if (decode_status >= 0) kms_request_workstation(&c->kreq, r.workstation, sizeof r.workstation);
     copy_text(r.address, sizeof r.address, c->peer_ip);
     copy_text(r.product, sizeof r.product, d->product ? d->product->slug : "unknown");

@@ -1,9 +1,9 @@
 /* store.c: the node's client records in LMDB (see store.h). The event loop queues writes;
  * one writer thread commits everything queued into one write transaction as soon as the
  * oldest queued write has waited commit_delay_ms (so what queued up during the previous
- * commit goes at once, and under load batches form by themselves), merges each record with the stored one, commits (fsync unless no_sync),
- * then hands the completions back to the loop through an eventfd, where the callbacks
- * run.
+ * commit goes at once, and under load batches form by themselves), merges each record
+ * with the stored one, commits (fsync unless no_sync), then hands the completions back to
+ * the loop through an eventfd, where the callbacks run.
  *
  * Rules the caller must know (store.h keeps the signatures; these are the details):
  * - store_free() commits what is queued, then runs every callback still owed
@@ -702,6 +702,27 @@ static int grow_map(store *self)
     return rc;
 }
 
+/* A write transaction (txn_lock held) with a cursor on dbi, for a prune chunk; on
+ * failure nothing is left open. End it with chunk_abort or mdb_txn_commit + txn_unlock. */
+static int chunk_begin(store *self, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+    int rc = txn_begin_locked(self, 0, txn);
+    if (rc) return rc;
+    rc = mdb_cursor_open(*txn, dbi, cur);
+    if (rc) {
+        mdb_txn_abort(*txn);
+        txn_unlock(self);
+    }
+    return rc;
+}
+
+static int chunk_abort(store *self, MDB_txn *txn, int rc)
+{
+    mdb_txn_abort(txn);
+    txn_unlock(self);
+    return rc;
+}
+
 /* One chunk of a prune: visits at most STORE_PRUNE_CHUNK records from op's resume key on,
  * deletes those last seen before before_ms, commits, and sets op->more (with the key to
  * resume at) when records are left to visit. A chunk is a few milliseconds of the
@@ -710,14 +731,8 @@ static int apply_prune(store *self, store_op *op, uint64_t *commits, uint64_t *e
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = txn_begin_locked(self, 0, &txn);
+    int rc = chunk_begin(self, self->dbi_clients, &txn, &cur);
     if (rc) return rc;
-    rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
-    if (rc) {
-        mdb_txn_abort(txn);
-        txn_unlock(self);
-        return rc;
-    }
     MDB_val k = {sizeof op->resume, op->resume}, v;
     rc = mdb_cursor_get(cur, &k, &v, op->have_resume ? MDB_SET_RANGE : MDB_FIRST);
     bool more = false;
@@ -738,11 +753,7 @@ static int apply_prune(store *self, store_op *op, uint64_t *commits, uint64_t *e
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        txn_unlock(self);
-        return rc;
-    }
+    if (rc && rc != MDB_NOTFOUND) return chunk_abort(self, txn, rc);
     MDB_stat st;
     if (mdb_stat(txn, self->dbi_clients, &st) == 0) *entries = st.ms_entries;
     rc = mdb_txn_commit(txn);
@@ -768,14 +779,8 @@ static int apply_log_prune(store *self, store_op *op, uint64_t *commits)
     op->more = false;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = txn_begin_locked(self, 0, &txn);
+    int rc = chunk_begin(self, self->dbi_log, &txn, &cur);
     if (rc) return rc;
-    rc = mdb_cursor_open(txn, self->dbi_log, &cur);
-    if (rc) {
-        mdb_txn_abort(txn);
-        txn_unlock(self);
-        return rc;
-    }
     size_t deleted = 0;
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -793,16 +798,8 @@ static int apply_log_prune(store *self, store_op *op, uint64_t *commits)
         }
     }
     mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        txn_unlock(self);
-        return rc;
-    }
-    if (deleted == 0) {
-        mdb_txn_abort(txn);
-        txn_unlock(self);
-        return 0;
-    }
+    if (rc && rc != MDB_NOTFOUND) return chunk_abort(self, txn, rc);
+    if (deleted == 0) return chunk_abort(self, txn, 0);
     rc = mdb_txn_commit(txn);
     txn_unlock(self);
     if (rc) return rc;

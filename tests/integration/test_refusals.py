@@ -36,10 +36,11 @@ def hresult_of(resp):
 class RefusalTests(NodeTestCase):
     def test_retail_product_refused(self):
         n = self.node().start()
-        rc, out, err = kmsctl("activate", "--product", "win10-home", n.addr)
+        rc, out, err = kmsctl("activate", "--product", "win10-home", "--workstation", "LAB-Ü-07", n.addr)
         self.assertEqual(rc, 1, out + err)
         self.assertIn("0xC004F042", err)
         self.assertEqual(n.audit()[-1]["result"], "0xC004F042")
+        self.assertEqual(n.audit()[-1]["workstation"], "LAB-Ü-07")
         self.assertEqual(n.status()["requests"]["failed"], 1)
 
     def test_allow_products_setting(self):
