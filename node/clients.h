@@ -13,21 +13,24 @@ typedef struct clients_index clients_index;
 clients_index *clients_new(void);
 void clients_free(clients_index **self_p);
 
-/* Records that cmid of application app was seen at last_seen_ms (unix ms) with N policy
- * n_policy. A record never moves back in time (merge: max last_seen). Returns 1 when the
- * CMID was not in the index, 0 when it was, KMS_ENOMEM / KMS_EINVAL on failure. */
-int clients_touch(clients_index *self, int app, const uint8_t cmid[16], int64_t last_seen_ms,
-                  uint16_t n_policy);
+/* Records that cmid of application app was seen at last_seen_ms (unix ms), asking for
+ * KMS counted ID kms_id (NULL: none) with the N policy n_policy the client sent. The
+ * record counts with the product table's N for kms_id, or for an ID the table does not
+ * know with n_policy kept within 1 .. the application's largest table N (the count rule:
+ * clients.c). A record never moves back in time (merge: max last_seen). Returns 1 when
+ * the CMID was not in the index, 0 when it was, KMS_ENOMEM / KMS_EINVAL on failure. */
+int clients_touch(clients_index *self, int app, const uint8_t cmid[16], const uint8_t kms_id[16],
+                  int64_t last_seen_ms, uint16_t n_policy);
 
 /* Drops records with last_seen_ms < now_ms - lifetime_ms. Returns how many were dropped. */
 size_t clients_expire(clients_index *self, int64_t now_ms, int64_t lifetime_ms);
 
 /* Distinct live CMIDs of app (call clients_expire first for an exact window). */
 uint32_t clients_live(const clients_index *self, int app);
-/* Largest N policy seen for app among live records (0 if none). */
+/* Largest N among app's live records, as the count rule takes it (0 if none). */
 uint16_t clients_max_n(const clients_index *self, int app);
 /* The count a host reports: min(live, cap) with cap = fixed_cap if non-zero, else
- * 2 x largest N seen (for app). */
+ * 2 x clients_max_n (at most 50 for Windows, 10 for Office). */
 uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap);
 /* last_seen of a CMID, or -1 when absent. */
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16]);

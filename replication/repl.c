@@ -361,7 +361,7 @@ static void apply_update(repl *r, const store_update *u)
     if (store_apply_async(r->n->store, u, apply_done, r) < 0) return;
     r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
-    clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
+    clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.kms_id, u->rec.last_seen_ms, u->rec.n_policy);
 }
 
 static void snapshot_done(void *arg, int status, const store_update *u)
@@ -536,7 +536,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     for (uint32_t k = 0; k < rp.n; k++) {
         r->records[k] = rp.updates[k].rec;
         const store_record *rec = &r->records[k];
-        clients_touch(r->n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+        clients_touch(r->n->clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy);
     }
     r->stats.snapshot_records += rp.n;
     int prc = store_apply_snapshot_async(r->n->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
