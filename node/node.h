@@ -8,7 +8,7 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
-#include "node/store.h"
+#include "replication/store.h"
 
 struct event_base;
 struct server;
