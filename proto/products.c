@@ -1,7 +1,7 @@
 /* products.c: the product table (proto/products.h): applications, KMS counted IDs, SKUs,
  * and the default host identity (ePID, HWID) of each ePID group.
  *
- * Where the data comes from: ../shared/spec/kms-ids.md (applications, the 33 KMS counted
+ * Where the data comes from: proto/spec/kms-ids.md (applications, the 33 KMS counted
  * IDs with N, default protocol, retail/preview flags and vlmcsd ePID group, and the 257
  * SKUs), cross-checked against products-pykms.json and products-vlmcsd.json beside it;
  * where they differ kms-ids.md wins (e.g. vlmcsd's extra "Windows Preview" KMS ID

@@ -1,4 +1,4 @@
-/* products.h: the product table of ../shared/spec/kms-ids.md: applications, KMS counted
+/* products.h: the product table of proto/spec/kms-ids.md: applications, KMS counted
  * IDs (N policy, ePID group, retail/preview flags), the SKUs that name editions, and the
  * default host identity (ePID, HWID) per ePID group. Static const data, no globals. */
 #ifndef KMSHA_PRODUCTS_H

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #ifndef KMSHA_VECTORS
-#define KMSHA_VECTORS "../shared/vectors"
+#error "KMSHA_VECTORS (the golden vectors' directory, tests/vectors) comes from tests/CMakeLists.txt"
 #endif
 
 int tu_checks, tu_failures;

@@ -1,5 +1,5 @@
 /* testutil.h: a minimal unit-test harness (CHECK macros, a summary line) and helpers to
- * read the golden vectors (../shared/vectors) with jansson. */
+ * read the golden vectors (tests/vectors) with jansson. */
 #ifndef KMSHA_TESTUTIL_H
 #define KMSHA_TESTUTIL_H
 
@@ -31,7 +31,8 @@ uint8_t *tu_unhex_alloc(const char *hex, size_t *len);
 /* bytes -> lower-case hex in a static rotating buffer (for messages). */
 const char *tu_hex(const uint8_t *b, size_t n);
 
-/* Loads ../shared/vectors/NAME (path from KMSHA_VECTORS); aborts the test on failure. */
+/* Loads tests/vectors/NAME (the directory from the environment's KMSHA_VECTORS, else the
+ * one compiled in); aborts the test on failure. */
 json_t *tu_load_vector(const char *name);
 /* Convenience getters that abort with a message when the key is missing. */
 const char *tu_str(json_t *obj, const char *key);

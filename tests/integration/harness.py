@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("KMSHA_BUILD", os.path.join(ROOT, "build"))
 KMSD = os.path.join(BUILD, "kmsd")
 KMSCTL = os.path.join(BUILD, "kmsctl")
-VECTORS = os.environ.get("KMSHA_VECTORS", os.path.join(ROOT, "..", "shared", "vectors"))
+VECTORS = os.environ.get("KMSHA_VECTORS", os.path.join(ROOT, "tests", "vectors"))
 
 _used_ports = set()
 

@@ -246,7 +246,7 @@ static int finish_host(host *h)
 }
 
 /* One activation against a fresh host with the given behaviour. */
-/* Client PDUs captured from vlmcs (../shared/vectors), which ours must equal. */
+/* Client PDUs captured from vlmcs (tests/vectors), which ours must equal. */
 static struct wire {
     uint8_t *bind3, *alter, *bind2; /* NDR32+NDR64+BTFN, alter NDR32, NDR32+BTFN */
     size_t bind3_len, alter_len, bind2_len;

@@ -20,10 +20,8 @@ typedef struct md_table {
 
 static char *read_spec(void)
 {
-    const char *dir = getenv("KMSHA_VECTORS");
-    if (!dir || !*dir) dir = KMSHA_VECTORS;
     char path[1024];
-    snprintf(path, sizeof path, "%s/../spec/kms-ids.md", dir);
+    snprintf(path, sizeof path, "%s/kms-ids.md", KMSHA_SPEC);
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
