@@ -8,8 +8,8 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
-#include "node/store.h"
 #include "node/unknownids.h"
+#include "replication/store.h"
 
 struct event_base;
 struct server;

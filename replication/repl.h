@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "node/node.h"
-#include "node/store.h"
+#include "replication/store.h"
 
 struct evbuffer;
 typedef struct repl repl;
