@@ -535,10 +535,12 @@ static void conn_process(conn *c)
         }
         if (fr < 0) {
             n->metrics.refusals[MREF_BAD_PDU]++;
-            if (log_allow(LOGCLASS_CONN))
-                log_info("client %s: %s (frag_length %zu, limit %u), closing", c->peer,
-                         fr == KMS_ETOOBIG ? "PDU larger than max_pdu_size" : "malformed PDU header",
-                         frag, n->cfg.max_pdu_size);
+            if (log_allow(LOGCLASS_CONN)) {
+                char why[160];
+                rpc_frame_cause(p, avail, n->cfg.max_pdu_size, why, sizeof why);
+                log_info("client %s: %s%s, closing", c->peer,
+                         fr == KMS_ETOOBIG ? "" : "malformed PDU header: ", why);
+            }
             conn_close(c);
             return;
         }

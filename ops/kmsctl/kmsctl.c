@@ -128,6 +128,9 @@ static const char activate_usage[] =
     "                          that one: the system's resolvers are never used)\n"
     "  --protocol 4|5|6        KMS protocol version (default: the product's)\n"
     "  --product NAME          SKU slug or GUID from 'kmsctl products' (default win10-pro)\n"
+    "  --kms-id GUID           send this KMS counted ID instead of the product's (e.g. one\n"
+    "                          newer than the product table), with the product's application\n"
+    "  --required-count N      send this N policy instead of the product's (0..65535)\n"
     "  --cmid GUID             client machine ID (default: random)\n"
     "  --workstation NAME      workstation name sent to the host (default kmsctl)\n"
     "  --ndr64 | --no-ndr64    offer the NDR64 transfer syntax (default: offered)\n"
@@ -163,8 +166,9 @@ static void print_json_result(const client_options *opt, const client_result *re
            (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false");
     printf(",\"activation_interval\":%" PRIu32 ",\"renewal_interval\":%" PRIu32, r->activation_interval,
            r->renewal_interval);
-    printf(",\"cmid\":\"%s\",\"requests\":%d,\"elapsed_ms\":%.3f}\n", cmid, res->requests_done,
-           res->elapsed_ms);
+    char kms_id[KMS_GUID_STRLEN];
+    printf(",\"kms_id\":\"%s\",\"cmid\":\"%s\",\"requests\":%d,\"elapsed_ms\":%.3f}\n",
+           kms_guid_format(&opt->kms_id, kms_id), cmid, res->requests_done, res->elapsed_ms);
 }
 
 static void print_text_result(const client_options *opt, const client_result *res,
@@ -173,16 +177,20 @@ static void print_text_result(const client_options *opt, const client_result *re
     const kms_response *r = &res->response;
     char cmid[KMS_GUID_STRLEN];
     kms_guid_format(&r->cmid, cmid);
-    printf("Activated %s (%s) at %s over %s, protocol %u.%u\n", slug, pname, target,
-           res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32", r->version_major,
+    /* A count below the client's N is an answer, not an activation: Windows stays in
+     * grace and retries (slmgr shows 0xC004F038). */
+    bool below = r->count < opt->n_policy;
+    printf("%s %s (%s) at %s over %s, protocol %u.%u\n",
+           below ? "Answered (count below N: the client stays in grace):" : "Activated", slug, pname,
+           target, res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32", r->version_major,
            r->version_minor);
     printf("ePID: %s\n", res->epid);
     if (r->version_major >= 6)
         printf("HWID: %02X%02X%02X%02X%02X%02X%02X%02X\n", r->hwid[0], r->hwid[1], r->hwid[2],
                r->hwid[3], r->hwid[4], r->hwid[5], r->hwid[6], r->hwid[7]);
     printf("Current count: %" PRIu32 " (required %u)\n", r->count, (unsigned)opt->n_policy);
-    if (r->count < opt->n_policy)
-        printf("Count below required: the client would stay in grace (0x%08X)\n",
+    if (below)
+        printf("Count below required: the client stays in grace and retries (0x%08X)\n",
                KMS_HR_NOT_ENOUGH_COUNT);
     printf("Activation interval: %" PRIu32 " min, renewal interval: %" PRIu32 " min\n",
            r->activation_interval, r->renewal_interval);
@@ -236,12 +244,22 @@ static int srv_attempt(void *ctx, const char *addr, uint16_t port, const char *s
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 }
 
+/* What the command line sets over the product's values. */
+static void apply_overrides(client_options *opt, int protocol, const kms_guid *kms_id, int required_count)
+{
+    if (protocol) opt->protocol = protocol;
+    if (kms_id) opt->kms_id = *kms_id;
+    if (required_count >= 0) opt->n_policy = (uint16_t)required_count;
+}
+
 static int cmd_activate(int argc, char **argv)
 {
     client_options opt;
     client_options_default(&opt);
     const char *product = "win10-pro";
-    int protocol = 0;
+    int protocol = 0, required_count = -1;
+    kms_guid kms_id;
+    bool have_kms_id = false;
     bool json = false;
     const char *target = NULL;
     const char *srv_name = NULL, *dns_server = NULL;
@@ -271,6 +289,20 @@ static int cmd_activate(int argc, char **argv)
         } else if (ctlargs_is(&s, "--product")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             product = val;
+        } else if (ctlargs_is(&s, "--kms-id")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (kms_guid_parse(val, &kms_id) != 0) {
+                ctlargs_usage_error("--kms-id: '%s' is not a GUID", val);
+                return EXIT_USAGE;
+            }
+            have_kms_id = true;
+        } else if (ctlargs_is(&s, "--required-count")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (!parse_ll(val, 0, 65535, &v)) {
+                ctlargs_usage_error("--required-count: '%s' is not a number from 0 to 65535", val);
+                return EXIT_USAGE;
+            }
+            required_count = (int)v;
         } else if (ctlargs_is(&s, "--cmid")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (kms_guid_parse(val, &opt.cmid) != 0) {
@@ -352,7 +384,7 @@ static int cmd_activate(int argc, char **argv)
             ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
             return EXIT_USAGE;
         }
-        if (protocol) opt.protocol = protocol;
+        apply_overrides(&opt, protocol, have_kms_id ? &kms_id : NULL, required_count);
         srv_try st = {&opt, product, json};
         int rc = ctldns_srv_try(dns_server, srv_name, opt.timeout_ms, srv_attempt, &st);
         if (rc == EXIT_USAGE) fputs("Try 'kmsctl help' for usage.\n", stderr);
@@ -372,7 +404,7 @@ static int cmd_activate(int argc, char **argv)
         ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
         return EXIT_USAGE;
     }
-    if (protocol) opt.protocol = protocol;
+    apply_overrides(&opt, protocol, have_kms_id ? &kms_id : NULL, required_count);
 
     client_result res;
     int r = client_activate(host, port, &opt, &res);
