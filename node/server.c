@@ -361,7 +361,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
         if (idx < products_count() && idx < METRICS_PRODUCT_SLOTS - 1) slot = idx;
     }
     m->by_product[slot][d->result]++;
-    metrics_observe_latency(m, latency_ms);
+    metrics_hist_observe(&m->latency, latency_ms);
     if (c->decode_status >= 0 && !d->product && d->app >= 0) note_unknown_id(c, d);
 
     /* The audit's workstation name: an activation's record already holds it decoded. */
