@@ -326,7 +326,8 @@ const char *kmsc_describe(const kmsc *c, const char *peer, char *out, size_t cap
                  kmsc_fault_name(c->fault_status));
         break;
     case D_BAD_RESPONSE:
-        snprintf(out, cap, "bad %s: %s", awaited, kms_strerror(c->error));
+        snprintf(out, cap, "bad response to request %d from %s: %s", c->requests_done + 1, peer,
+                 kms_strerror(c->error));
         break;
     case D_HRESULT:
         snprintf(out, cap, "KMS host refused the request: 0x%08X (%s)", c->hresult,
