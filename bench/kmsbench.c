@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "node/srvlookup.h"
+#include "ops/kmsctl/srvlookup.h"
 #include "proto/dnsmsg.h"
 #include "proto/cursor.h"
 #include "proto/errors.h"

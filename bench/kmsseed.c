@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node/store.h"
+#include "replication/store.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "node/jsonfile.h"
+#include "ops/kmsctl/jsonfile.h"
 #include "proto/errors.h"
 #include "proto/products.h"
 

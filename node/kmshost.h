@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "node/clients.h"
 #include "node/config.h"
-#include "node/store.h"
+#include "replication/store.h"
 #include "proto/kms.h"
 
 typedef struct kmshost_decision {

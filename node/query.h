@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "node/store.h"
+#include "replication/store.h"
 
 #define QUERY_LIMIT_DEFAULT 1000
 #define QUERY_LIMIT_MAX 100000

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "node/store.h"
+#include "replication/store.h"
 
 #define REPL_MSG_VERSION 1
 #define REPL_BATCH_MAX 512 /* updates or records per sync reply */

@@ -7,7 +7,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "node/store.h"
+#include "replication/store.h"
 
 /* xorshift64: the next number of *state (never 0 for a non-zero seed). */
 uint64_t tu_xorshift(uint64_t *state);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/store.h"
+#include "replication/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

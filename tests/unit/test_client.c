@@ -1,4 +1,4 @@
-/* test_client.c: the blocking KMS client (node/client.c) without a real server: option
+/* test_client.c: the blocking KMS client (ops/kmsctl/client.c) without a real server: option
  * defaults and product selection, then whole activations against an in-process test host
  * (a forked child serving one TCP connection on 127.0.0.1 with the server side of proto/),
  * including hosts that corrupt, refuse, fault, stay silent or close, and a closed port. */
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node/client.h"
+#include "ops/kmsctl/client.h"
 #include "proto/errors.h"
 #include "proto/products.h"
 #include "tests/testutil.h"

@@ -2,7 +2,7 @@
  * store_each, reopen, group commit, prune, map growth, callbacks owed at store_free, and
  * durability: records acknowledged to a SIGKILLed process are all on disk. */
 #define _XOPEN_SOURCE 700 /* nftw */
-#include "node/store.h"
+#include "replication/store.h"
 
 #include <errno.h>
 #include <event2/event.h>

@@ -6,7 +6,7 @@
  * and the lock check. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "node/query.h"
-#include "node/storefile.h"
+#include "ops/kmsctl/storefile.h"
 
 #include <event2/event.h>
 #include <ftw.h>

@@ -6,7 +6,7 @@
  * and gaps, and durability: every sequence acknowledged to a SIGKILLed process is in the
  * log. */
 #define _XOPEN_SOURCE 700 /* nftw */
-#include "node/store.h"
+#include "replication/store.h"
 
 #include <errno.h>
 #include <event2/event.h>

@@ -3,10 +3,10 @@
  * "next" cursor) or reads a store directory itself; backup and restore work on the
  * store directory on this machine (storefile.h), which LMDB lets us read while the node
  * writes. */
-#include "node/ctlops.h"
+#include "ops/kmsctl/ctlops.h"
 #include "node/config.h"
-#include "node/ctladmin.h"
-#include "node/ctlargs.h"
+#include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/ctlargs.h"
 
 #include <errno.h>
 #include <event2/http.h>
@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "node/httpc.h"
+#include "ops/kmsctl/httpc.h"
 #include "node/query.h"
-#include "node/storefile.h"
+#include "ops/kmsctl/storefile.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"

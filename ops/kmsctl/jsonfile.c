@@ -1,5 +1,5 @@
 /* jsonfile.c: JSON text written to stdio streams (see jsonfile.h). */
-#include "node/jsonfile.h"
+#include "ops/kmsctl/jsonfile.h"
 
 void jsonfile_str(FILE *f, const char *s)
 {

@@ -1,5 +1,5 @@
 /* httpc.c: see httpc.h. */
-#include "node/httpc.h"
+#include "ops/kmsctl/httpc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* ctldns.c: kmsctl drain / undrain / dns check and the SRV discovery of activate --srv
  * (ctldns.h). Talks to admin addresses with the blocking httpc client and to DNS with
  * srvlookup (c-ares against the one server given). */
-#include "node/ctldns.h"
+#include "ops/kmsctl/ctldns.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "node/config.h"
-#include "node/ctladmin.h"
-#include "node/httpc.h"
-#include "node/srvlookup.h"
+#include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/httpc.h"
+#include "ops/kmsctl/srvlookup.h"
 #include "proto/dnsmsg.h"
 #include "proto/errors.h"
 

@@ -6,7 +6,7 @@
  * the first byte of lock.mdb (exclusive while it sets the file up, shared afterwards), so
  * F_GETLK on that byte tells whether any other process has it open, and taking a write
  * lock there makes a node that starts meanwhile wait in mdb_env_open. */
-#include "node/storefile.h"
+#include "ops/kmsctl/storefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node/jsonfile.h"
+#include "ops/kmsctl/jsonfile.h"
 #include "proto/errors.h"
 
 struct storefile {

@@ -1,6 +1,6 @@
 /* srvlookup.c: see srvlookup.h. One c-ares channel per call, driven with poll() until the
  * answers are in or the deadline passes. */
-#include "node/srvlookup.h"
+#include "ops/kmsctl/srvlookup.h"
 
 #include <arpa/inet.h>
 #include <ares.h>

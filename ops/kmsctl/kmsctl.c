@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/client.h"
-#include "node/ctldns.h"
-#include "node/ctlops.h"
-#include "node/ctladmin.h"
-#include "node/ctlargs.h"
-#include "node/httpc.h"
+#include "ops/kmsctl/client.h"
+#include "ops/kmsctl/ctldns.h"
+#include "ops/kmsctl/ctlops.h"
+#include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/ctlargs.h"
+#include "ops/kmsctl/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"

@@ -1,7 +1,7 @@
 /* client.c: the blocking KMS client (client.h). One activation as Windows and vlmcs do it
  * (spec 1 and 4.9): connect, bind, alter_context when NDR32 was refused, then one or more
  * requests, every response verified. Each failure leaves one specific line in res->message. */
-#include "node/client.h"
+#include "ops/kmsctl/client.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /* ctladmin.c: see ctladmin.h. */
-#include "node/ctladmin.h"
+#include "ops/kmsctl/ctladmin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "node/config.h"
-#include "node/httpc.h"
+#include "ops/kmsctl/httpc.h"
 
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms)
 {

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "node/store.h"
+#include "replication/store.h"
 
 #define STOREFILE_MANIFEST "backup.json" /* written beside data.mdb by storefile_copy */
 

@@ -37,7 +37,7 @@
  *   "vv"      origin (its bytes, no NUL)         -> seq (u64 LE)
  * Log keys therefore sort by origin length, then origin bytes, then sequence numerically:
  * each origin's updates are one contiguous run in seq order. */
-#include "node/store.h"
+#include "replication/store.h"
 
 #include <errno.h>
 #include <event2/event.h>

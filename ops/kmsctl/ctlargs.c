@@ -1,5 +1,5 @@
 /* ctlargs.c: see ctlargs.h. */
-#include "node/ctlargs.h"
+#include "ops/kmsctl/ctlargs.h"
 
 #include <stdarg.h>
 #include <stdio.h>
