@@ -127,7 +127,9 @@ class BenchTests(NodeTestCase):
         self.assertTrue(180 <= r["attempted"] <= 220, r["attempted"])
         self.assertTrue(180 <= r["activations"] <= 220, r["activations"])
         self.assertEqual(r["failed"], 0)
-        self.assertTrue(1.9 <= r["elapsed_s"] <= 3.0, r["elapsed_s"])
+        # the timetable's 2 s, then at most --timeout (5 s by default) for what is outstanding:
+        # bounds a loaded machine cannot break
+        self.assertTrue(1.9 <= r["elapsed_s"] <= 2 + 5 + 1, r["elapsed_s"])
         self.assertEqual(n.status()["requests"]["total"], r["activations"])
 
     def test_require_count_and_failure_exit_code(self):
