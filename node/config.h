@@ -37,7 +37,7 @@ typedef struct config_allow {
 } config_allow;
 
 #define CONFIG_MAX_PEERS 32
-#define CONFIG_MAX_PEER_ADDRS 8 /* addresses in one [peer.ID] kms or admin list */
+#define CONFIG_MAX_PEER_ADDRS 4 /* addresses in one [peer.ID] kms or admin list */
 _Static_assert(CONFIG_MAX_PEER_ADDRS <= CONFIG_MAX_LISTEN, "a [peer.ID] kms list fits [node] listen");
 #define CONFIG_KEY_Z85_LEN 40
 

@@ -34,7 +34,7 @@ static int load_text(kmsd_config *cfg, const char *text, char *err, size_t errle
 
 /* Expects text to fail with exactly "TMPFILE:" + suffix. */
 #define CHECK_LOAD_ERR(text, suffix) do { \
-    kmsd_config c_; char e_[512], want_[600]; \
+    static kmsd_config c_; char e_[512], want_[600]; /* static: ASan gives each expansion its own stack */ \
     int rc_ = load_text(&c_, (text), e_, sizeof e_); \
     snprintf(want_, sizeof want_, "%s:%s", tmp_path, (suffix)); \
     CHECKF(rc_ == KMS_ECONFIG && strcmp(e_, want_) == 0, "rc %d\n  got  '%.200s'\n  want '%.200s'", \
@@ -42,7 +42,7 @@ static int load_text(kmsd_config *cfg, const char *text, char *err, size_t errle
 
 /* The same, when only the start of the message is fixed. */
 #define CHECK_LOAD_ERR_START(text, start) do { \
-    kmsd_config c_; char e_[512], want_[600]; \
+    static kmsd_config c_; char e_[512], want_[600]; /* static: ASan gives each expansion its own stack */ \
     int rc_ = load_text(&c_, (text), e_, sizeof e_); \
     snprintf(want_, sizeof want_, "%s:%s", tmp_path, (start)); \
     CHECKF(rc_ == KMS_ECONFIG && strncmp(e_, want_, strlen(want_)) == 0, "rc %d\n  got  '%.200s'\n  want '%.200s...'", \
@@ -923,8 +923,8 @@ static void test_peer_addr_lists(void)
     CHECK_LOAD_ERR("[peer.a]\nkms = 10.0.0.1, [2001:db8::1\n",
                    "2: [peer.a] kms: '[2001:db8::1' is not an address (HOST:PORT or [IPV6]:PORT)");
     CHECK_LOAD_ERR("[peer.a]\nadmin = ,\n", "2: [peer.a] admin: no address given");
-    CHECK_LOAD_ERR("[peer.a]\nkms = 1.0.0.1,1.0.0.2,1.0.0.3,1.0.0.4,1.0.0.5,1.0.0.6,1.0.0.7,1.0.0.8,1.0.0.9\n",
-                   "2: [peer.a] kms: too many addresses (at most 8)");
+    CHECK_LOAD_ERR("[peer.a]\nkms = 1.0.0.1, 1.0.0.2\nkms = 1.0.0.3,1.0.0.4,1.0.0.5\n",
+                   "3: [peer.a] kms: too many addresses (at most 4)");
     /* A bad entry stores nothing: the earlier list stays. */
     CHECK(load_text(&c, "[peer.a]\nkms = 10.0.0.1\nkms = [::1], nowhere:x\n", err, sizeof err) == KMS_ECONFIG);
 
