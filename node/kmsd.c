@@ -23,7 +23,6 @@
 #include "proto/errors.h"
 #include "replication/repl.h"
 
-#define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
 
 /* The built-in cluster of `kmsd --local-cluster`: three nodes on 127.0.0.1-3, KMS on port

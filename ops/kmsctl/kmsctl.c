@@ -734,8 +734,8 @@ static void print_usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
-          "Exit status: 0 success, 1 failure, 2 bad usage.\n\n", f);
-    fputs(activate_usage, f);
+          "'kmsctl help COMMAND' is the same; 'kmsctl --version' prints the version.\n"
+          "Exit status: 0 success, 1 failure, 2 bad usage.\n", f);
 }
 
 static const command *find_command(const char *name)
@@ -771,6 +771,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (strcmp(name, "--version") == 0) {
+        printf("kmsctl " KMSHA_VERSION "\n");
+        return 0;
+    }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
     const command *c = find_command(name);
     if (!c) {

@@ -43,21 +43,27 @@ class UnitTests(NodeTestCase):
     @unittest.skipUnless(ANALYZE, "systemd-analyze is not installed")
     def test_unit_verifies(self):
         path, text = self.unit_for_test()
-        p = subprocess.run([ANALYZE, "verify", path], capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        # verify also opens the Documentation= man pages: the ones built beside kmsd
+        env = dict(os.environ, MANPATH=os.path.join(BUILD, "man"))
+        p = subprocess.run([ANALYZE, "verify", path], capture_output=True, text=True, timeout=60, cwd=self.workdir,
+                           env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(p.stderr.strip(), "", "systemd-analyze verify complained")
         # What the issue asks of the unit, spelled out.
         for line in ["Type=notify", "WatchdogSec=", "User=kmsha", "NoNewPrivileges=yes", "ProtectSystem=strict",
                      "ProtectHome=yes", "PrivateTmp=yes", "StateDirectory=kmsha/%i", "ReadWritePaths=/var/lib/kmsha/%i",
                      "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service",
-                     "ExecReload=/bin/kill -HUP $MAINPID", "--node-id %i"]:
+                     "ExecReload=/bin/kill -HUP $MAINPID", "--node-id ${KMSHA_NODE_ID}",
+                     "Environment=KMSHA_CONFIG=/etc/kmsha/kmsha.ini KMSHA_NODE_ID=%i",
+                     "EnvironmentFile=-/etc/default/kmsha-%i", "--config ${KMSHA_CONFIG}"]:
             self.assertIn(line, text)
         self.assertNotIn("CAP_NET_BIND_SERVICE", text)
         # A bad unit is caught (the check is real).
         bad = os.path.join(self.workdir, "kmsd@bad.service")
         with open(path) as src, open(bad, "w") as f:
             f.write(src.read().replace("Type=notify", "Type=notifyy"))
-        p = subprocess.run([ANALYZE, "verify", bad], capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        p = subprocess.run([ANALYZE, "verify", bad], capture_output=True, text=True, timeout=60, cwd=self.workdir,
+                           env=env)
         self.assertIn("notifyy", p.stdout + p.stderr)
 
     @unittest.skipUnless(ANALYZE, "systemd-analyze is not installed")
@@ -77,7 +83,7 @@ class UnitTests(NodeTestCase):
         with open(conf) as f:
             text = f.read()
         self.assertNotIn("@KMSHA_", text)
-        self.assertRegex(text, r"ExecStart=/\S+/kmsd --config /etc/kmsha/kmsha.ini --node-id %i")
+        self.assertRegex(text, r"ExecStart=/\S+/kmsd --config \$\{KMSHA_CONFIG\} --node-id \$\{KMSHA_NODE_ID\}")
         with open(os.path.join(ROOT, "ops", "systemd", "low-port.conf.example")) as f:
             dropin = f.read()
         self.assertIn("AmbientCapabilities=CAP_NET_BIND_SERVICE", dropin)
