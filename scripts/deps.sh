@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libevent-dev libzmq3-dev liblmdb-dev lmdb-utils libssl-dev libc-ares-dev libjansson-dev
       libsystemd-dev bind9 bind9-utils bind9-dnsutils iproute2 curl
-      chromium prometheus)  # chromium: status page test; prometheus: promtool
+      chromium prometheus   # chromium: status page test; prometheus: promtool
+      dpkg-dev lintian debootstrap man-db)  # the Debian package: cpack, its checks, a clean root
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
