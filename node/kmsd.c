@@ -302,6 +302,7 @@ int main(int argc, char **argv)
     }
 
     log_init(n->cfg.node_id, n->cfg.log_level);
+    (void)log_set_format(n->cfg.log_format); /* the settings table checked the name */
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     n->base = event_base_new();

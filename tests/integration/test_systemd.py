@@ -158,5 +158,101 @@ class NotifyTests(NodeTestCase):
         self.assertEqual(n.stop(), 0)
 
 
+
+class JournalTests(NodeTestCase):
+    """Under systemd, stderr is a stream socket to journald and JOURNAL_STREAM names it: then
+    lines carry an sd-daemon <N> priority and no time of their own."""
+
+    def run_until_ready(self, env, stderr, extra=()):
+        port, admin = free_port(), free_port()
+        proc = subprocess.Popen([KMSD, "--node-id", "kms1", "--listen", "127.0.0.1:%d" % port,
+                                 "--admin", "127.0.0.1:%d" % admin, "--data-dir",
+                                 os.path.join(self.workdir, "data")] + list(extra),
+                                env=env, stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL)
+        return proc
+
+    def test_priorities_when_stderr_is_the_journal(self):
+        journal, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        st = os.fstat(child.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        proc = self.run_until_ready(env, child.fileno())
+        child.close()
+        journal.settimeout(0.5)
+        text = ""
+        try:
+            deadline = time.monotonic() + 15
+            while " ready" not in text and time.monotonic() < deadline:
+                try:
+                    text += journal.recv(65536).decode()
+                except socket.timeout:
+                    pass
+            self.assertIn(" ready", text)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(15), 0)
+            while True:
+                chunk = journal.recv(65536).decode()
+                if not chunk:
+                    break
+                text += chunk
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            journal.close()
+        lines = [l for l in text.splitlines() if l]
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[3467]>kms1 (debug|info|warn|error): ", line)
+            self.assertNotRegex(line, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "journald adds the time itself")
+        self.assertTrue(any(l.startswith("<6>kms1 info: ") for l in lines), lines)
+
+    def test_inherited_journal_stream_is_not_trusted(self):
+        # JOURNAL_STREAM from a parent whose stderr this is not (a redirect): plain text
+        env = dict(os.environ, JOURNAL_STREAM="1:1")
+        log_path = os.path.join(self.workdir, "kmsd.log")
+        with open(log_path, "w") as log:
+            proc = self.run_until_ready(env, log)
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    with open(log_path) as f:
+                        if " ready" in f.read():
+                            break
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(15), 0)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        with open(log_path) as f:
+            first = f.readline()
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z kms1 info: ")
+
+    def test_log_format_journal_setting(self):
+        cfg = os.path.join(self.workdir, "journal.ini")
+        with open(cfg, "w") as f:
+            f.write("[node]\nlog_format = journal\n")
+        log_path = os.path.join(self.workdir, "kmsd.log")
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        with open(log_path, "w") as log:
+            proc = self.run_until_ready(env, log, ["--config", cfg])
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    with open(log_path) as f:
+                        if " ready" in f.read():
+                            break
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(15), 0)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        with open(log_path) as f:
+            self.assertRegex(f.readline(), r"^<6>kms1 info: ")
+
 if __name__ == "__main__":
     main()
