@@ -22,6 +22,7 @@
 #include "ops/kmsctl/ctlops.h"
 #include "ops/kmsctl/ctladmin.h"
 #include "ops/kmsctl/ctlargs.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
@@ -593,12 +594,13 @@ static const char status_usage[] =
     "  Shows a node's counters like 'slmgr /dlv' on a KMS host: current count per\n"
     "  application, listening address, requests in total, failed, and per licence\n"
     "  status, and the cluster's peers with their replication lag. --cluster asks\n"
-    "  every peer's admin address too and adds cluster-wide totals. The admin address\n"
-    "  defaults to 127.0.0.1:8688.\n";
+    "  every peer's admin address too (every node of the cluster file with --config)\n"
+    "  and adds cluster-wide totals. The admin address\n"
+    "  comes from kmsctl --config FILE --node-id ID, else 127.0.0.1:8688.\n";
 
 static int cmd_status(int argc, char **argv)
 {
-    const char *admin = "127.0.0.1:8688";
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false, cluster = false;
     int timeout = 3000;
     ctlargs s = {.argc = argc, .argv = argv, .i = 0};
@@ -616,8 +618,14 @@ static int cmd_status(int argc, char **argv)
         else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(status_usage, stdout); return 0; }
         else { ctlargs_usage_error("status: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
-    json_t *st = admin_get_json(admin, "/status", timeout);
-    if (!st) return EXIT_FAIL;
+    /* With a cluster file, --cluster asks every node it lists (a dead first node hides
+     * none of the others); otherwise the nodes the asked node knows. */
+    json_t *file_peers = cluster ? ctlnode_peers() : NULL;
+    json_t *st = NULL;
+    if (!file_peers) {
+        if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
+        if (!(st = admin_get_json(admin, "/status", timeout))) return EXIT_FAIL;
+    }
     int rc = 0;
     if (!cluster) {
         if (json) { char *t = json_dumps(st, JSON_INDENT(2)); puts(t); free(t); }
@@ -629,13 +637,13 @@ static int cmd_status(int argc, char **argv)
     json_t *all = json_object();
     json_t *nodes = json_array();
     json_object_set_new(all, "nodes", nodes);
-    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
+    json_t *peers = file_peers ? file_peers : json_object_get(json_object_get(st, "cluster"), "peers");
     long long total = 0, failed = 0;
     json_t *unreachable = json_array();
     for (size_t i = 0; i < json_array_size(peers); i++) {
         json_t *p = json_array_get(peers, i);
         const char *padmin = jstr(p, "admin");
-        json_t *ps = json_is_true(json_object_get(p, "self")) ? json_incref(st)
+        json_t *ps = st && json_is_true(json_object_get(p, "self")) ? json_incref(st)
                      : padmin[0] ? admin_get_json(padmin, "/status", timeout) : NULL;
         if (!ps) { json_array_append_new(unreachable, json_string(jstr(p, "id"))); rc = EXIT_FAIL; continue; }
         total += jint(json_object_get(ps, "requests"), "total");
@@ -663,6 +671,7 @@ static int cmd_status(int argc, char **argv)
     }
     json_decref(all);
     json_decref(st);
+    json_decref(file_peers);
     return rc;
 }
 
@@ -672,7 +681,7 @@ static const char peers_usage[] =
 
 static int cmd_peers(int argc, char **argv)
 {
-    const char *admin = "127.0.0.1:8688";
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
@@ -682,6 +691,7 @@ static int cmd_peers(int argc, char **argv)
         else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(peers_usage, stdout); return 0; }
         else { ctlargs_usage_error("peers: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     json_t *st = admin_get_json(admin, "/status", 3000);
     if (!st) return EXIT_FAIL;
     json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
@@ -730,11 +740,13 @@ static const command commands[] = {
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: kmsctl COMMAND [options]\n\ncommands:\n", f);
+    fputs("usage: kmsctl [--config FILE [--node-id ID]] COMMAND [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
           "'kmsctl help COMMAND' is the same; 'kmsctl --version' prints the version.\n"
+          "--config FILE (or KMSHA_CONFIG): ask the node the cluster file names, --node-id ID\n"
+          "(or KMSHA_NODE_ID) when it names several; a command's --admin wins over both.\n"
           "Exit status: 0 success, 1 failure, 2 bad usage.\n", f);
 }
 
@@ -766,6 +778,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (ctlnode_options(&argc, &argv) != 0) return EXIT_USAGE;
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
