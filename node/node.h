@@ -4,10 +4,12 @@
 #define KMSHA_NODE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
+#include "node/unknownids.h"
 #include "replication/store.h"
 
 struct event_base;
@@ -46,6 +48,7 @@ typedef struct node {
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;
+    unknownids unknown_ids;   /* KMS counted IDs not in the product table (this node's requests) */
 } node;
 
 /* Wall-clock time of the node in unix milliseconds (clock_offset_ms included). */
@@ -54,5 +57,9 @@ int64_t node_now_ms(const node *n);
 double node_mono_ms(void);
 /* Remembers an answered request for /status. */
 void node_note_recent(node *n, const node_recent *r);
+/* Starts replication (n->repl) for the peers of n->cfg, counting what it applies in
+ * n->clients; n->repl stays NULL for a node without peers. Returns 0, or -1 with the reason
+ * in err. n->store must be open with its origin (n->origin) set. */
+int node_start_replication(node *n, char *err, size_t errlen);
 
 #endif
