@@ -25,6 +25,7 @@
 #include "ops/kmsctl/ctlargs.h"
 #include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
+#include "ops/kmsctl/i18n.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -607,47 +608,62 @@ static json_t *admin_get_json(const char *admin, const char *path, int timeout_m
 static const char *jstr(json_t *o, const char *k) { const char *v = json_string_value(json_object_get(o, k)); return v ? v : ""; }
 static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
 
+/* A duration in the largest two units that matter ("3 d 4 h", "5 min 12 s"). */
+static void format_duration(long long s, char *out, size_t len)
+{
+    if (s < 0) s = 0;
+    long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+    if (d) snprintf(out, len, _("%lld d %lld h"), d, h);
+    else if (h) snprintf(out, len, _("%lld h %lld min"), h, m);
+    else if (m) snprintf(out, len, _("%lld min %lld s"), m, sec);
+    else snprintf(out, len, _("%lld s"), sec);
+}
+
 static void print_dlv(json_t *st)
 {
     json_t *req = json_object_get(st, "requests");
     json_t *ls = json_object_get(req, "by_license_status");
-    printf("Key Management Service node %s (cluster %s)\n", jstr(st, "node"),
+    printf(_("Key Management Service node %s (cluster %s)\n"), jstr(st, "node"),
            jstr(json_object_get(st, "cluster"), "name"));
     json_t *listen = json_object_get(st, "listen");
-    printf("    Listening on: ");
+    printf(_("    Listening on: "));
     for (size_t i = 0; i < json_array_size(listen); i++)
         printf("%s%s", i ? ", " : "", json_string_value(json_array_get(listen, i)));
-    printf("\n    Uptime: %lld s\n", jint(st, "uptime_s"));
+    char up[64];
+    format_duration(jint(st, "uptime_s"), up, sizeof up);
+    printf(_("\n    Uptime: %s\n"), up);
     json_t *counts = json_object_get(st, "counts");
     const char *key;
     json_t *c;
-    printf("    Current count:\n");
+    printf(_("    Current count:\n"));
     json_object_foreach(counts, key, c)
-        printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n",
+        printf(_("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n"),
                jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
     ctlunknown_print_status(st);
-    printf("    Total requests received: %lld\n", jint(req, "total"));
-    printf("    Failed requests received: %lld\n", jint(req, "failed"));
+    printf(_("    Total requests received: %lld\n"), jint(req, "total"));
+    printf(_("    Failed requests received: %lld\n"), jint(req, "failed"));
     static const char *const names[][2] = {
-        {"unlicensed", "Unlicensed"}, {"licensed", "Licensed"}, {"oob_grace", "Initial grace period"},
-        {"oot_grace", "License expired or Hardware out of tolerance"},
-        {"non_genuine_grace", "Non-genuine grace period"}, {"notification", "Notification"},
-        {"extended_grace", "Extended grace period"}};
+        {"unlicensed", N_("Unlicensed")}, {"licensed", N_("Licensed")},
+        {"oob_grace", N_("Initial grace period")},
+        {"oot_grace", N_("License expired or Hardware out of tolerance")},
+        {"non_genuine_grace", N_("Non-genuine grace period")}, {"notification", N_("Notification")},
+        {"extended_grace", N_("Extended grace period")}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        printf("    Requests with License Status %s: %lld\n", names[i][1], jint(ls, names[i][0]));
+        printf(_("    Requests with License Status %s: %lld\n"), _(names[i][1]), jint(ls, names[i][0]));
     json_t *cl = json_object_get(st, "cluster");
     json_t *peers = json_object_get(cl, "peers");
     if (json_array_size(peers)) {
-        printf("    Peers:\n        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
+        printf(_("    Peers:\n"));
+        printf("        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
         for (size_t i = 0; i < json_array_size(peers); i++) {
             json_t *p = json_array_get(peers, i);
             printf("        %-16s %-10s %-6s %12lld %10lld%s\n", jstr(p, "id"), jstr(p, "site"),
                    json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"),
-                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? "  (this node)" : "");
+                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? _("  (this node)") : "");
         }
     }
     json_t *dns = json_object_get(st, "dns");
-    if (dns) printf("    DNS publishing: %s\n", jstr(dns, "state"));
+    if (dns) printf(_("    DNS publishing: %s\n"), jstr(dns, "state"));
 }
 
 static const char status_usage[] =
@@ -706,12 +722,13 @@ static int cmd_status(int argc, char **argv)
     json_object_set_new(all, "unreachable", unreachable);
     if (json) { char *t = json_dumps(all, JSON_INDENT(2)); puts(t); free(t); }
     else {
-        printf("Cluster: %zu nodes answering", json_array_size(nodes));
+        printf(_("Cluster: %zu nodes answering"), json_array_size(nodes));
         if (json_array_size(unreachable)) {
-            printf(", not answering:");
+            printf(_(", not answering:"));
             for (size_t i = 0; i < json_array_size(unreachable); i++) printf(" %s", json_string_value(json_array_get(unreachable, i)));
         }
-        printf("\n    Total requests received (all nodes): %lld\n    Failed requests received (all nodes): %lld\n", total, failed);
+        printf(_("\n    Total requests received (all nodes): %lld\n"), total);
+        printf(_("    Failed requests received (all nodes): %lld\n"), failed);
     }
     int rc = json_array_size(unreachable) ? EXIT_FAIL : 0;
     json_decref(all);
@@ -821,6 +838,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    i18n_init();
     if (ctlnode_options(&argc, &argv) != 0) return EXIT_USAGE;
     if (argc < 2) {
         print_usage(stderr);
