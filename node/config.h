@@ -68,6 +68,7 @@ typedef struct kmsd_config {
     config_addr admin_also[CONFIG_MAX_PEER_ADDRS]; /* not a setting: the rest of this node's */
     int n_admin_also;                              /* [peer.ID] admin list, served too */
     char log_level[16];          /* debug, info, warn, error */
+    char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
 
     /* [kms] */
