@@ -109,6 +109,12 @@ class DualStackTests(NodeTestCase):
             n.start(wait=False)
         for n in nodes:
             n.wait_ready()  # admin over IPv4
+        for i, n in enumerate(nodes, 1):
+            log = n.read_log()
+            for addr in ("%s:1688" % self.v4(i), "[%s]:1688" % self.v6(i)):
+                self.assertIn("listening for KMS on %s" % addr, log)
+            for addr in ("%s:8688" % self.v4(i), "[%s]:8688" % self.v6(i)):
+                self.assertIn("admin HTTP on http://%s/" % addr, log)
 
         # Each node listens on both of its kms addresses and serves admin on both.
         for i, n in enumerate(nodes, 1):
@@ -126,6 +132,8 @@ class DualStackTests(NodeTestCase):
         for n in nodes:
             peers = {p["id"]: p for p in n.status()["cluster"]["peers"]}
             self.assertTrue(all(p["alive"] for p in peers.values()), peers)
+            for i in (1, 2):  # /status (and the status page) list both of a peer's addresses
+                self.assertEqual(peers["kms%d" % i]["kms"], "%s:1688, [%s]:1688" % (self.v4(i), self.v6(i)))
             self.assertEqual(n.status()["store"]["records"], 4)
         # Each node saw its clients with their own family's address (the audit log).
         self.assertIn(self.v6(1), json.dumps(nodes[0].audit()))
