@@ -31,8 +31,10 @@
 #include <unistd.h>
 
 #include "node/log.h"
+#include "proto/clock.h"
 #include "proto/dnsmsg.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "replication/repl.h"
 
 #define DNS_MAX_RECORDS 32    /* SRV records kept per zone look-up */
@@ -164,24 +166,8 @@ static void check_finish(dns_check *c);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void json_srv(struct evbuffer *b, const dnsmsg_srv *s)
 {
@@ -533,7 +519,7 @@ static void update_cb(void *arg, int status, int timeouts, unsigned char *abuf, 
         zs->n_own = 0;
         if (d->own_should) should_record(d, &d->peers[d->self], o->zone, &zs->own[zs->n_own++]);
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     op_done(o);
 }
@@ -609,7 +595,7 @@ static void send_updates(dns *d)
         for (int i = 0; i < v->zone[z].n && zs->n_own < 4; i++)
             if (dnsmsg_name_equal(v->zone[z].rec[i].target, me->target)) zs->own[zs->n_own++] = v->zone[z].rec[i];
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     for (int z = 0; z < d->n_zones; z++) {
         uint8_t buf[DNS_UPDATE_MAX];
@@ -668,7 +654,7 @@ static void cycle_end(dns *d)
         d->failures[v->reason]++;
         d->failing = true;
         snprintf(d->last_error, sizeof d->last_error, "%s", v->error);
-        d->last_error_ms = wall_ms();
+        d->last_error_ms = clock_wall_ms();
         if (d->backoff_ms < BACKOFF_MIN_MS) d->backoff_ms = BACKOFF_MIN_MS;
         log_failure(d, v->error);
         d->next_cycle_ms = now + d->backoff_ms;
@@ -694,7 +680,7 @@ static void cycle_end(dns *d)
     d->ever_ok = true;
     d->suppressed = 0;
     d->logged_error[0] = 0;
-    d->last_success_ms = wall_ms();
+    d->last_success_ms = clock_wall_ms();
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_cycle_ms = now + (double)d->n->cfg.dns_refresh_interval * 1000;
     d->next_retry_mono = 0;
@@ -1067,7 +1053,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
     double now = node_mono_ms();
     evbuffer_add_printf(b, "],\"withdraws_dead_peers\":%s,\"last_error\":", lowest_live(d) ? "true" : "false");
     json_string(b, d->last_error);
-    int64_t wnow = wall_ms();
+    int64_t wnow = clock_wall_ms();
     evbuffer_add_printf(b, ",\"last_error_ms\":%" PRId64 ",\"last_success_ms\":%" PRId64
                            ",\"next_retry_ms\":%" PRId64 ",\"next_refresh_ms\":%" PRId64
                            ",\"updates_ok\":%" PRIu64 ",\"updates_failed\":%" PRIu64 "}",

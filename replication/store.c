@@ -51,6 +51,7 @@
 #include <unistd.h>
 #include <stdio.h>
 
+#include "proto/clock.h"
 #include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/products.h"
@@ -361,13 +362,6 @@ int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
 
 /* ---- LMDB helpers ---- */
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Begins a transaction with txn_lock held for reading; on success the caller must
  * end the transaction and then call txn_unlock. */
 static int txn_begin_locked(store *self, unsigned flags, MDB_txn **txn)
@@ -423,13 +417,6 @@ static void update_sizes(store *self, uint64_t entries)
     self->stats.map_size = info.me_mapsize;
     self->stats.map_used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     pthread_mutex_unlock(&self->mu);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the update log and the version vector in LMDB ---- */
@@ -672,7 +659,7 @@ static int apply_writes(store *self, opvec *batch, bool logged, uint64_t *writte
     int rc = txn_begin_locked(self, 0, &txn);
     if (rc) return rc;
     *written = 0;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     if (logged) {
         memset(self->wvv_dirty, 0, sizeof self->wvv_dirty);
         rc = load_vv(txn, self->dbi_vv, &self->wvv);
@@ -819,7 +806,7 @@ static void process_batch(store *self, opvec *batch)
     }
 
     uint64_t entries = UINT64_MAX, written = 0, commits = 0, failures = 0;
-    double t0 = mono_ms(), dt = -1;
+    double t0 = clock_mono_ms(), dt = -1;
     bool vv_changed = false;
     if (writes) {
         int rc = apply_writes(self, batch, logged, &written, &entries);
@@ -828,7 +815,7 @@ static void process_batch(store *self, opvec *batch)
         if (rc == 0) commits++; else failures++;
         if (rc) written = 0;
         vv_changed = rc == 0 && logged;
-        dt = mono_ms() - t0;
+        dt = clock_mono_ms() - t0;
         for (size_t i = 0; i < batch->n; i++) {
             store_op *op = &batch->v[i];
             if (rc && is_txn_op(op->kind)) op->status = KMS_ESTORE;

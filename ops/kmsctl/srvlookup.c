@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "node/config.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
 
 typedef struct lookup {
@@ -23,13 +24,6 @@ typedef struct lookup {
     size_t nfound[2];
     int parse_error;
 } lookup;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A channel that talks to server only. */
 static int open_channel(const char *server, int timeout_ms, ares_channel *ch, char *err, size_t errlen)
@@ -83,7 +77,7 @@ static int open_channel(const char *server, int timeout_ms, ares_channel *ch, ch
 static void run(ares_channel ch, lookup *l, long long deadline)
 {
     while (l->pending > 0) {
-        long long left = deadline - mono_ms();
+        long long left = deadline - (long long)clock_mono_ms();
         if (left <= 0) {
             ares_cancel(ch); /* the callbacks run with ARES_ECANCELLED */
             return;
@@ -172,7 +166,7 @@ int srvlookup_srv(const char *server, const char *name, int timeout_ms, dnsmsg_s
     size_t ql = strlen(q);
     if (ql > 1 && q[ql - 1] == '.') q[ql - 1] = 0;
     ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, &l);
-    run(ch, &l, mono_ms() + timeout_ms);
+    run(ch, &l, (long long)clock_mono_ms() + timeout_ms);
     ares_destroy(ch);
     if (l.status[0] == ARES_ENODATA || l.status[0] == ARES_ENOTFOUND) return 0;
     if (l.status[0] != ARES_SUCCESS) return status_error(l.status[0], name, server, timeout_ms, err, errlen);
@@ -240,7 +234,7 @@ int srvlookup_addrs(const char *server, const char *host, int timeout_ms,
     /* A first, so IPv4 addresses come first; both run at once. */
     ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_A, a_cb, &l);
     ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_AAAA, aaaa_cb, &l);
-    run(ch, &l, mono_ms() + timeout_ms);
+    run(ch, &l, (long long)clock_mono_ms() + timeout_ms);
     ares_destroy(ch);
     size_t n = 0;
     for (int f = 0; f < 2; f++) /* IPv4 first */

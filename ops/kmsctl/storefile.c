@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ops/kmsctl/jsonfile.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
 
 struct storefile {
@@ -210,15 +211,15 @@ int storefile_copy(storefile *self, const char *source_label, const char *dest, 
         set_err(err, errlen, "%s: %s", tmp, strerror(errno));
         return KMS_EIO;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t created_ms = clock_wall_ms();
+    time_t created_s = (time_t)(created_ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&created_s, &tm);
     char when[40];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(f, "{\"format\":\"kmsha-store-backup\",\"version\":1,\"created\":\"%s\",\"created_ms\":%" PRId64
                ",\"source\":",
-            when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            when, created_ms);
     jsonfile_str(f, source_label);
     fprintf(f, ",\"records\":%" PRIu64 ",\"version_vector\":{", records);
     for (int i = 0; i < vv.n; i++) {
