@@ -124,7 +124,7 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
     if (want > ADMIN_CLIENTS_TURN) want = ADMIN_CLIENTS_TURN;
     int got = query_step(n->store, &j->f, &j->s, j->buf, want, ADMIN_CLIENTS_TURN);
     if (got < 0) {
-        reply_error(j->req, 500, "Internal Server Error", kms_strerror(got));
+        reply_error(j->req, 500, "Internal Server Error", store_strerror(got));
         job_free(j);
         return;
     }

@@ -509,7 +509,7 @@ static void commit_done(void *arg, int status, const store_update *u)
     s->n_pending--;
     if (status < 0) {
         log_error("client %s: record not committed (%s): closing without an answer so the "
-                  "client retries", c->peer, kms_strerror(status));
+                  "client retries", c->peer, store_strerror(status));
         c->decision.result = MR_STORE_ERROR;
         account(c, &c->decision, node_mono_ms() - c->started_ms);
         conn_close(c);
@@ -550,7 +550,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     }
     int prc = store_put_logged_async(n->store, &c->decision.record, commit_done, c);
     if (prc < 0) {
-        log_error("client %s: cannot queue the record (%s), closing", c->peer, kms_strerror(prc));
+        log_error("client %s: cannot queue the record (%s), closing", c->peer, store_strerror(prc));
         c->decision.result = MR_STORE_ERROR;
         account(c, &c->decision, node_mono_ms() - c->started_ms);
         conn_close(c);

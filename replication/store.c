@@ -362,6 +362,25 @@ int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
 
 /* ---- LMDB helpers ---- */
 
+/* The status for LMDB's rc (an MDB_* code, or an errno from a system call it made). */
+static int cause(int rc)
+{
+    if (rc == 0) return 0;
+    if (rc > 0) return kms_error_errno(rc);
+    if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE) return KMS_ECAUSE_LMDB - (rc - MDB_KEYEXIST);
+    return KMS_ESTORE;
+}
+
+const char *store_strerror(int status)
+{
+    if (status <= KMS_ECAUSE_LMDB && status >= KMS_ECAUSE_LMDB_END) {
+        int rc = MDB_KEYEXIST + (KMS_ECAUSE_LMDB - status);
+        if (rc == MDB_MAP_FULL) return "map full (MDB_MAP_FULL: the store reached its map size)";
+        return mdb_strerror(rc);
+    }
+    return kms_strerror(status);
+}
+
 /* Begins a transaction with txn_lock held for reading; on success the caller must
  * end the transaction and then call txn_unlock. */
 static int txn_begin_locked(store *self, unsigned flags, MDB_txn **txn)
@@ -818,7 +837,7 @@ static void process_batch(store *self, opvec *batch)
         dt = clock_mono_ms() - t0;
         for (size_t i = 0; i < batch->n; i++) {
             store_op *op = &batch->v[i];
-            if (rc && is_txn_op(op->kind)) op->status = KMS_ESTORE;
+            if (rc && is_txn_op(op->kind)) op->status = cause(rc);
             if (op->kind == OP_PUT_LOGGED && op->status < 0) op->seq = 0; /* none assigned */
         }
         free_snapshots(batch);
@@ -837,7 +856,7 @@ static void process_batch(store *self, opvec *batch)
                 rc = apply_log_prune(self, op, &commits);
         }
         if (rc) { failures++; op->more = false; }
-        op->status = rc ? KMS_ESTORE : 0;
+        op->status = cause(rc);
     }
     size_t carry = 0; /* prunes with chunks to go (requeued below) */
     for (size_t i = 0; i < batch->n; i++)
@@ -1155,7 +1174,8 @@ int store_each(store *self, store_each_fn fn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     int rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
     if (rc == 0) {
         MDB_val k, v;
@@ -1171,20 +1191,21 @@ int store_each(store *self, store_each_fn fn, void *ctx)
     }
     mdb_txn_abort(txn);
     txn_unlock(self);
-    return rc ? KMS_ESTORE : 0;
+    return cause(rc);
 }
 
 int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *out)
 {
     MDB_txn *txn;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     uint8_t key[STORE_KEY_LEN];
     make_key(key, app, cmid);
     MDB_val k = {sizeof key, key}, v;
     int rc = mdb_get(txn, self->dbi_clients, &k, &v);
     int ret;
     if (rc == MDB_NOTFOUND) ret = KMS_ENOTFOUND;
-    else if (rc) ret = KMS_ESTORE;
+    else if (rc) ret = cause(rc);
     else ret = decode_value(&k, &v, out) ? 0 : KMS_ESTORE;
     mdb_txn_abort(txn);
     txn_unlock(self);
@@ -1295,7 +1316,8 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
     if (!olen || (max && !out)) return KMS_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     int ret = 0;
     if (mdb_cursor_open(txn, self->dbi_log, &cur) != 0) {
         ret = KMS_ESTORE;
@@ -1305,7 +1327,7 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
     MDB_val k = {log_key(kb, origin, olen, from_seq), kb}, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc == MDB_NOTFOUND) ret = KMS_ENOTFOUND;
-    else if (rc) ret = KMS_ESTORE;
+    else if (rc) ret = cause(rc);
     uint64_t want = from_seq;
     while (rc == 0 && (size_t)ret < max) {
         char o[STORE_ORIGIN_MAX];
@@ -1325,7 +1347,7 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
         want++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (rc && rc != MDB_NOTFOUND && ret >= 0) ret = KMS_ESTORE;
+    if (rc && rc != MDB_NOTFOUND && ret >= 0) ret = cause(rc);
     mdb_cursor_close(cur);
 done:
     mdb_txn_abort(txn);
@@ -1341,7 +1363,8 @@ int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *curs
         return KMS_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     int ret = 0, rc;
     if (*cursor_len == 0 && vv_at_start && load_vv(txn, self->dbi_vv, vv_at_start) != 0) {
         ret = KMS_ESTORE;
@@ -1372,7 +1395,7 @@ int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *curs
         }
         if ((size_t)ret < max) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (rc && rc != MDB_NOTFOUND) ret = KMS_ESTORE;
+    if (rc && rc != MDB_NOTFOUND) ret = cause(rc);
     mdb_cursor_close(cur);
 done:
     mdb_txn_abort(txn);
