@@ -38,6 +38,7 @@
  * Log keys therefore sort by origin length, then origin bytes, then sequence numerically:
  * each origin's updates are one contiguous run in seq order. */
 #include "replication/store.h"
+#include "replication/store_lmdb.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -504,8 +505,8 @@ static int log_next_origin(MDB_cursor *cur, MDB_val *k, MDB_val *v)
     return rc;
 }
 
-/* Reads the "vv" DB. Entries that do not parse are skipped. Returns an MDB code. */
-static int load_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
+/* Reads the "vv" DB (store_lmdb.h). */
+int store_lmdb_read_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
 {
     memset(out, 0, sizeof *out);
     MDB_cursor *cur;
@@ -681,7 +682,7 @@ static int apply_writes(store *self, opvec *batch, bool logged, uint64_t *writte
     int64_t now = clock_wall_ms();
     if (logged) {
         memset(self->wvv_dirty, 0, sizeof self->wvv_dirty);
-        rc = load_vv(txn, self->dbi_vv, &self->wvv);
+        rc = store_lmdb_read_vv(txn, self->dbi_vv, &self->wvv);
     }
     for (size_t i = 0; i < batch->n && !rc; i++)
         if (is_txn_op(batch->v[i].kind)) rc = apply_op(self, txn, &batch->v[i], now, written);
@@ -1023,7 +1024,7 @@ static int open_dbs(store *self, char *err, size_t errlen)
         v.mv_data = b;
         if ((rc = mdb_put(txn, self->dbi_meta, &k, &v, 0))) goto abort;
     }
-    if ((rc = load_vv(txn, self->dbi_vv, &self->vv))) goto abort;
+    if ((rc = store_lmdb_read_vv(txn, self->dbi_vv, &self->vv))) goto abort;
     MDB_stat st;
     if ((rc = mdb_stat(txn, self->dbi_clients, &st))) goto abort;
     self->stats.entries = st.ms_entries;
@@ -1173,25 +1174,29 @@ int store_prune_async(store *self, int64_t before_ms, store_done_fn done, void *
 int store_each(store *self, store_each_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
     int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
     if (brc) return cause(brc);
-    int rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
-    if (rc == 0) {
-        MDB_val k, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        while (rc == 0) {
-            store_record rec;
-            /* A record that does not decode is skipped rather than blocking start-up. */
-            if (decode_value(&k, &v, &rec) && fn(ctx, &rec) != 0) break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND) rc = 0;
-    }
+    int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);
     mdb_txn_abort(txn);
     txn_unlock(self);
     return cause(rc);
+}
+
+int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        store_record rec;
+        /* A record that does not decode is skipped rather than blocking start-up. */
+        if (decode_value(&k, &v, &rec) && fn(ctx, &rec) != 0) break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *out)
@@ -1366,7 +1371,7 @@ int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *curs
     int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
     if (brc) return cause(brc);
     int ret = 0, rc;
-    if (*cursor_len == 0 && vv_at_start && load_vv(txn, self->dbi_vv, vv_at_start) != 0) {
+    if (*cursor_len == 0 && vv_at_start && store_lmdb_read_vv(txn, self->dbi_vv, vv_at_start) != 0) {
         ret = KMS_ESTORE;
         goto done;
     }
