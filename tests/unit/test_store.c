@@ -556,14 +556,16 @@ static void test_error_causes(void)
     char dir[64];
     tu_temp_dir("store", dir, sizeof dir);
     struct event_base *base = event_base_new();
-    /* One batch far larger than the map can grow to (4 doublings of 64 KiB). */
-    store_options o = {.commit_delay_ms = 100, .map_size = 64 * 1024, .no_sync = true};
+    /* One batch far larger than the map can grow to (4 doublings of 64 KiB): the writer
+     * waits 3 s after the first put, so every put below is in that batch, however slow
+     * the machine. */
+    store_options o = {.commit_delay_ms = 3000, .map_size = 64 * 1024, .no_sync = true};
     char err[256];
     store *s = store_open(base, dir, &o, err, sizeof err);
     CHECK(s != NULL);
     if (!s) return;
     last_status l = {0, 0, 0};
-    const int n = 30000;
+    const int n = 12000;
     for (int i = 0; i < n; i++) {
         store_record x;
         tu_make_record(&x, (uint32_t)i, T0);
