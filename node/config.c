@@ -104,10 +104,10 @@ static const setting settings[] = {
      NULL, NULL, "10080", true,
      "Minutes an activated client waits before it renews (sent in every response)"},
     {"kms", "client_lifetime_days", ST_UINT, OFF(client_lifetime_days), 0, 0, 1, 365, 0,
-     false, NULL, NULL, "30", true,
+     false, NULL, NULL, "30", CONFIG_RELOAD_COUNT_RULE,
      "Days a client keeps counting after its last request"},
     {"kms", "count_cap", ST_UINT, OFF(count_cap), 0, 0, 0, 10000, 0, false, NULL, NULL, "0",
-     true, "Largest count reported; 0 = twice the largest N seen per application (50 / 10)"},
+     CONFIG_RELOAD_COUNT_RULE, "Largest count reported; 0 = twice the largest N seen per application (50 / 10)"},
     {"kms", "max_clock_skew", ST_UINT, OFF(max_clock_skew), 0, 0, 0, 10080, 0, false, NULL,
      NULL, "240", true,
      "Minutes a client clock may be off before 0xC004F06C is returned; 0 = no check"},
@@ -1483,7 +1483,8 @@ static void write_row(FILE *out, const setting *s, const char *key, const char *
     }
     static const char *const how[CONFIG_RELOAD_COUNT] = {
         [CONFIG_RELOAD_RESTART] = "restart", [CONFIG_RELOAD_AT_USE] = "yes",
-        [CONFIG_RELOAD_LOG_LEVEL] = "yes (at once)", [CONFIG_RELOAD_PRUNE_TIMER] = "yes (the prune timer is re-armed)"};
+        [CONFIG_RELOAD_LOG_LEVEL] = "yes (at once)", [CONFIG_RELOAD_PRUNE_TIMER] = "yes (the prune timer is re-armed)",
+        [CONFIG_RELOAD_COUNT_RULE] = "yes (the count index takes the new rule)"};
     fprintf(out, " | %s | ", how[s->reload]);
     cell(out, s->help);
     fputs(" |\n", out);

@@ -182,6 +182,7 @@ typedef enum config_reload {
     CONFIG_RELOAD_AT_USE = 1,    /* read from the configuration each time it is used */
     CONFIG_RELOAD_LOG_LEVEL,     /* the caller calls log_set_level */
     CONFIG_RELOAD_PRUNE_TIMER,   /* the caller re-arms the prune timer */
+    CONFIG_RELOAD_COUNT_RULE,    /* the caller gives the count index its new rule */
     CONFIG_RELOAD_COUNT
 } config_reload;
 

@@ -189,11 +189,10 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     node *n = arg;
     log_debug("pruning expired client records (every %u s)", n->cfg.prune_interval);
-    int64_t lifetime = (int64_t)n->cfg.client_lifetime_days * 86400 * 1000;
     int64_t now = node_now_ms(n);
-    size_t dropped = clients_expire(n->clients, now, lifetime);
+    size_t dropped = clients_expire(n->clients, now);
     if (dropped) log_info("%zu client records expired from the count", dropped);
-    store_prune_async(n->store, now - lifetime, prune_done, NULL);
+    store_prune_async(n->store, clients_cutoff(n->clients, now), prune_done, NULL);
     if (n->repl)
         store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
 }
@@ -273,6 +272,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     unsigned actions = config_reload_apply(&n->cfg, fresh, changed, sizeof changed, restart, sizeof restart);
     free(fresh);
     if (actions & (1u << CONFIG_RELOAD_LOG_LEVEL)) log_set_level(n->cfg.log_level);
+    if (actions & (1u << CONFIG_RELOAD_COUNT_RULE)) clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     if ((actions & (1u << CONFIG_RELOAD_PRUNE_TIMER)) && prune_was != n->cfg.prune_interval) arm_prune_timer(d);
     if (restart[0]) log_warnx("SIGHUP: changed but not applied until a restart: %s", restart);
     log_info("SIGHUP: configuration reloaded from %s; audit log reopened; %s%s", d->config_arg ? n->config_path : "(built-in local cluster)",
@@ -366,10 +366,11 @@ int main(int argc, char **argv)
     if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
     n->clients = clients_new();
     if (!n->clients) fatalx("out of memory");
+    clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     products_index_build(&n->products);
     double t0 = node_mono_ms();
     if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
-    clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+    clients_expire(n->clients, node_now_ms(n));
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);
 
@@ -378,8 +379,7 @@ int main(int argc, char **argv)
     int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
     if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
         fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
-    n->repl = repl_new(n, n->origin, err, sizeof err);
-    if (!n->repl && err[0]) fatalx("%s", err);
+    if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
     n->dns = dns_new(n, err, sizeof err);
     if (!n->dns) fatalx("%s", err);
 
