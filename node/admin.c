@@ -307,6 +307,11 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), counts[i].count);
+    evbuffer_add_printf(b, "# HELP kmsha_application_served Whether [kms] allow_products serves this application "
+                           "(the count alerts consider only those).\n# TYPE kmsha_application_served gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_application_served{node=\"%s\",application=\"%s\"} %d\n", id,
+                            products_app_slug((kms_app)i), config_app_served(&n->cfg, i) ? 1 : 0);
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)

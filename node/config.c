@@ -811,6 +811,19 @@ bad:;
     return KMS_ECONFIG;
 }
 
+bool config_app_served(const kmsd_config *cfg, int app)
+{
+    for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++)
+        if (cfg->allow[i].is_app && cfg->allow[i].app == app) return true;
+    for (size_t i = 0; i < products_count(); i++) {
+        const kms_product *p = products_at(i);
+        kms_guid g;
+        if ((int)p->app == app && kms_guid_parse(p->id, &g) == 0 && config_product_allowed(cfg, app, p, &g)) return true;
+    }
+    /* A KMS counted ID the table does not know, allowed by GUID, names no application. */
+    return false;
+}
+
 bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
                             const kms_guid *kms_id)
 {

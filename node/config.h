@@ -149,6 +149,10 @@ bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr);
 bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
                             const kms_guid *kms_id);
 
+/* Does the allowlist serve any product of application app (kms_app)? For the alerts:
+ * a count below N matters only for what the cluster serves. */
+bool config_app_served(const kmsd_config *cfg, int app);
+
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
 /* true when every peer's replication address is a loopback address. */
