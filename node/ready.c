@@ -27,7 +27,7 @@ struct ready {
     double last_alive_ms;  /* monotonic: a peer was last seen alive (or the start) */
     double logged_ms;
     int64_t since_wall_ms;
-    char reason[200];
+    char reason[512];
     struct event *tick;
 };
 
@@ -69,7 +69,7 @@ static void evaluate(ready *r)
         }
     }
     if (alive) r->last_alive_ms = now;
-    char why[200];
+    char why[400];
     switch (r->state) {
     case READY_SYNCING:
         if (alive && worst == 0) {
