@@ -231,6 +231,42 @@ class CurveTests(NodeTestCase):
         self.assertEqual(rogue.status()["store"]["records"], 0)
         self.assertEqual(c.counts(nodes=c.nodes[:2]), [9, 9])
 
+    def test_key_rotation_as_the_operations_guide_says(self):
+        """ops/README.md section 4, step by step (KEY_DIR in a temporary directory instead of
+        /etc/kmsha/keys): the rotated node keeps serving, nobody loses a record, and after
+        step 4 it replicates with everyone again."""
+        c = Cluster(self, keys=True).start()
+        self.spread = ClusterTests.spread.__get__(self)
+        self.spread(c, 1, 6)
+        c.wait_converged(6)
+        x = c.nodes[2]
+        # 1. On X: kmsctl keygen --dir /etc/kmsha/keys.new X (the directory does not exist yet).
+        new_dir = c.key_dir + ".new"
+        rc, out, err = kmsctl("keygen", "--dir", new_dir, "kms3")
+        self.assertEqual(rc, 0, err)
+        new_pub = out.split("public_key = ")[1].strip()
+        # 2. The new public_key into [peer.X], the file to every node (one file here).
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text.replace(c.pubkeys["kms3"], new_pub))
+        # 3. Restart every other node one at a time: X replicates with nobody meanwhile,
+        # and still serves.
+        for n in c.nodes[:2]:
+            n.stop()
+            n.start()
+        activate(x, "--cmid", cmid(50))
+        self.spread(c, 7, 10, nodes=c.nodes[:2])
+        # 4. On X: the new secret key over the old one, readable by the service's group,
+        # then restart X: it catches up at once.
+        p = subprocess.run(["install", "-m", "0640", os.path.join(new_dir, "kms3.key"),
+                            os.path.join(c.key_dir, "kms3.key")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(os.path.join(c.key_dir, "kms3.key")).st_mode & 0o777, 0o640)
+        x.stop()
+        x.start()
+        c.wait_converged(11, records=11)
+
     def test_off_loopback_without_keys_refuses_to_start(self):
         path = os.path.join(self.workdir, "open.ini")
         with open(path, "w") as f:
