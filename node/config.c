@@ -174,7 +174,7 @@ static const setting settings[] = {
      NULL, "3000", false, "A peer silent this long is marked dead"},
     {"cluster", "alone_after_ms", ST_UINT, OFF(alone_after_ms), 0, 0, 0, 3600000, 0, false, NULL,
      NULL, "10000", true,
-     "A starting node serves only once it holds what its live peers advertise; with no live peer "
+     "A starting node serves only once it holds what its live peers advertise; hearing no peer at all "
      "for this long it serves alone (and says so in /status, the log and kmsha_serving_alone)"},
     {"cluster", "log_retention_hours", ST_UINT, OFF(log_retention_hours), 0, 0, 1, 87600, 0,
      false, NULL, NULL, "168",

@@ -194,6 +194,7 @@ typedef struct op {
 
 static void start_cycle(dns *d);
 static void check_finish(dns_check *c);
+static void leave_send(dns *d);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -816,6 +817,10 @@ static void cycle_end(dns *d)
     view *v = &d->pub;
     double now = node_mono_ms();
     d->busy = false;
+    if (d->leaving) { /* SIGTERM came while this cycle ran */
+        if (d->leave_done && !d->leave_inflight) leave_send(d);
+        return;
+    }
     if (d->again) { /* asked for while this cycle ran */
         struct timeval tv = {0, 0};
         evtimer_add(d->kick, &tv);
@@ -1271,9 +1276,18 @@ void dns_leave(dns *d, void (*done)(void *arg), void *arg)
     d->leave_arg = arg;
     d->leave_started_ms = node_mono_ms();
     d->leave_timer = evtimer_new(d->n->base, leave_timeout_cb, d);
+    for (int i = 0; i < d->n_peers; i++) cancel_probe(&d->peers[i]);
+    /* A cycle in flight may have an UPDATE adding this node's record on its way: the
+     * withdrawal goes after its answer (cycle_end), or the server could apply them in
+     * the other order. */
+    if (!d->busy) leave_send(d);
+}
+
+/* Sends the withdrawal; its answers (or timeout_ms) end the leave. */
+static void leave_send(dns *d)
+{
     struct timeval tv = {d->n->cfg.dns_timeout_ms / 1000, (d->n->cfg.dns_timeout_ms % 1000) * 1000};
     if (d->leave_timer) evtimer_add(d->leave_timer, &tv);
-    for (int i = 0; i < d->n_peers; i++) cancel_probe(&d->peers[i]);
     send_leave(d);
     if (d->leave_inflight == 0) leave_finish(d, "nothing to withdraw before stopping");
 }

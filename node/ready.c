@@ -24,7 +24,7 @@ struct ready {
     node *n;
     ready_state state;
     double since_ms;       /* monotonic: entered this state */
-    double last_alive_ms;  /* monotonic: a peer was last seen alive (or the start) */
+    bool heard;            /* syncing: a peer has been heard since (then only catching up ends it) */
     double logged_ms;
     int64_t since_wall_ms;
     char reason[512];
@@ -37,6 +37,7 @@ static void enter(ready *r, ready_state st, const char *why)
 {
     ready_state was = r->state;
     r->state = st;
+    r->heard = false;
     r->since_ms = node_mono_ms();
     r->since_wall_ms = node_now_ms(r->n);
     snprintf(r->reason, sizeof r->reason, "%s", why);
@@ -68,19 +69,20 @@ static void evaluate(ready *r)
             snprintf(worst_id, sizeof worst_id, "%s", pi.id);
         }
     }
-    if (alive) r->last_alive_ms = now;
+    if (alive && r->state == READY_SYNCING) r->heard = true;
     char why[400];
     switch (r->state) {
     case READY_SYNCING:
         if (alive && worst == 0) {
             snprintf(why, sizeof why, "caught up with %s after %.1f s", alive_ids, (now - r->since_ms) / 1000);
             enter(r, READY_SERVING, why);
-        } else if (!alive && now - r->last_alive_ms >= n->cfg.alone_after_ms) {
+        } else if (!alive && !r->heard && now - r->since_ms >= n->cfg.alone_after_ms) {
             snprintf(why, sizeof why, "no live peer for %u ms (alone_after_ms); answering with this node's own "
                      "records until a peer is heard", n->cfg.alone_after_ms);
             enter(r, READY_ALONE, why);
         } else {
             if (alive) snprintf(r->reason, sizeof r->reason, "catching up: %" PRIu64 " updates behind %s", worst, worst_id);
+            else if (r->heard) snprintf(r->reason, sizeof r->reason, "catching up: the peers it was catching up with went silent");
             else snprintf(r->reason, sizeof r->reason, "waiting for a peer's heartbeat (alone after %u ms)", n->cfg.alone_after_ms);
             if (now - r->logged_ms >= PROGRESS_LOG_MS) {
                 if (r->logged_ms > 0) log_info("not serving yet: %s", r->reason);
@@ -118,7 +120,7 @@ ready *ready_new(node *n, char *err, size_t errlen)
     ready *r = calloc(1, sizeof *r);
     if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
     r->n = n;
-    r->since_ms = r->last_alive_ms = node_mono_ms();
+    r->since_ms = node_mono_ms();
     r->since_wall_ms = node_now_ms(n);
     if (!n->repl) {
         r->state = READY_SERVING;

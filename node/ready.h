@@ -1,9 +1,11 @@
 /* ready.h: the catch-up gate of a node. A node answers KMS requests and publishes its SRV
  * records only once it holds what the cluster holds: at start (also after a wipe or a
  * restore) and when it hears a peer again after being alone, it refuses connections until
- * its version vector covers what every live peer's heartbeat advertises. With no live peer
- * for [cluster] alone_after_ms it serves alone and says so (/status, the log, the metric
- * kmsha_serving_alone). A node without peers serves at once. */
+ * its version vector covers what every live peer's heartbeat advertises. With no peer heard
+ * at all for [cluster] alone_after_ms it serves alone and says so (/status, the log, the
+ * metric kmsha_serving_alone); once a peer has been heard, only catching up ends the wait
+ * (a node half way through a snapshot never serves its partial store). A node without
+ * peers serves at once. */
 #ifndef KMSHA_READY_H
 #define KMSHA_READY_H
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import KMSD, kmsctl, main  # noqa: E402
@@ -34,7 +35,18 @@ class LocalClusterTests(unittest.TestCase):
         procs = [subprocess.Popen([KMSD, "--local-cluster", "--node-id", "kms%d" % i], cwd=cwd,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in (1, 2, 3)]
         try:
-            time.sleep(0.5)
+            # Each node answers once it has caught up with the others (/healthz 200).
+            for i in (1, 2, 3):
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        with urllib.request.urlopen("http://127.0.0.%d:8688/healthz" % i, timeout=2) as r:
+                            if r.status == 200:
+                                break
+                    except OSError:
+                        pass
+                    self.assertLess(time.monotonic(), deadline, "kms%d not ready" % i)
+                    time.sleep(0.05)
             for i, cm in ((1, "1"), (2, "2"), (3, "3")):
                 rc, out, err = kmsctl("activate", "--cmid", "00000000-0000-4000-8000-00000000000" + cm, "127.0.0.%d" % i)
                 self.assertEqual(rc, 0, err)
