@@ -1,7 +1,9 @@
 /* dns.c: the DNS publisher of a node (see dns.h).
  *
  * A "cycle" runs at start, every refresh_interval, on drain/undrain, when a peer has been
- * dead for withdraw_after, and after a failure (backoff 1 s doubling to 60 s). It looks up
+ * dead for withdraw_after (no heartbeat heard for dead_after_ms + withdraw_after, measured
+ * on the monotonic clock from the last one, or from this node's start when it has not heard
+ * the peer at all), and after a failure (backoff 1 s doubling to 60 s). It looks up
  * the SRV RRset of every zone (and the address records of derived target names) on the
  * server, then sends one signed UPDATE per zone that needs a change: delete this node's
  * stale SRV records (same target, other priority/weight/port), add the right one (or
@@ -244,9 +246,11 @@ static void should_record(const dns *d, const peer_state *p, int z, dnsmsg_srv *
     out->priority = config_srv_priority(&d->n->cfg, &d->zones[z].cfg, &p->cfg);
     out->weight = (uint16_t)(p->cfg.weight > 65535 ? 65535 : p->cfg.weight);
     out->port = p->cfg.kms.port;
-    size_t l = strnlen(p->target, sizeof out->target - 1);
-    memcpy(out->target, p->target, l);
-    out->target[l] = 0;
+    /* A bounded copy, not snprintf: gcc 12 at -O2 cannot tell that the peer's target and
+     * the record are distinct objects and fails the build with -Werror=restrict. */
+    size_t n = strnlen(p->target, sizeof out->target - 1);
+    memcpy(out->target, p->target, n);
+    out->target[n] = 0;
 }
 
 static bool same_srv(const dnsmsg_srv *a, const dnsmsg_srv *b)
@@ -287,11 +291,21 @@ static bool sees_majority(const dns *d, int *alive_out)
     return d->n_peers <= 2 || 2 * alive > d->n_peers;
 }
 
-static bool dead_long_enough(const dns *d, int i, double now)
+/* Milliseconds since this node last heard peer i (monotonic; -1 when unknown). */
+static double silent_ms(const dns *d, int i)
 {
-    const peer_state *p = &d->peers[i];
-    return !p->self && p->dead_since_ms > 0 &&
-           now - p->dead_since_ms >= (double)d->n->cfg.dns_withdraw_after * 1000;
+    return d->n->repl ? repl_peer_silent_ms(d->n->repl, d->peers[i].cfg.id) : -1;
+}
+
+/* The withdrawal rule: peer i is dead and has not been heard for dead_after_ms +
+ * withdraw_after. Measured from the last heartbeat, not from when this node noticed the
+ * death: a peer never heard since this node started (a whole cluster restarting, a peer
+ * slow to connect) must not lose its records withdraw_after after this node's start. */
+static bool dead_long_enough(const dns *d, int i)
+{
+    if (d->peers[i].self || peer_alive(d, i)) return false;
+    double silent = silent_ms(d, i);
+    return silent >= 0 && silent >= (double)d->n->cfg.dead_after_ms + (double)d->n->cfg.dns_withdraw_after * 1000;
 }
 
 
@@ -385,10 +399,10 @@ static void cancel_probe(peer_state *p)
 
 /* May this node withdraw dead peer i now? It must be the lowest live node, see a majority,
  * and the peer's KMS port must have failed the probe. */
-static bool may_withdraw(const dns *d, int i, double now)
+static bool may_withdraw(const dns *d, int i)
 {
     const peer_state *p = &d->peers[i];
-    return lowest_live(d) && sees_majority(d, NULL) && !p->withdrawn && dead_long_enough(d, i, now) &&
+    return lowest_live(d) && sees_majority(d, NULL) && !p->withdrawn && dead_long_enough(d, i) &&
            p->probe_result == PROBE_DOWN;
 }
 
@@ -846,8 +860,8 @@ static void cycle_end(dns *d)
     d->logged_state = state;
     for (int p = 0; p < d->n_peers; p++) {
         if (d->withdraw_now[p] && !d->peers[p].withdrawn) {
-            log_info("dns: withdrew the records of peer %s (dead for %.0f s)", d->peers[p].cfg.id,
-                     (now - d->peers[p].dead_since_ms) / 1000);
+            log_info("dns: withdrew the records of peer %s (not heard for %.1f s)", d->peers[p].cfg.id,
+                     silent_ms(d, p) / 1000);
             d->peers[p].withdrawn = true;
         }
     }
@@ -904,7 +918,7 @@ static void start_cycle(dns *d)
     for (int i = 0; i < d->n_peers; i++) {
         /* Once per death: a peer that is back but not heard from yet may have published
          * again, and must not lose its records to every later cycle of this node. */
-        d->withdraw_now[i] = may_withdraw(d, i, now);
+        d->withdraw_now[i] = may_withdraw(d, i);
         want_addr[i] = i == d->self || d->withdraw_now[i];
     }
     d->pub.inflight = 1; /* held while queueing (see settle) */
@@ -935,13 +949,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         if (p->dead_since_ms == 0) p->dead_since_ms = now;
-        if (!lowest || p->withdrawn || !dead_long_enough(d, i, now)) continue;
+        if (!lowest || p->withdrawn || !dead_long_enough(d, i)) continue;
         if (!majority) {
             /* Cut off from the others, this node cannot tell their death from its own
              * isolation: it never withdraws anyone. */
             if (!p->logged_minority)
                 log_warnx("dns: would withdraw peer %s (silent for %.0f s), but this node sees only %d of %d nodes "
-                          "alive, no majority: keeping its records", p->cfg.id, (now - p->dead_since_ms) / 1000, alive,
+                          "alive, no majority: keeping its records", p->cfg.id, silent_ms(d, i) / 1000, alive,
                           d->n_peers);
             p->logged_minority = true;
             continue;
