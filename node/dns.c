@@ -908,7 +908,6 @@ static void op_done(op *o)
 static void start_cycle(dns *d)
 {
     if (d->busy || !d->enabled || d->destroying || d->leaving) return;
-    double now = node_mono_ms();
     d->busy = true;
     d->again = false; /* this cycle sees the latest state */
     memset(&d->pub, 0, sizeof d->pub);
