@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (KMSCTL, KMSD, REPLPOKE, Cluster, NodeTestCase, activate, cmid, connected_to, kmsctl, main,
