@@ -149,11 +149,15 @@ static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t err
     }
     /* In a cluster file, this node's [peer.ID] entry says where it listens. */
     const config_peer *me = config_find_peer(cfg, cfg->node_id);
-    if (me && me->kms.port && !listen_given) {
-        cfg->listen[0] = me->kms;
-        cfg->n_listen = 1;
+    if (me && me->n_kms && !listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
+        memcpy(cfg->listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
+        cfg->n_listen = me->n_kms;
     }
-    if (me && me->admin.port && !admin_given) cfg->admin = me->admin;
+    if (me && me->n_admin && !admin_given) {
+        cfg->admin = me->admin;
+        memcpy(cfg->admin_also, me->admin_addrs + 1, (size_t)(me->n_admin - 1) * sizeof me->admin_addrs[0]);
+        cfg->n_admin_also = me->n_admin - 1;
+    }
     if (d->local_cluster && !data_dir_given) snprintf(cfg->data_dir, sizeof cfg->data_dir, "./var/%s", cfg->node_id);
     return config_validate(cfg, err, errlen) < 0 ? 1 : 0;
 }
