@@ -45,7 +45,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
       echo "fuzz: $t failed (inputs kept in build-fuzz/findings/; replay: build-fuzz/tests/$t FILE)" >&2
       exit 1
     fi
-    echo "fuzz: $t: $(grep -E '^#[0-9]+ +DONE' "$scratch/$t.log" | tail -n 1)"
+    echo "fuzz: $t: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/$t.log" | tail -n 1)"
   done
 fi
 echo "== all tests passed"
