@@ -456,6 +456,15 @@ class DnsTests(NodeTestCase):
         finally:
             update("delete")
 
+        # A new node can be told in the cluster file: [peer.ID] drained = true.
+        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
+                      "replication = 127.0.0.1:%d\ndrained = true\n" % (free_port(), free_port(span=2))
+                      + dns_section(named, zones="kms.test"))
+        m.start()
+        wait_for("drained by the file", lambda: m.status()["dns"]["state"] == "withdrawn (drained)")
+        self.assertIn("started drained ([peer] drained = true)", m.read_log())
+        self.assertIn('kmsha_serving_alone{node="kmsd2"} 1', m.metrics())
+
     def test_wrong_tsig_key_is_reported_and_the_node_keeps_serving(self):
         named = self.named
         n = self.node(node_id="kmsx", config=dns_section(named, key_file=named.wrong_key_file, zones="kms.test"))
