@@ -99,7 +99,9 @@ class Named:
             if self.dig("kms.test", "SOA"):
                 return
             time.sleep(0.1)
-        raise AssertionError("named did not answer:\n" + self.read_log())
+        log = self.read_log()
+        self.stop()  # not left running (in a namespace the test is about to delete)
+        raise AssertionError("named did not answer:\n" + log)
 
     @property
     def server(self):
@@ -424,6 +426,46 @@ class DnsTests(NodeTestCase):
         print("kms1 (never heard by kms2) withdrawn %.2f s after kms2's start" % t_gone)
         self.assertGreaterEqual(t_gone, DEAD_AFTER_S + WITHDRAW_AFTER)
         self.assertIn("withdrew the records of peer kms1", c.nodes[1].read_log())
+
+    def test_started_drained_and_a_removed_nodes_leftover_record(self):
+        """kmsd --drained starts a node drained (a rebuilt node's data directory has no
+        drained flag); kmsctl dns check reports an SRV record whose target is no node of
+        the cluster (a removed node's leftover) and exits 1."""
+        named = self.named
+        n = self.node(node_id="kmsd1", config=dns_section(named, zones="kms.test"), extra_args=["--drained"])
+        n.start()
+        wait_for("drained at start", lambda: n.status()["dns"]["state"] == "withdrawn (drained)")
+        self.assertIn("started drained (--drained)", n.read_log())
+        self.assertTrue(os.path.exists(os.path.join(n.data_dir, "drained")))
+        self.assertNotIn("kmsd1.kms.test.", named.srv("kms.test"))
+        admin = "127.0.0.1:%d" % n.admin_port
+        rc, out, err = kmsctl("dns", "check", "--admin", admin)
+        self.assertEqual(rc, 0, out + err)
+        leftover = "_vlmcs._tcp.kms.test. 30 IN SRV 0 100 1688 kms-removed.kms.test."
+        nsupdate = shutil.which("nsupdate") or "/usr/bin/nsupdate"
+
+        def update(op):
+            p = subprocess.run([nsupdate, "-k", named.key_file], input="server 127.0.0.1 %d\nzone kms.test\nupdate %s %s\nsend\n"
+                               % (named.port, op, leftover), capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+        update("add")
+        try:
+            rc, out, err = kmsctl("dns", "check", "--admin", admin)
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("NOT A NODE of this cluster", out)
+            self.assertIn("kms-removed.kms.test.", out)
+        finally:
+            update("delete")
+
+        # A new node can be told in the cluster file: [peer.ID] drained = true.
+        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
+                      "replication = 127.0.0.1:%d\ndrained = true\n" % (free_port(), free_port(span=2))
+                      + dns_section(named, zones="kms.test"))
+        m.start()
+        wait_for("drained by the file", lambda: m.status()["dns"]["state"] == "withdrawn (drained)")
+        self.assertIn("started drained ([peer] drained = true)", m.read_log())
+        self.assertIn('kmsha_serving_alone{node="kmsd2"} 1', m.metrics())
 
     def test_wrong_tsig_key_is_reported_and_the_node_keeps_serving(self):
         named = self.named

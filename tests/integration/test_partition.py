@@ -176,6 +176,8 @@ class PartitionTests(NodeTestCase):
         self.assertIn("no majority", nodes[2].read_log())
         self.assertIn("peer kms3 is silent on replication but its KMS port", nodes[0].read_log())
         self.assertEqual(nodes[2].status()["serving"]["state"], "alone")
+        self.assertIn('kmsha_serving_alone{node="kms3"} 1', nodes[2].metrics())
+        self.assertIn("ok (serving alone", nodes[2].http("/healthz")[1])
         # (Healing a silently dropped connection is the transport's business: ZeroMQ
         # heartbeats, test_cluster.)
         for rule in (["--dport", "7001:7002"], ["--sport", "7001:7002"]):
