@@ -13,6 +13,7 @@
 
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
+#include "node/admin_report.h"
 #include "node/dns.h"
 #include "node/server.h"
 #include "node/statuspage.h"
@@ -25,6 +26,7 @@ struct admin {
     struct evhttp *http;
     admin_clients *clients; /* GET /clients (admin_clients.c) */
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
+    admin_report *report;   /* GET /report and the background reports (admin_report.c) */
 };
 
 static void add_json_string(struct evbuffer *b, const char *s)
@@ -215,8 +217,10 @@ static void status_cb(struct evhttp_request *req, void *arg)
         add_json_string(b, r->address);
         evbuffer_add_printf(b, ",\"product\":");
         add_json_string(b, r->product);
-        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32 "\"}",
-                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult);
+        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32
+                               "\",\"result_name\":\"%s\"}",
+                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult,
+                            metrics_result_name(r->result));
     }
     evbuffer_add_printf(b, "]}\n");
     allow_peer_origin(req, n);
@@ -375,6 +379,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
     }
     dns_metrics(n->dns, b);
+    admin_report_metrics(a->report, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
@@ -384,7 +389,7 @@ static void fallback_cb(struct evhttp_request *req, void *arg)
     (void)arg;
     if (!admin_get_only(req)) return;
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "not found: try /status, /metrics or /healthz\n");
+    evbuffer_add_printf(b, "not found: try /status, /metrics, /healthz, /report or /clients\n");
     send_reply(req, 404, "Not Found", "text/plain", b);
     evbuffer_free(b);
 }
@@ -423,6 +428,12 @@ admin *admin_new(node *n, char *err, size_t errlen)
         admin_free(&a);
         return NULL;
     }
+    a->report = admin_report_new(n, a->http);
+    if (!a->report) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
     evhttp_set_gencb(a->http, fallback_cb, a);
     return a;
 }
@@ -432,6 +443,7 @@ void admin_free(admin **self_p)
     if (!self_p || !*self_p) return;
     admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
     admin_dns_free(&(*self_p)->dns);
+    admin_report_free(&(*self_p)->report);
     if ((*self_p)->http) evhttp_free((*self_p)->http);
     free(*self_p);
     *self_p = NULL;

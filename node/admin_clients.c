@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include "node/query.h"
+#include "node/report.h"
 #include "proto/errors.h"
 
 #define ADMIN_CLIENTS_TURN 1024 /* records examined per loop turn */
@@ -34,6 +35,7 @@ struct job {
     struct evhttp_request *req;
     struct event *ev;
     query_filter f;
+    report_rules rules; /* judge room, at_risk and cloned (f.rules points here) */
     query_scan s;
     size_t limit, returned;
     struct evbuffer *items;
@@ -77,6 +79,7 @@ static void job_free(job *j)
     a->n_jobs--;
     if (j->ev) event_free(j->ev);
     if (j->items) evbuffer_free(j->items);
+    report_rules_free(&j->rules);
     free(j->buf);
     free(j);
 }
@@ -122,7 +125,7 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
         job_free(j);
         return;
     }
-    char line[2048];
+    char line[QUERY_RECORD_JSON_MAX];
     for (int i = 0; i < got; i++) {
         int len = query_record_json(&j->buf[i], line, sizeof line);
         if (len < 0) continue;
@@ -160,6 +163,13 @@ static void clients_cb(struct evhttp_request *req, void *arg)
     query_filter_init(&j->f);
     const char *after = "";
     char err[256] = "";
+    if (report_rules_init(&j->rules, &n->cfg, err, sizeof err) != 0) {
+        reply_error(req, 500, "Internal Server Error", err);
+        free(j);
+        return;
+    }
+    j->f.rules = &j->rules;
+    j->f.now_ms = node_now_ms(n);
     struct evkeyvalq kv;
     TAILQ_INIT(&kv);
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -184,6 +194,7 @@ static void clients_cb(struct evhttp_request *req, void *arg)
     evhttp_clear_headers(&kv);
     if (err[0]) {
         reply_error(req, 400, "Bad Request", err);
+        report_rules_free(&j->rules);
         free(j);
         return;
     }

@@ -417,12 +417,16 @@ uint16_t clients_max_n(const clients_index *self, int app)
     return app >= 0 && app < CLIENTS_APPS ? self->max_n[app] : 0;
 }
 
+uint32_t clients_count_rule(uint32_t live, uint16_t max_n, uint32_t fixed_cap)
+{
+    uint32_t cap = fixed_cap ? fixed_cap : 2u * max_n;
+    return live < cap ? live : cap;
+}
+
 uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap)
 {
     if (app < 0 || app >= CLIENTS_APPS) return 0;
-    uint32_t live = self->hsize[app];
-    uint32_t cap = fixed_cap ? fixed_cap : 2u * self->max_n[app];
-    return live < cap ? live : cap;
+    return clients_count_rule(self->hsize[app], self->max_n[app], fixed_cap);
 }
 
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16])

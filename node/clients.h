@@ -29,6 +29,9 @@ uint16_t clients_max_n(const clients_index *self, int app);
 /* The count a host reports: min(live, cap) with cap = fixed_cap if non-zero, else
  * 2 x largest N seen (for app). */
 uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap);
+/* The count rule itself, for a number of live clients and the largest N among them (the
+ * report's forecast applies it to future days). */
+uint32_t clients_count_rule(uint32_t live, uint16_t max_n, uint32_t fixed_cap);
 /* last_seen of a CMID, or -1 when absent. */
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16]);
 /* Total records held, and bytes of memory used by the index. */

@@ -26,6 +26,7 @@ typedef struct node_recent {
     int app;
     uint32_t count;
     uint32_t hresult;
+    int result;               /* enum metrics_result */
 } node_recent;
 
 typedef struct node {

@@ -317,13 +317,14 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     node *n = c->srv->n;
     metrics *m = &n->metrics;
     m->requests_total++;
-    if (d->result != MR_ACTIVATED) m->requests_failed++;
+    if (!metrics_result_answered(d->result)) m->requests_failed++;
     m->by_result[d->result]++;
     uint32_t ls = c->kreq.license_status;
     m->by_license_status[ls < 7 ? ls : 7]++;
     if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
         m->by_protocol[c->kreq.version_major - 4]++;
     if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
+    if (d->result == MR_BELOW_THRESHOLD && d->app >= 0 && d->app < 3) m->below_by_app[d->app]++;
     /* The product's index in the table (its pointer's offset), not a scan per request. */
     size_t slot = METRICS_PRODUCT_SLOTS - 1;
     if (d->product) {
@@ -337,7 +338,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     char ws_buf[STORE_WORKSTATION_MAX];
     const char *ws = "";
     int decode_status = c->decode_status;
-    if (decode_status >= 0 && d->result == MR_ACTIVATED) {
+    if (decode_status >= 0 && metrics_result_answered(d->result)) {
         ws = d->record.workstation;
     } else if (decode_status >= 0) {
         kms_request_workstation(&c->kreq, ws_buf, sizeof ws_buf);
@@ -360,6 +361,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     r.app = d->app;
     r.count = d->count;
     r.hresult = d->hresult;
+    r.result = d->result;
     node_note_recent(n, &r);
 }
 

@@ -31,6 +31,7 @@ void client_options_default(client_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->license_status = 2;
+    opt->binding_expiration = CLIENT_BINDING_EXPIRATION;
     opt->ndr64 = true;
     opt->btfn = true;
     opt->requests = 1;
@@ -455,7 +456,7 @@ static int one_request(conn *c, const client_options *opt, const kms_guid *cmid,
     req.version_minor = 0;
     req.vm_info = opt->vm;
     req.license_status = opt->license_status;
-    req.binding_expiration = CLIENT_BINDING_EXPIRATION;
+    req.binding_expiration = opt->binding_expiration;
     req.app_id = opt->app_id;
     req.sku_id = opt->sku_id;
     req.kms_id = opt->kms_id;
@@ -520,6 +521,30 @@ static int one_request(conn *c, const client_options *opt, const kms_guid *cmid,
     res->syntax = syntax;
     res->requests_done++;
     return 0;
+}
+
+int client_probe(const char *host, uint16_t port, int timeout_ms, client_result *res)
+{
+    memset(res, 0, sizeof *res);
+    double t0 = now_ms_f();
+    if (!host || !*host || port == 0) return fail(res, KMS_EINVAL, "no KMS host and port given");
+    conn c;
+    memset(&c, 0, sizeof c);
+    c.fd = -1;
+    c.res = res;
+    c.timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    c.deadline_ms = now_ms() + c.timeout_ms;
+    int r = do_connect(&c, host, port);
+    if (!r) {
+        rpc_bind_offer offer = {.ndr32 = true, .ndr64 = true, .btfn = true, .conc_mpx = true};
+        rpc_bind_result br;
+        memset(&br, 0, sizeof br);
+        r = negotiate(&c, RPC_PT_BIND, &offer, &br);
+    }
+    if (!r) snprintf(res->message, sizeof res->message, "bind to %s acknowledged", c.peer);
+    if (c.fd >= 0) close(c.fd);
+    res->elapsed_ms = now_ms_f() - t0;
+    return r;
 }
 
 int client_activate(const char *host, uint16_t port, const client_options *opt,

@@ -20,6 +20,7 @@
 #include "ops/kmsctl/client.h"
 #include "ops/kmsctl/ctldns.h"
 #include "ops/kmsctl/ctlops.h"
+#include "ops/kmsctl/ctlhealth.h"
 #include "ops/kmsctl/ctladmin.h"
 #include "ops/kmsctl/ctlargs.h"
 #include "ops/kmsctl/httpc.h"
@@ -134,6 +135,7 @@ static const char activate_usage[] =
     "  --no-btfn               do not offer bind-time feature negotiation\n"
     "  --requests N            requests on one connection (default 1)\n"
     "  --license-status N      0..6 (default 2, initial grace)\n"
+    "  --binding-expiration MIN  minutes left in that licence state (default 43200)\n"
     "  --vm                    claim to be a virtual machine\n"
     "  --time-offset SECONDS   shift the client clock (tests the host's 4 h check)\n"
     "  --timeout MS            deadline for the whole exchange (default 5000)\n"
@@ -159,8 +161,9 @@ static void print_json_result(const client_options *opt, const client_result *re
                r->hwid[2], r->hwid[3], r->hwid[4], r->hwid[5], r->hwid[6], r->hwid[7]);
     else
         printf(",\"hwid\":null");
-    printf(",\"count\":%" PRIu32 ",\"required\":%u,\"activated\":%s", r->count,
-           (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false");
+    printf(",\"count\":%" PRIu32 ",\"required\":%u,\"activated\":%s,\"result\":\"%s\"", r->count,
+           (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false",
+           r->count >= opt->n_policy ? "activated" : "below_threshold");
     printf(",\"activation_interval\":%" PRIu32 ",\"renewal_interval\":%" PRIu32, r->activation_interval,
            r->renewal_interval);
     printf(",\"cmid\":\"%s\",\"requests\":%d,\"elapsed_ms\":%.3f}\n", cmid, res->requests_done,
@@ -173,7 +176,8 @@ static void print_text_result(const client_options *opt, const client_result *re
     const kms_response *r = &res->response;
     char cmid[KMS_GUID_STRLEN];
     kms_guid_format(&r->cmid, cmid);
-    printf("Activated %s (%s) at %s over %s, protocol %u.%u\n", slug, pname, target,
+    printf("%s %s (%s) at %s over %s, protocol %u.%u\n",
+           r->count >= opt->n_policy ? "Activated" : "Answered below threshold (not activated):", slug, pname, target,
            res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32", r->version_major,
            r->version_minor);
     printf("ePID: %s\n", res->epid);
@@ -314,6 +318,13 @@ static int cmd_activate(int argc, char **argv)
                 return EXIT_USAGE;
             }
             opt.license_status = (uint32_t)v;
+        } else if (ctlargs_is(&s, "--binding-expiration")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (!parse_ll(val, 0, 4294967295LL, &v)) {
+                ctlargs_usage_error("--binding-expiration: '%s' is not a number of minutes", val);
+                return EXIT_USAGE;
+            }
+            opt.binding_expiration = (uint32_t)v;
         } else if (ctlargs_is(&s, "--time-offset")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             /* +-100 years keeps the FILETIME arithmetic far from overflow */
@@ -716,7 +727,9 @@ static const command commands[] = {
     {"status", cmd_status, "a node's counters like slmgr /dlv (--cluster: every node)"},
     {"peers", cmd_peers, "the cluster's nodes as one node sees them"},
     {"keygen", cmd_keygen, "write a CURVE key pair for a node"},
-    {"clients", ctlops_clients, "query client records (CMID, workstation, address, application, time)"},
+    {"clients", ctlops_clients, "query client records (CMID, workstation, address, room, status, ...)"},
+    {"report", ctlhealth_report, "activation health: below threshold, at risk, cloned, forecast, rooms"},
+    {"preflight", ctlhealth_preflight, "the checks to run before term: PASS / WARN / FAIL per check"},
     {"backup", ctlops_backup, "write a consistent copy of a (live) store"},
     {"restore", ctlops_restore, "put a backup in place for a stopped node"},
     {"drain", ctldns_drain, "withdraw a node's DNS SRV records while it keeps serving"},

@@ -1,0 +1,179 @@
+"""Activation health (issue 16) on real kmsd processes: an answer below the client's N is
+`below_threshold` (audit, /metrics, /status, kmsctl), binding_expiration and the workstation
+names are kept in the replicated records, `kmsctl report` / GET /report (below threshold,
+at risk, cloned, forecast, rooms) from any node, and the `kmsctl clients` filters that
+refuse nonsense."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BUILD, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+
+DAY = 86400
+
+
+def report(node):
+    rc, out, err = kmsctl("report", "--json", "--admin", "%s:%d" % (node.host, node.admin_port))
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def wait_for(what, fn, timeout=20):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class HealthTests(NodeTestCase):
+    def test_thirty_clients_on_an_empty_cluster(self):
+        c = Cluster(self).start()
+        results = []
+        for i in range(30):
+            node = c.nodes[i % 3]
+            out = activate(node, "--cmid", cmid(i), "--workstation", "RM-101-PC%02d" % i)
+            results.append(out["result"])
+            self.assertEqual(out["count"], i + 1)
+            c.wait_converged(i + 1)
+        self.assertEqual(results, ["below_threshold"] * 24 + ["activated"] * 6)
+        # The audit lines say so, with the client's binding expiration.
+        audit = [l for n in c.nodes for l in n.audit()]
+        self.assertEqual(sorted(l["result_name"] for l in audit).count("below_threshold"), 24)
+        self.assertTrue(all(l["binding_expiration"] == 43200 for l in audit))
+        # /metrics and /status count them apart from activations.
+        below = sum(int(float(line.split()[-1])) for n in c.nodes for line in n.metrics().splitlines()
+                    if line.startswith("kmsha_requests_total{") and 'result="below_threshold"' in line)
+        self.assertEqual(below, 24)
+        self.assertEqual(sum(n.status()["requests"]["by_result"]["below_threshold"] for n in c.nodes), 24)
+        self.assertEqual(sum(n.status()["requests"]["failed"] for n in c.nodes), 0)
+        # Every node's report (from its replicated records) says the same.
+        for n in c.nodes:
+            r = wait_for("records", lambda: (lambda r: r if r["live"] == 30 else None)(report(n)))
+            w = r["applications"]["windows"]
+            self.assertEqual((w["live"], w["count"], w["max_n"], w["below_threshold"]), (30, 30, 25, 24), n.node_id)
+            self.assertEqual(r["below_threshold"]["total"], 24)
+            listed = {x["workstation"] for x in r["below_threshold"]["clients"]}
+            self.assertEqual(listed, {"RM-101-PC%02d" % i for i in range(24)})
+            self.assertTrue(all(x["result"] == "below_threshold" and x["count"] < 25 for x in r["below_threshold"]["clients"]))
+            # In grace (OOB, as kmsctl reports by default): at risk until they activate.
+            self.assertEqual(w["at_risk"], 24)
+            self.assertEqual(r["cloned"]["total"], 0)
+            self.assertEqual([(x["room"], x["live"], x["below_threshold"]) for x in r["rooms"]], [("127.0.0.0/24", 30, 24)])
+        # kmsctl clients --status below_threshold lists exactly those.
+        rc, out, err = kmsctl("clients", "--json", "--status", "below_threshold", "--admin",
+                              "%s:%d" % (c.nodes[2].host, c.nodes[2].admin_port))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["returned"], 24)
+        # The 24 come back (as Windows does after activation_interval) and are activated.
+        for i in range(24):
+            self.assertEqual(activate(c.nodes[i % 3], "--cmid", cmid(i), "--workstation", "RM-101-PC%02d" % i)["result"],
+                             "activated")
+        r = wait_for("activated", lambda: (lambda r: r if r["applications"]["windows"]["below_threshold"] == 0 else None)(report(c.nodes[0])))
+        self.assertEqual(r["below_threshold"]["total"], 0)
+        self.assertEqual(r["applications"]["windows"]["at_risk"], 0)
+
+    def test_cloned_cmid_is_listed_on_every_node(self):
+        c = Cluster(self).start()
+        activate(c.nodes[0], "--cmid", cmid(7), "--workstation", "LAB-A-PC01")
+        activate(c.nodes[1], "--cmid", cmid(7), "--workstation", "LAB-A-PC02")
+        activate(c.nodes[2], "--cmid", cmid(8), "--workstation", "LAB-A-PC03")
+        c.wait_converged(2)
+        for n in c.nodes:
+            r = wait_for("cloned on %s" % n.node_id,
+                         lambda: (lambda r: r if r["cloned"]["total"] == 1 else None)(report(n)))
+            entry = r["cloned"]["clients"][0]
+            self.assertEqual(entry["cmid"], cmid(7))
+            self.assertEqual(sorted(x["workstation"] for x in entry["names"]), ["LAB-A-PC01", "LAB-A-PC02"])
+            self.assertTrue(all(x["address"] == "127.0.0.1" for x in entry["names"]))
+            self.assertEqual(r["applications"]["windows"]["cloned"], 1)
+            rc, out, err = kmsctl("clients", "--json", "--cloned", "--admin", "%s:%d" % (n.host, n.admin_port))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual([x["cmid"] for x in json.loads(out)["clients"]], [cmid(7)])
+        # The text report names both workstations.
+        rc, out, err = kmsctl("report", "--admin", "%s:%d" % (c.nodes[2].host, c.nodes[2].admin_port))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Cloned client machine IDs: 1", out)
+        self.assertIn("LAB-A-PC01", out)
+        self.assertIn("LAB-A-PC02", out)
+
+    def test_forecast_from_records_aged_with_the_clock(self):
+        node = self.node()
+        # 20 clients seen 20 days ago and 10 seen 5 days ago (the node's clock moved back).
+        node.start(["--clock-offset", str(-20 * DAY)])
+        for i in range(20):
+            activate(node, "--cmid", cmid(i), "--time-offset", str(-20 * DAY))
+        node.stop()
+        node.start(["--clock-offset", str(-5 * DAY)])
+        for i in range(20, 30):
+            activate(node, "--cmid", cmid(i), "--time-offset", str(-5 * DAY))
+        node.stop()
+        node.start()
+        t0 = time.time()
+        r = report(node)
+        f = {x["application"]: x for x in r["forecast"]}["windows"]
+        self.assertEqual((f["count"], f["max_n"]), (30, 25))
+        # The 25th-latest client stops counting 30 days after it was seen: 10 days from now.
+        below = f["below_n"]
+        self.assertFalse(below["already"])
+        self.assertAlmostEqual(below["in_days"], 10.0, delta=0.01)
+        expect = time.strftime("%Y-%m-%d", time.gmtime(t0 + 10 * DAY))
+        self.assertIn(below["date"], (expect, time.strftime("%Y-%m-%d", time.gmtime(t0 + 10 * DAY - 120))))
+        days = {d["day"]: d["count"] for d in f["days"]}
+        self.assertEqual(len(days), 46)
+        self.assertEqual((days[0], days[9], days[11], days[24], days[26], days[45]), (30, 30, 10, 10, 0, 0))
+        # The history: 20 counted from 20 days ago, 30 from 5 days ago.
+        hist = {d["day"]: d["count"] for d in f["history"]}
+        self.assertEqual((hist[-25], hist[-19], hist[-4], hist[0]), (0, 20, 30, 30))
+        # kmsctl report prints the date.
+        rc, out, err = kmsctl("report", "--admin", "%s:%d" % (node.host, node.admin_port))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("below N 25 from %s" % time.strftime("%Y-%m-%d", time.localtime(below["at_ms"] / 1000)), out)
+
+    def test_clients_filters_refuse_nonsense(self):
+        node = self.node()
+        # 300 records from 10.0.0.0 to 10.0.1.43 (kmsseed), then two clients on loopback.
+        p = subprocess.run([os.path.join(BUILD, "kmsseed"), "--data-dir", node.data_dir, "--node-id", "kms1",
+                            "--records", "300", "--days-back", "3"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        node.start()
+        activate(node, "--cmid", cmid(1), "--workstation", "HALL-1")
+        activate(node, "--cmid", cmid(2), "--workstation", "HALL-2", "--license-status", "1", "--product", "win10-enterprise")
+        admin = "%s:%d" % (node.host, node.admin_port)
+
+        def clients(*args):
+            rc, out, err = kmsctl("clients", "--json", "--limit", "100000", "--admin", admin, *args)
+            self.assertEqual(rc, 0, err)
+            return json.loads(out)["clients"]
+
+        self.assertEqual(len(clients("--address", "10.0.0.0/8")), 300)
+        self.assertEqual(len(clients("--address", "10.0.1.0/24")), 44)
+        self.assertEqual(len(clients("--room", "10.0.1.0/24")), 44)
+        self.assertEqual({x["workstation"] for x in clients("--address", "127.0.0.1")}, {"HALL-1", "HALL-2"})
+        self.assertEqual(len(clients("--address", "192.168.0.0/16")), 0)
+        self.assertEqual([x["workstation"] for x in clients("--status", "licensed", "--address", "127.0.0.0/8")], ["HALL-2"])
+        self.assertEqual([x["workstation"] for x in clients("--product", "win10-enterprise", "--node", "kms1")], ["HALL-2"])
+        seen = [x["last_seen_ms"] for x in clients("--sort", "last_seen")]
+        self.assertEqual(seen, sorted(seen))
+        self.assertEqual(len(seen), 302)
+        # Malformed filters are usage errors, never an empty answer.
+        for bad in (["--address", "10.1"], ["--address", "10.0.0.0/33"], ["--status", "green"],
+                    ["--product", "win99"], ["--node", "a b"], ["--sort", "name"], ["--room", ""]):
+            rc, out, err = kmsctl("clients", "--admin", admin, *bad)
+            self.assertEqual(rc, 2, (bad, out, err))
+            self.assertIn(bad[0], err)
+            self.assertEqual(out, "")
+        code, body = node.http("/clients?address=10.1")
+        self.assertEqual(code, 400)
+        self.assertIn("not an address or network", json.loads(body)["error"])
+
+
+if __name__ == "__main__":
+    main()
