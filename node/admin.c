@@ -316,8 +316,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, "kmsha_refusals_total{node=\"%s\",cause=\"%s\"} %" PRIu64 "\n", id,
                             metrics_refusal_name(i), m->refusals[i]);
     put_histogram(b, "kmsha_request_duration_seconds", "Time from a KMS request to its answer (commit included).",
-                  id, metrics_latency_bounds_ms, m->latency_bucket, METRICS_LATENCY_BUCKETS,
-                  m->latency_sum_ms, m->latency_count);
+                  id, metrics_latency_bounds_ms, m->latency.bucket, METRICS_LATENCY_BUCKETS,
+                  m->latency.sum_ms, m->latency.count);
     store_stats st;
     store_get_stats(n->store, &st);
     evbuffer_add_printf(b, "# HELP kmsha_store_records Client records in the node's store.\n# TYPE kmsha_store_records gauge\n"
@@ -366,11 +366,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"duplicate\"} %" PRIu64 "\n"
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"gap\"} %" PRIu64 "\n",
                             id, rs.published, id, rs.applied, id, rs.duplicates, id, rs.gaps);
-        repl_delay_hist dh;
-        repl_get_delay(n->repl, &dh);
+        const metrics_hist *dh = &n->metrics.repl_delay;
         put_histogram(b, "kmsha_replication_delay_seconds",
                       "From an update's creation on its origin to this node counting it (live updates).", id,
-                      metrics_latency_bounds_ms, dh.bucket, METRICS_LATENCY_BUCKETS, dh.sum_ms, dh.count);
+                      metrics_latency_bounds_ms, dh->bucket, METRICS_LATENCY_BUCKETS, dh->sum_ms, dh->count);
         evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
                                "# TYPE kmsha_replication_malformed_total counter\n"
                                "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);

@@ -334,8 +334,7 @@ int main(int argc, char **argv)
     int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
     if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
         fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
-    n->repl = repl_new(n, n->origin, err, sizeof err);
-    if (!n->repl && err[0]) fatalx("%s", err);
+    if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
     n->dns = dns_new(n, err, sizeof err);
     if (!n->dns) fatalx("%s", err);
 
