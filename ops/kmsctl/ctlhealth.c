@@ -431,7 +431,13 @@ int ctlhealth_preflight(int argc, char **argv)
         json_t *pp = json_object_get(json_object_get(n->status, "cluster"), "peers");
         for (size_t k = 0; k < json_array_size(pp); k++) {
             json_t *p = json_array_get(pp, k);
-            if (json_is_true(json_object_get(p, "self")) || !json_is_true(json_object_get(p, "alive"))) continue;
+            if (json_is_true(json_object_get(p, "self"))) continue;
+            if (!json_is_true(json_object_get(p, "alive"))) {
+                check_line(&c, "nodes", "FAIL", "%s: hears no heartbeats from %s (dead, or the replication link is cut)",
+                           n->id, js(p, "id"));
+                behind++;
+                continue;
+            }
             if (ji(p, "lag_updates") > 0) {
                 check_line(&c, "nodes", "FAIL", "%s: behind %s by %lld updates (%lld ms)", n->id, js(p, "id"),
                            ji(p, "lag_updates"), ji(p, "lag_ms"));

@@ -174,6 +174,93 @@ class HealthTests(NodeTestCase):
         self.assertEqual(code, 400)
         self.assertIn("not an address or network", json.loads(body)["error"])
 
+    def preflight(self, node, *args):
+        rc, out, err = kmsctl("preflight", "--admin", "%s:%d" % (node.host, node.admin_port), *args, timeout=60)
+        return rc, out, err
+
+    def test_preflight_passes_then_names_what_fails(self):
+        c = Cluster(self).start()
+        # 25 clients reach N; the 24 answered below it come back and are activated.
+        for i in range(25):
+            activate(c.nodes[i % 3], "--cmid", cmid(i))
+            c.wait_converged(i + 1)
+        for i in range(24):
+            activate(c.nodes[i % 3], "--cmid", cmid(i))
+        rc, out, err = self.preflight(c.nodes[0])
+        self.assertEqual(rc, 0, out + err)
+        for check in ("nodes", "clocks", "counts", "kms", "clients"):
+            self.assertRegex(out, r"(?m)^PASS  %s " % check)
+        self.assertRegex(out, r"(?m)^WARN  dns ")  # no [dns] in this cluster
+        self.assertIn("preflight passed", out)
+        rc, out, err = self.preflight(c.nodes[1], "--json")
+        self.assertEqual(rc, 0, err)
+        j = json.loads(out)
+        self.assertTrue(j["ok"])
+        self.assertEqual({x["check"] for x in j["checks"]}, {"nodes", "clocks", "counts", "dns", "kms", "clients"})
+
+        # A forecast that falls below N within the window fails (the 25 expire in 30 days).
+        rc, out, err = self.preflight(c.nodes[0], "--days", "31")
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"(?m)^FAIL  counts   windows count falls below N 25 on ")
+
+        # A dead node is named (and so is its KMS port).
+        c.nodes[2].kill9()
+        rc, out, err = self.preflight(c.nodes[0])
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"(?m)^FAIL  nodes    kms3: not answering at 127\.0\.0\.3:")
+        self.assertRegex(out, r"(?m)^FAIL  kms      kms3: KMS port 127\.0\.0\.3:")
+        self.assertIn("PREFLIGHT FAILED", out)
+
+        # Behind: kms3 comes back with an empty store and no route to its peers' updates
+        # (their replication addresses wrong in its file): it hears nobody and counts 0.
+        with open(c.path) as f:
+            text = f.read()
+        for i in (0, 1):
+            text = text.replace("replication = %s:%d\n" % (c.hosts[i], c.repl_ports[i]),
+                                "replication = %s:%d\n" % (c.hosts[i], c.repl_ports[i] + 40))
+        wrong = os.path.join(self.workdir, "kms3-wrong.ini")
+        with open(wrong, "w") as f:
+            f.write(text)
+        n3 = c.nodes[2]
+        n3.config_path = wrong
+        import shutil
+        shutil.rmtree(n3.data_dir)
+        n3.start()
+        activate(n3, "--cmid", cmid(99))
+        rc, out, err = self.preflight(c.nodes[0])
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"(?m)^FAIL  nodes    kms3: hears no heartbeats from kms1")
+        self.assertRegex(out, r"(?m)^FAIL  counts   kms3: windows count 1 is below N 25")
+        self.assertNotRegex(out, r"(?m)^FAIL  counts   kms[12]:")
+
+    def test_report_gauges_with_bounded_rooms(self):
+        node = self.node(config="[report]\nmetrics_rooms = 1\n")
+        p = subprocess.run([os.path.join(BUILD, "kmsseed"), "--data-dir", node.data_dir, "--node-id", "kms1",
+                            "--records", "300", "--days-back", "3"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        node.start()
+        activate(node, "--cmid", cmid(1), "--workstation", "HALL-1")
+        activate(node, "--cmid", cmid(1), "--workstation", "HALL-2")  # a cloned image
+        r = report(node)  # a fresh report is also the one /metrics shows
+        self.assertEqual([x["room"] for x in r["rooms"]], ["10.0.0.0/24", "10.0.1.0/24", "127.0.0.0/24"])
+        m = node.metrics()
+        lines = [l for l in m.splitlines() if l.startswith("kmsha_report_")]
+        self.assertIn('kmsha_report_cloned_clients{node="kms1",application="windows"} 1', lines)
+        self.assertIn('kmsha_report_below_threshold_clients{node="kms1",application="windows"} 0', lines)
+        self.assertIn('kmsha_report_live_clients{node="kms1",application="windows"} %d' %
+                      r["applications"]["windows"]["live"], lines)
+        rooms = {l.split('room="')[1].split('"')[0] for l in lines if l.startswith("kmsha_report_room_clients")}
+        # One room by name (the one that needs attention: a cloned client), the rest as other.
+        self.assertEqual(rooms, {"127.0.0.0/24", "other"})
+        other_live = sum(int(l.split()[-1]) for l in lines if 'room="other"' in l and 'section="live"' in l)
+        self.assertEqual(other_live, 300)
+        self.assertTrue(any(l.startswith('kmsha_report_below_n_in_seconds{node="kms1",application="windows"}')
+                            for l in lines))
+        import shutil as sh
+        if sh.which("promtool"):
+            pr = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True)
+            self.assertEqual(pr.returncode, 0, pr.stdout + pr.stderr)
+
 
 if __name__ == "__main__":
     main()
