@@ -228,6 +228,35 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* GET /activity: this node's answers per minute over the last 24 hours (oldest first),
+ * for the status page's chart (which sums every node's). */
+static void activity_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    if (!admin_get_only(req)) return;
+    node *n = a->n;
+    node_activity_advance(n, node_now_ms(n));
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"node\":");
+    add_json_string(b, n->cfg.node_id);
+    evbuffer_add_printf(b, ",\"minutes\":%d,\"end_ms\":%" PRId64, NODE_ACTIVITY_MINUTES,
+                        (n->activity_minute + 1) * 60000);
+    const uint32_t *rows[2] = {n->activity_activated, n->activity_below};
+    const char *names[2] = {"activated", "below_threshold"};
+    for (int k = 0; k < 2; k++) {
+        evbuffer_add_printf(b, ",\"%s\":[", names[k]);
+        for (int i = 0; i < NODE_ACTIVITY_MINUTES; i++) {
+            int64_t m = n->activity_minute - NODE_ACTIVITY_MINUTES + 1 + i;
+            evbuffer_add_printf(b, "%s%" PRIu32, i ? "," : "", m < 0 ? 0 : rows[k][m % NODE_ACTIVITY_MINUTES]);
+        }
+        evbuffer_add_printf(b, "]");
+    }
+    evbuffer_add_printf(b, "}\n");
+    allow_peer_origin(req, n);
+    send_reply(req, 200, "OK", "application/json", b);
+    evbuffer_free(b);
+}
+
 /* One Prometheus histogram: buckets[i] counts the observations up to bounds_ms[i] (not
  * cumulative; the last bucket is +Inf), sum_ms their sum, count their number. */
 static void put_histogram(struct evbuffer *b, const char *name, const char *help, const char *id,
@@ -414,6 +443,7 @@ admin *admin_new(node *n, char *err, size_t errlen)
     evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
     evhttp_set_cb(a->http, "/status", status_cb, a);
     evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
+    evhttp_set_cb(a->http, "/activity", activity_cb, a);
     evhttp_set_cb(a->http, "/", statuspage_cb, a);
     a->clients = admin_clients_new(n, a->http);
     if (!a->clients) {

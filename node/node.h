@@ -18,6 +18,7 @@ struct repl;
 struct dns;
 
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
+#define NODE_ACTIVITY_MINUTES 1440 /* answers per minute kept for /activity (24 h) */
 
 typedef struct node_recent {
     int64_t ts_ms;
@@ -48,6 +49,10 @@ typedef struct node {
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;
+    /* Answers per minute of the node's clock, ring indexed by minute % NODE_ACTIVITY_MINUTES;
+     * activity_minute: the newest minute held (older slots are cleared as time moves on). */
+    uint32_t activity_activated[NODE_ACTIVITY_MINUTES], activity_below[NODE_ACTIVITY_MINUTES];
+    int64_t activity_minute;
 } node;
 
 /* Wall-clock time of the node in unix milliseconds (clock_offset_ms included). */
@@ -56,6 +61,10 @@ int64_t node_now_ms(const node *n);
 double node_mono_ms(void);
 /* Remembers an answered request for /status. */
 void node_note_recent(node *n, const node_recent *r);
+/* Counts an answer (result: enum metrics_result) in its minute for /activity. */
+void node_note_activity(node *n, int result, int64_t now_ms);
+/* Moves the per-minute ring to now_ms's minute (clearing the minutes that passed). */
+void node_activity_advance(node *n, int64_t now_ms);
 /* Starts replication (n->repl) for the peers of n->cfg, counting what it applies in
  * n->clients; n->repl stays NULL for a node without peers. Returns 0, or -1 with the reason
  * in err. n->store must be open with its origin (n->origin) set. */

@@ -363,6 +363,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     r.hresult = d->hresult;
     r.result = d->result;
     node_note_recent(n, &r);
+    node_note_activity(n, d->result, r.ts_ms);
 }
 
 /* kms_random_fn over the server's pool: one RAND_bytes per 4 KiB instead of per response
