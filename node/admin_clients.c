@@ -163,7 +163,7 @@ static void clients_cb(struct evhttp_request *req, void *arg)
     query_filter_init(&j->f);
     const char *after = "";
     char err[256] = "";
-    if (report_rules_init(&j->rules, &n->cfg, err, sizeof err) != 0) {
+    if (report_rules_init(&j->rules, &n->cfg, NULL, err, sizeof err) != 0) {
         reply_error(req, 500, "Internal Server Error", err);
         free(j);
         return;

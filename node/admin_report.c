@@ -156,7 +156,7 @@ static rjob *job_start(admin_report *a, struct evhttp_request *req)
     rjob *j = calloc(1, sizeof *j);
     held_report *h = calloc(1, sizeof *h);
     char err[200] = "out of memory";
-    if (j && h && report_rules_init(&h->rules, &n->cfg, err, sizeof err) == 0) {
+    if (j && h && report_rules_init(&h->rules, &n->cfg, n->clients, err, sizeof err) == 0) {
         h->rep = report_new(&h->rules, node_now_ms(n));
         j->h = h;
         h = NULL;

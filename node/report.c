@@ -25,12 +25,13 @@
 
 /* ---- rules ---- */
 
-int report_rules_init(report_rules *r, const kmsd_config *cfg, char *err, size_t errlen)
+int report_rules_init(report_rules *r, const kmsd_config *cfg, const struct clients_index *index, char *err,
+                      size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->lifetime_ms = (int64_t)cfg->client_lifetime_days * DAY_MS;
     r->at_risk_ms = (int64_t)cfg->report_at_risk_days * DAY_MS;
-    r->count_cap = cfg->count_cap;
+    r->index = index;
     r->prefix_v4 = cfg->report_room_prefix_v4 > 32 ? 32 : cfg->report_room_prefix_v4;
     r->prefix_v6 = cfg->report_room_prefix_v6 > 128 ? 128 : cfg->report_room_prefix_v6;
     if (cfg->report_room_pattern[0]) {
@@ -47,6 +48,12 @@ void report_rules_free(report_rules *r)
 {
     if (r->has_pattern) regfree(&r->pattern);
     r->has_pattern = false;
+}
+
+/* The count reported for `live` clients with largest N max_n: the count index's rule. */
+static uint32_t rule_count(const report_rules *r, uint32_t live, uint16_t max_n)
+{
+    return r->index ? clients_rule_count(r->index, live, max_n) : live;
 }
 
 bool report_live(const report_rules *r, const store_record *rec, int64_t now_ms)
@@ -311,7 +318,7 @@ void report_finish(report *self)
         }
         a->below_at_ms = 0;
         if (!a->live || !a->max_n) continue;
-        if (clients_count_rule(a->live, a->max_n, self->rules->count_cap) < a->max_n) {
+        if (rule_count(self->rules, a->live, a->max_n) < a->max_n) {
             a->below_at_ms = self->now_ms;
             continue;
         }
@@ -428,7 +435,7 @@ void report_json(const report *self, const char *node, struct evbuffer *b)
         evbuffer_add_printf(b, "%s\"%s\":{\"live\":%" PRIu32 ",\"count\":%" PRIu32 ",\"max_n\":%u"
                                ",\"below_threshold\":%" PRIu32 ",\"at_risk\":%" PRIu32 ",\"cloned\":%" PRIu32 "}",
                             app ? "," : "", products_app_slug((kms_app)app), a->live,
-                            clients_count_rule(a->live, a->max_n, ru->count_cap), (unsigned)a->max_n, a->below,
+                            rule_count(ru, a->live, a->max_n), (unsigned)a->max_n, a->below,
                             a->at_risk, a->cloned);
     }
     evbuffer_add_printf(b, "}");
@@ -449,7 +456,7 @@ void report_json(const report *self, const char *node, struct evbuffer *b)
         if (!a->live) continue;
         evbuffer_add_printf(b, "%s{\"application\":\"%s\",\"max_n\":%u,\"count\":%" PRIu32 ",\"below_n\":",
                             shown++ ? "," : "", products_app_slug((kms_app)app), (unsigned)a->max_n,
-                            clients_count_rule(a->live, a->max_n, ru->count_cap));
+                            rule_count(ru, a->live, a->max_n));
         if (a->below_at_ms) {
             char t[32];
             iso_utc(a->below_at_ms, t);
@@ -466,7 +473,7 @@ void report_json(const report *self, const char *node, struct evbuffer *b)
             evbuffer_add_printf(b, "%s{\"day\":%d,\"date\":\"%.10s\",\"time_ms\":%" PRId64 ",\"live\":%" PRIu32
                                    ",\"count\":%" PRIu32 "}",
                                 d ? "," : "", d, t, self->now_ms + d * DAY_MS, a->forecast[d],
-                                clients_count_rule(a->forecast[d], a->max_n, ru->count_cap));
+                                rule_count(ru, a->forecast[d], a->max_n));
         }
         evbuffer_add_printf(b, "],\"history\":[");
         for (int k = REPORT_HISTORY_DAYS; k >= 0; k--) {
@@ -475,7 +482,7 @@ void report_json(const report *self, const char *node, struct evbuffer *b)
             evbuffer_add_printf(b, "{\"day\":%d,\"date\":\"%.10s\",\"time_ms\":%" PRId64 ",\"live\":%" PRIu32
                                    ",\"count\":%" PRIu32 "}%s",
                                 -k, t, self->now_ms - k * DAY_MS, a->history[k],
-                                clients_count_rule(a->history[k], a->max_n, ru->count_cap), k ? "," : "");
+                                rule_count(ru, a->history[k], a->max_n), k ? "," : "");
         }
         evbuffer_add_printf(b, "]}");
     }
@@ -564,7 +571,7 @@ void report_metrics(const report *self, const char *node, unsigned max_rooms, st
         for (size_t d = 0; d < sizeof days / sizeof days[0]; d++)
             evbuffer_add_printf(b, "kmsha_report_count_forecast{node=\"%s\",application=\"%s\",days=\"%d\"} %" PRIu32 "\n",
                                 node, products_app_slug((kms_app)app), days[d],
-                                clients_count_rule(self->app[app].forecast[days[d]], self->app[app].max_n, ru->count_cap));
+                                rule_count(ru, self->app[app].forecast[days[d]], self->app[app].max_n));
     evbuffer_add_printf(b, "# HELP kmsha_report_below_n_in_seconds Time until the count falls below the largest N "
                            "if no client comes back (0: already below; absent: no clients).\n"
                            "# TYPE kmsha_report_below_n_in_seconds gauge\n");

@@ -27,19 +27,24 @@ struct evbuffer;
 /* How long an activation lasts without renewal (KMS activation validity, 180 days). */
 #define REPORT_ACTIVATION_VALIDITY_MS ((int64_t)180 * 86400 * 1000)
 
+struct clients_index;
+
 /* The settings that judge records, from the configuration. */
 typedef struct report_rules {
     int64_t lifetime_ms;       /* [kms] client_lifetime_days */
     int64_t at_risk_ms;        /* [report] at_risk_days */
-    uint32_t count_cap;        /* [kms] count_cap */
+    const struct clients_index *index; /* whose count rule (cap) the forecast applies */
     unsigned prefix_v4, prefix_v6;
     bool has_pattern;          /* rooms by [report] room_pattern, else by address */
     regex_t pattern;
 } report_rules;
 
-/* Builds the rules from cfg. Returns 0 or KMS_EINVAL (room_pattern does not compile) with
- * a message in err. Free with report_rules_free. */
-int report_rules_init(report_rules *r, const kmsd_config *cfg, char *err, size_t errlen);
+/* Builds the rules from cfg; index: the node's count index, whose rule turns numbers of
+ * clients into counts (NULL where only records are judged, as by the clients filters:
+ * counts are then not capped). Returns 0 or KMS_EINVAL (room_pattern does not compile)
+ * with a message in err. Free with report_rules_free. */
+int report_rules_init(report_rules *r, const kmsd_config *cfg, const struct clients_index *index, char *err,
+                      size_t errlen);
 void report_rules_free(report_rules *r);
 
 /* Is the record still counted at now_ms (last_seen within the lifetime)? */

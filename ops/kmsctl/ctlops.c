@@ -306,7 +306,7 @@ int ctlops_clients(int argc, char **argv)
         kmsd_config defaults;
         config_defaults(&defaults);
         report_rules rules;
-        report_rules_init(&rules, &defaults, err, sizeof err);
+        report_rules_init(&rules, &defaults, NULL, err, sizeof err);
         f.rules = &rules;
         f.now_ms = now_ms;
         collect c = {.f = &f, .arr = arr, .limit = (size_t)limit};
