@@ -573,10 +573,14 @@ static void print_dlv(json_t *st)
     json_t *c;
     printf("    Current count:\n");
     json_object_foreach(counts, key, c)
-        printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n",
-               jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
+        printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)%s\n",
+               jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"),
+               jint(c, "live_clients") && jint(c, "count") < jint(c, "max_n")
+                   ? "  BELOW N: clients are answered but not activated" : "");
     printf("    Total requests received: %lld\n", jint(req, "total"));
     printf("    Failed requests received: %lld\n", jint(req, "failed"));
+    printf("    Requests answered below the client's N (not activated): %lld\n",
+           jint(json_object_get(req, "by_result"), "below_threshold"));
     static const char *const names[][2] = {
         {"unlicensed", "Unlicensed"}, {"licensed", "Licensed"}, {"oob_grace", "Initial grace period"},
         {"oot_grace", "License expired or Hardware out of tolerance"},
