@@ -184,6 +184,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     memcpy(cur->allow_clients, fresh->allow_clients, sizeof cur->allow_clients);
     cur->n_allow_clients = fresh->n_allow_clients;
     cur->prune_interval = fresh->prune_interval;
+    /* [report]: read by each report as it starts. */
+    cur->report_at_risk_days = fresh->report_at_risk_days;
+    memcpy(cur->report_room_pattern, fresh->report_room_pattern, sizeof cur->report_room_pattern);
+    cur->report_room_prefix_v4 = fresh->report_room_prefix_v4;
+    cur->report_room_prefix_v6 = fresh->report_room_prefix_v6;
+    cur->report_metrics_rooms = fresh->report_metrics_rooms;
+    cur->report_interval = fresh->report_interval;
     if (strcmp(cur->log_level, fresh->log_level) != 0) {
         snprintf(cur->log_level, sizeof cur->log_level, "%s", fresh->log_level);
         log_set_level(cur->log_level);

@@ -174,6 +174,27 @@ class HealthTests(NodeTestCase):
         self.assertEqual(code, 400)
         self.assertIn("not an address or network", json.loads(body)["error"])
 
+    def test_rooms_by_pattern_and_reload(self):
+        node = self.node(config="[report]\nroom_pattern = ^([A-Z]+-[0-9]+)-\n")
+        node.start()
+        for i, ws in enumerate(["LAB-101-PC01", "LAB-101-PC02", "LAB-202-PC01", "laptop"]):
+            activate(node, "--cmid", cmid(i), "--workstation", ws)
+        r = report(node)
+        self.assertEqual(r["settings"]["rooms_by"], "room_pattern")
+        self.assertEqual([(x["room"], x["live"]) for x in r["rooms"]],
+                         [("LAB-101", 2), ("LAB-202", 1), ("unmatched", 1)])
+        rc, out, err = kmsctl("clients", "--json", "--room", "LAB-101", "--admin", "%s:%d" % (node.host, node.admin_port))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(x["workstation"] for x in json.loads(out)["clients"]), ["LAB-101-PC01", "LAB-101-PC02"])
+        # SIGHUP: [report] settings apply to the next report.
+        node.config = "[report]\nat_risk_days = 40\n"
+        node.write_config()
+        import signal
+        node.proc.send_signal(signal.SIGHUP)
+        r = wait_for("reload", lambda: (lambda r: r if r["settings"]["at_risk_days"] == 40 else None)(report(node)))
+        self.assertEqual(r["settings"]["rooms_by"], "address")
+        self.assertEqual([x["room"] for x in r["rooms"]], ["127.0.0.0/24"])
+
     def preflight(self, node, *args):
         rc, out, err = kmsctl("preflight", "--admin", "%s:%d" % (node.host, node.admin_port), *args, timeout=60)
         return rc, out, err
