@@ -9,6 +9,7 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
+#include "node/unknownids.h"
 #include "replication/store.h"
 
 struct event_base;
@@ -53,6 +54,7 @@ typedef struct node {
      * activity_minute: the newest minute held (older slots are cleared as time moves on). */
     uint32_t activity_activated[NODE_ACTIVITY_MINUTES], activity_below[NODE_ACTIVITY_MINUTES];
     int64_t activity_minute;
+    unknownids unknown_ids;   /* KMS counted IDs not in the product table (this node's requests) */
 } node;
 
 /* Wall-clock time of the node in unix milliseconds (clock_offset_ms included). */

@@ -18,6 +18,7 @@
 #include "node/metrics.h"
 #include "node/query.h"
 #include "proto/errors.h"
+#include "proto/guid.h"
 #include "proto/products.h"
 
 #define DAY_MS ((int64_t)86400 * 1000)
@@ -159,6 +160,14 @@ typedef struct rec_list {
 
 enum { L_BELOW, L_AT_RISK, L_CLONED, L_COUNT };
 
+/* Live clients of a KMS counted ID the product table does not know. */
+typedef struct unknown_id {
+    uint8_t kms_id[16];
+    uint8_t app;
+    uint32_t live;
+    int64_t last_ms;
+} unknown_id;
+
 struct report {
     const report_rules *rules;
     int64_t now_ms;
@@ -168,6 +177,9 @@ struct report {
     room_stat *rooms; /* ROOM_SLOTS */
     size_t n_rooms;
     room_stat other;  /* clients of rooms beyond REPORT_ROOMS_MAX */
+    unknown_id unknown[REPORT_UNKNOWN_MAX];
+    size_t n_unknown;
+    uint32_t unknown_other; /* live clients of further unknown IDs */
     bool finished;
 };
 
@@ -275,6 +287,23 @@ int report_add(report *self, const store_record *rec)
     a->expire_bucket[k > REPORT_FORECAST_DAYS ? REPORT_FORECAST_DAYS : k]++;
     heap_push(a, expires);
 
+    kms_guid kid;
+    memcpy(kid.b, rec->kms_id, 16);
+    if (!products_find(&kid)) {
+        size_t u = 0;
+        while (u < self->n_unknown && !(self->unknown[u].app == rec->app && !memcmp(self->unknown[u].kms_id, rec->kms_id, 16))) u++;
+        if (u == self->n_unknown && u < REPORT_UNKNOWN_MAX) {
+            memcpy(self->unknown[u].kms_id, rec->kms_id, 16);
+            self->unknown[u].app = rec->app;
+            self->n_unknown++;
+        }
+        if (u < self->n_unknown) {
+            self->unknown[u].live++;
+            if (rec->last_seen_ms > self->unknown[u].last_ms) self->unknown[u].last_ms = rec->last_seen_ms;
+        } else {
+            self->unknown_other++;
+        }
+    }
     bool below = store_record_below_threshold(rec);
     bool risk = report_at_risk(ru, rec, now, NULL, NULL);
     bool cloned = report_names_live(ru, rec, now) >= 2;
@@ -486,7 +515,18 @@ void report_json(const report *self, const char *node, struct evbuffer *b)
         }
         evbuffer_add_printf(b, "]}");
     }
-    evbuffer_add_printf(b, "],\"rooms\":[");
+    evbuffer_add_printf(b, "],\"unknown_products\":{\"other_clients\":%" PRIu32 ",\"ids\":[", self->unknown_other);
+    for (size_t u = 0; u < self->n_unknown; u++) {
+        kms_guid g;
+        char id[KMS_GUID_STRLEN];
+        memcpy(g.b, self->unknown[u].kms_id, 16);
+        kms_guid_format(&g, id);
+        evbuffer_add_printf(b, "%s{\"kms_id\":\"%s\",\"application\":\"%s\",\"live\":%" PRIu32 ",", u ? "," : "", id,
+                            products_app_slug((kms_app)self->unknown[u].app), self->unknown[u].live);
+        put_time(b, "last_seen", self->unknown[u].last_ms);
+        evbuffer_add(b, "}", 1);
+    }
+    evbuffer_add_printf(b, "]},\"rooms\":[");
     size_t nr = 0;
     const room_stat **rooms = rooms_sorted(self, &nr);
     for (size_t i = 0; rooms && i < nr; i++) {

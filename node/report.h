@@ -2,7 +2,8 @@
  * records: who was answered below their threshold, who is at risk of losing activation,
  * which client machine IDs were seen with several workstation names (cloned images), the
  * per-application count forecast if no client comes back, per-application count history,
- * and the same per room. The rules that judge one record are here too, for the
+ * the KMS counted IDs clients count with that the product table does not know, and the
+ * same per room. The rules that judge one record are here too, for the
  * `clients` filters. Pure: records and the time come in, JSON and Prometheus text go
  * out; the caller feeds the records in bounded steps (admin_report.c). */
 #ifndef KMSHA_REPORT_H
@@ -24,6 +25,7 @@ struct evbuffer;
 #define REPORT_ROOM_MAX 64       /* bytes of a room name, NUL included */
 #define REPORT_N_MAX 1000        /* the largest N a request may carry (kmshost) */
 #define REPORT_APPS 3            /* kms_app */
+#define REPORT_UNKNOWN_MAX 32    /* unknown KMS counted IDs listed; more are summed as "other" */
 /* How long an activation lasts without renewal (KMS activation validity, 180 days). */
 #define REPORT_ACTIVATION_VALIDITY_MS ((int64_t)180 * 86400 * 1000)
 

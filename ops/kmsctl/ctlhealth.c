@@ -84,6 +84,7 @@ static const char report_usage[] =
     "    without sysprep /generalize: a room of them counts as one client);\n"
     "  - forecast: each application's count day by day if no client comes back, and when it\n"
     "    falls below the largest N;\n"
+    "  - unknown products: KMS counted IDs not in the product table that clients count with;\n"
     "  - rooms: the same per room ([report] room_pattern, or the address /24 or /64).\n"
     "  --json                  the node's JSON as it is (GET /report)\n"
     "  --admin HOST:PORT       the node's admin address (default " DEFAULT_ADMIN ")\n"
@@ -168,6 +169,13 @@ static void print_report(json_t *rep)
         else
             putchar('\n');
     }
+    json_t *un = json_object_get(json_object_get(rep, "unknown_products"), "ids");
+    printf("\nUnknown products (KMS counted IDs not in the product table) with clients counted: %zu%s\n",
+           json_array_size(un), ji(json_object_get(rep, "unknown_products"), "other_clients") ? " and more" : "");
+    json_t *u;
+    json_array_foreach(un, i, u)
+        printf("  %-36s  %-10s  %lld clients, last seen %s\n", js(u, "kms_id"), js(u, "application"), ji(u, "live"),
+               local_when(ji(u, "last_seen_ms"), w));
     json_t *rooms = json_object_get(rep, "rooms");
     printf("\nRooms (%lld, by %s):\n", ji(rep, "rooms_total"), js(json_object_get(rep, "settings"), "rooms_by"));
     if (json_array_size(rooms))

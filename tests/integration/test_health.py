@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BUILD, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
 
 DAY = 86400
+UNKNOWN_ID = "0a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"  # a KMS counted ID the product table does not know
 
 
 def report(node):
@@ -67,6 +68,7 @@ class HealthTests(NodeTestCase):
             self.assertEqual(w["at_risk"], 24)
             self.assertEqual(r["cloned"]["total"], 0)
             self.assertEqual([(x["room"], x["live"], x["below_threshold"]) for x in r["rooms"]], [("127.0.0.0/24", 30, 24)])
+        self.assertEqual(r["unknown_products"]["ids"], [])
         # kmsctl clients --status below_threshold lists exactly those.
         rc, out, err = kmsctl("clients", "--json", "--status", "below_threshold", "--admin",
                               "%s:%d" % (c.nodes[2].host, c.nodes[2].admin_port))
@@ -84,7 +86,7 @@ class HealthTests(NodeTestCase):
         c = Cluster(self).start()
         activate(c.nodes[0], "--cmid", cmid(7), "--workstation", "LAB-A-PC01")
         activate(c.nodes[1], "--cmid", cmid(7), "--workstation", "LAB-A-PC02")
-        activate(c.nodes[2], "--cmid", cmid(8), "--workstation", "LAB-A-PC03")
+        activate(c.nodes[2], "--cmid", cmid(8), "--workstation", "LAB-A-PC03", "--kms-id", UNKNOWN_ID)
         c.wait_converged(2)
         for n in c.nodes:
             r = wait_for("cloned on %s" % n.node_id,
@@ -94,6 +96,9 @@ class HealthTests(NodeTestCase):
             self.assertEqual(sorted(x["workstation"] for x in entry["names"]), ["LAB-A-PC01", "LAB-A-PC02"])
             self.assertTrue(all(x["address"] == "127.0.0.1" for x in entry["names"]))
             self.assertEqual(r["applications"]["windows"]["cloned"], 1)
+            # The unknown KMS counted ID kms3 served counts on every node.
+            self.assertEqual([(u["kms_id"], u["application"], u["live"]) for u in r["unknown_products"]["ids"]],
+                             [(UNKNOWN_ID, "windows", 1)])
             rc, out, err = kmsctl("clients", "--json", "--cloned", "--admin", "%s:%d" % (n.host, n.admin_port))
             self.assertEqual(rc, 0, err)
             self.assertEqual([x["cmid"] for x in json.loads(out)["clients"]], [cmid(7)])
@@ -103,6 +108,7 @@ class HealthTests(NodeTestCase):
         self.assertIn("Cloned client machine IDs: 1", out)
         self.assertIn("LAB-A-PC01", out)
         self.assertIn("LAB-A-PC02", out)
+        self.assertIn(UNKNOWN_ID, out)
 
     def test_forecast_from_records_aged_with_the_clock(self):
         node = self.node()
