@@ -225,7 +225,9 @@ const char statuspage_html[] =
     "  fetchJSON('/status').then(function (st) {\n"
     "    document.getElementById('error').textContent = '';\n"
     "    var peers = (st.cluster && st.cluster.peers) || [];\n"
+    "    var first = !knownPeers;\n"
     "    knownPeers = peers.length ? peers.filter(function (p) { return p.self || p.admin; }) : [{ id: st.node, self: true }];\n"
+    "    if (first) activityLoop(); /* once the nodes are known */\n"
     "    var asks = peers.filter(function (p) { return !p.self && p.admin; }).map(function (p) {\n"
     "      return fetchJSON('http://' + p.admin + '/status').then(function (ps) { peerStatus[p.id] = ps; },\n"
     "        function () { delete peerStatus[p.id]; });\n"
@@ -418,7 +420,7 @@ const char statuspage_html[] =
     "}\n"
     "refreshReport();\n"
     "refresh();\n"
-    "setTimeout(activityLoop, 300);\n"
+
     "</script>\n"
     "</body>\n"
     "</html>\n";

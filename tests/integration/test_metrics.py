@@ -135,8 +135,9 @@ class MetricsTests(NodeTestCase):
         for app in ("windows", "office2013"):
             self.assertEqual(m[("kmsha_unknown_product_requests_total",
                                 'node="kms1",kms_id="%s",application="%s"' % (unknown, app))], 1)
+        # Count 1 of N 25 and 1 of N 5: answered below the threshold.
         self.assertEqual(m[("kmsha_requests_by_product_total",
-                            'node="kms1",product="unknown",application="unknown",result="activated"')], 2)
+                            'node="kms1",product="unknown",application="unknown",result="below_threshold"')], 2)
 
     def test_refusals_by_allowlist(self):
         n = self.node(config="[limits]\nallow_clients = 192.0.2.0/24\n").start()
