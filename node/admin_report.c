@@ -1,6 +1,7 @@
 /* admin_report.c: GET /report and the background reports (see admin_report.h). A report is
- * a job that feeds ADMIN_REPORT_TURN records per event loop turn (a zero-delay timer, so
- * sockets are polled between turns) into report.c; when the store is read to its end the
+ * a job that feeds records into report.c a page of ADMIN_REPORT_PAGE at a time, for at most
+ * ADMIN_REPORT_TURN_MS per event loop turn (a zero-delay timer, so sockets are polled
+ * between turns); when the store is read to its end the
  * report is answered (GET) and kept as the latest (for /metrics). At most
  * ADMIN_REPORT_JOBS requested reports run at once; more get 503. */
 #include "node/admin_report.h"
@@ -18,7 +19,8 @@
 #include "node/report.h"
 #include "proto/errors.h"
 
-#define ADMIN_REPORT_TURN 2048 /* records per loop turn */
+#define ADMIN_REPORT_PAGE 256     /* records per store read */
+#define ADMIN_REPORT_TURN_MS 2.0  /* loop time one turn may take (a page at least) */
 #define ADMIN_REPORT_JOBS 2    /* requested reports running at once */
 
 typedef struct rjob rjob;
@@ -132,14 +134,17 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
         job_free(j);
         return;
     }
-    int got = query_step(n->store, &j->f, &j->s, j->buf, ADMIN_REPORT_TURN, ADMIN_REPORT_TURN);
-    if (got < 0) {
-        log_error("activation report: reading the store failed: %s", kms_strerror(got));
-        if (j->req) reply_error(j->req, 500, "Internal Server Error", "reading the store failed");
-        job_free(j);
-        return;
-    }
-    for (int i = 0; i < got; i++) report_add(j->h->rep, &j->buf[i]);
+    double start = node_mono_ms();
+    do {
+        int got = query_step(n->store, &j->f, &j->s, j->buf, ADMIN_REPORT_PAGE, ADMIN_REPORT_PAGE);
+        if (got < 0) {
+            log_error("activation report: reading the store failed: %s", kms_strerror(got));
+            if (j->req) reply_error(j->req, 500, "Internal Server Error", "reading the store failed");
+            job_free(j);
+            return;
+        }
+        for (int i = 0; i < got; i++) report_add(j->h->rep, &j->buf[i]);
+    } while (!j->s.done && node_mono_ms() - start < ADMIN_REPORT_TURN_MS);
     if (j->s.done) {
         job_finish(j);
         return;
@@ -165,7 +170,7 @@ static rjob *job_start(admin_report *a, struct evhttp_request *req)
     if (j) {
         j->owner = a;
         j->req = req;
-        j->buf = malloc(ADMIN_REPORT_TURN * sizeof *j->buf);
+        j->buf = malloc(ADMIN_REPORT_PAGE * sizeof *j->buf);
         j->ev = evtimer_new(n->base, job_turn, j);
         j->next = a->jobs;
         a->jobs = j;

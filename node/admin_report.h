@@ -1,8 +1,8 @@
 /* admin_report.h: GET /report on the admin address (the activation health report of
  * report.h, computed from this node's copy of the replicated records, so cluster-wide),
  * and the same report recomputed every [report] interval seconds in the background for
- * /metrics. A report scans the store in bounded pages, one page per event loop turn, so
- * a big store never stalls the KMS requests the loop serves. */
+ * /metrics. A report scans the store in pages for at most 2 ms per event loop turn, so a
+ * big store never stalls the KMS requests the loop serves. */
 #ifndef KMSHA_ADMIN_REPORT_H
 #define KMSHA_ADMIN_REPORT_H
 
