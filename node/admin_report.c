@@ -29,6 +29,7 @@ typedef struct rjob rjob;
 typedef struct held_report {
     report_rules rules;
     report *rep;
+    uint64_t written;  /* the store's records_written when the scan began */
 } held_report;
 
 struct admin_report {
@@ -162,6 +163,9 @@ static rjob *job_start(admin_report *a, struct evhttp_request *req)
     held_report *h = calloc(1, sizeof *h);
     char err[200] = "out of memory";
     if (j && h && report_rules_init(&h->rules, &n->cfg, n->clients, err, sizeof err) == 0) {
+        store_stats st;
+        store_get_stats(n->store, &st);
+        h->written = st.records_written;
         h->rep = report_new(&h->rules, node_now_ms(n));
         j->h = h;
         h = NULL;
@@ -209,6 +213,22 @@ static void report_cb(struct evhttp_request *req, void *arg)
 {
     admin_report *a = arg;
     if (!admin_get_only(req)) return;
+    /* ?latest=1: the last finished report when no record was written since its scan began
+     * (the status page's: open pages cost no scans while nothing changes). */
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    store_stats st;
+    store_get_stats(a->n->store, &st);
+    if (q && strcmp(q, "latest=1") == 0 && a->latest && a->latest->written == st.records_written) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b) {
+            evhttp_send_error(req, 500, NULL);
+            return;
+        }
+        report_json(a->latest->rep, a->n->cfg.node_id, b);
+        reply(req, 200, "OK", b);
+        evbuffer_free(b);
+        return;
+    }
     if (a->n_requested >= ADMIN_REPORT_JOBS) {
         reply_error(req, 503, "Service Unavailable", "too many reports running; retry shortly");
         return;

@@ -1,4 +1,5 @@
-/* admin_report.h: GET /report on the admin address (the activation health report of
+/* admin_report.h: GET /report on the admin address (?latest=1: the last finished report,
+ * without a new scan, when no record was written since it began) (the activation health report of
  * report.h, computed from this node's copy of the replicated records, so cluster-wide),
  * and the same report recomputed every [report] interval seconds in the background for
  * /metrics. A report scans the store in pages for at most 2 ms per event loop turn, so a

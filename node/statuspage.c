@@ -375,7 +375,7 @@ const char statuspage_html[] =
     "  drawCounts(rep);\n"
     "}\n"
     "function refreshReport() {\n"
-    "  fetchJSON('/report', 20000).then(renderReport, function (e) {\n"
+    "  fetchJSON('/report?latest=1', 20000).then(renderReport, function (e) {\n"
     "    document.getElementById('report-time').textContent = '\\u00b7 report failed: ' + e.message;\n"
     "  }).then(function () { setTimeout(refreshReport, 60000); });\n"
     "}\n"

@@ -269,6 +269,9 @@ class HealthTests(NodeTestCase):
         activate(node, "--cmid", cmid(1), "--workstation", "HALL-1")
         activate(node, "--cmid", cmid(1), "--workstation", "HALL-2")  # a cloned image
         r = report(node)  # a fresh report is also the one /metrics shows
+        code, body = node.http("/report?latest=1")
+        self.assertEqual(code, 200)
+        self.assertEqual(json.loads(body)["time_ms"], r["time_ms"])  # no new scan
         self.assertEqual([x["room"] for x in r["rooms"]], ["10.0.0.0/24", "10.0.1.0/24", "127.0.0.0/24"])
         m = node.metrics()
         lines = [l for l in m.splitlines() if l.startswith("kmsha_report_")]
