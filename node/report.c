@@ -354,7 +354,10 @@ void report_finish(report *self)
         /* The count stays >= N while N clients still count: it falls below N when the N-th
          * latest expiry passes. */
         qsort(a->heap, a->heap_n, sizeof a->heap[0], cmp_i64_desc);
-        a->below_at_ms = a->heap[a->max_n - 1];
+        /* A replicated record may carry an N above REPORT_N_MAX (kmshost refuses such
+         * requests): the latest REPORT_N_MAX expiries are all that is kept. */
+        size_t nth = a->max_n < a->heap_n ? a->max_n : a->heap_n;
+        a->below_at_ms = nth ? a->heap[nth - 1] : self->now_ms;
     }
 }
 

@@ -161,6 +161,22 @@ static void test_forecast(void)
     CHECK(json_is_true(json_object_get(json_object_get(f, "below_n"), "already")));
     json_decref(j);
 
+    /* An N above REPORT_N_MAX from a peer's record: the forecast uses the latest
+     * REPORT_N_MAX expiries it keeps (never reads past them). */
+    static store_record big[1600];
+    for (uint32_t i = 0; i < 1600; i++) {
+        make(&big[i], i, "10.0.0.1", NOW - (int64_t)i * 1000);
+        big[i].n_policy = i == 0 ? 1500 : 25;
+    }
+    clients_set_rule(ci, 30, 100000);
+    j = run_report(&ru, big, 1600);
+    f = json_array_get(json_object_get(j, "forecast"), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(f, "max_n")), 1500);
+    b = json_object_get(f, "below_n");
+    CHECK(json_is_false(json_object_get(b, "already")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(b, "at_ms")), NOW - (int64_t)(REPORT_N_MAX - 1) * 1000 + 30 * DAY);
+    json_decref(j);
+
     /* Rooms beyond REPORT_ROOMS_MAX are summed as "other". */
     static store_record many[REPORT_ROOMS_MAX + 5];
     for (uint32_t i = 0; i < REPORT_ROOMS_MAX + 5; i++) {
