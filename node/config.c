@@ -93,6 +93,11 @@ static const setting settings[] = {
      "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
     {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
      "debug|info|warn|error", NULL, "info", true, "Least severe log message written"},
+    {"node", "log_format", ST_ENUM, OFF(log_format), SZ(log_format), 0, 0, 0, 0, false,
+     "auto|text|journal", NULL, "auto", false,
+     "Log lines: text = UTC time, node, level, message; journal = a <N> syslog priority "
+     "prefix and no time (journald adds it; journalctl -p filters); auto = journal when "
+     "standard error is the journal (JOURNAL_STREAM), text otherwise"},
     {"node", "audit_log", ST_STRING, OFF(audit_log), SZ(audit_log), 0, 0, 0, 0, false, NULL,
      NULL, "", false,
      "Audit log (one JSON line per request): a path; empty = DATA_DIR/audit.log; "

@@ -60,6 +60,7 @@ typedef struct kmsd_config {
     char data_dir[CONFIG_PATH_MAX];
     config_addr admin;           /* admin HTTP; port 0 = disabled */
     char log_level[16];          /* debug, info, warn, error */
+    char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
 
     /* [kms] */

@@ -23,7 +23,6 @@
 #include "proto/errors.h"
 #include "replication/repl.h"
 
-#define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
 
 /* The built-in cluster of `kmsd --local-cluster`: three nodes on 127.0.0.1-3, KMS on port
@@ -310,6 +309,7 @@ int main(int argc, char **argv)
     }
 
     log_init(n->cfg.node_id, n->cfg.log_level);
+    (void)log_set_format(n->cfg.log_format); /* the settings table checked the name */
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     n->base = event_base_new();

@@ -13,6 +13,7 @@
 
 #include "node/config.h"
 #include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 #include "ops/kmsctl/srvlookup.h"
 #include "proto/dnsmsg.h"
@@ -86,7 +87,7 @@ static const char drain_usage[] =
 
 static int drain(int argc, char **argv, bool on)
 {
-    const char *admin = DEFAULT_ADMIN, *id = NULL;
+    const char *admin = NULL, *id = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -108,6 +109,7 @@ static int drain(int argc, char **argv, bool on)
         }
     }
     if (!id) { usage_error(drain_usage, "%s: NODE (a node id) is required", on ? "drain" : "undrain"); return EXIT_USAGE; }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     char *target = find_admin(admin, id, 3000);
     if (!target) return EXIT_FAIL;
     json_t *r = admin_json("POST", target, on ? "/drain" : "/undrain", 5000);
@@ -167,7 +169,7 @@ static void print_srv(json_t *s)
 
 int ctldns_dns(int argc, char **argv)
 {
-    const char *admin = DEFAULT_ADMIN;
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     int timeout = 10000;
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help")) {
@@ -192,6 +194,7 @@ int ctldns_dns(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     json_t *check = admin_json("GET", admin, "/dns", timeout);
     if (!check) return EXIT_FAIL;
     json_t *local = NULL;

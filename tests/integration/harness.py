@@ -342,9 +342,13 @@ def wait_until(what, cond, timeout=30, step=0.05):
         time.sleep(step)
 
 
+def peer_info(node, peer_id):
+    """What node's /status says about peer_id (alive, last_heard_ms, lag...)."""
+    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]
+
+
 def peer_alive(node, peer_id):
-    """Whether node's /status says peer_id is alive."""
-    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]["alive"]
+    return peer_info(node, peer_id)["alive"]
 
 
 def connected_to(host, port):

@@ -23,7 +23,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+from harness import (BUILD, KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main,
+                     peer_info, wait_until)  # noqa: E402
 
 ZONES = ("kms.test", "site1.kms.test")
 # Long enough for kmsctl and kmsbench to look kms1 up after its kill, before it is withdrawn
@@ -138,18 +139,8 @@ def dns_section(named, key_file=None, zones="kms.test, site1.kms.test:site1"):
 def wait_for(what, cond, timeout=30, step=0.1):
     """Waits for cond() (generous deadline, monotonic clock); returns the seconds it took."""
     t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        last = cond()
-        if last:
-            return time.monotonic() - t0
-        time.sleep(step)
-    raise AssertionError("%s: not within %ss (last: %r)" % (what, timeout, last))
-
-
-def heard_ms(node, peer_id):
-    """When node last heard peer_id (its /status, unix ms; 0 = never)."""
-    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]["last_heard_ms"]
+    wait_until(what, cond, timeout, step)
+    return time.monotonic() - t0
 
 
 class DnsTests(NodeTestCase):
@@ -205,7 +196,7 @@ class DnsTests(NodeTestCase):
         # kill -9 kms1: before it is withdrawn, a client fails over to the next priority.
         # kms2 has heard kms1 at this time or later (or, never having heard it, has been up
         # since t_start): the rule counts dead_after + withdraw_after from there.
-        heard = max(heard_ms(c.nodes[1], "kms1") / 1000, t_start)
+        heard = max(peer_info(c.nodes[1], "kms1")["last_heard_ms"] / 1000, t_start)
         victim = c.nodes[0]
         victim.kill9()
         t_kill = time.time()

@@ -287,7 +287,7 @@ static void test_reference(void)
     char *text;
     int n = read_reference(rows, 128, &text);
     static const char *keys[] = {
-        "id", "listen", "data_dir", "admin", "log_level", "audit_log",
+        "id", "listen", "data_dir", "admin", "log_level", "log_format", "audit_log",
         "activation_interval", "renewal_interval", "client_lifetime_days", "count_cap",
         "max_clock_skew", "ndr64", "btfn", "verify_v4_mac", "allow_products",
         "epid_windows", "epid_office2010", "epid_office2013", "epid_office2016",
