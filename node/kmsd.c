@@ -296,11 +296,15 @@ int main(int argc, char **argv)
     }
     /* In a cluster file, this node's [peer.ID] entry says where it listens. */
     const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);
-    if (me && me->kms.port && !d.listen_given) {
-        n->cfg.listen[0] = me->kms;
-        n->cfg.n_listen = 1;
+    if (me && me->n_kms && !d.listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
+        memcpy(n->cfg.listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
+        n->cfg.n_listen = me->n_kms;
     }
-    if (me && me->admin.port && !d.admin_given) n->cfg.admin = me->admin;
+    if (me && me->n_admin && !d.admin_given) {
+        n->cfg.admin = me->admin;
+        memcpy(n->cfg.admin_also, me->admin_addrs + 1, (size_t)(me->n_admin - 1) * sizeof me->admin_addrs[0]);
+        n->cfg.n_admin_also = me->n_admin - 1;
+    }
     if (d.local_cluster && !d.data_dir_given)
         snprintf(n->cfg.data_dir, sizeof n->cfg.data_dir, "./var/%s", n->cfg.node_id);
     if (config_validate(&n->cfg, err, sizeof err) < 0) {

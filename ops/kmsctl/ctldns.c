@@ -258,8 +258,11 @@ int ctldns_dns(int argc, char **argv)
                 printf("  %s", why);
                 if (json_object_get(p, "dead_s")) printf(" (dead %lld s)", (long long)json_integer_value(json_object_get(p, "dead_s")));
                 json_t *addr = json_object_get(p, "address");
-                if (addr && !pok && !stale && found) {
-                    printf(" (%s should be %s, found", jstr(addr, "name"), jstr(addr, "should"));
+                if (addr && !pok && !stale && found) { /* A and AAAA: both families of a dual-stack node */
+                    printf(" (%s should be", jstr(addr, "name"));
+                    json_t *sh = json_object_get(addr, "should");
+                    for (size_t k = 0; k < json_array_size(sh); k++) printf(" %s", json_string_value(json_array_get(sh, k)));
+                    printf(", found");
                     json_t *f = json_object_get(addr, "found");
                     for (size_t k = 0; k < json_array_size(f); k++) printf(" %s", json_string_value(json_array_get(f, k)));
                     printf("%s)", json_array_size(f) ? "" : " none");

@@ -68,7 +68,7 @@ class Node:
     """One kmsd process with its own data directory, config file and log."""
 
     def __init__(self, workdir, node_id="kms1", host="127.0.0.1", port=None, admin_port=None,
-                 config="", extra_args=(), data_dir=None, wrapper=()):
+                 config="", extra_args=(), data_dir=None, wrapper=(), addresses_from_config=False):
         self.workdir = workdir
         self.node_id = node_id
         self.host = host
@@ -81,6 +81,8 @@ class Node:
         self.config = config
         self.extra_args = list(extra_args)
         self.wrapper = list(wrapper)  # e.g. ["ip", "netns", "exec", NAME]
+        # True: no --listen/--admin, the node listens where its [peer.ID] kms and admin say
+        self.addresses_from_config = addresses_from_config
         self.proc = None
         self.log = None
         self.exit_collected = True  # the test has seen how the last process ended
@@ -101,8 +103,9 @@ class Node:
 
     def start(self, extra_args=(), wait=True):
         self.note_unexpected_exit()
-        args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id,
-                "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
+        where = [] if self.addresses_from_config else [
+            "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port)]
+        args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id] + where + [
                 "--data-dir", self.data_dir] + [str(a) for a in self.extra_args + list(extra_args)]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
