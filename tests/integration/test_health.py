@@ -213,6 +213,9 @@ class HealthTests(NodeTestCase):
             c.wait_converged(i + 1)
         for i in range(24):
             activate(c.nodes[i % 3], "--cmid", cmid(i))
+        for n in c.nodes:  # the renewals replicated everywhere
+            wait_for("renewals on %s" % n.node_id,
+                     lambda: report(n)["applications"]["windows"]["below_threshold"] == 0)
         rc, out, err = self.preflight(c.nodes[0])
         self.assertEqual(rc, 0, out + err)
         for check in ("nodes", "clocks", "counts", "kms", "clients"):
