@@ -229,7 +229,7 @@ static const char preflight_usage[] =
     "                        [--disk-p99-ms MS] [--json] [--timeout MS]\n"
     "  The checks to run the week before term, against the whole cluster the node at --admin\n"
     "  belongs to. One line per check, PASS, WARN or FAIL; exit status 1 when any FAILs.\n"
-    "  nodes      every node answers, is caught up with its peers (and ready, when it says)\n"
+    "  nodes      every node answers, serves (is not catching up) and is caught up with its peers\n"
     "  clocks     every node's clock agrees with this machine's within --max-skew-ms (2000)\n"
     "  counts     every node's count of each application is at least its largest N now,\n"
     "             and the forecast keeps it there for --days days (14)\n"
@@ -430,12 +430,17 @@ int ctlhealth_preflight(int argc, char **argv)
             down++;
             continue;
         }
-        json_t *ready = json_object_get(n->status, "ready");
-        if (json_is_false(ready)) {
-            check_line(&c, "nodes", "FAIL", "%s: not ready (%s)", n->id, js(n->status, "ready_reason")[0] ? js(n->status, "ready_reason") : "it says so in /status");
+        /* Readiness (/status "serving"): syncing = refusing clients while it catches up. */
+        json_t *serving = json_object_get(n->status, "serving");
+        const char *state = js(serving, "state");
+        if (!strcmp(state, "syncing")) {
+            check_line(&c, "nodes", "FAIL", "%s: not serving KMS clients yet (%s)", n->id,
+                       js(serving, "reason")[0] ? js(serving, "reason") : "catching up with its peers");
             down++;
             continue;
         }
+        if (!strcmp(state, "alone"))
+            check_line(&c, "nodes", "WARN", "%s: serving with no live peer (%s)", n->id, js(serving, "reason"));
         json_t *pp = json_object_get(json_object_get(n->status, "cluster"), "peers");
         for (size_t k = 0; k < json_array_size(pp); k++) {
             json_t *p = json_array_get(pp, k);
