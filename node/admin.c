@@ -19,6 +19,7 @@
 #include "node/server.h"
 #include "node/statuspage.h"
 #include "proto/kms.h"
+#include "proto/json.h"
 #include "proto/products.h"
 #include "replication/repl.h"
 
@@ -30,17 +31,8 @@ struct admin {
     admin_report *report;   /* GET /report and the background reports (admin_report.c) */
 };
 
-static void add_json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void add_json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void send_reply(struct evhttp_request *req, int code, const char *reason,
                        const char *type, struct evbuffer *body)
@@ -204,14 +196,19 @@ static void status_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, ",\"site\":");
         add_json_string(b, pi.site);
         const config_peer *cp = config_find_peer(&n->cfg, pi.id);
-        char addr[300] = "";
+        char addr[CONFIG_MAX_PEER_ADDRS * 270] = "";
         if (cp && cp->admin.port)
             snprintf(addr, sizeof addr, strchr(cp->admin.host, ':') ? "[%s]:%u" : "%s:%u", cp->admin.host, cp->admin.port);
         evbuffer_add_printf(b, ",\"admin\":");
         add_json_string(b, addr);
         addr[0] = 0;
-        if (cp && cp->kms.port)
-            snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
+        for (int k = 0, used = 0; cp && k < cp->n_kms; k++) { /* every address: "IPv4:PORT, [IPv6]:PORT" */
+            const config_addr *ka = &cp->kms_addrs[k];
+            int w = snprintf(addr + used, sizeof addr - (size_t)used, strchr(ka->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+                             k ? ", " : "", ka->host, ka->port);
+            if (w < 0 || (size_t)w >= sizeof addr - (size_t)used) break;
+            used += w;
+        }
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
         evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
