@@ -14,6 +14,7 @@
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
 #include "node/dns.h"
+#include "node/ready.h"
 #include "node/server.h"
 #include "node/statuspage.h"
 #include "proto/kms.h"
@@ -58,8 +59,13 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
     if (a->n->stopping) {
         evbuffer_add_printf(b, "stopping\n");
         send_reply(req, 503, "Service Unavailable", "text/plain", b);
+    } else if (!ready_serving(a->n->ready)) {
+        /* Not ready: monitoring and load balancers see what clients see (refused). */
+        evbuffer_add_printf(b, "not ready: %s\n", ready_reason(a->n->ready));
+        send_reply(req, 503, "Service Unavailable", "text/plain", b);
     } else {
-        evbuffer_add_printf(b, "ok\n");
+        if (ready_get(a->n->ready) == READY_ALONE) evbuffer_add_printf(b, "ok (serving alone: %s)\n", ready_reason(a->n->ready));
+        else evbuffer_add_printf(b, "ok\n");
         send_reply(req, 200, "OK", "text/plain", b);
     }
     evbuffer_free(b);
@@ -220,6 +226,10 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
+    evbuffer_add_printf(b, ",\"serving\":{\"state\":\"%s\",\"since_ms\":%" PRId64 ",\"reason\":",
+                        ready_state_name(ready_get(n->ready)), ready_since_ms(n->ready));
+    add_json_string(b, ready_reason(n->ready));
+    evbuffer_add(b, "}", 1);
     dns_status_json(n->dns, b);
     add_unknown_ids(b, &n->unknown_ids);
     evbuffer_add_printf(b, ",\"recent\":[");
@@ -328,6 +338,11 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), counts[i].count);
+    evbuffer_add_printf(b, "# HELP kmsha_application_served Whether [kms] allow_products serves this application "
+                           "(the count alerts consider only those).\n# TYPE kmsha_application_served gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_application_served{node=\"%s\",application=\"%s\"} %d\n", id,
+                            products_app_slug((kms_app)i), config_app_served(&n->cfg, i) ? 1 : 0);
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
@@ -415,6 +430,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "# TYPE kmsha_replication_refused_keys_total counter\n"
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
     }
+    ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);

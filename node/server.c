@@ -58,8 +58,11 @@ typedef struct listener_ctx {
 
 struct server {
     node *n;
-    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+    struct evconnlistener *listeners[CONFIG_MAX_LISTEN]; /* NULL while not accepting */
+    evutil_socket_t fds[CONFIG_MAX_LISTEN];  /* bound sockets; -1 when closed */
     listener_ctx lctx[CONFIG_MAX_LISTEN];
+    bool accepting;
+    bool stopped;  /* server_stop_accepting ran: never accept again */
     const struct timeval *idle_tv; /* common timeout of idle_timeout seconds */
     uint32_t idle_tv_seconds;
     int n_listeners;
@@ -750,6 +753,43 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     if (log_allow(LOGCLASS_ACCEPT)) log_warn("accept failed");
 }
 
+/* Creates and binds (without listening) the socket of listen address i: a port that is taken
+ * fails here, at start, while nobody can connect before the node serves. */
+static int bind_listen_socket(server *s, int i, char *err, size_t errlen)
+{
+    const config_addr *a = &s->n->cfg.listen[i];
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof port, "%u", a->port);
+    int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
+        return KMS_EIO;
+    }
+    int one = 1;
+    evutil_socket_t fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int e = errno;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            e = errno;
+            evutil_closesocket(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", a->host, a->port, strerror(e));
+        return KMS_EIO;
+    }
+    s->fds[i] = fd;
+    return 0;
+}
+
 server *server_new(node *n, char *err, size_t errlen)
 {
     server *s = calloc(1, sizeof *s);
@@ -760,43 +800,64 @@ server *server_new(node *n, char *err, size_t errlen)
     uint32_t seed;
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++) s->fds[i] = -1;
+    s->n_listeners = n->cfg.n_listen;
     for (int i = 0; i < n->cfg.n_listen; i++) {
-        const config_addr *a = &n->cfg.listen[i];
-        struct addrinfo hints = {0}, *res = NULL;
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-        char port[8];
-        snprintf(port, sizeof port, "%u", a->port);
-        int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
-        if (gai != 0) {
-            snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
-            server_free(&s);
-            return NULL;
-        }
-        unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-        if (res->ai_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
         s->lctx[i].srv = s;
-        s->lctx[i].port = a->port;
-        s->listeners[i] = evconnlistener_new_bind(n->base, accept_cb, &s->lctx[i], flags, 1024,
-                                                  res->ai_addr, (int)res->ai_addrlen);
-        int e = errno;
-        freeaddrinfo(res);
-        if (!s->listeners[i]) {
-            snprintf(err, errlen, "cannot listen on %s:%u: %s", a->host, a->port, strerror(e));
+        s->lctx[i].port = n->cfg.listen[i].port;
+        if (bind_listen_socket(s, i, err, errlen) != 0) {
             server_free(&s);
             return NULL;
         }
-        evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
-        s->n_listeners = i + 1;
     }
     return s;
 }
 
+int server_set_accepting(server *s, bool on)
+{
+    if (!s || s->stopped || s->accepting == on) return 0;
+    if (!on) {
+        /* Listening sockets are closed, not just disabled: a connection to a port nobody
+         * listens on is reset at once, so the client tries its next SRV target now
+         * rather than after its own timeout. */
+        for (int i = 0; i < s->n_listeners; i++) {
+            if (s->listeners[i]) evconnlistener_free(s->listeners[i]); /* closes fds[i] */
+            else if (s->fds[i] >= 0) evutil_closesocket(s->fds[i]);
+            s->listeners[i] = NULL;
+            s->fds[i] = -1;
+        }
+        s->accepting = false;
+        return 0;
+    }
+    char err[300];
+    for (int i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i]) continue;
+        if (s->fds[i] < 0 && bind_listen_socket(s, i, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return KMS_EIO;
+        }
+        if (listen(s->fds[i], 1024) != 0) {
+            log_error("cannot listen on %s:%u: %s", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port, strerror(errno));
+            return KMS_EIO;
+        }
+        s->listeners[i] = evconnlistener_new(s->n->base, accept_cb, &s->lctx[i],
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, s->fds[i]);
+        if (!s->listeners[i]) {
+            log_error("cannot accept on %s:%u: out of memory", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port);
+            return KMS_ENOMEM;
+        }
+        evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
+    }
+    s->accepting = true;
+    return 0;
+}
+
+bool server_accepting(const server *s) { return s && s->accepting; }
+
 void server_stop_accepting(server *s)
 {
-    for (int i = 0; i < s->n_listeners; i++)
-        if (s->listeners[i]) { evconnlistener_free(s->listeners[i]); s->listeners[i] = NULL; }
+    server_set_accepting(s, false);
+    s->stopped = true;
     /* Idle connections go now; those with a request in flight close after answering. */
     conn *c = s->conns;
     while (c) {
@@ -814,8 +875,10 @@ void server_free(server **self_p)
 {
     if (!self_p || !*self_p) return;
     server *s = *self_p;
-    for (int i = 0; i < s->n_listeners; i++)
+    for (int i = 0; i < s->n_listeners; i++) {
         if (s->listeners[i]) evconnlistener_free(s->listeners[i]);
+        else if (s->fds[i] >= 0) evutil_closesocket(s->fds[i]);
+    }
     while (s->conns) {
         s->conns->busy = false;
         conn_free(s->conns);

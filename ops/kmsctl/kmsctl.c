@@ -544,7 +544,8 @@ static const char keygen_usage[] =
     "usage: kmsctl keygen [--dir DIR] [--force] NAME\n"
     "  Writes a CURVE key pair for node NAME: DIR/NAME.key (secret, mode 0600) and\n"
     "  DIR/NAME.pub, and prints the line to put in that node's [peer.NAME] section.\n"
-    "  DIR defaults to the current directory; existing files are kept unless --force.\n";
+    "  DIR defaults to the current directory and is made (mode 0700) when missing; existing\n"
+    "  files are kept unless --force.\n";
 
 static int write_key_file(const char *path, const char *text, mode_t mode, bool force)
 {
@@ -588,6 +589,8 @@ static int cmd_keygen(int argc, char **argv)
         return EXIT_FAIL;
     }
     char path[4096], text[256];
+    if (mkdir(dir, 0700) == 0) fprintf(stderr, "kmsctl: made directory %s\n", dir);
+    else if (errno != EEXIST) { fprintf(stderr, "kmsctl: %s: %s\n", dir, strerror(errno)); return EXIT_FAIL; }
     snprintf(path, sizeof path, "%s/%s.key", dir, name);
     snprintf(text, sizeof text, "# kmsha CURVE secret key of node %s: keep it on that node only\n%s\n", name, sec);
     if (write_key_file(path, text, 0600, force) != 0) return EXIT_FAIL;

@@ -389,7 +389,7 @@ class Cluster:
                 rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
                 assert rc == 0, err
                 self.pubkeys[nid] = out.split("public_key = ")[1].strip()
-        text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
+        text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nalone_after_ms = 2000\n"
         if keys:
             text += "key_dir = %s\n" % self.key_dir
         text += cluster_config
