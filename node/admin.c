@@ -18,6 +18,7 @@
 #include "node/server.h"
 #include "node/statuspage.h"
 #include "proto/kms.h"
+#include "proto/json.h"
 #include "proto/products.h"
 #include "replication/repl.h"
 
@@ -28,17 +29,8 @@ struct admin {
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
 };
 
-static void add_json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void add_json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void send_reply(struct evhttp_request *req, int code, const char *reason,
                        const char *type, struct evbuffer *body)

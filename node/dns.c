@@ -11,9 +11,9 @@
  * responsible for (it is the lowest live id). Records are identified by their target, so
  * every node must have its own target name.
  *
- * c-ares runs on the node's libevent loop: ARES_OPT_SOCK_STATE_CB tells which sockets to
- * watch, one timer follows ares_timeout(). The channel only ever talks to [dns] server
- * (no resolv.conf servers, no search list, no recursion). */
+ * c-ares runs on the node's libevent loop through node/resolver.h (the one c-ares driver,
+ * also used by kmsctl's look-ups); the channel only ever talks to [dns] server (no
+ * resolv.conf servers, no search list, no recursion). */
 #include "node/dns.h"
 
 #include <arpa/inet.h>
@@ -38,14 +38,16 @@
 
 #include "node/log.h"
 #include "node/ready.h"
-#include "proto/rpc.h"
+#include "node/resolver.h"
+#include "proto/clock.h"
 #include "proto/dnsmsg.h"
 #include "proto/errors.h"
+#include "proto/json.h"
+#include "proto/rpc.h"
 #include "replication/repl.h"
 
 #define DNS_MAX_RECORDS 32    /* SRV records kept per zone look-up */
 #define DNS_MAX_ADDRS 8       /* addresses kept per name look-up */
-#define DNS_MAX_FDS 16        /* sockets c-ares may have open */
 #define DNS_UPDATE_MAX 4096   /* bytes of one UPDATE message */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -66,11 +68,6 @@ static const char *const reason_names[R_COUNT] = {
 static const uint16_t fam_type[N_FAMS] = {DNSMSG_T_A, DNSMSG_T_AAAA};
 static const char *const fam_name[N_FAMS] = {"A", "AAAA"};
 static const size_t fam_len[N_FAMS] = {4, 16};
-
-typedef struct fdslot {
-    ares_socket_t fd; /* ARES_SOCKET_BAD = free */
-    struct event *ev;
-} fdslot;
 
 enum { PROBE_NONE, PROBE_UP, PROBE_DOWN };
 struct probe;
@@ -148,10 +145,8 @@ struct dns {
     int n_peers, self;
     peer_state peers[CONFIG_MAX_PEERS];
 
-    ares_channel ch;
-    bool have_channel;
-    fdslot fds[DNS_MAX_FDS];
-    struct event *ares_timer, *tick, *kick;
+    resolver *res;            /* the channel to [dns] server */
+    struct event *tick, *kick;
 
     /* the publisher */
     view pub;
@@ -211,24 +206,8 @@ static void leave_send(dns *d);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void json_srv(struct evbuffer *b, const dnsmsg_srv *s)
 {
@@ -430,62 +409,6 @@ static bool may_withdraw(const dns *d, int i)
            p->probe_result == PROBE_DOWN;
 }
 
-/* ---- c-ares on libevent ------------------------------------------------------------------- */
-
-static void rearm_timer(dns *d)
-{
-    if (!d->have_channel || d->destroying) return;
-    struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
-    if (tvp) evtimer_add(d->ares_timer, tvp);
-    else evtimer_del(d->ares_timer);
-}
-
-static void fd_cb(evutil_socket_t fd, short what, void *arg)
-{
-    dns *d = arg;
-    ares_process_fd(d->ch, (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
-                    (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
-    rearm_timer(d);
-}
-
-static void ares_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    dns *d = arg;
-    ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-    rearm_timer(d);
-}
-
-static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-    dns *d = data;
-    fdslot *slot = NULL, *free_slot = NULL;
-    for (int i = 0; i < DNS_MAX_FDS; i++) {
-        if (d->fds[i].fd == fd) slot = &d->fds[i];
-        else if (!free_slot && d->fds[i].fd == ARES_SOCKET_BAD) free_slot = &d->fds[i];
-    }
-    if (!readable && !writable) {
-        if (slot) {
-            event_del(slot->ev);
-            slot->fd = ARES_SOCKET_BAD;
-        }
-        return;
-    }
-    if (!slot) {
-        if (!free_slot) {
-            log_error("dns: more than %d sockets open; a DNS exchange will time out", DNS_MAX_FDS);
-            return;
-        }
-        slot = free_slot;
-        slot->fd = fd;
-    }
-    short what = (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0) | EV_PERSIST);
-    event_del(slot->ev);
-    event_assign(slot->ev, d->n->base, (evutil_socket_t)fd, what, fd_cb, d);
-    event_add(slot->ev, NULL);
-}
-
 /* ---- failures ------------------------------------------------------------------------------ */
 
 static void note_failure(view *v, int reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -627,7 +550,7 @@ static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
         if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
         snprintf(name, sizeof name, "_vlmcs._tcp.%s", d->zones[z].cfg.name);
         name[strlen(name) - 1] = 0; /* c-ares takes the name without the root dot */
-        ares_query(d->ch, name, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, o);
+        resolver_query(d->res, name, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, o);
     }
     for (int i = 0; i < d->n_peers; i++) {
         if (!want_addr[i] || !d->peers[i].derived) continue;
@@ -637,10 +560,9 @@ static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
             v->peer[i][f].asked = true;
             snprintf(name, sizeof name, "%s", d->peers[i].target);
             name[strlen(name) - 1] = 0;
-            ares_query(d->ch, name, DNSMSG_C_IN, fam_type[f], addr_cb, o);
+            resolver_query(d->res, name, DNSMSG_C_IN, fam_type[f], addr_cb, o);
         }
     }
-    rearm_timer(d);
 }
 
 /* ---- updates ----------------------------------------------------------------------------------- */
@@ -733,7 +655,7 @@ static void update_cb(void *arg, int status, int timeouts, unsigned char *abuf, 
         zs->n_own = 0;
         if (d->own_should) should_record(d, &d->peers[d->self], o->zone, &zs->own[zs->n_own++]);
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     op_done(o);
 }
@@ -810,7 +732,7 @@ static void send_updates(dns *d)
         for (int i = 0; i < v->zone[z].n && zs->n_own < 4; i++)
             if (dnsmsg_name_equal(v->zone[z].rec[i].target, me->target)) zs->own[zs->n_own++] = v->zone[z].rec[i];
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     for (int z = 0; z < d->n_zones; z++) {
         uint8_t buf[DNS_UPDATE_MAX];
@@ -832,9 +754,8 @@ static void send_updates(dns *d)
             continue;
         }
         log_debug("dns: zone %s: sending an update of %d changes", d->zones[z].cfg.name, changes);
-        ares_send(d->ch, buf, slen, update_cb, o);
+        resolver_send(d->res, buf, slen, update_cb, o);
     }
-    rearm_timer(d);
 }
 
 /* ---- the cycle -------------------------------------------------------------------------------- */
@@ -873,7 +794,7 @@ static void cycle_end(dns *d)
         d->failures[v->reason]++;
         d->failing = true;
         snprintf(d->last_error, sizeof d->last_error, "%s", v->error);
-        d->last_error_ms = wall_ms();
+        d->last_error_ms = clock_wall_ms();
         if (d->backoff_ms < BACKOFF_MIN_MS) d->backoff_ms = BACKOFF_MIN_MS;
         log_failure(d, v->error);
         d->next_cycle_ms = now + d->backoff_ms;
@@ -899,7 +820,7 @@ static void cycle_end(dns *d)
     d->ever_ok = true;
     d->suppressed = 0;
     d->logged_error[0] = 0;
-    d->last_success_ms = wall_ms();
+    d->last_success_ms = clock_wall_ms();
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_cycle_ms = now + (double)d->n->cfg.dns_refresh_interval * 1000;
     d->next_retry_mono = 0;
@@ -1076,7 +997,6 @@ dns *dns_new(node *n, char *err, size_t errlen)
     d->n = n;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_id = (uint16_t)(getpid() ^ time(NULL));
-    for (int i = 0; i < DNS_MAX_FDS; i++) d->fds[i].fd = ARES_SOCKET_BAD;
     snprintf(d->drained_path, sizeof d->drained_path, "%s/drained", n->cfg.data_dir);
     struct stat st;
     d->drained = stat(d->drained_path, &st) == 0;
@@ -1144,59 +1064,19 @@ dns *dns_new(node *n, char *err, size_t errlen)
     snprintf(d->server_text, sizeof d->server_text, strchr(server.host, ':') ? "[%s]:%u" : "%s:%u",
              server.host, server.port);
 
-    static bool ares_ready;
-    if (!ares_ready) {
-        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-            snprintf(err, errlen, "c-ares: cannot initialise");
-            dns_free(&d);
-            return NULL;
-        }
-        ares_ready = true;
-    }
-    /* Only ever [dns] server: no resolv.conf servers, no search domains, no hosts file, no
-     * recursion; answers with any RCODE come back to us (NOCHECKRESP). Two tries share
-     * timeout_ms. */
-    struct ares_options o;
-    memset(&o, 0, sizeof o);
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP | ARES_FLAG_NORECURSE;
-    o.timeout = (int)(cfg->dns_timeout_ms / 2 > 50 ? cfg->dns_timeout_ms / 2 : 50);
-    o.tries = 2;
-    o.ndomains = 0;
-    o.domains = NULL;
-    char lookups[] = "b";
-    o.lookups = lookups;
-    char resolvconf[] = "/dev/null";
-    o.resolvconf_path = resolvconf;
-    o.sock_state_cb = sock_state_cb;
-    o.sock_state_cb_data = d;
-    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS |
-               ARES_OPT_SOCK_STATE_CB | ARES_OPT_RESOLVCONF;
-    int rc = ares_init_options(&d->ch, &o, mask);
-    if (rc != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+    /* Only ever [dns] server (no resolv.conf servers, search domains or hosts file), no
+     * recursion; answers with any RCODE come back to us (NOCHECKRESP). */
+    char rerr[200];
+    d->res = resolver_new(n->base, server.host, server.port, (int)cfg->dns_timeout_ms,
+                          ARES_FLAG_NOCHECKRESP | ARES_FLAG_NORECURSE, rerr, sizeof rerr);
+    if (!d->res) {
+        snprintf(err, errlen, "[dns] server %s: %s", d->server_text, rerr);
         dns_free(&d);
         return NULL;
     }
-    d->have_channel = true;
-    struct ares_addr_port_node srv;
-    memset(&srv, 0, sizeof srv);
-    if (inet_pton(AF_INET, server.host, &srv.addr.addr4) == 1) srv.family = AF_INET;
-    else if (inet_pton(AF_INET6, server.host, &srv.addr.addr6) == 1) srv.family = AF_INET6;
-    srv.udp_port = server.port;
-    srv.tcp_port = server.port;
-    if (!srv.family || (rc = ares_set_servers_ports(d->ch, &srv)) != ARES_SUCCESS) {
-        snprintf(err, errlen, "[dns] server %s: %s", d->server_text, srv.family ? ares_strerror(rc) : "not an IP address");
-        dns_free(&d);
-        return NULL;
-    }
-    for (int i = 0; i < DNS_MAX_FDS; i++) {
-        d->fds[i].ev = event_new(n->base, -1, 0, fd_cb, d);
-        if (!d->fds[i].ev) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
-    }
-    d->ares_timer = evtimer_new(n->base, ares_timer_cb, d);
     d->tick = event_new(n->base, -1, EV_PERSIST, tick_cb, d);
     d->kick = evtimer_new(n->base, tick_cb, d);
-    if (!d->ares_timer || !d->tick || !d->kick) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
+    if (!d->tick || !d->kick) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
     d->enabled = true;
     /* A node back from the dead publishes at once, but its peers notice it only with its
      * heartbeats: one of them may withdraw its records meanwhile. So it looks again when
@@ -1218,14 +1098,11 @@ void dns_free(dns **self_p)
     if (!self_p || !*self_p) return;
     dns *d = *self_p;
     d->destroying = true;
-    if (d->have_channel) ares_destroy(d->ch); /* runs every callback with ARES_EDESTRUCTION */
+    resolver_free(&d->res); /* runs every callback with ARES_EDESTRUCTION */
     for (dns_check *c = d->checks, *next; c; c = next) {
         next = c->next;
         free(c);
     }
-    for (int i = 0; i < DNS_MAX_FDS; i++)
-        if (d->fds[i].ev) event_free(d->fds[i].ev);
-    if (d->ares_timer) event_free(d->ares_timer);
     if (d->tick) event_free(d->tick);
     if (d->kick) event_free(d->kick);
     if (d->leave_timer) event_free(d->leave_timer);
@@ -1316,9 +1193,8 @@ static void send_leave(dns *d)
         int slen = dnsmsg_tsig_sign(buf, (size_t)len, sizeof buf, &d->key, NULL, 0, (uint64_t)time(NULL), DNSMSG_FUDGE, o->mac);
         if (slen < 0) { log_error("dns: cannot sign the withdrawal of zone %s", d->zones[z].cfg.name); free(o); continue; }
         d->leave_inflight++;
-        ares_send(d->ch, buf, slen, leave_cb, o);
+        resolver_send(d->res, buf, slen, leave_cb, o);
     }
-    rearm_timer(d);
 }
 
 void dns_leave(dns *d, void (*done)(void *arg), void *arg)
@@ -1446,7 +1322,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
     double now = node_mono_ms();
     evbuffer_add_printf(b, "],\"withdraws_dead_peers\":%s,\"last_error\":", lowest_live(d) && sees_majority(d, NULL) ? "true" : "false");
     json_string(b, d->last_error);
-    int64_t wnow = wall_ms();
+    int64_t wnow = clock_wall_ms();
     evbuffer_add_printf(b, ",\"last_error_ms\":%" PRId64 ",\"last_success_ms\":%" PRId64
                            ",\"next_retry_ms\":%" PRId64 ",\"next_refresh_ms\":%" PRId64
                            ",\"updates_ok\":%" PRIu64 ",\"updates_failed\":%" PRIu64 "}",

@@ -183,7 +183,7 @@ static int load_record(void *ctx, const store_record *rec)
 static void prune_done(void *arg, int status)
 {
     (void)arg;
-    if (status < 0) log_warnx("pruning expired records failed: %s", kms_strerror(status));
+    if (status < 0) log_warnx("pruning expired records failed: %s", store_strerror(status));
 }
 
 static void prune_cb(evutil_socket_t fd, short what, void *arg)

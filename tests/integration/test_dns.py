@@ -99,7 +99,9 @@ class Named:
             if self.dig("kms.test", "SOA"):
                 return
             time.sleep(0.1)
-        raise AssertionError("named did not answer:\n" + self.read_log())
+        log = self.read_log()
+        self.stop()  # not left running (in a namespace the test is about to delete)
+        raise AssertionError("named did not answer:\n" + log)
 
     @property
     def server(self):
