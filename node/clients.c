@@ -425,6 +425,17 @@ uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fix
     return live < cap ? live : cap;
 }
 
+uint32_t clients_count_including(const clients_index *self, int app, const uint8_t cmid[16],
+                                 uint16_t n_policy, uint32_t fixed_cap)
+{
+    if (app < 0 || app >= CLIENTS_APPS) return 0;
+    uint32_t live = self->hsize[app] + (clients_last_seen(self, app, cmid) < 0 ? 1 : 0);
+    unsigned n = n_policy > CLIENTS_N_MAX ? CLIENTS_N_MAX : n_policy;
+    unsigned max_n = self->max_n[app] > n ? self->max_n[app] : n;
+    uint32_t cap = fixed_cap ? fixed_cap : 2u * max_n;
+    return live < cap ? live : cap;
+}
+
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16])
 {
     if (app < 0 || app >= CLIENTS_APPS || !self->tcap) return -1;

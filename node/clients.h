@@ -29,6 +29,12 @@ uint16_t clients_max_n(const clients_index *self, int app);
 /* The count a host reports: min(live, cap) with cap = fixed_cap if non-zero, else
  * 2 x largest N seen (for app). */
 uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap);
+/* The count reported to a client that asks now: as clients_reported_count, with the
+ * requesting client (cmid, n_policy) included as if it were in the index. Reads only: a
+ * client enters the index (clients_touch) once its record is stored, so a client whose
+ * record could not be committed is never counted. */
+uint32_t clients_count_including(const clients_index *self, int app, const uint8_t cmid[16],
+                                 uint16_t n_policy, uint32_t fixed_cap);
 /* last_seen of a CMID, or -1 when absent. */
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16]);
 /* Total records held, and bytes of memory used by the index. */

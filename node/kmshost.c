@@ -64,14 +64,13 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
         }
     }
 
-    /* Count: the index learns the requesting client first, so the count includes it. */
+    /* Count: the stored clients plus the requesting one. The index learns the client only
+     * once its record is committed (kmshost_record_stored), so a client the store refused
+     * is never counted. */
     int64_t lifetime_ms = (int64_t)cfg->client_lifetime_days * 86400 * 1000;
     clients_expire(clients, now_ms, lifetime_ms);
-    if (clients_touch(clients, d->app, req->cmid.b, now_ms, (uint16_t)req->required_count) < 0) {
-        refuse(d, KMS_HR_INVALID_DATA, MR_STORE_ERROR, "out of memory for the client index");
-        return;
-    }
-    d->count = clients_reported_count(clients, d->app, cfg->count_cap);
+    d->count = clients_count_including(clients, d->app, req->cmid.b, (uint16_t)req->required_count,
+                                       cfg->count_cap);
 
     kms_epid_group group = d->product ? d->product->group : KMS_GROUP_WINDOWS;
     kms_response *r = &d->response;
@@ -105,6 +104,11 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     d->hresult = KMS_HR_OK;
     d->result = MR_ACTIVATED;
     d->reason = "activated";
+}
+
+int kmshost_record_stored(clients_index *clients, const store_record *rec)
+{
+    return clients_touch(clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
 }
 
 /* The audit line is built by appending pieces: no printf on this per-request path (its

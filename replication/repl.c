@@ -40,6 +40,14 @@
 #define MAX_MSG (1 << 20)
 #define LOGCLASS_REPL 3
 
+/* A snapshot page queued in the store, kept until its commit returns so that its records
+ * enter the count index only once they are stored. */
+typedef struct snap_page {
+    struct snap_page *next;
+    size_t n;
+    store_record recs[];
+} snap_page;
+
 typedef struct peer {
     const config_peer *cfg;
     bool self;
@@ -70,6 +78,7 @@ struct repl {
     bool snapshot_active;
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
     int snapshot_pending_commits;
+    snap_page *snap_pages, *snap_pages_tail; /* FIFO: one per pending snapshot commit */
     int applies_outstanding;  /* remote updates queued in the store, not yet committed */
     bool trim_after_catchup;  /* give the memory of a large catch-up back to the system */
     repl_stats stats;
@@ -329,6 +338,9 @@ static void apply_done(void *arg, int status, const store_update *u)
     if (r->applies_outstanding == APPLY_BACKLOG_MAX / 2 && r->sync_peer < 0) maybe_sync(r);
     if (status == 0) {
         r->stats.applied++;
+        /* Counted once stored here, as local clients are (a store that refuses the write
+         * must not count it). */
+        clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
     } else if (status == 1) {
         r->stats.duplicates++;
     } else {
@@ -341,8 +353,7 @@ static void apply_done(void *arg, int status, const store_update *u)
     }
 }
 
-/* Queues one remote update for commit and counts it at once (the record already exists
- * durably on its origin; our store catches up within a commit). */
+/* The replication delay of a live update: from its creation on its origin to now. */
 static void observe_delay(repl *r, const store_record *rec)
 {
     double ms = (double)(now_ms(r) - rec->last_seen_ms);
@@ -361,7 +372,6 @@ static void apply_update(repl *r, const store_update *u)
     if (store_apply_async(r->n->store, u, apply_done, r) < 0) return;
     r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
-    clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
 }
 
 static void snapshot_done(void *arg, int status, const store_update *u)
@@ -369,6 +379,16 @@ static void snapshot_done(void *arg, int status, const store_update *u)
     (void)u;
     repl *r = arg;
     r->snapshot_pending_commits--;
+    /* Pages complete in the order they were queued: this is the oldest one. */
+    snap_page *pg = r->snap_pages;
+    if (pg) {
+        r->snap_pages = pg->next;
+        if (!r->snap_pages) r->snap_pages_tail = NULL;
+        for (size_t k = 0; status == 0 && k < pg->n; k++)
+            clients_touch(r->n->clients, pg->recs[k].app, pg->recs[k].cmid, pg->recs[k].last_seen_ms,
+                          pg->recs[k].n_policy);
+        free(pg);
+    }
     if (status < 0) {
         log_error("replication: snapshot page not committed: %s", kms_strerror(status));
         r->snapshot_active = false;
@@ -533,19 +553,28 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
         r->snapshot_vv = rp.vv;
         log_info("replication: receiving a snapshot from %s", r->peers[i].cfg->id);
     }
-    for (uint32_t k = 0; k < rp.n; k++) {
-        r->records[k] = rp.updates[k].rec;
-        const store_record *rec = &r->records[k];
-        clients_touch(r->n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+    /* The page's records enter the count index once committed (snapshot_done). */
+    snap_page *pg = malloc(sizeof *pg + rp.n * sizeof pg->recs[0]);
+    if (!pg) {
+        log_error("replication: snapshot page not queued: out of memory");
+        r->snapshot_active = false;
+        return;
     }
+    pg->next = NULL;
+    pg->n = rp.n;
+    for (uint32_t k = 0; k < rp.n; k++) pg->recs[k] = r->records[k] = rp.updates[k].rec;
     r->stats.snapshot_records += rp.n;
     int prc = store_apply_snapshot_async(r->n->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
                                          snapshot_done, r);
     if (prc < 0) {
         log_error("replication: snapshot page not queued: %s", kms_strerror(prc));
         r->snapshot_active = false;
+        free(pg);
         return;
     }
+    if (r->snap_pages_tail) r->snap_pages_tail->next = pg;
+    else r->snap_pages = pg;
+    r->snap_pages_tail = pg;
     r->snapshot_pending_commits++;
     r->trim_after_catchup = true;
     if (rp.done) {
@@ -837,6 +866,11 @@ void repl_free(repl **self_p)
         zmq_ctx_shutdown(r->ctx);
         if (r->zap_running) pthread_join(r->zap_thread, NULL);
         zmq_ctx_term(r->ctx);
+    }
+    while (r->snap_pages) {
+        snap_page *next = r->snap_pages->next;
+        free(r->snap_pages);
+        r->snap_pages = next;
     }
     free(r->buf);
     free(r->batch);

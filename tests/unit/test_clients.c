@@ -67,6 +67,30 @@ static void test_distinct(void)
     clients_free(NULL);
 }
 
+/* The count a requester is told includes it without the index changing (it enters the
+ * index when its record is stored). */
+static void test_count_including(void)
+{
+    clients_index *ci = clients_new();
+    uint8_t a[16], b[16];
+    make_cmid(a, 7, 1);
+    make_cmid(b, 7, 2);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, a, 25, 0), 1);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 0);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, T0, 25), 1);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, a, 25, 0), 1);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, 25, 0), 2);
+    CHECK_EQ_INT(clients_live(ci, KMS_APP_WINDOWS), 1);
+    /* The cap: 2 x the larger of the requester's N and the index's. */
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, 0, 0), 2);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, 0, 1), 1);
+    clients_index *empty = clients_new();
+    CHECK_EQ_INT(clients_count_including(empty, KMS_APP_OFFICE2013, a, 0, 0), 0);
+    CHECK_EQ_INT(clients_count_including(empty, 5, a, 5, 0), 0);
+    clients_free(&empty);
+    clients_free(&ci);
+}
+
 static void test_cap(void)
 {
     clients_index *ci = clients_new();
@@ -317,6 +341,7 @@ int main(void)
 {
     test_distinct();
     test_cap();
+    test_count_including();
     test_expiry();
     run_model(40, 20000, 10 * DAY_MS, 12 * DAY_MS);
     run_model(3000, 60000, LIFE_MS, 20 * DAY_MS);
