@@ -190,11 +190,15 @@ static void status_cb(struct evhttp_request *req, void *arg)
             snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
-        evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
-                               ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64
-                               ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",
-                            pi.self ? "true" : "false", pi.alive ? "true" : "false", pi.last_heard_ms,
-                            pi.lag_updates, pi.lag_ms, pi.updates_received, pi.malformed);
+        evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64,
+                            pi.self ? "true" : "false", pi.alive ? "true" : "false", pi.last_heard_ms);
+        /* A peer that is not heard: its lag is unknown (null), not 0. */
+        if (pi.lag_known)
+            evbuffer_add_printf(b, ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64, pi.lag_updates, pi.lag_ms);
+        else
+            evbuffer_add_printf(b, ",\"lag_updates\":null,\"lag_ms\":null");
+        evbuffer_add_printf(b, ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",
+                            pi.updates_received, pi.malformed);
     }
     repl_stats rs;
     repl_get_stats(n->repl, &rs);
@@ -337,12 +341,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
             repl_peer_get(n->repl, i, &pi);
             evbuffer_add_printf(b, "kmsha_peer_up{node=\"%s\",peer=\"%s\"} %d\n", id, pi.id, pi.alive ? 1 : 0);
         }
-        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_updates Updates a peer has that this node has not applied.\n"
+        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_updates Updates a peer has that this node has not applied "
+                               "(no sample while the peer is not heard: unknown).\n"
                                "# TYPE kmsha_replication_lag_updates gauge\n");
         for (int i = 0; i < repl_peer_count(n->repl); i++) {
             repl_peer_info pi;
             repl_peer_get(n->repl, i, &pi);
-            if (!pi.self)
+            if (!pi.self && pi.lag_known)
                 evbuffer_add_printf(b, "kmsha_replication_lag_updates{node=\"%s\",peer=\"%s\"} %" PRIu64 "\n", id, pi.id, pi.lag_updates);
         }
         evbuffer_add_printf(b, "# HELP kmsha_replication_lag_seconds How long this node has been behind a peer.\n"
@@ -350,7 +355,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         for (int i = 0; i < repl_peer_count(n->repl); i++) {
             repl_peer_info pi;
             repl_peer_get(n->repl, i, &pi);
-            if (!pi.self)
+            if (!pi.self && pi.lag_known)
                 evbuffer_add_printf(b, "kmsha_replication_lag_seconds{node=\"%s\",peer=\"%s\"} %.3f\n", id, pi.id, pi.lag_ms / 1000.0);
         }
         repl_stats rs;

@@ -56,6 +56,7 @@ typedef struct peer {
     int64_t last_heard_ms;
     store_vv vv;            /* from its last heartbeat */
     int64_t behind_since_ms;
+    int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
     void *dealer;           /* to its ROUTER (NULL for self) */
     struct event *ev;
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
@@ -312,18 +313,27 @@ static void maybe_sync(repl *r)
         if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
         if (log_allow(LOGCLASS_REPL))
             log_warnx("replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
+        r->peers[r->sync_peer].sync_timed_out_ms = t;
         r->sync_peer = -1;
         r->snapshot_active = false;
     }
     if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
-    /* Prefer the peer we are furthest behind. */
+    /* Ask the live peer we are furthest behind; one whose last catch-up timed out only
+     * when no other live peer has what we lack (its connection may be stalled). */
     int best = -1;
     uint64_t best_lag = 0;
+    bool best_timed_out = true;
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self || !p->alive) continue;
         uint64_t lag = behind(r, &p->vv, &r->pending);
-        if (lag > best_lag) { best_lag = lag; best = i; }
+        if (!lag) continue;
+        bool timed_out = p->sync_timed_out_ms && t - p->sync_timed_out_ms < 2 * SYNC_TIMEOUT_MS;
+        if (best < 0 || (best_timed_out && !timed_out) || (timed_out == best_timed_out && lag > best_lag)) {
+            best_lag = lag;
+            best = i;
+            best_timed_out = timed_out;
+        }
     }
     if (best >= 0) request_sync(r, best, false, NULL, 0);
 }
@@ -712,6 +722,33 @@ static void endpoint(const config_addr *a, int port_delta, char *out, size_t cap
     snprintf(out, cap, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", a->host, a->port + port_delta);
 }
 
+/* Liveness of every replication connection, derived from the cluster's heartbeat settings,
+ * so a connection that stalls (a blackhole, a dead peer host, a NAT that forgot it) is
+ * dropped and replaced within about dead_after_ms instead of waiting out TCP's own
+ * retransmission backoff (minutes: after a 120 s blackhole replication stayed down for
+ * another 83 s). ZMTP heartbeats: PING every heartbeat interval, drop the connection when
+ * nothing arrives for dead_after_ms, and ask the other side to do the same (TTL). TCP: the
+ * user timeout drops a connection whose sent data stays unacknowledged for dead_after_ms;
+ * keepalive probes an idle one; a connect attempt gives up after dead_after_ms / 2 (a SYN
+ * lost in a blackhole would otherwise be retried with a backoff of up to a minute).
+ * Returns 0 or -1 (zmq_errno). */
+static int set_liveness(void *sock, const kmsd_config *cfg)
+{
+    int ivl = (int)cfg->heartbeat_interval_ms, dead = (int)cfg->dead_after_ms;
+    int ttl = dead > 6553500 ? 6553500 : dead; /* ZMTP carries it in deciseconds (16 bits) */
+    int idle_s = dead / 1000 > 0 ? dead / 1000 : 1, intvl_s = ivl / 1000 > 0 ? ivl / 1000 : 1, cnt = 3;
+    int one = 1, connect_ms = dead / 2 > 500 ? dead / 2 : 500;
+    struct { int opt; const int *v; } opts[] = {
+        {ZMQ_HEARTBEAT_IVL, &ivl},      {ZMQ_HEARTBEAT_TIMEOUT, &dead}, {ZMQ_HEARTBEAT_TTL, &ttl},
+        {ZMQ_TCP_KEEPALIVE, &one},      {ZMQ_TCP_KEEPALIVE_IDLE, &idle_s},
+        {ZMQ_TCP_KEEPALIVE_INTVL, &intvl_s}, {ZMQ_TCP_KEEPALIVE_CNT, &cnt},
+        {ZMQ_TCP_MAXRT, &dead},         {ZMQ_CONNECT_TIMEOUT, &connect_ms},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (zmq_setsockopt(sock, opts[i].opt, opts[i].v, sizeof(int)) != 0) return -1;
+    return 0;
+}
+
 static int set_curve_client(void *sock, const char *server_key, const char *pub, const char *sec)
 {
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, 40) != 0) return -1;
@@ -785,6 +822,11 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
         zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(socks[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(socks[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (set_liveness(socks[i], cfg) != 0) {
+            snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
     }
     int maxmsg = MAX_MSG * 2;
     int64_t maxmsg64 = maxmsg;
@@ -817,6 +859,11 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
+        if (set_liveness(p->dealer, cfg) != 0) {
+            snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
         if (r->curve && set_curve_client(p->dealer, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
@@ -896,7 +943,10 @@ void repl_peer_get(const repl *r, int i, repl_peer_info *out)
     out->self = p->self;
     out->alive = p->alive;
     out->last_heard_ms = p->last_heard_ms;
-    if (!p->self) {
+    /* A peer that is not heard has an unknown lag: its last version vector says nothing
+     * of what it has logged since. */
+    out->lag_known = p->self || p->alive;
+    if (!p->self && p->alive) {
         store_vv committed;
         store_get_vv(r->n->store, &committed);
         out->lag_updates = behind(r, &p->vv, &committed);

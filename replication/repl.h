@@ -30,6 +30,7 @@ typedef struct repl_peer_info {
     bool self;
     bool alive;
     int64_t last_heard_ms;   /* unix ms of the last heartbeat (0 = never) */
+    bool lag_known;          /* false while the peer is not heard (dead): lag unknown */
     uint64_t lag_updates;    /* updates this peer has that this node has not applied */
     int64_t lag_ms;          /* how long this node has been behind this peer (0 = not) */
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
