@@ -30,6 +30,9 @@ static void refuse(kmshost_decision *d, uint32_t hr, int result, const char *rea
     d->reason = reason;
 }
 
+#define KMSHOST_STR_(x) #x
+#define KMSHOST_STR(x) KMSHOST_STR_(x)
+
 void kmshost_decide(const kmsd_config *cfg, const products_index *products, clients_index *clients,
                     const kms_request *req, int decode_status, int64_t now_ms,
                     const char *client_addr, kmshost_decision *d)
@@ -42,8 +45,8 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     }
     d->app = products_app_from_id(&req->app_id);
     d->product = products_index_find(products, &req->kms_id);
-    if (req->required_count > 1000) {
-        refuse(d, KMS_HR_INVALID_DATA, MR_INVALID_DATA, "N policy above 1000");
+    if (req->required_count > CLIENTS_N_MAX) {
+        refuse(d, KMS_HR_INVALID_DATA, MR_INVALID_DATA, "N policy above " KMSHOST_STR(CLIENTS_N_MAX));
         return;
     }
     if (d->app < 0) {
@@ -67,10 +70,7 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     /* Count: the stored clients plus the requesting one. The index learns the client only
      * once its record is committed (kmshost_record_stored), so a client the store refused
      * is never counted. */
-    int64_t lifetime_ms = (int64_t)cfg->client_lifetime_days * 86400 * 1000;
-    clients_expire(clients, now_ms, lifetime_ms);
-    d->count = clients_count_including(clients, d->app, req->cmid.b, (uint16_t)req->required_count,
-                                       cfg->count_cap);
+    d->count = clients_count_including(clients, d->app, req->cmid.b, (uint16_t)req->required_count, now_ms);
 
     kms_epid_group group = d->product ? d->product->group : KMS_GROUP_WINDOWS;
     kms_response *r = &d->response;
