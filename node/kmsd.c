@@ -74,15 +74,35 @@ static int mkdir_p(const char *path)
 
 typedef struct daemon_state {
     node n;
-    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
+    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *clock_timer;
     bool listen_given, admin_given, data_dir_given, local_cluster;
     double stop_started_ms;
 } daemon_state;
 
+static uint64_t load_future; /* records of the last load dated beyond the future bound */
+
 static int load_record(void *ctx, const store_record *rec)
 {
     node *n = ctx;
+    /* A record this node made while its clock was ahead is kept but not counted (the same
+     * bound as for records from peers). */
+    if (n->clock.state != TIMECHECK_DISAGREES && n->clock.state != TIMECHECK_JUMPED &&
+        store_record_in_future(rec, node_now_ms(n), (int64_t)n->cfg.future_tolerance_h * 3600 * 1000)) {
+        load_future++;
+        return 0;
+    }
     return clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy) < 0;
+}
+
+/* Loads the store into n->clients; logs the records left out as dated in the future. */
+static int load_index(node *n)
+{
+    load_future = 0;
+    if (store_each(n->store, load_record, n) < 0) return -1;
+    if (load_future)
+        log_warnx("%" PRIu64 " stored records are dated more than future_tolerance_h (%u h) after this node's "
+                  "clock: kept, not counted", load_future, n->cfg.future_tolerance_h);
+    return 0;
 }
 
 static void prune_done(void *arg, int status)
@@ -96,12 +116,75 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     node *n = arg;
+    /* Pruning deletes by the wall clock: never on a clock that is not trusted (a clock 45
+     * days ahead would delete every record and the whole update log for good). */
+    if (!n->clock.trusted) {
+        if (!n->prune_deferred) {
+            char why[300];
+            timecheck_describe(&n->clock, why, sizeof why);
+            log_warnx("not pruning expired records or the update log: %s", why);
+        }
+        n->prune_deferred = true;
+        return;
+    }
+    n->prune_deferred = false;
     int64_t now = node_now_ms(n);
     size_t dropped = clients_expire(n->clients, now);
     if (dropped) log_info("%zu client records expired from the count", dropped);
     store_prune_async(n->store, clients_cutoff(n->clients, now), prune_done, NULL);
     if (n->repl)
         store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
+}
+
+/* Rebuilds the count index from the store (after the clock was ahead: expiry may have
+ * dropped clients that still count). Blocking: a rare event. */
+static void rebuild_index(node *n)
+{
+    clients_index *fresh = clients_new(), *old = n->clients;
+    if (!fresh) return;
+    clients_set_rule(fresh, n->cfg.client_lifetime_days, n->cfg.count_cap);
+    n->clients = fresh;
+    if (load_index(n) < 0) {
+        log_error("rebuilding the count index: cannot read the client records; keeping the old index");
+        n->clients = old;
+        clients_free(&fresh);
+        return;
+    }
+    clients_expire(n->clients, node_now_ms(n));
+    clients_free(&old);
+    log_info("count index rebuilt from the store: %zu live client records", clients_size(n->clients));
+}
+
+/* The clock check, once a second: the live peers' offsets from their heartbeats, steps of
+ * the wall clock against the monotonic one. */
+static void clock_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    int64_t offsets[64];
+    int k = 0;
+    for (int i = 0; i < repl_peer_count(n->repl) && k < 64; i++) {
+        repl_peer_info pi;
+        repl_peer_get(n->repl, i, &pi);
+        if (pi.clock_known) offsets[k++] = pi.clock_offset_ms;
+    }
+    bool was_trusted = n->clock.trusted;
+    if (timecheck_update(&n->clock, node_now_ms(n), offsets, k, node_mono_ms())) {
+        char why[300];
+        timecheck_describe(&n->clock, why, sizeof why);
+        if (n->clock.trusted) log_info("%s", why);
+        else log_warnx("%s", why);
+        /* Records from peers are judged by our clock only while it is not known to be wrong. */
+        repl_set_clock_suspect(n->repl, n->clock.state == TIMECHECK_DISAGREES || n->clock.state == TIMECHECK_JUMPED);
+    }
+    if (n->clock.trusted && !was_trusted) {
+        if (n->clock.was_ahead) {
+            n->clock.was_ahead = false;
+            rebuild_index(n);
+        }
+        if (n->prune_deferred) prune_cb(-1, 0, n);
+    }
 }
 
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -320,12 +403,19 @@ int main(int argc, char **argv)
                         .no_sync = false};
     n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
     if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
+    timecheck_init(&n->clock, n->cfg.data_dir, (int64_t)n->cfg.clock_max_offset_s * 1000, n->cfg.n_peers > 1,
+                   node_now_ms(n));
+    if (n->clock.jumped) {
+        char why[300];
+        timecheck_describe(&n->clock, why, sizeof why);
+        log_warnx("%s (since this node last ran)", why);
+    }
     n->clients = clients_new();
     if (!n->clients) fatalx("out of memory");
     clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     products_index_build(&n->products);
     double t0 = node_mono_ms();
-    if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
+    if (load_index(n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
     clients_expire(n->clients, node_now_ms(n));
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);
@@ -350,7 +440,12 @@ int main(int argc, char **argv)
     evsignal_add(d.sig_term, NULL);
     evsignal_add(d.sig_int, NULL);
     evsignal_add(d.sig_hup, NULL);
-    prune_cb(-1, 0, n); /* once at start: a node back from a long outage sheds old state first */
+    d.clock_timer = event_new(n->base, -1, EV_PERSIST, clock_cb, n);
+    struct timeval ct = {1, 0};
+    evtimer_add(d.clock_timer, &ct);
+    /* Once at start (a node back from a long outage sheds old state first), or as soon as
+     * a live peer confirms the clock (clock_cb). */
+    prune_cb(-1, 0, n);
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     struct timeval pt = {(time_t)n->cfg.prune_interval, 0};
     evtimer_add(d.prune_timer, &pt);
@@ -381,6 +476,7 @@ int main(int argc, char **argv)
     event_free(d.sig_int);
     event_free(d.sig_hup);
     event_free(d.prune_timer);
+    event_free(d.clock_timer);
     if (d.stop_timer) event_free(d.stop_timer);
     event_base_free(n->base);
     audit_close();

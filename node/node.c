@@ -62,6 +62,7 @@ int node_start_replication(node *n, char *err, size_t errlen)
     rc.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     rc.dead_after_ms = cfg->dead_after_ms;
     rc.sync_batch = cfg->sync_batch;
+    rc.future_tolerance_ms = (int64_t)cfg->future_tolerance_h * 3600 * 1000;
     rc.clock_offset_ms = n->clock_offset_ms;
     for (int i = 0; i < cfg->n_peers; i++) {
         const config_peer *p = &cfg->peers[i];

@@ -54,7 +54,9 @@ typedef struct peer {
     bool self;
     bool alive;
     bool ever_heard;
-    int64_t last_heard_ms;
+    int64_t last_heard_ms;  /* wall clock, for display */
+    double last_heard_mono; /* monotonic: liveness never depends on a wall clock that steps */
+    int64_t clock_offset_ms;/* its wall clock minus ours, from its last heartbeat */
     store_vv vv;            /* from its last heartbeat */
     int64_t behind_since_ms;
     int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
@@ -83,6 +85,9 @@ struct repl {
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
     int snapshot_pending_commits;
     snap_page *snap_pages, *snap_pages_tail; /* FIFO: one per pending snapshot commit */
+    char future_logged[32][STORE_ORIGIN_MAX]; /* origins whose future records were logged */
+    int n_future_logged;
+    bool clock_suspect;      /* our own clock is known to be wrong: no future bound */
     int applies_outstanding;  /* remote updates queued in the store, not yet committed */
     bool trim_after_catchup;  /* give the memory of a large catch-up back to the system */
     repl_stats stats;
@@ -353,8 +358,9 @@ static void maybe_sync(repl *r)
 
 /* ---------- applying ---------- */
 
-/* A remote update's commit returned; live: it came as a live update (not from catch-up). */
-static void apply_finished(repl *r, int status, const store_update *u, bool live)
+/* A remote update's commit returned; live: it came as a live update (not from catch-up);
+ * count: its record was merged (not refused as dated in the future). */
+static void apply_finished(repl *r, int status, const store_update *u, bool live, bool count)
 {
     r->applies_outstanding--;
     /* Half the backlog committed: ask for the next batch now rather than on a timer. */
@@ -363,7 +369,7 @@ static void apply_finished(repl *r, int status, const store_update *u, bool live
         r->stats.applied++;
         /* Counted once stored here, as local clients are (a store that refuses the write
          * must not count it). */
-        if (r->cfg.applied) r->cfg.applied(r->cfg.arg, &u->rec, live);
+        if (count && r->cfg.applied) r->cfg.applied(r->cfg.arg, &u->rec, live);
     } else if (status == 1) {
         r->stats.duplicates++;
     } else {
@@ -376,8 +382,32 @@ static void apply_finished(repl *r, int status, const store_update *u, bool live
     }
 }
 
-static void apply_done_live(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, true); }
-static void apply_done_sync(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, false); }
+static void apply_done_live(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, true, true); }
+static void apply_done_sync(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, false, true); }
+static void apply_done_refused(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, false, false); }
+
+/* The one bound on a record's date, for every record that arrives from a peer (live,
+ * catch-up or snapshot): last_seen may be at most future_tolerance_ms after this node's
+ * clock. A node whose clock ran ahead would otherwise win every merge with its records
+ * and keep them counted long after they expired everywhere else. True when rec is
+ * refused; logs once per origin (what), counts every one. */
+static bool refuse_future(repl *r, const store_record *rec, const char *what)
+{
+    if (!r->cfg.future_tolerance_ms || r->clock_suspect) return false;
+    int64_t now = now_ms(r);
+    if (!store_record_in_future(rec, now, r->cfg.future_tolerance_ms)) return false;
+    r->stats.future_refused++;
+    for (int i = 0; i < r->n_future_logged; i++)
+        if (!strcmp(r->future_logged[i], what)) return true;
+    if (r->n_future_logged < (int)(sizeof r->future_logged / sizeof r->future_logged[0]))
+        snprintf(r->future_logged[r->n_future_logged++], STORE_ORIGIN_MAX, "%s", what);
+    rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED,
+         "replication: refused records of %s dated in the future (last seen %.1f h after this node's "
+         "clock, more than the tolerance of %.1f h); counted in kmsha_replication_future_refused_total, "
+         "logged once per origin", what, (double)(rec->last_seen_ms - now) / 3.6e6,
+         (double)r->cfg.future_tolerance_ms / 3.6e6);
+    return true;
+}
 
 /* Queues one remote update for commit; the user counts it once it is stored here
  * (apply_finished). */
@@ -386,7 +416,12 @@ static void apply_update(repl *r, const store_update *u, bool live)
     uint64_t have = store_vv_get(&r->pending, u->origin);
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
-    if (store_apply_async(r->store, u, live ? apply_done_live : apply_done_sync, r) < 0) return;
+    /* A refused record's update is still logged and advances the vector (the origin's
+     * later updates depend on it); only the record stays out. */
+    bool refused = refuse_future(r, &u->rec, u->origin);
+    int rc = refused ? store_apply_refused_async(r->store, u, apply_done_refused, r)
+                     : store_apply_async(r->store, u, live ? apply_done_live : apply_done_sync, r);
+    if (rc < 0) return;
     r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
 }
@@ -450,6 +485,10 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     p->alive = true;
     p->ever_heard = true;
     p->last_heard_ms = t;
+    p->last_heard_mono = clock_mono_ms();
+    /* Its clock against ours (the heartbeat's transit, milliseconds, is far below any
+     * tolerance that matters here). */
+    p->clock_offset_ms = hb.time_ms - t;
     p->vv = hb.vv;
     store_vv committed;
     store_get_vv(r->store, &committed);
@@ -574,10 +613,16 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
         return;
     }
     pg->next = NULL;
-    pg->n = rp.n;
-    for (uint32_t k = 0; k < rp.n; k++) pg->recs[k] = r->records[k] = rp.updates[k].rec;
-    r->stats.snapshot_records += rp.n;
-    int prc = store_apply_snapshot_async(r->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
+    pg->n = 0;
+    char what[96];
+    snprintf(what, sizeof what, "the snapshot from %s", r->peers[i].cfg->id);
+    for (uint32_t k = 0; k < rp.n; k++)
+        if (!refuse_future(r, &rp.updates[k].rec, what)) {
+            r->records[pg->n] = rp.updates[k].rec;
+            pg->recs[pg->n++] = rp.updates[k].rec;
+        }
+    r->stats.snapshot_records += pg->n;
+    int prc = store_apply_snapshot_async(r->store, r->records, pg->n, rp.done ? &r->snapshot_vv : NULL,
                                          snapshot_done, r);
     if (prc < 0) {
         rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: %s", kms_strerror(prc));
@@ -689,13 +734,14 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     repl *r = arg;
-    int64_t t = now_ms(r);
+    double mono = clock_mono_ms();
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self) continue;
-        if (p->alive && t - p->last_heard_ms > (int64_t)r->cfg.dead_after_ms) {
+        if (p->alive && mono - p->last_heard_mono > (double)r->cfg.dead_after_ms) {
             p->alive = false;
-            rlog(r, REPL_LOG_WARN, "replication: peer %s is dead (no heartbeat for %" PRId64 " ms)", p->cfg->id, t - p->last_heard_ms);
+            rlog(r, REPL_LOG_WARN, "replication: peer %s is dead (no heartbeat for %.0f ms)", p->cfg->id,
+                 mono - p->last_heard_mono);
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
@@ -943,6 +989,11 @@ void repl_free(repl **self_p)
     *self_p = NULL;
 }
 
+void repl_set_clock_suspect(repl *r, bool suspect)
+{
+    if (r) r->clock_suspect = suspect;
+}
+
 int repl_peer_count(const repl *r) { return r ? r->n_peers : 0; }
 
 void repl_peer_get(const repl *r, int i, repl_peer_info *out)
@@ -954,6 +1005,8 @@ void repl_peer_get(const repl *r, int i, repl_peer_info *out)
     out->self = p->self;
     out->alive = p->alive;
     out->last_heard_ms = p->last_heard_ms;
+    out->clock_known = !p->self && p->alive;
+    out->clock_offset_ms = out->clock_known ? p->clock_offset_ms : 0;
     /* A peer that is not heard has an unknown lag: its last version vector says nothing
      * of what it has logged since. */
     out->lag_known = p->self || p->alive;

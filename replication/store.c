@@ -91,6 +91,7 @@ typedef struct store_op {
     uint8_t resume[STORE_KEY_LEN];
     uint64_t seq;                 /* OP_APPLY; OP_PUT_LOGGED: assigned at commit */
     snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
+    bool no_merge;                /* OP_APPLY: log the update and advance vv, keep the record out */
     char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY */
     store_record rec;             /* OP_PUT, OP_APPLY; OP_PUT_LOGGED: the merged record once committed */
 } store_op;
@@ -629,7 +630,7 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
             op->status = KMS_ETOOBIG;
             return 0;
         }
-        rc = merge_record(self, txn, &op->rec, &merged, written);
+        if (!op->no_merge) rc = merge_record(self, txn, &op->rec, &merged, written);
         /* Logged as its origin issued it, so (origin, seq) means the same on every node. */
         if (!rc) rc = log_append(self, txn, op->origin, op->seq, now, &op->rec);
         if (!rc) wvv_advance(self, op->origin, op->seq);
@@ -1242,13 +1243,14 @@ int store_put_logged_async(store *self, const store_record *rec, store_update_fn
     return enqueue(self, &op, true);
 }
 
-int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg)
+static int queue_apply(store *self, const store_update *u, bool no_merge, store_update_fn done, void *arg)
 {
     if (!self) return KMS_ESTORE;
     if (!u || !origin_len(u->origin) || u->seq == 0 || u->rec.app >= KMS_APP_COUNT) return KMS_EINVAL;
     store_op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_APPLY;
+    op.no_merge = no_merge;
     op.udone = done;
     op.arg = arg;
     memcpy(op.origin, u->origin, origin_len(u->origin));
@@ -1256,6 +1258,16 @@ int store_apply_async(store *self, const store_update *u, store_update_fn done, 
     op.rec = u->rec;
     terminate_strings(&op.rec);
     return enqueue(self, &op, true);
+}
+
+int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg)
+{
+    return queue_apply(self, u, false, done, arg);
+}
+
+int store_apply_refused_async(store *self, const store_update *u, store_update_fn done, void *arg)
+{
+    return queue_apply(self, u, true, done, arg);
 }
 
 int store_apply_snapshot_async(store *self, const store_record *recs, size_t n,

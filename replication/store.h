@@ -91,6 +91,14 @@ typedef struct store_stats {
 } store_stats;
 void store_get_stats(store *self, store_stats *out);
 
+/* The one bound on a record's date: a record last seen more than tolerance_ms after now_ms
+ * (a node whose clock ran ahead made it) is not accepted from a peer and not counted: it
+ * would win every merge and stay counted long after it expired everywhere else. */
+static inline bool store_record_in_future(const store_record *rec, int64_t now_ms, int64_t tolerance_ms)
+{
+    return rec->last_seen_ms > now_ms + tolerance_ms;
+}
+
 /* Merge rule, exposed for replication and tests: merges src into dst in place. Returns
  * true when dst changed. */
 bool store_record_merge(store_record *dst, const store_record *src);
@@ -193,6 +201,12 @@ int store_put_logged_async(store *self, const store_record *rec, store_update_fn
  * queued in order are applied in order. u is copied. Returns 0, KMS_EINVAL (bad origin,
  * seq 0, bad app), KMS_ENOMEM or KMS_ESTORE. */
 int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg);
+
+/* A remote update whose record this node refuses (dated beyond what it accepts): as
+ * store_apply_async (same statuses, same order rule), but the record is not merged into
+ * the clients database; the update is still logged (peers that catch up from this node
+ * get it and judge it themselves) and advances vv, so the origin's later updates apply. */
+int store_apply_refused_async(store *self, const store_update *u, store_update_fn done, void *arg);
 
 /* A batch of a snapshot from a peer: merges every record (no log entries); when adopt is
  * non-NULL (last batch), raises each vv entry to max(own, adopt) in the same transaction.

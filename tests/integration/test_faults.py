@@ -12,7 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, Cluster, NodeTestCase, cmid, kmsctl, main  # noqa: E402
+from harness import KMSCTL, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+
+DAY = 86400
 
 NETNS_PREFIX = os.environ.get("KMSHA_NETNS_PREFIX", "kmsha")
 
@@ -141,6 +143,71 @@ class StalledLinkTests(NodeTestCase):
             self.assertTrue(all(p["alive"] for p in n.status()["cluster"]["peers"]))
         print("converged %.1f s after the heal (%.1f s measured by wait_converged)" % (
             time.monotonic() - healed, took))
+
+
+class ClockTests(NodeTestCase):
+    """Time is checked, never trusted: --clock-offset steps one node's clock (the same hook
+    the product offers for tests; a step seen at start, against the time this node last
+    stored and the monotonic time since)."""
+
+    def wait_status(self, node, pred, timeout=15):
+        deadline = time.monotonic() + timeout
+        st = node.status()
+        while not pred(st) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            st = node.status()
+        self.assertTrue(pred(st), json.dumps(st.get("clock")))
+        return st
+
+    def test_a_45_day_step_and_back_loses_no_record(self):
+        c = Cluster(self).start()
+        for i in range(30):
+            activate(c.nodes[i % 3], "--cmid", cmid(i))
+        c.wait_converged(30, records=30)
+        for n in c.nodes:
+            self.wait_status(n, lambda st: st["clock"]["trusted"])
+        victim = c.nodes[2]
+        log_before = victim.status()["cluster"]["log_entries"]
+        self.assertEqual(log_before, 30)
+        victim.stop()
+        # 45 days ahead: it would prune every record and its whole update log at start.
+        victim.start(["--clock-offset", 45 * DAY])
+        st = self.wait_status(victim, lambda st: st["clock"]["state"] == "disagrees")
+        self.assertFalse(st["clock"]["trusted"])
+        self.assertEqual(st["clock"]["pruning"], "suspended")
+        self.assertEqual(st["store"]["records"], 30)
+        self.assertEqual(st["cluster"]["log_entries"], 30)
+        self.assertIn("kmsha_clock_trusted{node=\"kms3\"} 0", victim.metrics())
+        self.assertIn("not pruning expired records or the update log", victim.read_log())
+        self.assertIn("clock disagrees with 2 of 2 live peers", victim.read_log())
+        # Its peers see its offset and still trust their own clocks (they agree).
+        st1 = c.nodes[0].status()
+        self.assertTrue(st1["clock"]["trusted"])
+        peer3 = [p for p in st1["cluster"]["peers"] if p["id"] == "kms3"][0]
+        self.assertGreater(peer3["clock_offset_ms"], 44 * DAY * 1000)
+        # A client whose clock is as far ahead is activated there; its record is dated 45
+        # days in the future for the others: refused (logged, counted), never counted.
+        activate(victim, "--cmid", cmid(100), "--time-offset", 45 * DAY)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "kmsha_replication_future_refused_total{node=\"kms1\"} 1" not in c.nodes[0].metrics():
+            time.sleep(0.1)
+        self.assertIn("kmsha_replication_future_refused_total{node=\"kms1\"} 1", c.nodes[0].metrics())
+        self.assertIn("dated in the future", c.nodes[0].read_log())
+        self.assertEqual(c.nodes[0].count(), 30)
+        self.assertEqual(c.nodes[0].status()["store"]["records"], 30)
+        # And back: nothing was lost on the stepped node.
+        victim.stop()
+        victim.start()
+        self.wait_status(victim, lambda st: st["clock"]["trusted"])
+        self.assertEqual(victim.status()["store"]["records"], 31)
+        self.assertEqual(victim.count(), 30)  # the future client: not counted for 45 days
+        # A node rebuilt from the stepped node alone gets everything.
+        c.nodes[1].stop()
+        c.nodes[0].stop()
+        shutil.rmtree(c.nodes[0].data_dir)
+        c.nodes[0].start()
+        c.wait_converged(30, nodes=[c.nodes[0], victim])
+        self.assertEqual(c.nodes[0].status()["store"]["records"], 30)
 
 
 if __name__ == "__main__":
