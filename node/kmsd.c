@@ -91,7 +91,7 @@ static int load_record(void *ctx, const store_record *rec)
         load_future++;
         return 0;
     }
-    return clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy) < 0;
+    return clients_touch(n->clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy) < 0;
 }
 
 /* Loads the store into n->clients; logs the records left out as dated in the future. */

@@ -5,11 +5,19 @@
 #define KMSHA_CTLADMIN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 /* METHOD path on admin ("HOST", "HOST:PORT" or "[V6]:PORT"; port 8688 when omitted).
  * Returns the parsed JSON (caller decrefs) or NULL after printing what went wrong: a bad
  * address, no answer ("node at ADMIN is not answering: ..."), an HTTP error (with the
  * node's "error" text when it sent one), or a body that is not JSON. */
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
+
+/* GET /status from admin and, with cluster, from every peer that node lists (each node's
+ * own view; the node itself is not asked twice). Returns an array of the statuses in the
+ * node's peer order (just the one node's without cluster or without peers), or NULL when
+ * admin itself does not answer (printed). The ids of peers that did not answer (or have
+ * no admin address) are appended to unreachable. */
+json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable);
 
 #endif
