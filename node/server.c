@@ -327,10 +327,14 @@ static void note_unknown_id(conn *c, const kmshost_decision *d)
             log_warnx("client %s: KMS counted ID %s is not in the product table; served under "
                       "application %s and counted with it (a product newer than the table?) - "
                       "logged once per ID, see kmsctl products --unknown", c->peer, id, app);
-        else
+        else if (d->hresult != KMS_HR_OK)
             log_warnx("client %s: KMS counted ID %s is not in the product table (application %s); "
                       "answered 0x%08X (%s) - logged once per ID, see kmsctl products --unknown",
                       c->peer, id, app, d->hresult, d->reason ? d->reason : "");
+        else
+            log_warnx("client %s: KMS counted ID %s is not in the product table (application %s); "
+                      "its record was not committed - logged once per ID, see kmsctl products --unknown",
+                      c->peer, id, app);
     } else if (r == UNKNOWNIDS_OTHER_FIRST) {
         log_warnx("client %s: KMS counted ID %s is not in the product table either; this node "
                   "already lists %d such IDs, further ones are added up as 'other' in /status "

@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu  # noqa: E402
+from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu, wait_until  # noqa: E402
 from test_refusals import bind_ndr32_pdu, request_pdu  # noqa: E402
 
 
@@ -79,18 +79,16 @@ class BadInputTests(NodeTestCase):
         # Half a bind, then nothing: closed after idle_timeout; others unaffected.
         s = self.connect()
         s.sendall(bind_ndr32_pdu()[:40])
-        t0 = time.time()
         self.others_still_served()
-        self.assertTrue(closed_by_peer(s, timeout=8))
-        self.assertLess(time.time() - t0, 8)
+        self.assertTrue(closed_by_peer(s))
         s.close()
 
     def test_silent_client_is_closed_after_idle_timeout(self):
         s = self.connect()
         self.others_still_served()
-        t0 = time.time()
-        self.assertTrue(closed_by_peer(s, timeout=8))
-        self.assertGreater(time.time() - t0, 0.5)
+        t0 = time.monotonic()
+        self.assertTrue(closed_by_peer(s))
+        self.assertGreater(time.monotonic() - t0, 0.5)  # a lower bound: load only delays the close
         self.assertEqual(self.n.status()["connections"]["refused"]["idle_timeout"], 1)
 
     def test_request_before_bind_gets_fault(self):
@@ -161,17 +159,17 @@ class LimitTests(NodeTestCase):
 
         hog = [from_addr("127.0.0.9"), from_addr("127.0.0.9")]
         third = from_addr("127.0.0.9")
-        self.assertTrue(closed_by_peer(third, timeout=3), "third connection from one address not refused")
+        self.assertTrue(closed_by_peer(third), "third connection from one address not refused")
         # Another address is still served while the hog holds its two.
         self.assertEqual(activate(n, "--cmid", cmid(1))["count"], 1)
         # The total limit: 2 (hog) + 2 more fill it; a fifth is refused.
         more = [from_addr("127.0.0.10"), from_addr("127.0.0.11")]
-        time.sleep(0.2)
+        wait_until("the node holds four connections", lambda: n.status()["connections"]["open"] == 4)
         fifth = from_addr("127.0.0.12")
-        self.assertTrue(closed_by_peer(fifth, timeout=3))
+        self.assertTrue(closed_by_peer(fifth))
         for s in hog + more + [third, fifth]:
             s.close()
-        time.sleep(0.3)
+        wait_until("the node has closed them", lambda: n.status()["connections"]["open"] == 0)
         self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)
         refused = n.status()["connections"]["refused"]
         self.assertEqual(refused["per_address"], 1)

@@ -6,8 +6,10 @@ limit for durable group commits)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +129,9 @@ class BenchTests(NodeTestCase):
         self.assertTrue(180 <= r["attempted"] <= 220, r["attempted"])
         self.assertTrue(180 <= r["activations"] <= 220, r["activations"])
         self.assertEqual(r["failed"], 0)
-        self.assertTrue(1.9 <= r["elapsed_s"] <= 3.0, r["elapsed_s"])
+        # the timetable's 2 s, then at most --timeout (5 s by default) for what is outstanding:
+        # bounds a loaded machine cannot break
+        self.assertTrue(1.9 <= r["elapsed_s"] <= 2 + 5 + 1, r["elapsed_s"])
         self.assertEqual(n.status()["requests"]["total"], r["activations"])
 
     def test_require_count_and_failure_exit_code(self):
@@ -233,10 +237,15 @@ class DiskModelTests(NodeTestCase):
 
     def test_the_commit_window_gathers_records(self):
         # 100 records/s arrive every 10 ms: an 80 ms window gathers about 9 of them into a
-        # commit; without a window a commit holds what arrived during the previous one.
+        # commit; without a window a commit holds what arrived during the previous one. On
+        # a real disk a slow fdatasync (another process's writes) makes commits gather what
+        # arrived meanwhile, window or not; in memory (tmpfs) only the window decides.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        where = tempfile.mkdtemp(prefix="kmsha-disk-", dir=shm)
+        self.addCleanup(shutil.rmtree, where, True)
         rows = {}
         for delay in (0, 80):
-            rc, out, err, _ = disk_model("--dir", self.workdir, "--rate", 100, "--seconds", 1,
+            rc, out, err, _ = disk_model("--dir", where, "--rate", 100, "--seconds", 1,
                                          "--model", "lmdb", "--delay-ms", delay)
             self.assertEqual(rc, 0, err)
             rows[delay] = disk_rows(out)["lmdb"]

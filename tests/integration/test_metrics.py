@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, wait_until  # noqa: E402
 from test_admin import parse_metrics  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
@@ -57,7 +57,7 @@ class MetricsTests(NodeTestCase):
             pass
         s.close()
         hold = socket.create_connection((n.host, n.port))  # an open connection, idle
-        time.sleep(0.3)
+        wait_until("the node has accepted the idle connection", lambda: n.status()["connections"]["open"] == 1)
         m = self.check_format(n.metrics())
         hold.close()
 
@@ -150,12 +150,8 @@ class MetricsTests(NodeTestCase):
             activate(c.nodes[i % 3], "--cmid", cmid(i))
         c.wait_converged(6)
         c.nodes[2].kill9()
-        deadline = time.time() + 8
-        while time.time() < deadline:
-            m = self.check_format(c.nodes[0].metrics())
-            if m.get(("kmsha_peer_up", 'node="kms1",peer="kms3"')) == 0:
-                break
-            time.sleep(0.2)
+        m = wait_until("kms1 reports kms3 down", lambda: (lambda m: m.get(("kmsha_peer_up", 'node="kms1",peer="kms3"')) == 0
+                                                          and m)(self.check_format(c.nodes[0].metrics())))
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms3"')], 0)
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms2"')], 1)
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms1"')], 1)
