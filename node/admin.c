@@ -1,6 +1,7 @@
 /* admin.c: HTTP admin endpoints of a node with libevent's evhttp (see admin.h). The pages
  * are built from the node's in-memory state only: no store scan, no blocking call. */
 #include "node/admin.h"
+#include "node/log.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -171,6 +172,15 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"last_commit_ms\":%.3f,\"max_commit_ms\":%.3f}",
                         st.entries, clients_size(n->clients), st.commits, st.records_written,
                         st.failures, st.map_size, st.map_used, st.last_commit_ms, st.commit_max_ms);
+    audit_stats as;
+    audit_get_stats(&as);
+    evbuffer_add_printf(b, ",\"audit\":{\"ok\":%s,\"lines\":%" PRIu64 ",\"write_failures\":%" PRIu64
+                           ",\"lines_lost\":%" PRIu64 ",\"gap_records\":%" PRIu64 ",\"pending_lines\":%" PRIu64
+                           ",\"failing\":%s,\"unrecorded_gap\":%" PRIu64 ",\"last_error\":",
+                        as.failing || as.unrecorded_gap ? "false" : "true", as.lines, as.write_failures, as.lines_lost,
+                        as.gap_records, as.pending_lines, as.failing ? "true" : "false", as.unrecorded_gap);
+    add_json_string(b, as.write_failures ? strerror(as.last_errno) : "");
+    evbuffer_add_printf(b, "}");
     char clock_why[300];
     timecheck_describe(&n->clock, clock_why, sizeof clock_why);
     evbuffer_add_printf(b, ",\"clock\":{\"trusted\":%s,\"state\":\"%s\",\"jumps\":%" PRIu64
@@ -291,6 +301,17 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 
     evbuffer_add_printf(b, "# HELP kmsha_up Whether the node is serving (1) or stopping (0).\n"
                            "# TYPE kmsha_up gauge\nkmsha_up{node=\"%s\"} %d\n", id, n->stopping ? 0 : 1);
+    audit_stats as;
+    audit_get_stats(&as);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_write_failures_total Writes of the audit log that failed (its lines are "
+                           "kept and retried, up to 256 KiB).\n# TYPE kmsha_audit_write_failures_total counter\n"
+                           "kmsha_audit_write_failures_total{node=\"%s\"} %" PRIu64 "\n", id, as.write_failures);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_lines_lost_total Audit lines that could not be kept for a retry (a gap "
+                           "line in the audit log says how many).\n# TYPE kmsha_audit_lines_lost_total counter\n"
+                           "kmsha_audit_lines_lost_total{node=\"%s\"} %" PRIu64 "\n", id, as.lines_lost);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_pending_lines Audit lines waiting to be written.\n"
+                           "# TYPE kmsha_audit_pending_lines gauge\nkmsha_audit_pending_lines{node=\"%s\"} %" PRIu64 "\n",
+                        id, as.pending_lines);
     evbuffer_add_printf(b, "# HELP kmsha_clock_trusted Whether this node trusts its wall clock (1): confirmed by a live "
                            "peer, or without peers not stepped. 0: it disagrees with its peers, stepped, or is not yet "
                            "confirmed; records and the update log are not pruned meanwhile.\n"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/admin.h"
@@ -22,6 +23,7 @@
 #include "node/server.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
+#include "replication/storecheck.h"
 
 #define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
@@ -50,6 +52,9 @@ static void usage(FILE *out)
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
             "                       store under ./var/ID\n"
+            "  --rebuild-from-peers start with an empty store and catch up from the live peers:\n"
+            "                       the repair of a damaged store (its files are moved to\n"
+            "                       DATA_DIR/damaged-TIME first); needs peers\n"
             "  --config-reference   print every setting as a Markdown table and exit\n"
             "  --version            print the version and exit\n"
             "Testing only:\n"
@@ -75,9 +80,32 @@ static int mkdir_p(const char *path)
 typedef struct daemon_state {
     node n;
     struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *clock_timer;
-    bool listen_given, admin_given, data_dir_given, local_cluster;
+    bool listen_given, admin_given, data_dir_given, local_cluster, rebuild;
     double stop_started_ms;
 } daemon_state;
+
+/* --rebuild-from-peers: moves the store's files to DATA_DIR/damaged-TIME (kept for a look
+ * later), so the node starts empty and catches up from its peers. */
+static void set_aside_store(node *n)
+{
+    if (n->cfg.n_peers < 2) fatalx("--rebuild-from-peers needs peers ([peer.ID] sections): a single node has "
+                                   "nobody to catch up from; restore a backup instead (kmsctl restore)");
+    char aside[CONFIG_PATH_MAX + 64];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int len = snprintf(aside, sizeof aside, "%s/damaged-", n->cfg.data_dir);
+    strftime(aside + len, sizeof aside - (size_t)len, "%Y%m%dT%H%M%SZ", &tm);
+    if (mkdir(aside, 0700) != 0 && errno != EEXIST) fatalx("--rebuild-from-peers: %s: %s", aside, strerror(errno));
+    static const char *const files[] = {"data.mdb", "lock.mdb", "origin", "clock"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[CONFIG_PATH_MAX + 16], to[CONFIG_PATH_MAX + 96];
+        snprintf(from, sizeof from, "%s/%s", n->cfg.data_dir, files[i]);
+        snprintf(to, sizeof to, "%s/%s", aside, files[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) fatalx("--rebuild-from-peers: moving %s: %s", from, strerror(errno));
+    }
+    log_warnx("--rebuild-from-peers: the old store is in %s; starting empty, catching up from the peers", aside);
+}
 
 static uint64_t load_future; /* records of the last load dated beyond the future bound */
 
@@ -345,6 +373,7 @@ int main(int argc, char **argv)
         const char *section = NULL, *key = NULL;
         if (!strcmp(a, "--config")) { i++; continue; }
         if (!strcmp(a, "--local-cluster")) continue;
+        if (!strcmp(a, "--rebuild-from-peers")) { d.rebuild = true; continue; }
         if (!strcmp(a, "--listen")) { section = "node"; key = "listen"; }
         else if (!strcmp(a, "--data-dir")) { section = "node"; key = "data_dir"; }
         else if (!strcmp(a, "--node-id")) { section = "node"; key = "id"; }
@@ -398,11 +427,18 @@ int main(int argc, char **argv)
     else snprintf(audit_path, sizeof audit_path, "%s", n->cfg.audit_log);
     if (audit_open(audit_path) != 0) fatalx("audit_log %s: %s", audit_path, strerror(errno));
 
+    if (d.rebuild) set_aside_store(n);
     store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
                         .map_size = (uint64_t)n->cfg.map_size_mb << 20,
                         .no_sync = false};
     n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
-    if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
+    if (!n->store) fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+    /* A damaged store is named with its repair, never served from in part. */
+    uint64_t checked = 0;
+    double tv = node_mono_ms();
+    if (store_verify(n->store, &checked, err, sizeof err) < 0)
+        fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+    log_info("store %s checked: %" PRIu64 " records decode (%.0f ms)", n->cfg.data_dir, checked, node_mono_ms() - tv);
     timecheck_init(&n->clock, n->cfg.data_dir, (int64_t)n->cfg.clock_max_offset_s * 1000, n->cfg.n_peers > 1,
                    node_now_ms(n));
     if (n->clock.jumped) {
@@ -415,7 +451,9 @@ int main(int argc, char **argv)
     clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     products_index_build(&n->products);
     double t0 = node_mono_ms();
-    if (load_index(n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
+    if (load_index(n) < 0)
+        fatalx("store %s: the count index refuses a stored record (out of memory or a damaged record); " STORE_REPAIR_HINT,
+               n->cfg.data_dir);
     clients_expire(n->clients, node_now_ms(n));
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);

@@ -40,6 +40,7 @@
 #include "replication/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/event.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -54,6 +55,7 @@
 #include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/products.h"
+#include "replication/storecheck.h"
 
 #define STORE_SCHEMA 2u           /* meta "schema": 1 = "clients" only, 2 = + "log", "vv" */
 #define STORE_SCHEMA_OLDEST 1u    /* oldest schema upgraded at open */
@@ -1031,6 +1033,18 @@ fail:
     return KMS_ESTORE;
 }
 
+typedef struct open_args {
+    store *self;
+    char *err;
+    size_t errlen;
+} open_args;
+
+static int open_dbs_guarded(void *arg)
+{
+    open_args *a = arg;
+    return open_dbs(a->self, a->err, a->errlen);
+}
+
 store *store_open(struct event_base *base, const char *dir, const store_options *opt,
                   char *err, size_t errlen)
 {
@@ -1054,6 +1068,11 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
     pthread_condattr_destroy(&ca);
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return open_fail(self, err, errlen, dir, errno);
+    /* A truncated data.mdb must be named before LMDB maps it (SIGBUS otherwise). */
+    if (store_file_check(dir, err, errlen) < 0) {
+        store_free(&self);
+        return NULL;
+    }
     int rc = mdb_env_create(&self->env);
     if (rc) return open_fail(self, err, errlen, "mdb_env_create", rc);
     mdb_env_set_maxdbs(self->env, 8);
@@ -1065,10 +1084,24 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
         mdb_env_close(self->env);
         self->env = NULL;
         char what[300];
-        snprintf(what, sizeof what, "opening LMDB environment %s", dir);
+        if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+            snprintf(what, sizeof what, "%s/data.mdb is damaged (LMDB refuses it)", dir);
+        else
+            snprintf(what, sizeof what, "opening LMDB environment %s", dir);
         return open_fail(self, err, errlen, what, rc);
     }
-    if (open_dbs(self, err, errlen) != 0) {
+    open_args oa = {self, err, errlen};
+    int orc = store_fault_guarded(open_dbs_guarded, &oa);
+    if (orc < 0 && orc != KMS_ESTORE && orc != KMS_EVERSION) {
+        /* Faulted inside LMDB: the environment is in an unknown state; leak it rather
+         * than touch it again (the caller stops). */
+        if (err && errlen)
+            snprintf(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d)", dir, -orc);
+        self->env = NULL;
+        store_free(&self);
+        return NULL;
+    }
+    if (orc != 0) {
         store_free(&self);
         return NULL;
     }
@@ -1203,6 +1236,108 @@ int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *ou
     mdb_txn_abort(txn);
     txn_unlock(self);
     return ret;
+}
+
+/* ---- verification ---- */
+
+typedef struct verify_state {
+    uint64_t records, log_entries, vv_entries;
+    char what[200];
+} verify_state;
+
+/* Walks one database; check() says whether an entry is sound. Returns an MDB code, or 1
+ * (with vs->what filled) at the first unsound entry. */
+static int verify_db(MDB_txn *txn, MDB_dbi dbi, const char *name, bool (*check)(const MDB_val *, const MDB_val *),
+                     uint64_t *count, verify_state *vs)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (!check(&k, &v)) {
+            snprintf(vs->what, sizeof vs->what, "entry %" PRIu64 " of the \"%s\" database does not decode", *count + 1,
+                     name);
+            mdb_cursor_close(cur);
+            return 1;
+        }
+        (*count)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static bool check_client(const MDB_val *k, const MDB_val *v)
+{
+    store_record rec;
+    /* Also what the count index accepts: a time within its 44 bits. */
+    return decode_value(k, v, &rec) && rec.last_seen_ms >= 0 && rec.last_seen_ms < ((int64_t)1 << 44) &&
+           rec.first_seen_ms >= 0 && rec.first_seen_ms <= rec.last_seen_ms;
+}
+
+static bool check_log(const MDB_val *k, const MDB_val *v)
+{
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    int64_t t;
+    store_record rec;
+    return log_key_parse(k, origin, &seq) && seq > 0 && log_value_parse(v, &t, &rec);
+}
+
+static bool check_vv(const MDB_val *k, const MDB_val *v)
+{
+    return k->mv_size > 0 && k->mv_size < STORE_ORIGIN_MAX && !memchr(k->mv_data, 0, k->mv_size) && v->mv_size == 8;
+}
+
+static bool check_any(const MDB_val *k, const MDB_val *v)
+{
+    (void)k;
+    (void)v;
+    return true;
+}
+
+typedef struct verify_args {
+    store *self;
+    verify_state *vs;
+} verify_args;
+
+static int verify_all(void *arg)
+{
+    verify_args *a = arg;
+    store *self = a->self;
+    verify_state *vs = a->vs;
+    MDB_txn *txn;
+    int rc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (rc) return rc;
+    uint64_t other = 0;
+    /* LMDB's own databases too: the free-page list (a write reads it) and the names. */
+    rc = verify_db(txn, 0, "free pages", check_any, &other, vs);
+    if (!rc) rc = verify_db(txn, 1, "main", check_any, &other, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_clients, "clients", check_client, &vs->records, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_log, "log", check_log, &vs->log_entries, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_vv, "vv", check_vv, &vs->vv_entries, vs);
+    mdb_txn_abort(txn);
+    txn_unlock(self);
+    return rc;
+}
+
+int store_verify(store *self, uint64_t *records, char *err, size_t errlen)
+{
+    if (!self) return KMS_ESTORE;
+    verify_state vs;
+    memset(&vs, 0, sizeof vs);
+    verify_args a = {self, &vs};
+    int rc = store_fault_guarded(verify_all, &a);
+    if (records) *records = vs.records;
+    if (rc == 0) return 0;
+    if (rc < 0)
+        snprintf(vs.what, sizeof vs.what, "reading it faulted (signal %d) after %" PRIu64 " records", -rc, vs.records);
+    else if (rc != 1)
+        snprintf(vs.what, sizeof vs.what, "LMDB: %s after %" PRIu64 " records", mdb_strerror(rc), vs.records);
+    if (err && errlen) snprintf(err, errlen, "data.mdb is damaged: %s", vs.what);
+    return KMS_ESTORE;
 }
 
 void store_get_stats(store *self, store_stats *out)

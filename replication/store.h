@@ -67,6 +67,13 @@ int store_put_async(store *self, const store_record *rec, store_done_fn done, vo
 typedef int (*store_each_fn)(void *ctx, const store_record *rec);
 int store_each(store *self, store_each_fn fn, void *ctx);
 
+/* Checks the whole store: every entry of the clients, log and vv databases must decode
+ * (a client record also as the count index takes it), and LMDB must walk every page
+ * without error; a fault inside LMDB on a damaged page is caught and reported, not a
+ * crash. Blocking (for start-up and tools). Returns 0 (*records = records checked) or
+ * KMS_ESTORE with what is damaged in err. */
+int store_verify(store *self, uint64_t *records, char *err, size_t errlen);
+
 /* Looks one record up. Returns 0, KMS_ENOTFOUND or KMS_ESTORE. */
 int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *out);
 

@@ -24,6 +24,7 @@
 #include "node/query.h"
 #include "ops/kmsctl/storefile.h"
 #include "proto/errors.h"
+#include "replication/storecheck.h"
 #include "proto/guid.h"
 #include "proto/products.h"
 
@@ -251,7 +252,8 @@ int ctlops_clients(int argc, char **argv)
         int rc = storefile_each(sf, collect_rec, &c);
         storefile_close(&sf);
         if (rc < 0) {
-            fprintf(stderr, "kmsctl: %s: cannot read the store: %s\n", data_dir, kms_strerror(rc));
+            fprintf(stderr, "kmsctl: %s: cannot read the store: %s: data.mdb is damaged or unreadable; %s\n", data_dir,
+                    kms_strerror(rc), STORE_REPAIR_HINT);
             json_decref(arr);
             return EXIT_FAIL;
         }

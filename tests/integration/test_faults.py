@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import BUILD, KMSCTL, KMSD, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
 
 DAY = 86400
 
@@ -74,6 +74,46 @@ class FullDiskTests(NodeTestCase):
         self.assertEqual(answer["count"], stored)
         self.assertEqual(n.status()["counts"]["windows"]["live_clients"], stored)
         self.assertIn("record not committed", n.read_log())
+
+
+    def test_audit_on_a_full_disk_is_counted_and_leaves_a_gap_line(self):
+        os.makedirs(os.path.join(self.workdir, "kms1"))
+        audit = os.path.join(self.disk, "audit.log")
+        n = self.node(config="[node]\naudit_log = %s\n" % audit).start()
+        self.assertEqual(self.activate_rc(n, 0)[0], 0)
+        filler = os.path.join(self.disk, "filler")
+        fill(filler)
+        # More lines than the node keeps for a retry (256 KiB): the rest are lost, counted.
+        p = subprocess.run([os.path.join(BUILD, "kmsbench"), "--requests", "800", "--clients", "800", "-c", "8",
+                            "--no-progress", n.addr], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        st = n.status()["audit"]
+        self.assertFalse(st["ok"])
+        self.assertGreater(st["write_failures"], 0)
+        self.assertGreater(st["lines_lost"], 0)
+        self.assertIn("No space left on device", st["last_error"])
+        m = n.metrics()
+        self.assertRegex(m, r'kmsha_audit_write_failures_total\{node="kms1"\} [1-9]')
+        self.assertRegex(m, r'kmsha_audit_lines_lost_total\{node="kms1"\} [1-9]')
+        self.assertIn("writing the audit log failed", n.read_log())
+        os.unlink(filler)
+        self.assertEqual(self.activate_rc(n, 5000)[0], 0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not n.status()["audit"]["ok"]:
+            time.sleep(0.1)
+        st = n.status()["audit"]
+        self.assertTrue(st["ok"], st)
+        with open(audit) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        # One gap line per run of lost lines (a nearly full disk still takes a few).
+        gaps = [l["audit_gap"] for l in lines if "audit_gap" in l]
+        self.assertGreaterEqual(len(gaps), 1)
+        lost = sum(g["lines_not_written"] for g in gaps)
+        self.assertEqual(lost, st["lines_lost"])
+        self.assertEqual(st["gap_records"], len(gaps))
+        # Every request is in the file or in a gap line's count: nothing silently dropped.
+        self.assertEqual(len(lines) - len(gaps) + lost, 1 + 800 + 1)
+        self.assertEqual(lines[-1]["cmid"], cmid(5000))
 
 
 class StalledLinkTests(NodeTestCase):
@@ -208,6 +248,111 @@ class ClockTests(NodeTestCase):
         c.nodes[0].start()
         c.wait_converged(30, nodes=[c.nodes[0], victim])
         self.assertEqual(c.nodes[0].status()["store"]["records"], 30)
+
+
+class DamagedStoreTests(NodeTestCase):
+    """A truncated or bit-flipped data.mdb: named with its repair, never a crash (SIGBUS,
+    SIGSEGV), a hang or a node that counts part of its records."""
+
+    RECORDS = 400
+
+    def seeded(self, node_id="kms1"):
+        d = os.path.join(self.workdir, node_id, "data")
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        p = subprocess.run([os.path.join(BUILD, "kmsseed"), "--data-dir", d, "--node-id", node_id, "--records",
+                            str(self.RECORDS)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return d
+
+    def run_kmsd(self, data_dir, *extra, timeout=20):
+        """Starts kmsd on the store; returns (returncode or None if it is serving, output)."""
+        n = self.node(data_dir=data_dir)
+        n.start(extra, wait=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if n.proc.poll() is not None:
+                n.log.close()
+                return n.proc.returncode, n.read_log()
+            try:
+                if n.http("/healthz")[0] == 200:
+                    return None, n
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.fail("kmsd neither served nor exited within %s s (a hang):\n%s" % (timeout, n.read_log()))
+
+    def assert_refused(self, rc, out):
+        self.assertEqual(rc, 1, "kmsd should refuse the damaged store with exit status 1, got %s:\n%s" % (rc, out))
+        self.assertIn("data.mdb is damaged", out)
+        self.assertIn("kmsctl restore", out)
+        self.assertIn("--rebuild-from-peers", out)
+
+    def test_truncated_store_is_named_with_its_repair(self):
+        d = self.seeded()
+        path = os.path.join(d, "data.mdb")
+        size = os.path.getsize(path)
+        os.truncate(path, size // 2)
+        rc, out = self.run_kmsd(d)
+        self.assert_refused(rc, out)  # before: SIGBUS (-7) with an empty log
+        self.assertIn("truncated", out)
+        rc, stdout, err = kmsctl("clients", "--data-dir", d)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("damaged", err)
+        self.assertIn("truncated", err)
+
+    def test_flipped_bytes_are_refused_or_harmless_never_a_crash(self):
+        import random
+        rng = random.Random(15)
+        outcomes = []
+        for round_ in range(6):
+            d = self.seeded("kms%d" % (round_ + 1))
+            path = os.path.join(d, "data.mdb")
+            size = os.path.getsize(path)
+            with open(path, "r+b") as f:
+                for _ in range(200):
+                    at = rng.randrange(8192, size)  # past the two meta pages
+                    f.seek(at)
+                    b = f.read(1)
+                    f.seek(at)
+                    f.write(bytes([b[0] ^ (1 << rng.randrange(8))]))
+            rc, res = self.run_kmsd(d)
+            if rc is None:
+                # It started: then every record is there (no silent under-count).
+                st = res.status()
+                self.assertEqual(st["store"]["records"], self.RECORDS)
+                self.assertEqual(st["counts"]["windows"]["live_clients"] + st["counts"]["office2010"]["live_clients"]
+                                 + st["counts"]["office2013"]["live_clients"], self.RECORDS)
+                res.stop()
+                outcomes.append("served")
+            else:
+                self.assert_refused(rc, res)
+                outcomes.append("refused")
+            krc, _, kerr = kmsctl("clients", "--data-dir", d, "--limit", "100000")
+            self.assertIn(krc, (0, 1))
+            if krc == 1:
+                self.assertIn("damaged", kerr)
+        self.assertIn("refused", outcomes)
+        print("outcomes:", outcomes)
+
+    def test_rebuild_from_peers_is_one_command(self):
+        c = Cluster(self, n=2)
+        c.start()
+        for i in range(20):
+            activate(c.nodes[i % 2], "--cmid", cmid(i))
+        c.wait_converged(20, records=20)
+        victim = c.nodes[1]
+        victim.stop()
+        path = os.path.join(victim.data_dir, "data.mdb")
+        os.truncate(path, os.path.getsize(path) // 2)
+        victim.start(wait=False)
+        self.assertEqual(victim.proc.wait(20), 1)
+        victim.log.close()
+        self.assert_refused(1, victim.read_log())
+        victim.start(["--rebuild-from-peers"])
+        c.wait_converged(20, records=20)
+        aside = [e for e in os.listdir(victim.data_dir) if e.startswith("damaged-")]
+        self.assertEqual(len(aside), 1)
+        self.assertTrue(os.path.exists(os.path.join(victim.data_dir, aside[0], "data.mdb")))
 
 
 if __name__ == "__main__":
