@@ -124,6 +124,29 @@ class MetricsTests(NodeTestCase):
         self.assertEqual(st["requests"]["failed"], 2)
         self.assertEqual(st["counts"]["windows"]["count"], 4)
 
+    def test_lone_activation_commits_at_once(self):
+        """The group commit with the defaults: a lone activation's record is committed
+        alone, without waiting for company (no commit window counted); with
+        commit_delay_ms set, the wait is counted."""
+        L = 'node="kms1"'
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1))  # the first commit (and any start-up work) done
+        m0 = self.check_format(n.metrics())
+        self.assertEqual(m0[("kmsha_store_queued", L)], 0)
+        activate(n, "--cmid", cmid(2))
+        m1 = self.check_format(n.metrics())
+        d = lambda name: m1[(name, L)] - m0[(name, L)]  # noqa: E731
+        self.assertEqual(d("kmsha_store_records_written_total"), 1)
+        self.assertEqual(d("kmsha_store_commit_seconds_count"), 1)  # one commit, one record
+        self.assertEqual(m1[("kmsha_store_commit_window_waits_total", L)], 0)
+        n.stop()
+        w = self.node(node_id="kms2", config="[store]\ncommit_delay_ms = 100\n").start()
+        for i in range(10):
+            activate(w, "--cmid", cmid(10 + i))
+            if self.check_format(w.metrics())[("kmsha_store_commit_window_waits_total", 'node="kms2"')] >= 1:
+                break
+        self.assertGreaterEqual(self.check_format(w.metrics())[("kmsha_store_commit_window_waits_total", 'node="kms2"')], 1)
+
     def test_unknown_product_requests(self):
         n = self.node().start()
         unknown = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
