@@ -101,6 +101,12 @@ class FullDiskTests(NodeTestCase):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not n.status()["audit"]["ok"]:
             time.sleep(0.1)
+        self.assertTrue(n.status()["audit"]["ok"], n.status()["audit"])
+        # Written again: the next line reaches the file.
+        self.assertEqual(self.activate_rc(n, 5001)[0], 0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and n.status()["audit"]["pending_lines"]:
+            time.sleep(0.1)
         st = n.status()["audit"]
         self.assertTrue(st["ok"], st)
         with open(audit) as f:
@@ -112,8 +118,8 @@ class FullDiskTests(NodeTestCase):
         self.assertEqual(lost, st["lines_lost"])
         self.assertEqual(st["gap_records"], len(gaps))
         # Every request is in the file or in a gap line's count: nothing silently dropped.
-        self.assertEqual(len(lines) - len(gaps) + lost, 1 + 800 + 1)
-        self.assertEqual(lines[-1]["cmid"], cmid(5000))
+        self.assertEqual(len(lines) - len(gaps) + lost, 1 + 800 + 2)
+        self.assertEqual(lines[-1]["cmid"], cmid(5001))
 
 
 class StalledLinkTests(NodeTestCase):
@@ -271,8 +277,7 @@ class DamagedStoreTests(NodeTestCase):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if n.proc.poll() is not None:
-                n.log.close()
-                return n.proc.returncode, n.read_log()
+                return n.wait_exit(), n.read_log()
             try:
                 if n.http("/healthz")[0] == 200:
                     return None, n
@@ -345,8 +350,7 @@ class DamagedStoreTests(NodeTestCase):
         path = os.path.join(victim.data_dir, "data.mdb")
         os.truncate(path, os.path.getsize(path) // 2)
         victim.start(wait=False)
-        self.assertEqual(victim.proc.wait(20), 1)
-        victim.log.close()
+        self.assertEqual(victim.wait_exit(20), 1)
         self.assert_refused(1, victim.read_log())
         victim.start(["--rebuild-from-peers"])
         c.wait_converged(20, records=20)
