@@ -883,6 +883,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
     if (!r->pub || !r->sub || !r->router) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
     void *socks[3] = {r->pub, r->sub, r->router};
     for (int i = 0; i < 3; i++) {
+        zmq_setsockopt(socks[i], ZMQ_IPV6, &one, sizeof one); /* IPv6 peers; IPv4 ones still work */
         zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(socks[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(socks[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -921,6 +922,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         if (zmq_connect(r->sub, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
         p->dealer = zmq_socket(r->ctx, ZMQ_DEALER);
         if (!p->dealer) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
+        zmq_setsockopt(p->dealer, ZMQ_IPV6, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);

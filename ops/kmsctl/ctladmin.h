@@ -18,6 +18,7 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
  * node's peer order (just the one node's without cluster or without peers), or NULL when
  * admin itself does not answer (printed). The ids of peers that did not answer (or have
  * no admin address) are appended to unreachable. */
+/* admin NULL: the node kmsctl --config names (ctlnode_admin). */
 json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable);
 
 #endif
