@@ -1108,6 +1108,7 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
          * than touch it again (the caller stops). */
         if (err && errlen)
             snprintf(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d)", dir, -orc);
+        store_quarantine(self->env);
         self->env = NULL;
         store_free(&self);
         return NULL;

@@ -21,6 +21,11 @@ int store_file_check(const char *dir, char *err, size_t errlen);
  * default action. */
 int store_fault_guarded(int (*fn)(void *), void *ctx);
 
+/* Keeps an LMDB environment that faulted reachable, never closed (closing it would touch
+ * the damaged map again): the process stops using it and exits soon; a leak checker sees
+ * it held, not lost. */
+void store_quarantine(void *env);
+
 /* The repair, for messages: how to restore the store or rebuild it from the peers. */
 #define STORE_REPAIR_HINT                                                                    \
     "repair: restore a backup (kmsctl restore --data-dir DIR --force BACKUP), or start "    \

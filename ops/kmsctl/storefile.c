@@ -109,6 +109,7 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
     int rc = store_fault_guarded(open_handles, self);
     if (rc < 0) { /* faulted inside LMDB: the environment is unusable (leaked, not closed) */
         set_err(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d); " STORE_REPAIR_HINT, dir, -rc);
+        store_quarantine(self->env);
         self->env = NULL;
         storefile_close(&self);
         return NULL;
@@ -143,7 +144,8 @@ int storefile_each(storefile *self, store_each_fn fn, void *ctx)
     each_args a = {self, fn, ctx};
     int rc = store_fault_guarded(each_unguarded, &a);
     if (rc < 0 && rc != KMS_ESTORE) {
-        self->env = NULL; /* unusable after a fault: leaked, not closed */
+        store_quarantine(self->env); /* unusable after a fault: kept, not closed */
+        self->env = NULL;
         return KMS_ESTORE;
     }
     return rc;
