@@ -15,9 +15,11 @@
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
 #include "node/dns.h"
+#include "node/ready.h"
 #include "node/server.h"
 #include "node/statuspage.h"
 #include "proto/kms.h"
+#include "proto/json.h"
 #include "proto/products.h"
 #include "replication/repl.h"
 
@@ -28,17 +30,8 @@ struct admin {
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
 };
 
-static void add_json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void add_json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void send_reply(struct evhttp_request *req, int code, const char *reason,
                        const char *type, struct evbuffer *body)
@@ -59,8 +52,13 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
     if (a->n->stopping) {
         evbuffer_add_printf(b, "stopping\n");
         send_reply(req, 503, "Service Unavailable", "text/plain", b);
+    } else if (!ready_serving(a->n->ready)) {
+        /* Not ready: monitoring and load balancers see what clients see (refused). */
+        evbuffer_add_printf(b, "not ready: %s\n", ready_reason(a->n->ready));
+        send_reply(req, 503, "Service Unavailable", "text/plain", b);
     } else {
-        evbuffer_add_printf(b, "ok\n");
+        if (ready_get(a->n->ready) == READY_ALONE) evbuffer_add_printf(b, "ok (serving alone: %s)\n", ready_reason(a->n->ready));
+        else evbuffer_add_printf(b, "ok\n");
         send_reply(req, 200, "OK", "text/plain", b);
     }
     evbuffer_free(b);
@@ -216,14 +214,19 @@ static void status_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, ",\"site\":");
         add_json_string(b, pi.site);
         const config_peer *cp = config_find_peer(&n->cfg, pi.id);
-        char addr[300] = "";
+        char addr[CONFIG_MAX_PEER_ADDRS * 270] = "";
         if (cp && cp->admin.port)
             snprintf(addr, sizeof addr, strchr(cp->admin.host, ':') ? "[%s]:%u" : "%s:%u", cp->admin.host, cp->admin.port);
         evbuffer_add_printf(b, ",\"admin\":");
         add_json_string(b, addr);
         addr[0] = 0;
-        if (cp && cp->kms.port)
-            snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
+        for (int k = 0, used = 0; cp && k < cp->n_kms; k++) { /* every address: "IPv4:PORT, [IPv6]:PORT" */
+            const config_addr *ka = &cp->kms_addrs[k];
+            int w = snprintf(addr + used, sizeof addr - (size_t)used, strchr(ka->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+                             k ? ", " : "", ka->host, ka->port);
+            if (w < 0 || (size_t)w >= sizeof addr - (size_t)used) break;
+            used += w;
+        }
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
         evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64,
@@ -246,6 +249,10 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
+    evbuffer_add_printf(b, ",\"serving\":{\"state\":\"%s\",\"since_ms\":%" PRId64 ",\"reason\":",
+                        ready_state_name(ready_get(n->ready)), ready_since_ms(n->ready));
+    add_json_string(b, ready_reason(n->ready));
+    evbuffer_add(b, "}", 1);
     dns_status_json(n->dns, b);
     add_unknown_ids(b, &n->unknown_ids);
     evbuffer_add_printf(b, ",\"recent\":[");
@@ -374,6 +381,11 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), counts[i].count);
+    evbuffer_add_printf(b, "# HELP kmsha_application_served Whether [kms] allow_products serves this application "
+                           "(the count alerts consider only those).\n# TYPE kmsha_application_served gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_application_served{node=\"%s\",application=\"%s\"} %d\n", id,
+                            products_app_slug((kms_app)i), config_app_served(&n->cfg, i) ? 1 : 0);
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
@@ -475,6 +487,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "# TYPE kmsha_replication_refused_keys_total counter\n"
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
     }
+    ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);

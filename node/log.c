@@ -234,6 +234,23 @@ int audit_open(const char *path)
     return 0;
 }
 
+/* SIGHUP (logrotate): the new file first; when it cannot be opened the old one keeps
+ * being written. Lines still waiting (a failing disk) go to the new file. */
+int audit_reopen(const char *path)
+{
+    if (strcmp(path, "off") == 0 || strcmp(path, "-") == 0) return 0; /* nothing to reopen */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    audit_flush();
+    writeback_stop();
+    if (audit_fd >= 0 && !audit_is_stdout) close(audit_fd);
+    audit_fd = fd;
+    audit_is_stdout = false;
+    writeback_start(audit_fd);
+    audit_flush();
+    return 0;
+}
+
 void audit_close(void)
 {
     audit_flush();
