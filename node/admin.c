@@ -1,6 +1,7 @@
 /* admin.c: HTTP admin endpoints of a node with libevent's evhttp (see admin.h). The pages
  * are built from the node's in-memory state only: no store scan, no blocking call. */
 #include "node/admin.h"
+#include "node/log.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -171,6 +172,25 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"last_commit_ms\":%.3f,\"max_commit_ms\":%.3f}",
                         st.entries, clients_size(n->clients), st.commits, st.records_written,
                         st.failures, st.map_size, st.map_used, st.last_commit_ms, st.commit_max_ms);
+    audit_stats as;
+    audit_get_stats(&as);
+    evbuffer_add_printf(b, ",\"audit\":{\"ok\":%s,\"lines\":%" PRIu64 ",\"write_failures\":%" PRIu64
+                           ",\"lines_lost\":%" PRIu64 ",\"gap_records\":%" PRIu64 ",\"pending_lines\":%" PRIu64
+                           ",\"failing\":%s,\"unrecorded_gap\":%" PRIu64 ",\"last_error\":",
+                        as.failing || as.unrecorded_gap ? "false" : "true", as.lines, as.write_failures, as.lines_lost,
+                        as.gap_records, as.pending_lines, as.failing ? "true" : "false", as.unrecorded_gap);
+    add_json_string(b, as.write_failures ? strerror(as.last_errno) : "");
+    evbuffer_add_printf(b, "}");
+    char clock_why[300];
+    timecheck_describe(&n->clock, clock_why, sizeof clock_why);
+    evbuffer_add_printf(b, ",\"clock\":{\"trusted\":%s,\"state\":\"%s\",\"jumps\":%" PRIu64
+                           ",\"last_jump_ms\":%" PRId64 ",\"peers_agree\":%d,\"peers_disagree\":%d"
+                           ",\"tolerance_s\":%u,\"pruning\":\"%s\",\"detail\":",
+                        n->clock.trusted ? "true" : "false", timecheck_state_name(n->clock.state), n->clock.jumps,
+                        n->clock.last_jump_ms, n->clock.peers_agree, n->clock.peers_disagree,
+                        n->cfg.clock_max_offset_s, n->clock.trusted ? "on" : "suspended");
+    add_json_string(b, clock_why);
+    evbuffer_add_printf(b, "}");
     evbuffer_add_printf(b, ",\"cluster\":{\"name\":");
     add_json_string(b, n->cfg.cluster_name);
     evbuffer_add_printf(b, ",\"origin\":");
@@ -211,11 +231,17 @@ static void status_cb(struct evhttp_request *req, void *arg)
         }
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
-        evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
-                               ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64
-                               ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",
-                            pi.self ? "true" : "false", pi.alive ? "true" : "false", pi.last_heard_ms,
-                            pi.lag_updates, pi.lag_ms, pi.updates_received, pi.malformed);
+        evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64,
+                            pi.self ? "true" : "false", pi.alive ? "true" : "false", pi.last_heard_ms);
+        /* A peer that is not heard: its lag is unknown (null), not 0. */
+        if (pi.lag_known)
+            evbuffer_add_printf(b, ",\"lag_updates\":%" PRIu64 ",\"lag_ms\":%" PRId64, pi.lag_updates, pi.lag_ms);
+        else
+            evbuffer_add_printf(b, ",\"lag_updates\":null,\"lag_ms\":null");
+        if (pi.clock_known) evbuffer_add_printf(b, ",\"clock_offset_ms\":%" PRId64, pi.clock_offset_ms);
+        else evbuffer_add_printf(b, ",\"clock_offset_ms\":null");
+        evbuffer_add_printf(b, ",\"updates_received\":%" PRIu64 ",\"malformed\":%" PRIu64 "}",
+                            pi.updates_received, pi.malformed);
     }
     repl_stats rs;
     repl_get_stats(n->repl, &rs);
@@ -315,6 +341,26 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 
     evbuffer_add_printf(b, "# HELP kmsha_up Whether the node is serving (1) or stopping (0).\n"
                            "# TYPE kmsha_up gauge\nkmsha_up{node=\"%s\"} %d\n", id, n->stopping ? 0 : 1);
+    audit_stats as;
+    audit_get_stats(&as);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_write_failures_total Writes of the audit log that failed (its lines are "
+                           "kept and retried, up to 256 KiB).\n# TYPE kmsha_audit_write_failures_total counter\n"
+                           "kmsha_audit_write_failures_total{node=\"%s\"} %" PRIu64 "\n", id, as.write_failures);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_lines_lost_total Audit lines that could not be kept for a retry (a gap "
+                           "line in the audit log says how many).\n# TYPE kmsha_audit_lines_lost_total counter\n"
+                           "kmsha_audit_lines_lost_total{node=\"%s\"} %" PRIu64 "\n", id, as.lines_lost);
+    evbuffer_add_printf(b, "# HELP kmsha_audit_pending_lines Audit lines waiting to be written.\n"
+                           "# TYPE kmsha_audit_pending_lines gauge\nkmsha_audit_pending_lines{node=\"%s\"} %" PRIu64 "\n",
+                        id, as.pending_lines);
+    evbuffer_add_printf(b, "# HELP kmsha_clock_trusted Whether this node trusts its wall clock (1): confirmed by a live "
+                           "peer, or without peers not stepped. 0: it disagrees with its peers, stepped, or is not yet "
+                           "confirmed; records and the update log are not pruned meanwhile.\n"
+                           "# TYPE kmsha_clock_trusted gauge\nkmsha_clock_trusted{node=\"%s\"} %d\n", id,
+                        n->clock.trusted ? 1 : 0);
+    evbuffer_add_printf(b, "# HELP kmsha_clock_jumps_total Steps of the wall clock against the monotonic clock "
+                           "beyond clock_max_offset_s (also while the node was stopped).\n"
+                           "# TYPE kmsha_clock_jumps_total counter\nkmsha_clock_jumps_total{node=\"%s\"} %" PRIu64 "\n",
+                        id, n->clock.jumps);
     evbuffer_add_printf(b, "# HELP kmsha_start_time_seconds Unix time the node started.\n"
                            "# TYPE kmsha_start_time_seconds gauge\nkmsha_start_time_seconds{node=\"%s\"} %" PRId64 "\n",
                         id, n->started_ms / 1000);
@@ -424,12 +470,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
             repl_peer_get(n->repl, i, &pi);
             evbuffer_add_printf(b, "kmsha_peer_up{node=\"%s\",peer=\"%s\"} %d\n", id, pi.id, pi.alive ? 1 : 0);
         }
-        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_updates Updates a peer has that this node has not applied.\n"
+        evbuffer_add_printf(b, "# HELP kmsha_replication_lag_updates Updates a peer has that this node has not applied "
+                               "(no sample while the peer is not heard: unknown).\n"
                                "# TYPE kmsha_replication_lag_updates gauge\n");
         for (int i = 0; i < repl_peer_count(n->repl); i++) {
             repl_peer_info pi;
             repl_peer_get(n->repl, i, &pi);
-            if (!pi.self)
+            if (!pi.self && pi.lag_known)
                 evbuffer_add_printf(b, "kmsha_replication_lag_updates{node=\"%s\",peer=\"%s\"} %" PRIu64 "\n", id, pi.id, pi.lag_updates);
         }
         evbuffer_add_printf(b, "# HELP kmsha_replication_lag_seconds How long this node has been behind a peer.\n"
@@ -437,7 +484,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         for (int i = 0; i < repl_peer_count(n->repl); i++) {
             repl_peer_info pi;
             repl_peer_get(n->repl, i, &pi);
-            if (!pi.self)
+            if (!pi.self && pi.lag_known)
                 evbuffer_add_printf(b, "kmsha_replication_lag_seconds{node=\"%s\",peer=\"%s\"} %.3f\n", id, pi.id, pi.lag_ms / 1000.0);
         }
         repl_stats rs;
@@ -453,6 +500,19 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         put_histogram(b, "kmsha_replication_delay_seconds",
                       "From an update's creation on its origin to this node counting it (live updates).", id,
                       metrics_latency_bounds_ms, dh->bucket, METRICS_LATENCY_BUCKETS, dh->sum_ms, dh->count);
+        evbuffer_add_printf(b, "# HELP kmsha_peer_clock_offset_seconds A live peer's wall clock minus this node's "
+                               "(from its heartbeats).\n# TYPE kmsha_peer_clock_offset_seconds gauge\n");
+        for (int i = 0; i < repl_peer_count(n->repl); i++) {
+            repl_peer_info pi;
+            repl_peer_get(n->repl, i, &pi);
+            if (pi.clock_known)
+                evbuffer_add_printf(b, "kmsha_peer_clock_offset_seconds{node=\"%s\",peer=\"%s\"} %.3f\n", id, pi.id,
+                                    (double)pi.clock_offset_ms / 1000);
+        }
+        evbuffer_add_printf(b, "# HELP kmsha_replication_future_refused_total Records from peers refused as dated "
+                               "beyond this node's clock plus future_tolerance_h.\n"
+                               "# TYPE kmsha_replication_future_refused_total counter\n"
+                               "kmsha_replication_future_refused_total{node=\"%s\"} %" PRIu64 "\n", id, rs.future_refused);
         evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
                                "# TYPE kmsha_replication_malformed_total counter\n"
                                "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);

@@ -480,6 +480,17 @@ uint32_t clients_count(clients_index *self, int app, int64_t now_ms)
     return reported(self, self->hsize[app], self->max_n[app]);
 }
 
+uint32_t clients_count_including(clients_index *self, int app, const uint8_t cmid[16], const uint8_t kms_id[16],
+                                 uint16_t n_policy, int64_t now_ms)
+{
+    if (app < 0 || app >= CLIENTS_APPS) return 0;
+    unsigned a = (unsigned)app;
+    expire_app(self, a, clients_cutoff(self, now_ms));
+    uint32_t live = self->hsize[a] + (clients_last_seen(self, app, cmid) < 0 ? 1 : 0);
+    unsigned n = effective_n(self, a, kms_id, n_policy);
+    return reported(self, live, self->max_n[a] > n ? self->max_n[a] : n);
+}
+
 /* Counts the records of app's heap below position i that are expired at cutoff, and their
  * N in stale_n. The heap is a min-heap by last_seen, so the expired ones are a subtree at
  * its top: the walk visits only them (recursion depth: the heap's height). */

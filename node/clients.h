@@ -42,6 +42,13 @@ int clients_touch(clients_index *self, int app, const uint8_t cmid[16], const ui
  * expired records, then min(live, cap). 0 for an unknown app. */
 uint32_t clients_count(clients_index *self, int app, int64_t now_ms);
 
+/* The count reported to a client of app that asks at now_ms: as clients_count, with the
+ * requesting client (cmid, n_policy) included as if it were in the index. The client
+ * itself is not added: it enters the index (clients_touch) once its record is stored, so
+ * a client whose record could not be committed is never counted. */
+uint32_t clients_count_including(clients_index *self, int app, const uint8_t cmid[16], const uint8_t kms_id[16],
+                                 uint16_t n_policy, int64_t now_ms);
+
 /* The figures of app at now_ms, computed without changing the index (reading /status and
  * /metrics never mutates): clients counted, the largest N among them, the count reported
  * (what clients_count would return). Zeros for an unknown app. */

@@ -189,6 +189,15 @@ static const setting settings[] = {
     {"cluster", "log_retention_hours", ST_UINT, OFF(log_retention_hours), 0, 0, 1, 87600, 0,
      false, NULL, NULL, "168",
      false, "Hours the update log is kept for catch-up; older gaps are filled by a snapshot"},
+    {"cluster", "clock_max_offset_s", ST_UINT, OFF(clock_max_offset_s), 0, 0, 1, 86400, 0, false, NULL,
+     NULL, "180", false,
+     "Seconds this node's clock may differ from its live peers' (heartbeats carry each node's time) "
+     "or step (wall against monotonic time) before it is untrusted: then the node says so and "
+     "prunes no record and no log until a live peer confirms its time"},
+    {"cluster", "future_tolerance_h", ST_UINT, OFF(future_tolerance_h), 0, 0, 1, 8760, 0, false, NULL,
+     NULL, "24", false,
+     "Hours a record from a peer may be dated after this node's clock; later ones are refused "
+     "(logged once per origin, counted in kmsha_replication_future_refused_total)"},
     {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
      false, "Updates or records per catch-up reply"},
 

@@ -110,6 +110,8 @@ typedef struct kmsd_config {
     uint32_t alone_after_ms;       /* with no live peer this long, a syncing node serves alone */
     uint32_t log_retention_hours;
     uint32_t sync_batch;
+    uint32_t clock_max_offset_s;   /* clock checks: a peer's clock or a jump beyond this is wrong */
+    uint32_t future_tolerance_h;   /* records from peers dated beyond now + this are refused */
 
     /* [dns] (SRV publishing, node/dns.c) */
     char dns_server[300];          /* IP:PORT of the primary that takes updates; "" = off */

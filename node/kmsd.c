@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/admin.h"
@@ -23,6 +24,7 @@
 #include "node/server.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
+#include "replication/storecheck.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 
@@ -52,6 +54,9 @@ static void usage(FILE *out)
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
             "                       store under ./var/ID\n"
+            "  --rebuild-from-peers start with an empty store and catch up from the live peers:\n"
+            "                       the repair of a damaged store (its files are moved to\n"
+            "                       DATA_DIR/damaged-TIME first); needs peers\n"
             "  --config-reference   print every setting as a Markdown table and exit\n"
             "  --version            print the version and exit\n"
             "Testing only:\n"
@@ -110,8 +115,8 @@ static int mkdir_p(const char *path)
 
 typedef struct daemon_state {
     node n;
-    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
-    bool local_cluster, start_drained;
+    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *clock_timer;
+    bool local_cluster, start_drained, rebuild;
     const char *config_arg;   /* --config FILE as given */
     int argc;                 /* the command line, replayed over the file on SIGHUP */
     char **argv;
@@ -134,7 +139,7 @@ static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t err
         const char *section = "node", *key = NULL;
         if (!strcmp(a, "--config") || !strcmp(a, "--clock-offset") || !strcmp(a, "--check-config") ||
             !strcmp(a, "-n")) { i++; continue; }
-        if (!strcmp(a, "--local-cluster") || !strcmp(a, "--drained")) continue;
+        if (!strcmp(a, "--local-cluster") || !strcmp(a, "--drained") || !strcmp(a, "--rebuild-from-peers")) continue;
         if (!strcmp(a, "--listen")) key = "listen";
         else if (!strcmp(a, "--data-dir")) key = "data_dir";
         else if (!strcmp(a, "--node-id")) key = "id";
@@ -179,10 +184,53 @@ static void audit_path_of(const kmsd_config *cfg, char *out, size_t cap)
     else snprintf(out, cap, "%s", cfg->audit_log);
 }
 
+/* --rebuild-from-peers: moves the store's files to DATA_DIR/damaged-TIME (kept for a look
+ * later), so the node starts empty and catches up from its peers. */
+static void set_aside_store(node *n)
+{
+    if (n->cfg.n_peers < 2) fatalx("--rebuild-from-peers needs peers ([peer.ID] sections): a single node has "
+                                   "nobody to catch up from; restore a backup instead (kmsctl restore)");
+    char aside[CONFIG_PATH_MAX + 64];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int len = snprintf(aside, sizeof aside, "%s/damaged-", n->cfg.data_dir);
+    strftime(aside + len, sizeof aside - (size_t)len, "%Y%m%dT%H%M%SZ", &tm);
+    if (mkdir(aside, 0700) != 0 && errno != EEXIST) fatalx("--rebuild-from-peers: %s: %s", aside, strerror(errno));
+    static const char *const files[] = {"data.mdb", "lock.mdb", "origin", "clock"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[CONFIG_PATH_MAX + 16], to[CONFIG_PATH_MAX + 96];
+        snprintf(from, sizeof from, "%s/%s", n->cfg.data_dir, files[i]);
+        snprintf(to, sizeof to, "%s/%s", aside, files[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) fatalx("--rebuild-from-peers: moving %s: %s", from, strerror(errno));
+    }
+    log_warnx("--rebuild-from-peers: the old store is in %s; starting empty, catching up from the peers", aside);
+}
+
+static uint64_t load_future; /* records of the last load dated beyond the future bound */
+
 static int load_record(void *ctx, const store_record *rec)
 {
     node *n = ctx;
+    /* A record this node made while its clock was ahead is kept but not counted (the same
+     * bound as for records from peers). */
+    if (n->clock.state != TIMECHECK_DISAGREES && n->clock.state != TIMECHECK_JUMPED &&
+        store_record_in_future(rec, node_now_ms(n), (int64_t)n->cfg.future_tolerance_h * 3600 * 1000)) {
+        load_future++;
+        return 0;
+    }
     return clients_touch(n->clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy) < 0;
+}
+
+/* Loads the store into n->clients; logs the records left out as dated in the future. */
+static int load_index(node *n)
+{
+    load_future = 0;
+    if (store_each(n->store, load_record, n) < 0) return -1;
+    if (load_future)
+        log_warnx("%" PRIu64 " stored records are dated more than future_tolerance_h (%u h) after this node's "
+                  "clock: kept, not counted", load_future, n->cfg.future_tolerance_h);
+    return 0;
 }
 
 static void prune_done(void *arg, int status)
@@ -197,12 +245,75 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     node *n = arg;
     log_debug("pruning expired client records (every %u s)", n->cfg.prune_interval);
+    /* Pruning deletes by the wall clock: never on a clock that is not trusted (a clock 45
+     * days ahead would delete every record and the whole update log for good). */
+    if (!n->clock.trusted) {
+        if (!n->prune_deferred) {
+            char why[300];
+            timecheck_describe(&n->clock, why, sizeof why);
+            log_warnx("not pruning expired records or the update log: %s", why);
+        }
+        n->prune_deferred = true;
+        return;
+    }
+    n->prune_deferred = false;
     int64_t now = node_now_ms(n);
     size_t dropped = clients_expire(n->clients, now);
     if (dropped) log_info("%zu client records expired from the count", dropped);
     store_prune_async(n->store, clients_cutoff(n->clients, now), prune_done, NULL);
     if (n->repl)
         store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
+}
+
+/* Rebuilds the count index from the store (after the clock was ahead: expiry may have
+ * dropped clients that still count). Blocking: a rare event. */
+static void rebuild_index(node *n)
+{
+    clients_index *fresh = clients_new(), *old = n->clients;
+    if (!fresh) return;
+    clients_set_rule(fresh, n->cfg.client_lifetime_days, n->cfg.count_cap);
+    n->clients = fresh;
+    if (load_index(n) < 0) {
+        log_error("rebuilding the count index: cannot read the client records; keeping the old index");
+        n->clients = old;
+        clients_free(&fresh);
+        return;
+    }
+    clients_expire(n->clients, node_now_ms(n));
+    clients_free(&old);
+    log_info("count index rebuilt from the store: %zu live client records", clients_size(n->clients));
+}
+
+/* The clock check, once a second: the live peers' offsets from their heartbeats, steps of
+ * the wall clock against the monotonic one. */
+static void clock_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    int64_t offsets[64];
+    int k = 0;
+    for (int i = 0; i < repl_peer_count(n->repl) && k < 64; i++) {
+        repl_peer_info pi;
+        repl_peer_get(n->repl, i, &pi);
+        if (pi.clock_known) offsets[k++] = pi.clock_offset_ms;
+    }
+    bool was_trusted = n->clock.trusted;
+    if (timecheck_update(&n->clock, node_now_ms(n), offsets, k, node_mono_ms())) {
+        char why[300];
+        timecheck_describe(&n->clock, why, sizeof why);
+        if (n->clock.trusted) log_info("%s", why);
+        else log_warnx("%s", why);
+        /* Records from peers are judged by our clock only while it is not known to be wrong. */
+        repl_set_clock_suspect(n->repl, n->clock.state == TIMECHECK_DISAGREES || n->clock.state == TIMECHECK_JUMPED);
+    }
+    if (n->clock.trusted && !was_trusted) {
+        if (n->clock.was_ahead) {
+            n->clock.was_ahead = false;
+            rebuild_index(n);
+        }
+        if (n->prune_deferred) prune_cb(-1, 0, n);
+    }
 }
 
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -340,6 +451,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rebuild-from-peers")) d.rebuild = true;
         if (!strcmp(argv[i], "--drained")) d.start_drained = true;
         if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--listen") || !strcmp(argv[i], "--data-dir") ||
             !strcmp(argv[i], "--node-id") || !strcmp(argv[i], "--admin") || !strcmp(argv[i], "--log-level")) {
@@ -380,17 +492,33 @@ int main(int argc, char **argv)
     audit_path_of(&n->cfg, audit_path, sizeof audit_path);
     if (audit_open(audit_path) != 0) fatalx("audit_log %s: %s", audit_path, strerror(errno));
 
+    if (d.rebuild) set_aside_store(n);
     store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
                         .map_size = (uint64_t)n->cfg.map_size_mb << 20,
                         .no_sync = false};
     n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
-    if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
+    if (!n->store) fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+    /* A damaged store is named with its repair, never served from in part. */
+    uint64_t checked = 0;
+    double tv = node_mono_ms();
+    if (store_verify(n->store, &checked, err, sizeof err) < 0)
+        fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+    log_info("store %s checked: %" PRIu64 " records decode (%.0f ms)", n->cfg.data_dir, checked, node_mono_ms() - tv);
+    timecheck_init(&n->clock, n->cfg.data_dir, (int64_t)n->cfg.clock_max_offset_s * 1000, n->cfg.n_peers > 1,
+                   node_now_ms(n));
+    if (n->clock.jumped) {
+        char why[300];
+        timecheck_describe(&n->clock, why, sizeof why);
+        log_warnx("%s (since this node last ran)", why);
+    }
     n->clients = clients_new();
     if (!n->clients) fatalx("out of memory");
     clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     products_index_build(&n->products);
     double t0 = node_mono_ms();
-    if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
+    if (load_index(n) < 0)
+        fatalx("store %s: the count index refuses a stored record (out of memory or a damaged record); " STORE_REPAIR_HINT,
+               n->cfg.data_dir);
     clients_expire(n->clients, node_now_ms(n));
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);
@@ -423,7 +551,12 @@ int main(int argc, char **argv)
     evsignal_add(d.sig_term, NULL);
     evsignal_add(d.sig_int, NULL);
     evsignal_add(d.sig_hup, NULL);
-    prune_cb(-1, 0, n); /* once at start: a node back from a long outage sheds old state first */
+    d.clock_timer = event_new(n->base, -1, EV_PERSIST, clock_cb, n);
+    struct timeval ct = {1, 0};
+    evtimer_add(d.clock_timer, &ct);
+    /* Once at start (a node back from a long outage sheds old state first), or as soon as
+     * a live peer confirms the clock (clock_cb). */
+    prune_cb(-1, 0, n);
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     arm_prune_timer(&d);
 
@@ -458,6 +591,7 @@ int main(int argc, char **argv)
     event_free(d.sig_int);
     event_free(d.sig_hup);
     event_free(d.prune_timer);
+    event_free(d.clock_timer);
     if (d.stop_timer) event_free(d.stop_timer);
     event_base_free(n->base);
     audit_close();

@@ -68,12 +68,11 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
         }
     }
 
-    /* Count: the index learns the requesting client first, so the count includes it. */
-    if (clients_touch(clients, d->app, req->cmid.b, req->kms_id.b, now_ms, (uint16_t)req->required_count) < 0) {
-        refuse(d, KMS_HR_INVALID_DATA, MR_STORE_ERROR, "out of memory for the client index");
-        return;
-    }
-    d->count = clients_count(clients, d->app, now_ms);
+    /* Count: the stored clients plus the requesting one. The index learns the client only
+     * once its record is committed (kmshost_record_stored), so a client the store refused
+     * is never counted. */
+    d->count = clients_count_including(clients, d->app, req->cmid.b, req->kms_id.b,
+                                       (uint16_t)req->required_count, now_ms);
 
     kms_epid_group group = d->product ? d->product->group : KMS_GROUP_WINDOWS;
     kms_response *r = &d->response;
@@ -116,6 +115,11 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
         d->result = MR_ACTIVATED;
         d->reason = "activated";
     }
+}
+
+int kmshost_record_stored(clients_index *clients, const store_record *rec)
+{
+    return clients_touch(clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy);
 }
 
 /* The audit line is built by appending pieces: no printf on this per-request path (its

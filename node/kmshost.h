@@ -22,12 +22,17 @@ typedef struct kmshost_decision {
 } kmshost_decision;
 
 /* decode_status: the result of kms_server_decode_request (0 or < 0; errors are answered
- * 0x8007000D). On activation the index is updated with the requesting client before the
- * count is taken, so the count includes it. products: the product tables' index, built
- * once by the caller. */
+ * 0x8007000D). On activation the count includes the requesting client, but the index is
+ * not changed: the caller calls kmshost_record_stored once d->record is committed (and
+ * never when the commit fails). products: the product tables' index, built once by the
+ * caller. */
 void kmshost_decide(const kmsd_config *cfg, const products_index *products, clients_index *clients,
                     const kms_request *req, int decode_status, int64_t now_ms,
                     const char *client_addr, kmshost_decision *out);
+
+/* A record is durable in the store: the client enters the count index. Returns what
+ * clients_touch returns (< 0: out of memory for the index). */
+int kmshost_record_stored(clients_index *clients, const store_record *rec);
 
 /* One audit line (JSON object, no newline) for a decided request. workstation: the
  * request's workstation name as kms_request_workstation decodes it (used when

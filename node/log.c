@@ -15,11 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 static char log_node[64] = "kmsd";
 static int log_threshold = LOG_LEVEL_INFO;
-static FILE *audit_fp;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 /* sd-daemon(3) priorities of the levels: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
@@ -198,30 +198,56 @@ static void writeback_stop(void)
     wb_fd = -1;
 }
 
+/* The audit stream: lines collect in a buffer; audit_flush writes it with write(2). A write
+ * that fails (a full disk, an I/O error) keeps what was not written, from the exact byte
+ * where it stopped, and is tried again at the next flush, so an outage shorter than the
+ * buffer loses nothing. Beyond AUDIT_KEEP_MAX bytes new lines are dropped whole and
+ * counted; the next successful write puts a gap line first, saying how many lines are
+ * missing. Nothing is dropped silently: failures and lost lines are counted (audit_get_stats,
+ * /metrics, /status) and logged at most once per AUDIT_LOG_EVERY_S. */
+#define AUDIT_KEEP_MAX (256 * 1024)
+#define AUDIT_LOG_EVERY_S 10
+
+static int audit_fd = -1;
+static bool audit_is_stdout;
+static char *abuf;
+static size_t abuf_len, abuf_cap, abuf_lines;
+static audit_stats astats;
+static uint64_t gap_lines;        /* dropped since the last line that was written */
+static int64_t gap_since_s;
+static time_t last_fail_log;
+static int64_t last_retry_ms;
+
 int audit_open(const char *path)
 {
     audit_close();
     if (strcmp(path, "off") == 0) return 0;
-    if (strcmp(path, "-") == 0) { audit_fp = stdout; setvbuf(stdout, NULL, _IOFBF, 1 << 16); return 0; }
-    audit_fp = fopen(path, "a");
-    if (!audit_fp) return -1;
-    setvbuf(audit_fp, NULL, _IOFBF, 1 << 16);
-    writeback_start(fileno(audit_fp));
+    if (strcmp(path, "-") == 0) {
+        audit_fd = STDOUT_FILENO;
+        audit_is_stdout = true;
+        return 0;
+    }
+    audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (audit_fd < 0) return -1;
+    audit_is_stdout = false;
+    writeback_start(audit_fd);
     return 0;
 }
 
-static size_t audit_unflushed;
-
+/* SIGHUP (logrotate): the new file first; when it cannot be opened the old one keeps
+ * being written. Lines still waiting (a failing disk) go to the new file. */
 int audit_reopen(const char *path)
 {
     if (strcmp(path, "off") == 0 || strcmp(path, "-") == 0) return 0; /* nothing to reopen */
-    /* The new file first: when it cannot be opened the old one keeps being written. */
-    FILE *f = fopen(path, "a");
-    if (!f) return -1;
-    audit_close();
-    audit_fp = f;
-    setvbuf(audit_fp, NULL, _IOFBF, 1 << 16);
-    writeback_start(fileno(audit_fp));
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    audit_flush();
+    writeback_stop();
+    if (audit_fd >= 0 && !audit_is_stdout) close(audit_fd);
+    audit_fd = fd;
+    audit_is_stdout = false;
+    writeback_start(audit_fd);
+    audit_flush();
     return 0;
 }
 
@@ -229,23 +255,149 @@ void audit_close(void)
 {
     audit_flush();
     writeback_stop();
-    if (audit_fp && audit_fp != stdout) fclose(audit_fp);
-    audit_fp = NULL;
+    if (abuf_len && audit_fd >= 0) {
+        /* Still not written at exit: lost, and said so. */
+        astats.lines_lost += abuf_lines;
+        log_error("audit: %zu lines could not be written before exit (%s)", abuf_lines, strerror(astats.last_errno));
+    }
+    if (audit_fd >= 0 && !audit_is_stdout) close(audit_fd);
+    audit_fd = -1;
+    free(abuf);
+    abuf = NULL;
+    abuf_len = abuf_cap = abuf_lines = 0;
+}
+
+static bool buf_append(const char *s, size_t n)
+{
+    if (abuf_len + n > abuf_cap) {
+        size_t cap = abuf_cap ? abuf_cap : 65536;
+        while (cap < abuf_len + n) cap *= 2;
+        char *nb = realloc(abuf, cap);
+        if (!nb) return false;
+        abuf = nb;
+        abuf_cap = cap;
+    }
+    memcpy(abuf + abuf_len, s, n);
+    abuf_len += n;
+    return true;
+}
+
+static void note_gap(void)
+{
+    if (!gap_lines) gap_since_s = (int64_t)time(NULL);
+    gap_lines++;
+    astats.lines_lost++;
+}
+
+static void gap_line(char *out, size_t cap);
+
+/* Lines were lost: the gap line goes where they would have been (the end of the buffer,
+ * since nothing was accepted after them). */
+static void record_gap(void)
+{
+    if (!gap_lines) return;
+    char g[400];
+    gap_line(g, sizeof g);
+    if (!buf_append(g, strlen(g))) return;
+    abuf_lines++;
+    astats.gap_records++;
+    gap_lines = 0;
 }
 
 void audit_write(const char *json_line)
 {
-    if (!audit_fp) return;
+    if (audit_fd < 0) return;
     size_t n = strlen(json_line);
-    fwrite(json_line, 1, n, audit_fp);
-    fputc('\n', audit_fp);
-    audit_unflushed += n + 1;
+    /* Over the bound while writes fail: this line is lost (counted, and a gap line will
+     * say so); the lines already kept go first when the disk takes them again. */
+    if (abuf_len + n + 1 > AUDIT_KEEP_MAX && astats.failing) {
+        /* The disk may take it again by now: try (at most every 100 ms) before dropping. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (now_ms - last_retry_ms >= 100) {
+            last_retry_ms = now_ms;
+            audit_flush();
+        }
+    }
+    if (abuf_len + n + 1 > AUDIT_KEEP_MAX && astats.failing) {
+        note_gap();
+        return;
+    }
+    record_gap();
+    if (!buf_append(json_line, n) || !buf_append("\n", 1)) {
+        note_gap();
+        return;
+    }
+    abuf_lines++;
+    astats.lines++;
+}
+
+/* The gap line, JSON like the others: how many lines are missing and since when. */
+static void gap_line(char *out, size_t cap)
+{
+    time_t since = (time_t)gap_since_s;
+    struct tm tm;
+    char ts[32], from[32];
+    time_t now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&since, &tm);
+    strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(out, cap, "{\"ts\":\"%s\",\"node\":\"%s\",\"audit_gap\":{\"lines_not_written\":%llu,\"since\":\"%s\","
+             "\"error\":\"%s\"}}\n", ts, log_node, (unsigned long long)gap_lines, from, strerror(astats.last_errno));
 }
 
 void audit_flush(void)
 {
-    if (audit_fp && audit_unflushed) fflush(audit_fp);
-    audit_unflushed = 0;
+    if (audit_fd < 0) return;
+    if (abuf_len < AUDIT_KEEP_MAX) record_gap();
+    size_t off = 0;
+    for (;;) {
+        if (off == abuf_len) {
+            /* All written: a gap still unrecorded (lines lost while the buffer was full)
+             * goes out now, not with some later line. */
+            if (!gap_lines) break;
+            record_gap();
+            if (off == abuf_len) break; /* no memory for it: next time */
+        }
+        ssize_t w = write(audit_fd, abuf + off, abuf_len - off);
+        if (w > 0) { off += (size_t)w; continue; }
+        if (w < 0 && errno == EINTR) continue;
+        /* Failed: keep the rest (from the exact byte) for the next flush. */
+        astats.write_failures++;
+        astats.last_errno = w < 0 ? errno : EIO;
+        if (!astats.failing || time(NULL) - last_fail_log >= AUDIT_LOG_EVERY_S) {
+            log_error("audit: writing the audit log failed: %s (%zu lines kept in memory and retried; beyond %d KiB "
+                      "new lines are counted as lost and a gap line records them)",
+                      strerror(astats.last_errno), abuf_lines, AUDIT_KEEP_MAX / 1024);
+            last_fail_log = time(NULL);
+        }
+        astats.failing = true;
+        break;
+    }
+    if (off) {
+        /* Count the whole lines that left the buffer. */
+        for (size_t i = 0; i < off; i++)
+            if (abuf[i] == '\n' && abuf_lines) abuf_lines--;
+        memmove(abuf, abuf + off, abuf_len - off);
+        abuf_len -= off;
+    }
+    if (abuf_len == 0 && astats.failing) {
+        astats.failing = false;
+        log_info("audit: the audit log is written again");
+    }
+    if (abuf_cap > (1u << 20) && abuf_len < abuf_cap / 4) { /* a burst's memory goes back */
+        char *nb = realloc(abuf, abuf_cap / 2);
+        if (nb) { abuf = nb; abuf_cap /= 2; }
+    }
 }
 
-size_t audit_pending(void) { return audit_unflushed; }
+size_t audit_pending(void) { return abuf_len; }
+
+void audit_get_stats(audit_stats *out)
+{
+    *out = astats;
+    out->pending_lines = abuf_lines;
+    out->unrecorded_gap = gap_lines;
+}

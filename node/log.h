@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
@@ -48,7 +49,23 @@ int audit_reopen(const char *path);
  * its event loop (one write() for every line of that turn), and at exit. */
 void audit_write(const char *json_line);
 void audit_flush(void);
-/* Bytes waiting for audit_flush. */
+/* Bytes waiting for audit_flush (also what a failed write kept for the next try). */
 size_t audit_pending(void);
+
+/* The audit stream's health, for /metrics and /status. A write that fails keeps its lines
+ * (up to 256 KiB) and retries them at the next flush; beyond that lines are lost, counted,
+ * and a gap line ({"audit_gap":{"lines_not_written":N,...}}) is written before the next
+ * lines that make it to the file. */
+typedef struct audit_stats {
+    uint64_t lines;           /* lines accepted into the buffer */
+    uint64_t write_failures;  /* write(2) calls that failed */
+    uint64_t lines_lost;      /* lines dropped (buffer bound, out of memory, exit) */
+    uint64_t gap_records;     /* gap lines written */
+    uint64_t pending_lines;   /* lines waiting for a write */
+    uint64_t unrecorded_gap;  /* lost lines whose gap line is not written yet */
+    bool failing;             /* the last write failed */
+    int last_errno;
+} audit_stats;
+void audit_get_stats(audit_stats *out);
 
 #endif

@@ -62,7 +62,8 @@ static void repl_log(void *arg, int level, const char *line)
     }
 }
 
-/* A remote record accepted for the store: count it (and time live updates). */
+/* A remote record stored here: count it (and time live updates: creation on its origin
+ * to stored and counted here). */
 static void repl_applied(void *arg, const store_record *rec, bool live)
 {
     node *n = arg;
@@ -84,6 +85,7 @@ int node_start_replication(node *n, char *err, size_t errlen)
     rc.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     rc.dead_after_ms = cfg->dead_after_ms;
     rc.sync_batch = cfg->sync_batch;
+    rc.future_tolerance_ms = (int64_t)cfg->future_tolerance_h * 3600 * 1000;
     rc.clock_offset_ms = n->clock_offset_ms;
     for (int i = 0; i < cfg->n_peers; i++) {
         const config_peer *p = &cfg->peers[i];

@@ -9,6 +9,7 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
+#include "node/timecheck.h"
 #include "node/unknownids.h"
 #include "replication/store.h"
 
@@ -42,6 +43,8 @@ typedef struct node {
     products_index products;  /* the product tables by GUID, for the request path */
     metrics metrics;
     int64_t clock_offset_ms;  /* tests: shifts the node's idea of now */
+    timecheck clock;          /* is the wall clock trusted? (no pruning while it is not) */
+    bool prune_deferred;      /* a prune was skipped for an untrusted clock */
     int64_t started_ms;
     bool stopping;
     struct server *server;

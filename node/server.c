@@ -514,6 +514,9 @@ static void commit_done(void *arg, int status, const store_update *u)
      * the answer (the publish is a non-blocking send). */
     if (status == 0 && u) repl_publish(c->srv->n->repl, u);
     server *s = c->srv;
+    /* Only a stored client counts: the index learns it now, not when it was decided. */
+    if (status == 0 && kmshost_record_stored(s->n->clients, u ? &u->rec : &c->decision.record) < 0)
+        log_error("client %s: out of memory for the count index", c->peer);
     bool abandoned = c->state == CONN_ABANDONED;
     c->state = CONN_OPEN;
     s->n_pending--;

@@ -41,6 +41,14 @@
 #define SYNC_TIMEOUT_MS 5000
 #define MAX_MSG (1 << 20)
 
+/* A snapshot page queued in the store, kept until its commit returns so that its records
+ * enter the count index only once they are stored. */
+typedef struct snap_page {
+    struct snap_page *next;
+    size_t n;
+    store_record recs[];
+} snap_page;
+
 typedef struct peer {
     const repl_peer_config *cfg;
     bool self;
@@ -48,8 +56,10 @@ typedef struct peer {
     bool ever_heard;
     int64_t last_heard_ms;  /* wall clock, for display */
     double heard_mono_ms;   /* monotonic: the last heartbeat, or the engine's start when none yet */
+    int64_t clock_offset_ms;/* its wall clock minus ours, from its last heartbeat */
     store_vv vv;            /* from its last heartbeat */
     int64_t behind_since_ms;
+    int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
     void *dealer;           /* to its ROUTER (NULL for self) */
     struct event *ev;
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
@@ -74,6 +84,10 @@ struct repl {
     bool snapshot_active;
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
     int snapshot_pending_commits;
+    snap_page *snap_pages, *snap_pages_tail; /* FIFO: one per pending snapshot commit */
+    char future_logged[32][STORE_ORIGIN_MAX]; /* origins whose future records were logged */
+    int n_future_logged;
+    bool clock_suspect;      /* our own clock is known to be wrong: no future bound */
     int applies_outstanding;  /* remote updates queued in the store, not yet committed */
     bool trim_after_catchup;  /* give the memory of a large catch-up back to the system */
     repl_stats stats;
@@ -317,32 +331,45 @@ static void maybe_sync(repl *r)
     if (r->sync_peer >= 0) {
         if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
         rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
+        r->peers[r->sync_peer].sync_timed_out_ms = t;
         r->sync_peer = -1;
         r->snapshot_active = false;
     }
     if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
-    /* Prefer the peer we are furthest behind. */
+    /* Ask the live peer we are furthest behind; one whose last catch-up timed out only
+     * when no other live peer has what we lack (its connection may be stalled). */
     int best = -1;
     uint64_t best_lag = 0;
+    bool best_timed_out = true;
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self || !p->alive) continue;
         uint64_t lag = behind(r, &p->vv, &r->pending);
-        if (lag > best_lag) { best_lag = lag; best = i; }
+        if (!lag) continue;
+        bool timed_out = p->sync_timed_out_ms && t - p->sync_timed_out_ms < 2 * SYNC_TIMEOUT_MS;
+        if (best < 0 || (best_timed_out && !timed_out) || (timed_out == best_timed_out && lag > best_lag)) {
+            best_lag = lag;
+            best = i;
+            best_timed_out = timed_out;
+        }
     }
     if (best >= 0) request_sync(r, best, false, NULL, 0);
 }
 
 /* ---------- applying ---------- */
 
-static void apply_done(void *arg, int status, const store_update *u)
+/* A remote update's commit returned; live: it came as a live update (not from catch-up);
+ * count: its record was merged (not refused as dated in the future). */
+static void apply_finished(repl *r, int status, const store_update *u, bool live, bool count)
 {
-    repl *r = arg;
     r->applies_outstanding--;
     /* Half the backlog committed: ask for the next batch now rather than on a timer. */
     if (r->applies_outstanding == APPLY_BACKLOG_MAX / 2 && r->sync_peer < 0) maybe_sync(r);
     if (status == 0) {
         r->stats.applied++;
+        /* Counted once stored here, as local clients are (a store that refuses the write
+         * must not count it). */
+        if (count && r->cfg.applied) r->cfg.applied(r->cfg.arg, &u->rec, live);
     } else if (status == 1) {
         r->stats.duplicates++;
     } else {
@@ -355,17 +382,48 @@ static void apply_done(void *arg, int status, const store_update *u)
     }
 }
 
-/* Queues one remote update for commit and has the user count it at once (the record
- * already exists durably on its origin; our store catches up within a commit). */
+static void apply_done_live(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, true, true); }
+static void apply_done_sync(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, false, true); }
+static void apply_done_refused(void *arg, int status, const store_update *u) { apply_finished(arg, status, u, false, false); }
+
+/* The one bound on a record's date, for every record that arrives from a peer (live,
+ * catch-up or snapshot): last_seen may be at most future_tolerance_ms after this node's
+ * clock. A node whose clock ran ahead would otherwise win every merge with its records
+ * and keep them counted long after they expired everywhere else. True when rec is
+ * refused; logs once per origin (what), counts every one. */
+static bool refuse_future(repl *r, const store_record *rec, const char *what)
+{
+    if (!r->cfg.future_tolerance_ms || r->clock_suspect) return false;
+    int64_t now = now_ms(r);
+    if (!store_record_in_future(rec, now, r->cfg.future_tolerance_ms)) return false;
+    r->stats.future_refused++;
+    for (int i = 0; i < r->n_future_logged; i++)
+        if (!strcmp(r->future_logged[i], what)) return true;
+    if (r->n_future_logged < (int)(sizeof r->future_logged / sizeof r->future_logged[0]))
+        snprintf(r->future_logged[r->n_future_logged++], STORE_ORIGIN_MAX, "%s", what);
+    rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED,
+         "replication: refused records of %s dated in the future (last seen %.1f h after this node's "
+         "clock, more than the tolerance of %.1f h); counted in kmsha_replication_future_refused_total, "
+         "logged once per origin", what, (double)(rec->last_seen_ms - now) / 3.6e6,
+         (double)r->cfg.future_tolerance_ms / 3.6e6);
+    return true;
+}
+
+/* Queues one remote update for commit; the user counts it once it is stored here
+ * (apply_finished). */
 static void apply_update(repl *r, const store_update *u, bool live)
 {
     uint64_t have = store_vv_get(&r->pending, u->origin);
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
-    if (store_apply_async(r->store, u, apply_done, r) < 0) return;
+    /* A refused record's update is still logged and advances the vector (the origin's
+     * later updates depend on it); only the record stays out. */
+    bool refused = refuse_future(r, &u->rec, u->origin);
+    int rc = refused ? store_apply_refused_async(r->store, u, apply_done_refused, r)
+                     : store_apply_async(r->store, u, live ? apply_done_live : apply_done_sync, r);
+    if (rc < 0) return;
     r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
-    if (r->cfg.applied) r->cfg.applied(r->cfg.arg, &u->rec, live);
 }
 
 static void snapshot_done(void *arg, int status, const store_update *u)
@@ -373,6 +431,15 @@ static void snapshot_done(void *arg, int status, const store_update *u)
     (void)u;
     repl *r = arg;
     r->snapshot_pending_commits--;
+    /* Pages complete in the order they were queued: this is the oldest one. */
+    snap_page *pg = r->snap_pages;
+    if (pg) {
+        r->snap_pages = pg->next;
+        if (!r->snap_pages) r->snap_pages_tail = NULL;
+        for (size_t k = 0; status == 0 && r->cfg.applied && k < pg->n; k++)
+            r->cfg.applied(r->cfg.arg, &pg->recs[k], false);
+        free(pg);
+    }
     if (status < 0) {
         rlog(r, REPL_LOG_ERROR, "replication: snapshot page not committed: %s", store_strerror(status));
         r->snapshot_active = false;
@@ -419,6 +486,9 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     p->ever_heard = true;
     p->last_heard_ms = t;
     p->heard_mono_ms = clock_mono_ms();
+    /* Its clock against ours (the heartbeat's transit, milliseconds, is far below any
+     * tolerance that matters here). */
+    p->clock_offset_ms = hb.time_ms - t;
     p->vv = hb.vv;
     store_vv committed;
     store_get_vv(r->store, &committed);
@@ -535,18 +605,34 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
         r->snapshot_vv = rp.vv;
         rlog(r, REPL_LOG_INFO, "replication: receiving a snapshot from %s", r->peers[i].cfg->id);
     }
-    for (uint32_t k = 0; k < rp.n; k++) {
-        r->records[k] = rp.updates[k].rec;
-        if (r->cfg.applied) r->cfg.applied(r->cfg.arg, &r->records[k], false);
+    /* The page's records are counted once committed (snapshot_done). */
+    snap_page *pg = malloc(sizeof *pg + rp.n * sizeof pg->recs[0]);
+    if (!pg) {
+        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: out of memory");
+        r->snapshot_active = false;
+        return;
     }
-    r->stats.snapshot_records += rp.n;
-    int prc = store_apply_snapshot_async(r->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
+    pg->next = NULL;
+    pg->n = 0;
+    char what[96];
+    snprintf(what, sizeof what, "the snapshot from %s", r->peers[i].cfg->id);
+    for (uint32_t k = 0; k < rp.n; k++)
+        if (!refuse_future(r, &rp.updates[k].rec, what)) {
+            r->records[pg->n] = rp.updates[k].rec;
+            pg->recs[pg->n++] = rp.updates[k].rec;
+        }
+    r->stats.snapshot_records += pg->n;
+    int prc = store_apply_snapshot_async(r->store, r->records, pg->n, rp.done ? &r->snapshot_vv : NULL,
                                          snapshot_done, r);
     if (prc < 0) {
         rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: %s", store_strerror(prc));
         r->snapshot_active = false;
+        free(pg);
         return;
     }
+    if (r->snap_pages_tail) r->snap_pages_tail->next = pg;
+    else r->snap_pages = pg;
+    r->snap_pages_tail = pg;
     r->snapshot_pending_commits++;
     r->trim_after_catchup = true;
     if (rp.done) {
@@ -686,6 +772,33 @@ static void endpoint(const repl_peer_config *a, int port_delta, char *out, size_
     snprintf(out, cap, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", a->host, a->port + port_delta);
 }
 
+/* Liveness of every replication connection, derived from the cluster's heartbeat settings,
+ * so a connection that stalls (a blackhole, a dead peer host, a NAT that forgot it) is
+ * dropped and replaced within about dead_after_ms instead of waiting out TCP's own
+ * retransmission backoff (minutes: after a 120 s blackhole replication stayed down for
+ * another 83 s). ZMTP heartbeats: PING every heartbeat interval, drop the connection when
+ * nothing arrives for dead_after_ms, and ask the other side to do the same (TTL). TCP: the
+ * user timeout drops a connection whose sent data stays unacknowledged for dead_after_ms;
+ * keepalive probes an idle one; a connect attempt gives up after dead_after_ms / 2 (a SYN
+ * lost in a blackhole would otherwise be retried with a backoff of up to a minute).
+ * Returns 0 or -1 (zmq_errno). */
+static int set_liveness(void *sock, const repl_config *cfg)
+{
+    int ivl = (int)cfg->heartbeat_interval_ms, dead = (int)cfg->dead_after_ms;
+    int ttl = dead > 6553500 ? 6553500 : dead; /* ZMTP carries it in deciseconds (16 bits) */
+    int idle_s = dead / 1000 > 0 ? dead / 1000 : 1, intvl_s = ivl / 1000 > 0 ? ivl / 1000 : 1, cnt = 3;
+    int one = 1, connect_ms = dead / 2 > 500 ? dead / 2 : 500;
+    struct { int opt; const int *v; } opts[] = {
+        {ZMQ_HEARTBEAT_IVL, &ivl},      {ZMQ_HEARTBEAT_TIMEOUT, &dead}, {ZMQ_HEARTBEAT_TTL, &ttl},
+        {ZMQ_TCP_KEEPALIVE, &one},      {ZMQ_TCP_KEEPALIVE_IDLE, &idle_s},
+        {ZMQ_TCP_KEEPALIVE_INTVL, &intvl_s}, {ZMQ_TCP_KEEPALIVE_CNT, &cnt},
+        {ZMQ_TCP_MAXRT, &dead},         {ZMQ_CONNECT_TIMEOUT, &connect_ms},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (zmq_setsockopt(sock, opts[i].opt, opts[i].v, sizeof(int)) != 0) return -1;
+    return 0;
+}
+
 static int set_curve_client(void *sock, const char *server_key, const char *pub, const char *sec)
 {
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, 40) != 0) return -1;
@@ -774,6 +887,11 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(socks[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(socks[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (set_liveness(socks[i], cfg) != 0) {
+            snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
     }
     int maxmsg = MAX_MSG * 2;
     int64_t maxmsg64 = maxmsg;
@@ -808,6 +926,11 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
+        if (set_liveness(p->dealer, cfg) != 0) {
+            snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
         if (r->curve && set_curve_client(p->dealer, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
@@ -858,11 +981,21 @@ void repl_free(repl **self_p)
         if (r->zap_running) pthread_join(r->zap_thread, NULL);
         zmq_ctx_term(r->ctx);
     }
+    while (r->snap_pages) {
+        snap_page *next = r->snap_pages->next;
+        free(r->snap_pages);
+        r->snap_pages = next;
+    }
     free(r->buf);
     free(r->batch);
     free(r->records);
     free(r);
     *self_p = NULL;
+}
+
+void repl_set_clock_suspect(repl *r, bool suspect)
+{
+    if (r) r->clock_suspect = suspect;
 }
 
 int repl_peer_count(const repl *r) { return r ? r->n_peers : 0; }
@@ -876,7 +1009,12 @@ void repl_peer_get(const repl *r, int i, repl_peer_info *out)
     out->self = p->self;
     out->alive = p->alive;
     out->last_heard_ms = p->last_heard_ms;
-    if (!p->self) {
+    out->clock_known = !p->self && p->alive;
+    out->clock_offset_ms = out->clock_known ? p->clock_offset_ms : 0;
+    /* A peer that is not heard has an unknown lag: its last version vector says nothing
+     * of what it has logged since. */
+    out->lag_known = p->self || p->alive;
+    if (!p->self && p->alive) {
         store_vv committed;
         store_get_vv(r->store, &committed);
         out->lag_updates = behind(r, &p->vv, &committed);

@@ -38,12 +38,15 @@ typedef struct repl_config {
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
     uint32_t sync_batch;         /* updates or records per catch-up reply, <= REPL_BATCH_MAX */
+    int64_t future_tolerance_ms; /* records from peers last seen later than this node's clock
+                                    plus this are refused (0 = no bound) */
     int64_t clock_offset_ms;     /* tests: shifts the engine's idea of the wall clock */
     repl_peer_config peers[REPL_MAX_PEERS]; /* this node included */
     int n_peers;
-    /* A remote record has been accepted for this node's store (queued for commit): the user
-     * counts it. live: it came as a live update (not from catch-up or a snapshot). Runs on
-     * the event loop; rec is valid during the call only. */
+    /* A remote record has been stored in this node's store (its commit returned; never
+     * for a record the store refused): the user counts it. live: it came as a live update
+     * (not from catch-up or a snapshot). Runs on the event loop; rec is valid during the
+     * call only. */
     void (*applied)(void *arg, const store_record *rec, bool live);
     /* One line to log (no newline); may be called from the engine's ZAP thread. */
     void (*log)(void *arg, int level, const char *line);
@@ -67,10 +70,17 @@ typedef struct repl_peer_info {
     bool self;
     bool alive;
     int64_t last_heard_ms;   /* unix ms of the last heartbeat (0 = never) */
+    bool lag_known;          /* false while the peer is not heard (dead): lag unknown */
+    bool clock_known;        /* a live peer: clock_offset_ms is from its last heartbeat */
+    int64_t clock_offset_ms; /* its wall clock minus this node's */
     uint64_t lag_updates;    /* updates this peer has that this node has not applied */
     int64_t lag_ms;          /* how long this node has been behind this peer (0 = not) */
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
 } repl_peer_info;
+
+/* This node's clock is known to be wrong (it disagrees with its peers or stepped): records
+ * from peers are then not judged by it (no future bound) until it is trusted again. */
+void repl_set_clock_suspect(repl *r, bool suspect);
 
 int repl_peer_count(const repl *r);
 void repl_peer_get(const repl *r, int i, repl_peer_info *out);
@@ -82,7 +92,8 @@ double repl_peer_silent_ms(const repl *r, const char *id);
 /* Counters for /metrics. */
 typedef struct repl_stats {
     uint64_t published, applied, duplicates, gaps, sync_requests, sync_replies,
-        snapshot_records, malformed, refused_keys;
+        snapshot_records, malformed, refused_keys,
+        future_refused;   /* records refused: last seen beyond future_tolerance_ms */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
 

@@ -44,6 +44,7 @@
 #include "replication/store_lmdb.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/event.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -59,6 +60,7 @@
 #include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/products.h"
+#include "replication/storecheck.h"
 
 #define STORE_SCHEMA 3u           /* meta "schema": 1 = "clients" only, 2 = + "log", "vv",
                                      3 = records may be version 2 (older binaries refuse) */
@@ -98,6 +100,7 @@ typedef struct store_op {
     uint8_t resume[STORE_KEY_LEN];
     uint64_t seq;                 /* OP_APPLY; OP_PUT_LOGGED: assigned at commit */
     snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
+    bool no_merge;                /* OP_APPLY: log the update and advance vv, keep the record out */
     char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY */
     store_record rec;             /* OP_PUT, OP_APPLY; OP_PUT_LOGGED: the merged record once committed */
 } store_op;
@@ -742,7 +745,7 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
             op->status = KMS_ETOOBIG;
             return 0;
         }
-        rc = merge_record(self, txn, &op->rec, &merged, written);
+        if (!op->no_merge) rc = merge_record(self, txn, &op->rec, &merged, written);
         /* Logged as its origin issued it, so (origin, seq) means the same on every node. */
         if (!rc) rc = log_append(self, txn, op->origin, op->seq, now, &op->rec);
         if (!rc) wvv_advance(self, op->origin, op->seq);
@@ -1152,6 +1155,18 @@ fail:
     return KMS_ESTORE;
 }
 
+typedef struct open_args {
+    store *self;
+    char *err;
+    size_t errlen;
+} open_args;
+
+static int open_dbs_guarded(void *arg)
+{
+    open_args *a = arg;
+    return open_dbs(a->self, a->err, a->errlen);
+}
+
 store *store_open(struct event_base *base, const char *dir, const store_options *opt,
                   char *err, size_t errlen)
 {
@@ -1175,6 +1190,11 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
     pthread_condattr_destroy(&ca);
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return open_fail(self, err, errlen, dir, errno);
+    /* A truncated data.mdb must be named before LMDB maps it (SIGBUS otherwise). */
+    if (store_file_check(dir, err, errlen) < 0) {
+        store_free(&self);
+        return NULL;
+    }
     int rc = mdb_env_create(&self->env);
     if (rc) return open_fail(self, err, errlen, "mdb_env_create", rc);
     mdb_env_set_maxdbs(self->env, 8);
@@ -1186,10 +1206,25 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
         mdb_env_close(self->env);
         self->env = NULL;
         char what[300];
-        snprintf(what, sizeof what, "opening LMDB environment %s", dir);
+        if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+            snprintf(what, sizeof what, "%s/data.mdb is damaged (LMDB refuses it)", dir);
+        else
+            snprintf(what, sizeof what, "opening LMDB environment %s", dir);
         return open_fail(self, err, errlen, what, rc);
     }
-    if (open_dbs(self, err, errlen) != 0) {
+    open_args oa = {self, err, errlen};
+    int orc = store_fault_guarded(open_dbs_guarded, &oa);
+    if (orc < 0 && orc != KMS_ESTORE && orc != KMS_EVERSION) {
+        /* Faulted inside LMDB: the environment is in an unknown state; leak it rather
+         * than touch it again (the caller stops). */
+        if (err && errlen)
+            snprintf(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d)", dir, -orc);
+        store_quarantine(self->env);
+        self->env = NULL;
+        store_free(&self);
+        return NULL;
+    }
+    if (orc != 0) {
         store_free(&self);
         return NULL;
     }
@@ -1306,8 +1341,13 @@ int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx)
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
         store_record rec;
-        /* A record that does not decode is skipped rather than blocking start-up. */
-        if (decode_value(&k, &v, &rec) && fn(ctx, &rec) != 0) break;
+        /* A record that does not decode is damage, not the end of the data (kmsd checks
+         * the whole store at start: store_verify). */
+        if (!decode_value(&k, &v, &rec)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (fn(ctx, &rec) != 0) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -1330,6 +1370,108 @@ int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *ou
     mdb_txn_abort(txn);
     txn_unlock(self);
     return ret;
+}
+
+/* ---- verification ---- */
+
+typedef struct verify_state {
+    uint64_t records, log_entries, vv_entries;
+    char what[200];
+} verify_state;
+
+/* Walks one database; check() says whether an entry is sound. Returns an MDB code, or 1
+ * (with vs->what filled) at the first unsound entry. */
+static int verify_db(MDB_txn *txn, MDB_dbi dbi, const char *name, bool (*check)(const MDB_val *, const MDB_val *),
+                     uint64_t *count, verify_state *vs)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (!check(&k, &v)) {
+            snprintf(vs->what, sizeof vs->what, "entry %" PRIu64 " of the \"%s\" database does not decode", *count + 1,
+                     name);
+            mdb_cursor_close(cur);
+            return 1;
+        }
+        (*count)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static bool check_client(const MDB_val *k, const MDB_val *v)
+{
+    store_record rec;
+    /* Also what the count index accepts: a time within its 44 bits. */
+    return decode_value(k, v, &rec) && rec.last_seen_ms >= 0 && rec.last_seen_ms < ((int64_t)1 << 44) &&
+           rec.first_seen_ms >= 0 && rec.first_seen_ms <= rec.last_seen_ms;
+}
+
+static bool check_log(const MDB_val *k, const MDB_val *v)
+{
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    int64_t t;
+    store_record rec;
+    return log_key_parse(k, origin, &seq) && seq > 0 && log_value_parse(v, &t, &rec);
+}
+
+static bool check_vv(const MDB_val *k, const MDB_val *v)
+{
+    return k->mv_size > 0 && k->mv_size < STORE_ORIGIN_MAX && !memchr(k->mv_data, 0, k->mv_size) && v->mv_size == 8;
+}
+
+static bool check_any(const MDB_val *k, const MDB_val *v)
+{
+    (void)k;
+    (void)v;
+    return true;
+}
+
+typedef struct verify_args {
+    store *self;
+    verify_state *vs;
+} verify_args;
+
+static int verify_all(void *arg)
+{
+    verify_args *a = arg;
+    store *self = a->self;
+    verify_state *vs = a->vs;
+    MDB_txn *txn;
+    int rc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (rc) return rc;
+    uint64_t other = 0;
+    /* LMDB's own databases too: the free-page list (a write reads it) and the names. */
+    rc = verify_db(txn, 0, "free pages", check_any, &other, vs);
+    if (!rc) rc = verify_db(txn, 1, "main", check_any, &other, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_clients, "clients", check_client, &vs->records, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_log, "log", check_log, &vs->log_entries, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_vv, "vv", check_vv, &vs->vv_entries, vs);
+    mdb_txn_abort(txn);
+    txn_unlock(self);
+    return rc;
+}
+
+int store_verify(store *self, uint64_t *records, char *err, size_t errlen)
+{
+    if (!self) return KMS_ESTORE;
+    verify_state vs;
+    memset(&vs, 0, sizeof vs);
+    verify_args a = {self, &vs};
+    int rc = store_fault_guarded(verify_all, &a);
+    if (records) *records = vs.records;
+    if (rc == 0) return 0;
+    if (rc < 0)
+        snprintf(vs.what, sizeof vs.what, "reading it faulted (signal %d) after %" PRIu64 " records", -rc, vs.records);
+    else if (rc != 1)
+        snprintf(vs.what, sizeof vs.what, "LMDB: %s after %" PRIu64 " records", mdb_strerror(rc), vs.records);
+    if (err && errlen) snprintf(err, errlen, "data.mdb is damaged: %s", vs.what);
+    return KMS_ESTORE;
 }
 
 void store_get_stats(store *self, store_stats *out)
@@ -1371,13 +1513,14 @@ int store_put_logged_async(store *self, const store_record *rec, store_update_fn
     return enqueue(self, &op, true);
 }
 
-int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg)
+static int queue_apply(store *self, const store_update *u, bool no_merge, store_update_fn done, void *arg)
 {
     if (!self) return KMS_ESTORE;
     if (!u || !origin_len(u->origin) || u->seq == 0 || u->rec.app >= KMS_APP_COUNT) return KMS_EINVAL;
     store_op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_APPLY;
+    op.no_merge = no_merge;
     op.udone = done;
     op.arg = arg;
     memcpy(op.origin, u->origin, origin_len(u->origin));
@@ -1385,6 +1528,16 @@ int store_apply_async(store *self, const store_update *u, store_update_fn done, 
     op.rec = u->rec;
     terminate_strings(&op.rec);
     return enqueue(self, &op, true);
+}
+
+int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg)
+{
+    return queue_apply(self, u, false, done, arg);
+}
+
+int store_apply_refused_async(store *self, const store_update *u, store_update_fn done, void *arg)
+{
+    return queue_apply(self, u, true, done, arg);
 }
 
 int store_apply_snapshot_async(store *self, const store_record *recs, size_t n,

@@ -103,6 +103,13 @@ int store_put_async(store *self, const store_record *rec, store_done_fn done, vo
 typedef int (*store_each_fn)(void *ctx, const store_record *rec);
 int store_each(store *self, store_each_fn fn, void *ctx);
 
+/* Checks the whole store: every entry of the clients, log and vv databases must decode
+ * (a client record also as the count index takes it), and LMDB must walk every page
+ * without error; a fault inside LMDB on a damaged page is caught and reported, not a
+ * crash. Blocking (for start-up and tools). Returns 0 (*records = records checked) or
+ * KMS_ESTORE with what is damaged in err. */
+int store_verify(store *self, uint64_t *records, char *err, size_t errlen);
+
 /* Looks one record up. Returns 0, KMS_ENOTFOUND or KMS_ESTORE. */
 int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *out);
 
@@ -128,6 +135,14 @@ typedef struct store_stats {
     uint64_t queued;       /* writes queued that the writer has not taken yet (now) */
 } store_stats;
 void store_get_stats(store *self, store_stats *out);
+
+/* The one bound on a record's date: a record last seen more than tolerance_ms after now_ms
+ * (a node whose clock ran ahead made it) is not accepted from a peer and not counted: it
+ * would win every merge and stay counted long after it expired everywhere else. */
+static inline bool store_record_in_future(const store_record *rec, int64_t now_ms, int64_t tolerance_ms)
+{
+    return rec->last_seen_ms > now_ms + tolerance_ms;
+}
 
 /* Merge rule, exposed for replication and tests: merges src into dst in place (the later
  * record wins, first_seen keeps the minimum, the name sets are united). Returns true when
@@ -238,6 +253,12 @@ int store_put_logged_async(store *self, const store_record *rec, store_update_fn
  * queued in order are applied in order. u is copied. Returns 0, KMS_EINVAL (bad origin,
  * seq 0, bad app), KMS_ENOMEM or KMS_ESTORE. */
 int store_apply_async(store *self, const store_update *u, store_update_fn done, void *arg);
+
+/* A remote update whose record this node refuses (dated beyond what it accepts): as
+ * store_apply_async (same statuses, same order rule), but the record is not merged into
+ * the clients database; the update is still logged (peers that catch up from this node
+ * get it and judge it themselves) and advances vv, so the origin's later updates apply. */
+int store_apply_refused_async(store *self, const store_update *u, store_update_fn done, void *arg);
 
 /* A batch of a snapshot from a peer: merges every record (no log entries); when adopt is
  * non-NULL (last batch), raises each vv entry to max(own, adopt) in the same transaction.

@@ -9,8 +9,8 @@
 #include <lmdb.h>
 #include "replication/store.h"
 
-/* Calls fn for every record of the clients database dbi (records that do not decode are
- * skipped); stops when fn returns non-zero. */
+/* Calls fn for every record of the clients database dbi; stops when fn returns non-zero.
+ * A record that does not decode stops it with MDB_CORRUPTED (damage, not the end). */
 int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx);
 /* Reads the version vector database dbi into out (entries that do not parse are skipped). */
 int store_lmdb_read_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out);

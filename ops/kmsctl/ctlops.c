@@ -27,6 +27,7 @@
 #include "ops/kmsctl/storefile.h"
 #include "proto/clock.h"
 #include "proto/errors.h"
+#include "replication/storecheck.h"
 #include "proto/guid.h"
 #include "proto/products.h"
 
@@ -314,7 +315,8 @@ int ctlops_clients(int argc, char **argv)
         report_rules_free(&rules);
         storefile_close(&sf);
         if (rc < 0) {
-            fprintf(stderr, "kmsctl: %s: cannot read the store: %s\n", data_dir, kms_strerror(rc));
+            fprintf(stderr, "kmsctl: %s: cannot read the store: %s: data.mdb is damaged or unreadable; %s\n", data_dir,
+                    kms_strerror(rc), STORE_REPAIR_HINT);
             json_decref(arr);
             return EXIT_FAIL;
         }

@@ -607,6 +607,14 @@ static json_t *admin_get_json(const char *admin, const char *path, int timeout_m
 
 static const char *jstr(json_t *o, const char *k) { const char *v = json_string_value(json_object_get(o, k)); return v ? v : ""; }
 static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+/* An integer field as text, "unknown" when it is null (a peer's lag while it is not heard). */
+static const char *jint_text(json_t *o, const char *k, char *buf, size_t cap)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v)) return "unknown";
+    snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
 
 /* A duration in the largest two units that matter ("3 d 4 h", "5 min 12 s"). */
 static void format_duration(long long s, char *out, size_t len)
@@ -661,9 +669,10 @@ static void print_dlv(json_t *st)
         printf("        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
         for (size_t i = 0; i < json_array_size(peers); i++) {
             json_t *p = json_array_get(peers, i);
-            printf("        %-16s %-10s %-6s %12lld %10lld%s\n", jstr(p, "id"), jstr(p, "site"),
-                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"),
-                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? _("  (this node)") : "");
+            char lu[24], lm[24];
+            printf("        %-16s %-10s %-6s %12s %10s%s\n", jstr(p, "id"), jstr(p, "site"),
+                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint_text(p, "lag_updates", lu, sizeof lu),
+                   jint_text(p, "lag_ms", lm, sizeof lm), json_is_true(json_object_get(p, "self")) ? _("  (this node)") : "");
         }
     }
     json_t *dns = json_object_get(st, "dns");
@@ -764,8 +773,10 @@ static int cmd_peers(int argc, char **argv)
         printf("%-16s %-10s %-22s %-6s %12s %10s %s\n", "ID", "SITE", "ADMIN", "ALIVE", "LAG UPDATES", "LAG MS", "");
         for (size_t i = 0; i < json_array_size(peers); i++) {
             json_t *p = json_array_get(peers, i);
-            printf("%-16s %-10s %-22s %-6s %12lld %10lld %s\n", jstr(p, "id"), jstr(p, "site"), jstr(p, "admin"),
-                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"), jint(p, "lag_ms"),
+            char lu[24], lm[24];
+            printf("%-16s %-10s %-22s %-6s %12s %10s %s\n", jstr(p, "id"), jstr(p, "site"), jstr(p, "admin"),
+                   json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint_text(p, "lag_updates", lu, sizeof lu),
+                   jint_text(p, "lag_ms", lm, sizeof lm),
                    json_is_true(json_object_get(p, "self")) ? "(this node)" : "");
         }
         if (!json_array_size(peers)) printf("(a single node: no peers configured)\n");

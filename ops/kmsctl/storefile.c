@@ -24,6 +24,7 @@
 #include "proto/clock.h"
 #include "proto/errors.h"
 #include "replication/store_lmdb.h"
+#include "replication/storecheck.h"
 
 struct storefile {
     MDB_env *env;
@@ -46,6 +47,21 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* Opens the databases (reads the main DB's pages: guarded by the caller). */
+static int open_handles(void *arg)
+{
+    storefile *self = arg;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "clients", 0, &self->dbi_clients);
+        if (rc == 0) self->has_vv = mdb_dbi_open(txn, "vv", 0, &self->dbi_vv) == 0;
+        if (rc == 0) rc = mdb_txn_commit(txn); /* keeps the handles */
+        else mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
 storefile *storefile_open(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -54,6 +70,8 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
         set_err(err, errlen, "%s: %s", path, errno == ENOENT ? "no store there (data.mdb missing)" : strerror(errno));
         return NULL;
     }
+    /* A truncated data.mdb is named before LMDB maps it (it would die of SIGBUS). */
+    if (store_file_check(dir, err, errlen) < 0) return NULL;
     snprintf(path, sizeof path, "%s/lock.mdb", dir);
     /* No lock file: no process has the store open (a backup, a stopped node's copy), and
      * reading without locks leaves nothing behind in dir. */
@@ -83,18 +101,20 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
         }
         if (rc == EACCES || rc == EPERM)
             set_err(err, errlen, "%s: %s (run kmsctl as the user the node runs as, e.g. sudo -u kmsha)", dir, mdb_strerror(rc));
+        else if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+            set_err(err, errlen, "%s/data.mdb is damaged (%s); " STORE_REPAIR_HINT, dir, mdb_strerror(rc));
         else
             set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
         free(self);
         return NULL;
     }
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "clients", 0, &self->dbi_clients);
-        if (rc == 0) self->has_vv = mdb_dbi_open(txn, "vv", 0, &self->dbi_vv) == 0;
-        if (rc == 0) rc = mdb_txn_commit(txn); /* keeps the handles */
-        else mdb_txn_abort(txn);
+    int rc = store_fault_guarded(open_handles, self);
+    if (rc < 0) { /* faulted inside LMDB: the environment is unusable (leaked, not closed) */
+        set_err(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d); " STORE_REPAIR_HINT, dir, -rc);
+        store_quarantine(self->env);
+        self->env = NULL;
+        storefile_close(&self);
+        return NULL;
     }
     if (rc) {
         set_err(err, errlen, "%s: not a kmsha store (%s)", dir, mdb_strerror(rc));
@@ -112,8 +132,33 @@ void storefile_close(storefile **self_p)
     *self_p = NULL;
 }
 
+typedef struct each_args {
+    storefile *self;
+    store_each_fn fn;
+    void *ctx;
+} each_args;
+
+static int each_unguarded(void *arg);
+
+/* A damaged file can fault inside LMDB: that is reported as damage, not a crash. */
 int storefile_each(storefile *self, store_each_fn fn, void *ctx)
 {
+    each_args a = {self, fn, ctx};
+    int rc = store_fault_guarded(each_unguarded, &a);
+    if (rc < 0 && rc != KMS_ESTORE) {
+        store_quarantine(self->env); /* unusable after a fault: kept, not closed */
+        self->env = NULL;
+        return KMS_ESTORE;
+    }
+    return rc;
+}
+
+static int each_unguarded(void *arg)
+{
+    each_args *a = arg;
+    storefile *self = a->self;
+    store_each_fn fn = a->fn;
+    void *ctx = a->ctx;
     MDB_txn *txn;
     if (mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
     int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);

@@ -83,6 +83,31 @@ static void test_distinct(void)
     clients_free(NULL);
 }
 
+/* The count a requester is told includes it without the index changing (it enters the
+ * index when its record is stored). */
+static void test_count_including(void)
+{
+    clients_index *ci = clients_new();
+    uint8_t a[16], b[16];
+    make_cmid(a, 7, 1);
+    make_cmid(b, 7, 2);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, a, NULL, 25, T0), 1);
+    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_WINDOWS, T0).live, 0);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, NULL, T0, 25), 1);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, a, NULL, 25, T0), 1);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, NULL, 25, T0), 2);
+    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_WINDOWS, T0).live, 1);
+    /* The cap: 2 x the larger of the requester's N and the index's, or the fixed cap. */
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, NULL, 1, T0), 2);
+    clients_set_rule(ci, 30, 1);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, NULL, 25, T0), 1);
+    /* An expired record does not count; the requester does. */
+    clients_set_rule(ci, 30, 0);
+    CHECK_EQ_INT(clients_count_including(ci, KMS_APP_WINDOWS, b, NULL, 25, T0 + LIFE_MS + 1), 1);
+    CHECK_EQ_INT(clients_count_including(ci, 5, a, NULL, 5, T0), 0);
+    clients_free(&ci);
+}
+
 static void test_cap(void)
 {
     clients_index *ci = clients_new();
@@ -439,6 +464,7 @@ int main(void)
 {
     test_distinct();
     test_cap();
+    test_count_including();
     test_expiry();
     test_count_rule();
     test_table_n();
