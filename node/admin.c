@@ -194,14 +194,19 @@ static void status_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, ",\"site\":");
         add_json_string(b, pi.site);
         const config_peer *cp = config_find_peer(&n->cfg, pi.id);
-        char addr[300] = "";
+        char addr[CONFIG_MAX_PEER_ADDRS * 270] = "";
         if (cp && cp->admin.port)
             snprintf(addr, sizeof addr, strchr(cp->admin.host, ':') ? "[%s]:%u" : "%s:%u", cp->admin.host, cp->admin.port);
         evbuffer_add_printf(b, ",\"admin\":");
         add_json_string(b, addr);
         addr[0] = 0;
-        if (cp && cp->kms.port)
-            snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
+        for (int k = 0, used = 0; cp && k < cp->n_kms; k++) { /* every address: "IPv4:PORT, [IPv6]:PORT" */
+            const config_addr *ka = &cp->kms_addrs[k];
+            int w = snprintf(addr + used, sizeof addr - (size_t)used, strchr(ka->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+                             k ? ", " : "", ka->host, ka->port);
+            if (w < 0 || (size_t)w >= sizeof addr - (size_t)used) break;
+            used += w;
+        }
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
         evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64

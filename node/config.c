@@ -301,7 +301,7 @@ static bool z85_key_ok(const char *v)
     return true;
 }
 
-static bool take_entry(const char *b, const char *e, char *out, size_t cap);
+static int next_entry(const char **cur, char *out, size_t cap, char *why, size_t whylen);
 
 /* [peer.ID] kms / admin: a comma-separated address list (both families for a dual-stack
  * node), appended to list[0..*n); *first mirrors list[0]. All entries are checked before
@@ -312,35 +312,29 @@ static int peer_addr_list(const char *value, uint16_t defport, config_addr *list
     config_addr got[CONFIG_MAX_PEER_ADDRS];
     int k = 0;
     char entry[300];
-    for (const char *b = value;;) {
-        const char *comma = strchr(b, ',');
-        const char *e = comma ? comma : b + strlen(b);
-        if (!take_entry(b, e, entry, sizeof entry)) {
-            put(why, whylen, "entry '%.64s...' too long", b);
+    const char *cur = value;
+    int more;
+    while ((more = next_entry(&cur, entry, sizeof entry, why, whylen)) > 0) {
+        if (!entry[0]) continue;
+        if (*n + k >= CONFIG_MAX_PEER_ADDRS) {
+            put(why, whylen, "too many addresses (at most %d)", CONFIG_MAX_PEER_ADDRS);
             return KMS_ECONFIG;
         }
-        if (entry[0]) {
-            if (*n + k >= CONFIG_MAX_PEER_ADDRS) {
-                put(why, whylen, "too many addresses (at most %d)", CONFIG_MAX_PEER_ADDRS);
-                return KMS_ECONFIG;
-            }
-            config_addr *a = &got[k];
-            if (config_parse_addr(entry, defport, a) != 0 || a->port == 0) {
-                put(why, whylen, "'%.64s' is not an address (HOST:PORT or [IPV6]:PORT)", entry);
-                return KMS_ECONFIG;
-            }
-            for (int j = 0; j < *n + k; j++) {
-                const config_addr *o = j < *n ? &list[j] : &got[j - *n];
-                if (o->port == a->port && !strcmp(o->host, a->host)) {
-                    put(why, whylen, "'%.64s' is listed twice", entry);
-                    return KMS_ECONFIG;
-                }
-            }
-            k++;
+        config_addr *a = &got[k];
+        if (config_parse_addr(entry, defport, a) != 0 || a->port == 0) {
+            put(why, whylen, "'%.64s' is not an address (HOST:PORT or [IPV6]:PORT)", entry);
+            return KMS_ECONFIG;
         }
-        if (!comma) break;
-        b = comma + 1;
+        for (int j = 0; j < *n + k; j++) {
+            const config_addr *o = j < *n ? &list[j] : &got[j - *n];
+            if (o->port == a->port && !strcmp(o->host, a->host)) {
+                put(why, whylen, "'%.64s' is listed twice", entry);
+                return KMS_ECONFIG;
+            }
+        }
+        k++;
     }
+    if (more < 0) return more;
     if (k == 0) { put(why, whylen, "no address given"); return KMS_ECONFIG; }
     memcpy(list + *n, got, (size_t)k * sizeof got[0]);
     *n += k;
@@ -490,6 +484,20 @@ static bool take_entry(const char *b, const char *e, char *out, size_t cap)
     memcpy(out, b, (size_t)(e - b));
     out[e - b] = 0;
     return true;
+}
+
+/* Takes the next comma-separated entry of *cur into out (trimmed; "" for an empty one) and
+ * moves *cur past it. Returns 1, 0 when the text is used up, or KMS_ECONFIG (too long). */
+static int next_entry(const char **cur, char *out, size_t cap, char *why, size_t whylen)
+{
+    if (!*cur) return 0;
+    const char *b = *cur, *comma = strchr(b, ',');
+    if (!take_entry(b, comma ? comma : b + strlen(b), out, cap)) {
+        put(why, whylen, "entry '%.64s...' too long", b);
+        return KMS_ECONFIG;
+    }
+    *cur = comma ? comma + 1 : NULL;
+    return 1;
 }
 
 /* ---- value checks ---------------------------------------------------------------------- */
@@ -945,27 +953,20 @@ static int set_list(kmsd_config *cfg, const setting *s, const char *v, char *why
     char entry[300];
     int *count = count_of(cfg, s);
     for (int pass = 0; pass < 2; pass++) {
-        int n = *count;
-        for (const char *b = v;;) {
-            const char *comma = strchr(b, ',');
-            const char *e = comma ? comma : b + strlen(b);
-            if (!take_entry(b, e, entry, sizeof entry)) {
-                put(why, whylen, "entry '%.64s...' too long", b);
+        int n = *count, more;
+        const char *cur = v;
+        while ((more = next_entry(&cur, entry, sizeof entry, why, whylen)) > 0) {
+            if (!entry[0]) continue;
+            if ((size_t)n >= s->size) {
+                put(why, whylen, "too many entries (at most %zu)", s->size);
                 return KMS_ECONFIG;
             }
-            if (entry[0]) {
-                if ((size_t)n >= s->size) {
-                    put(why, whylen, "too many entries (at most %zu)", s->size);
-                    return KMS_ECONFIG;
-                }
-                void *dst = pass ? (void *)((char *)field(cfg, s) + (size_t)n * entry_size(s))
-                                 : (void *)&scratch;
-                if (parse_entry(s, entry, dst, why, whylen) != 0) return KMS_ECONFIG;
-                n++;
-            }
-            if (!comma) break;
-            b = comma + 1;
+            void *dst = pass ? (void *)((char *)field(cfg, s) + (size_t)n * entry_size(s))
+                             : (void *)&scratch;
+            if (parse_entry(s, entry, dst, why, whylen) != 0) return KMS_ECONFIG;
+            n++;
         }
+        if (more < 0) return more;
         if (pass) *count = n;
     }
     return 0;

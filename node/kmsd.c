@@ -413,7 +413,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < n->cfg.n_listen; i++)
         log_info("listening for KMS on %s%s%s:%u", strchr(n->cfg.listen[i].host, ':') ? "[" : "",
                  n->cfg.listen[i].host, strchr(n->cfg.listen[i].host, ':') ? "]" : "", n->cfg.listen[i].port);
-    if (n->admin) log_info("admin HTTP on http://%s:%u/ (/status, /metrics, /healthz)", n->cfg.admin.host, n->cfg.admin.port);
+    for (int i = -1; n->admin && i < n->cfg.n_admin_also; i++) {
+        const config_addr *a = i < 0 ? &n->cfg.admin : &n->cfg.admin_also[i];
+        log_info("admin HTTP on http://%s%s%s:%u/ (/status, /metrics, /healthz)", strchr(a->host, ':') ? "[" : "",
+                 a->host, strchr(a->host, ':') ? "]" : "", a->port);
+    }
     log_info("kmsd " KMSHA_VERSION " node %s ready%s", n->cfg.node_id,
              n->config_path[0] ? "" : " (embedded defaults)");
     char sd_status[200];
