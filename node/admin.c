@@ -13,6 +13,7 @@
 
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
+#include "node/admin_report.h"
 #include "node/dns.h"
 #include "node/ready.h"
 #include "node/server.h"
@@ -27,6 +28,7 @@ struct admin {
     struct evhttp *http;
     admin_clients *clients; /* GET /clients (admin_clients.c) */
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
+    admin_report *report;   /* GET /report and the background reports (admin_report.c) */
 };
 
 static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
@@ -239,10 +241,41 @@ static void status_cb(struct evhttp_request *req, void *arg)
         add_json_string(b, r->address);
         evbuffer_add_printf(b, ",\"product\":");
         add_json_string(b, r->product);
-        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32 "\"}",
-                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult);
+        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32
+                               "\",\"result_name\":\"%s\"}",
+                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult,
+                            metrics_result_name(r->result));
     }
     evbuffer_add_printf(b, "]}\n");
+    allow_peer_origin(req, n);
+    send_reply(req, 200, "OK", "application/json", b);
+    evbuffer_free(b);
+}
+
+/* GET /activity: this node's answers per minute over the last 24 hours (oldest first),
+ * for the status page's chart (which sums every node's). */
+static void activity_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    if (!admin_get_only(req)) return;
+    node *n = a->n;
+    node_activity_advance(n, node_now_ms(n));
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"node\":");
+    add_json_string(b, n->cfg.node_id);
+    evbuffer_add_printf(b, ",\"minutes\":%d,\"end_ms\":%" PRId64, NODE_ACTIVITY_MINUTES,
+                        (n->activity_minute + 1) * 60000);
+    const uint32_t *rows[2] = {n->activity_activated, n->activity_below};
+    const char *names[2] = {"activated", "below_threshold"};
+    for (int k = 0; k < 2; k++) {
+        evbuffer_add_printf(b, ",\"%s\":[", names[k]);
+        for (int i = 0; i < NODE_ACTIVITY_MINUTES; i++) {
+            int64_t m = n->activity_minute - NODE_ACTIVITY_MINUTES + 1 + i;
+            evbuffer_add_printf(b, "%s%" PRIu32, i ? "," : "", m < 0 ? 0 : rows[k][m % NODE_ACTIVITY_MINUTES]);
+        }
+        evbuffer_add_printf(b, "]");
+    }
+    evbuffer_add_printf(b, "}\n");
     allow_peer_origin(req, n);
     send_reply(req, 200, "OK", "application/json", b);
     evbuffer_free(b);
@@ -429,6 +462,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     }
     ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
+    admin_report_metrics(a->report, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
@@ -438,7 +472,7 @@ static void fallback_cb(struct evhttp_request *req, void *arg)
     (void)arg;
     if (!admin_get_only(req)) return;
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "not found: try /status, /metrics or /healthz\n");
+    evbuffer_add_printf(b, "not found: try /status, /metrics, /healthz, /report or /clients\n");
     send_reply(req, 404, "Not Found", "text/plain", b);
     evbuffer_free(b);
 }
@@ -472,6 +506,7 @@ admin *admin_new(node *n, char *err, size_t errlen)
     evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
     evhttp_set_cb(a->http, "/status", status_cb, a);
     evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
+    evhttp_set_cb(a->http, "/activity", activity_cb, a);
     evhttp_set_cb(a->http, "/", statuspage_cb, a);
     a->clients = admin_clients_new(n, a->http);
     if (!a->clients) {
@@ -485,6 +520,12 @@ admin *admin_new(node *n, char *err, size_t errlen)
         admin_free(&a);
         return NULL;
     }
+    a->report = admin_report_new(n, a->http);
+    if (!a->report) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
     evhttp_set_gencb(a->http, fallback_cb, a);
     return a;
 }
@@ -494,6 +535,7 @@ void admin_free(admin **self_p)
     if (!self_p || !*self_p) return;
     admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
     admin_dns_free(&(*self_p)->dns);
+    admin_report_free(&(*self_p)->report);
     if ((*self_p)->http) evhttp_free((*self_p)->http);
     free(*self_p);
     *self_p = NULL;

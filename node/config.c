@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <regex.h>
 #include "proto/errors.h"
 #include "proto/guid.h"
 
@@ -70,6 +71,7 @@ static const char *check_node_id(const char *v);
 static const char *check_nonempty(const char *v);
 static const char *check_dns_server(const char *v);
 static const char *check_dns_zones(const char *v);
+static const char *check_room_pattern(const char *v);
 
 #define OFF(f) offsetof(kmsd_config, f)
 #define SZ(f) sizeof(((kmsd_config *)0)->f)
@@ -217,6 +219,29 @@ static const setting settings[] = {
      "the largest priority of the site's nodes minus the smallest of the others, plus 1, when smaller"},
     {"dns", "timeout_ms", ST_UINT, OFF(dns_timeout_ms), 0, 0, 100, 60000, 0, false, NULL, NULL,
      "2000", false, "Milliseconds to wait for the DNS server's answer (look-up or update)"},
+
+    /* [report]: activation health (node/report.c: GET /report, kmsctl report, /metrics) */
+    {"report", "at_risk_days", ST_UINT, OFF(report_at_risk_days), 0, 0, 1, 180, 0, false, NULL, NULL,
+     "14", CONFIG_RELOAD_AT_USE,
+     "A client that will stop working within this many days (licence state time left, from its last "
+     "request) is reported at risk"},
+    {"report", "room_pattern", ST_STRING, OFF(report_room_pattern), SZ(report_room_pattern), 0, 0, 0, 0,
+     false, NULL, check_room_pattern, "", CONFIG_RELOAD_AT_USE,
+     "Rooms by workstation name: a POSIX extended regex with one capture group, the room "
+     "(^([A-Z]+-[0-9]+)-); names that do not match go to room \"unmatched\"; empty = rooms by "
+     "client address prefix"},
+    {"report", "room_prefix_v4", ST_UINT, OFF(report_room_prefix_v4), 0, 0, 8, 32, 0, false, NULL, NULL,
+     "24", CONFIG_RELOAD_AT_USE, "Rooms by address: IPv4 prefix length"},
+    {"report", "room_prefix_v6", ST_UINT, OFF(report_room_prefix_v6), 0, 0, 16, 128, 0, false, NULL,
+     NULL, "64", CONFIG_RELOAD_AT_USE, "Rooms by address: IPv6 prefix length"},
+    {"report", "metrics_rooms", ST_UINT, OFF(report_metrics_rooms), 0, 0, 0, 1000, 0, false, NULL,
+     NULL, "50", CONFIG_RELOAD_AT_USE,
+     "Rooms with their own label in /metrics (those with the most clients below threshold, at risk "
+     "or cloned, then the most live); the others are summed as room=\"other\""},
+    {"report", "interval", ST_UINT, OFF(report_interval), 0, 0, 10, 86400, 0, false, NULL, NULL, "60",
+     CONFIG_RELOAD_AT_USE,
+     "Seconds between the background reports behind /metrics and the status page (a report scans the "
+     "store in bounded steps between KMS requests)"},
 };
 
 /* [peer.ID]: one node of the cluster. Keys of config_peer; documented in the reference. */
@@ -528,6 +553,16 @@ static const char *check_dns_server(const char *v)
     if (inet_pton(AF_INET, a.host, &a6) != 1 && inet_pton(AF_INET6, a.host, &a6) != 1)
         return "must be an IP address (IP:PORT or [V6]:PORT), not a name";
     return NULL;
+}
+
+static const char *check_room_pattern(const char *v)
+{
+    if (!*v) return NULL;
+    regex_t re;
+    if (regcomp(&re, v, REG_EXTENDED) != 0) return "not a POSIX extended regular expression";
+    size_t groups = re.re_nsub;
+    regfree(&re);
+    return groups == 1 ? NULL : "needs exactly one capture group, the room: ^([A-Z]+-[0-9]+)-";
 }
 
 static const char *check_dns_zones(const char *v)

@@ -121,6 +121,13 @@ typedef struct kmsd_config {
     uint32_t dns_remote_priority_offset; /* added to other sites' priorities in a site zone */
     uint32_t dns_timeout_ms;       /* per DNS exchange */
 
+    /* [report] (activation health: node/report.c, GET /report, kmsctl report) */
+    uint32_t report_at_risk_days;  /* a client with less time left than this is at risk */
+    char report_room_pattern[256]; /* regex over the workstation name, one capture group; "" = by address */
+    uint32_t report_room_prefix_v4;/* rooms by address: IPv4 prefix length */
+    uint32_t report_room_prefix_v6;/* rooms by address: IPv6 prefix length */
+    uint32_t report_metrics_rooms; /* rooms with their own /metrics label; the rest are "other" */
+    uint32_t report_interval;      /* seconds between background reports (/metrics, status page) */
     /* [peer.ID] sections, in file order */
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;
