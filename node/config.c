@@ -85,12 +85,14 @@ static const setting settings[] = {
     {"node", "listen", ST_ADDR_LIST, OFF(listen), CAP(listen), OFF(n_listen), 0, 0, 1688,
      false, NULL, NULL, "127.0.0.1:1688", false,
      "KMS addresses to listen on: HOST:PORT, [V6]:PORT or HOST (port 1688); "
-     "comma-separated, the key may be repeated"},
+     "comma-separated, the key may be repeated. In a cluster file a node listens on its "
+     "[peer.ID] kms addresses unless this key (or --listen) is given"},
     {"node", "data_dir", ST_STRING, OFF(data_dir), SZ(data_dir), 0, 0, 0, 0, false, NULL,
      check_nonempty, "./var", false, "Directory of the LMDB store (and the default audit log)"},
     {"node", "admin", ST_ADDR, OFF(admin), 0, 0, 0, 0, 8688, true, NULL, NULL,
      "127.0.0.1:8688", false,
-     "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
+     "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables. "
+     "In a cluster file, by default the node's [peer.ID] admin addresses"},
     {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
      "debug|info|warn|error", NULL, "info", CONFIG_RELOAD_LOG_LEVEL, "Least severe log message written"},
     {"node", "log_format", ST_ENUM, OFF(log_format), SZ(log_format), 0, 0, 0, 0, false,
@@ -490,6 +492,14 @@ static const setting *find_setting(const char *section, const char *key, int *gr
         if (strcmp(s->key, key) == 0) return s;
     }
     return NULL;
+}
+
+bool config_key_from_file(const kmsd_config *cfg, const char *section, const char *key)
+{
+    _Static_assert(COUNTOF(settings) <= sizeof cfg->keys_from_file, "keys_from_file is too small");
+    int group;
+    const setting *s = find_setting(section, key, &group);
+    return s && cfg->keys_from_file[s - settings];
 }
 
 static char *trim(char *s)
@@ -1301,7 +1311,10 @@ static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, s
             rc = KMS_ECONFIG;
             break;
         }
-        if (!*seen) *seen = lineno;
+        if (!*seen) {
+            *seen = lineno;
+            cfg->keys_from_file[s - settings] = 1;
+        }
     }
     if (rc == 0 && ferror(f)) {
         put(err, errlen, "%s: read error: %s", path, strerror(errno));

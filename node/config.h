@@ -131,6 +131,8 @@ typedef struct kmsd_config {
     /* [peer.ID] sections, in file order */
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;
+    /* Which settings a file gave (config_key_from_file), by their row in the table. */
+    unsigned char keys_from_file[128];
 } kmsd_config;
 
 /* Fills cfg with the embedded defaults. */
@@ -169,6 +171,8 @@ bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *
  * a count below N matters only for what the cluster serves. */
 bool config_app_served(const kmsd_config *cfg, int app);
 
+/* true when a configuration file (not the defaults) gave [section] key. */
+bool config_key_from_file(const kmsd_config *cfg, const char *section, const char *key);
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
 /* true when every peer's replication address is a loopback address. */
