@@ -17,6 +17,7 @@
 #include "node/clients.h"
 #include "node/metrics.h"
 #include "node/query.h"
+#include "proto/json.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -363,20 +364,8 @@ void report_finish(report *self)
 
 /* ---- output ---- */
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (const char *run = s;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-        evbuffer_add(b, run, (size_t)(s - run));
-        if (!c) break;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else evbuffer_add_printf(b, "\\u%04x", c);
-        run = s + 1;
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void json_str(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void iso_utc(int64_t ms, char out[32])
 {

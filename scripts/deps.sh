@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libsystemd-dev bind9 bind9-utils bind9-dnsutils iproute2 curl
       chromium prometheus   # chromium: status page test; prometheus: promtool
       dpkg-dev lintian debootstrap man-db   # the Debian package: cpack, its checks, a clean root
-      gettext locales)  # kmsctl's message catalogs (msgfmt) and the ja_JP.UTF-8 locale
+      gettext locales fonts-ipafont-gothic)  # kmsctl's catalogs (msgfmt), ja_JP.UTF-8, a Japanese font for the page test's screenshot
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -244,5 +244,25 @@ class StatusPageTests(NodeTestCase):
             self.assertNotIn(external, body)
 
 
+    def test_page_in_the_browsers_language(self):
+        """A browser that asks for Japanese (--lang=ja --accept-lang=ja: headless Chromium takes
+        navigator.languages and Accept-Language from the second) sees the page in Japanese,
+        with slmgr /dlv's words; others see it in English."""
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1), "--workstation", "JA-PC1")
+        url = "http://%s:%d/" % (n.host, n.admin_port)
+        ja = self.chromium(url, "--lang=ja", "--accept-lang=ja", "--dump-dom")
+        for text in ["<html lang=\"ja\"", "アプリケーションごとの現在の数", "受信した要求の合計数", "最近のライセンス認証",
+                     "しきい値未満", "クライアントの検索", "ワークステーション", "全ノード稼働中"]:
+            self.assertTrue(text in ja, "%s is not on the Japanese page" % text)
+        self.assertFalse(">Count per application (cluster view)<" in ja, "an English heading on the Japanese page")
+        self.assertTrue("JA-PC1" in ja, "the data is shown as it is")
+        shot = os.path.join(self.workdir, "status-ja.png")
+        self.chromium(url, "--lang=ja", "--accept-lang=ja", "--window-size=1400,1200", "--screenshot=" + shot)
+        self.assertGreater(os.path.getsize(shot), 10000)
+        en = self.chromium(url, "--lang=en-US", "--accept-lang=en-US", "--dump-dom")
+        self.assertTrue("Count per application (cluster view)" in en, "the English page")
+        self.assertFalse("現在の数" in en, "Japanese on the English page")
+
 if __name__ == "__main__":
     main()
