@@ -239,11 +239,19 @@ class Node:
         except OSError:
             return ""
 
-    def audit(self):
-        if not os.path.exists(self.audit_path):
-            return []
-        with open(self.audit_path) as f:
-            return [json.loads(l) for l in f if l.strip()]
+    def audit(self, at_least=0, timeout=15):
+        """The audit lines; with at_least, waits (up to timeout) until there are that many: a
+        node writes its audit lines once per loop turn, after the answers of that turn are
+        on their way, so a client can have its answer before the line is in the file."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = []
+            if os.path.exists(self.audit_path):
+                with open(self.audit_path) as f:
+                    lines = [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
+            if len(lines) >= at_least or time.monotonic() >= deadline:
+                return lines
+            time.sleep(0.02)
 
 
 def sh(*args, check=True):

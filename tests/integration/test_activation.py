@@ -47,7 +47,7 @@ class ProtocolTests(NodeTestCase):
 
     def test_audit_line_per_request(self):
         activate(self.n, "--cmid", cmid(1), "--workstation", "lab-pc-01.example.edu")
-        lines = self.n.audit()
+        lines = self.n.audit(at_least=1)
         self.assertEqual(len(lines), 1)
         a = lines[0]
         self.assertEqual(a["node"], "kms1")
@@ -66,7 +66,7 @@ class ProtocolTests(NodeTestCase):
         # were replaced by '?' before).
         ws = 'LAB "A" \\ it\'s'
         activate(self.n, "--cmid", cmid(2), "--workstation", ws)
-        self.assertEqual(self.n.audit()[-1]["workstation"], ws)
+        self.assertEqual(self.n.audit(at_least=1)[-1]["workstation"], ws)
         with open(self.n.audit_path) as f:
             self.assertIn('"workstation":"LAB \\"A\\" \\\\ it\'s"', f.read())
         self.assertEqual(self.n.status()["recent"][0]["workstation"], ws)
@@ -135,7 +135,7 @@ class ListenTests(NodeTestCase):
         rc, out, err = kmsctl("activate", "--json", "--cmid", cmid(3), "127.0.0.1:%d" % v4_port)
         self.assertEqual(rc, 0, err)
         self.assertIn('"count":3', out.replace(" ", ""))
-        self.assertTrue(any(a["client"].startswith("[::1]:") for a in n.audit()))
+        self.assertTrue(any(a["client"].startswith("[::1]:") for a in n.audit(at_least=3)))
 
 
 class CountTests(NodeTestCase):

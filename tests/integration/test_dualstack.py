@@ -106,8 +106,8 @@ class DualStackTests(NetnsTestCase):
                 self.assertEqual(peers["kms%d" % i]["kms"], "%s:1688, [%s]:1688" % (self.v4(i), self.v6(i)))
             self.assertEqual(n.status()["store"]["records"], 4)
         # Each node saw its clients with their own family's address (the audit log).
-        self.assertIn(self.v6(1), json.dumps(nodes[0].audit()))
-        self.assertIn(self.v4(2), json.dumps(nodes[1].audit()))
+        self.assertIn(self.v6(1), json.dumps(nodes[0].audit(at_least=2)))
+        self.assertIn(self.v4(2), json.dumps(nodes[1].audit(at_least=2)))
 
 
 if __name__ == "__main__":
