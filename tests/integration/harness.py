@@ -24,9 +24,10 @@ VECTORS = os.environ.get("KMSHA_VECTORS", os.path.join(ROOT, "tests", "vectors")
 _used_ports = set()
 
 
-def free_port(host="127.0.0.1", span=1):
-    """A TCP port (and the span - 1 after it) free on host now and not handed out before in
-    this run. Ports come from 20000-32000, below Linux's ephemeral range, so that a
+def free_port(host="127.0.0.1", span=1, hosts=None):
+    """A TCP port (and the span - 1 after it) free on host (on every one of hosts, when
+    given: a port several nodes share on their own addresses) now and not handed out before
+    in this run. Ports come from 20000-32000, below Linux's ephemeral range, so that a
     process reconnecting to a port that is down can never connect to itself."""
     import random
     while True:
@@ -34,11 +35,11 @@ def free_port(host="127.0.0.1", span=1):
         if any(p in _used_ports for p in range(port, port + span)):
             continue
         try:
-            for p in range(port, port + span):
-                s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, p))
-                s.close()
+            for h in hosts or [host]:
+                for p in range(port, port + span):
+                    with socket.socket(socket.AF_INET6 if ":" in h else socket.AF_INET) as s:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        s.bind((h, p))
         except OSError:
             continue
         _used_ports.update(range(port, port + span))
@@ -424,8 +425,8 @@ class Cluster:
     def __init__(self, case, n=3, cluster_config="", peer_extra=None, keys=False, ids=None):
         self.case = case
         self.ids = ids or ["kms%d" % (i + 1) for i in range(n)]
-        self.kms_port = free_port("127.0.0.1")
         self.hosts = ["127.0.0.%d" % (i + 1) for i in range(len(self.ids))]
+        self.kms_port = free_port(hosts=self.hosts)  # every node listens on it, each on its address
         self.admin_ports = [free_port(h) for h in self.hosts]
         self.repl_ports = [free_port(h, span=2) for h in self.hosts]
         self.path = os.path.join(case.workdir, "cluster.ini")

@@ -331,8 +331,10 @@ class DnsTests(NodeTestCase):
                 # to a node that says it serves by the time it is asked.
                 published = target in named.srv("kms.test")
                 try:
-                    st = victim.status()
+                    # healthz before status: the state only goes from syncing to serving,
+                    # so a status that still says syncing means healthz said so too.
                     code, body = victim.http("/healthz")
+                    st = victim.status()
                 except OSError:
                     self.assertFalse(published, "kms2 published before its admin address answered")
                     continue
