@@ -201,9 +201,11 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(b, "],\"replication\":{\"enabled\":%s,\"published\":%" PRIu64 ",\"applied\":%" PRIu64
                            ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"sync_requests\":%" PRIu64
                            ",\"sync_replies\":%" PRIu64 ",\"snapshot_records\":%" PRIu64
-                           ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
+                           ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64
+                           ",\"sync_dropped\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
-                        rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
+                        rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys,
+                        rs.sync_dropped);
     dns_status_json(n->dns, b);
     evbuffer_add_printf(b, ",\"recent\":[");
     unsigned shown = 0;
@@ -373,6 +375,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, "# HELP kmsha_replication_refused_keys_total Connections refused for an unknown CURVE key.\n"
                                "# TYPE kmsha_replication_refused_keys_total counter\n"
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_sync_dropped_total Catch-up replies dropped because the "
+                               "requesting peer did not read the earlier ones.\n"
+                               "# TYPE kmsha_replication_sync_dropped_total counter\n"
+                               "kmsha_replication_sync_dropped_total{node=\"%s\"} %" PRIu64 "\n", id, rs.sync_dropped);
     }
     dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);

@@ -162,9 +162,8 @@ static const setting settings[] = {
      NULL, "kmsha", false, "Name of the cluster (shown in status)"},
     {"cluster", "key_dir", ST_STRING, OFF(key_dir), SZ(key_dir), 0, 0, 0, 0, false, NULL, NULL,
      "", false,
-     "Directory holding this node's CURVE secret key as ID.key (kmsctl keygen); empty = no CURVE"},
-    {"cluster", "insecure", ST_BOOL, OFF(insecure), 0, 0, 0, 0, 0, false, NULL, NULL, "false",
-     false, "Allow replication without CURVE on non-loopback addresses (never in production)"},
+     "Directory holding this node's CURVE secret key as ID.key (kmsctl keygen); required with "
+     "[peer.ID] sections: replication is always authenticated and encrypted"},
     {"cluster", "heartbeat_interval_ms", ST_UINT, OFF(heartbeat_interval_ms), 0, 0, 50, 10000, 0,
      false, NULL, NULL, "500", false, "Milliseconds between heartbeats (which carry the version vector)"},
     {"cluster", "dead_after_ms", ST_UINT, OFF(dead_after_ms), 0, 0, 200, 600000, 0, false, NULL,
@@ -1131,7 +1130,10 @@ static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, s
                 hrc = hook->fn(cfg, section, key, value, why, sizeof why);
                 if (hrc == 0) continue;
             }
-            if (hrc == KMS_ENOTFOUND)
+            if (hrc == KMS_ENOTFOUND && !strcmp(section, "cluster") && !strcmp(key, "insecure"))
+                put(err, errlen, "%s:%d: [cluster] insecure: removed; replication is always authenticated "
+                    "and encrypted with CURVE (kmsctl keygen makes the keys)", path, lineno);
+            else if (hrc == KMS_ENOTFOUND)
                 put(err, errlen, "%s:%d: unknown key '%.64s' in [%s]", path, lineno, key, section);
             else
                 put(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, why);
@@ -1259,17 +1261,18 @@ int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
                     return KMS_ECONFIG;
                 }
         }
-        if (with_keys != 0 && with_keys != cfg->n_peers) {
-            put(err, errlen, "[peer.*] public_key: given for %d of %d peers: all or none", with_keys, cfg->n_peers);
-            return KMS_ECONFIG;
+        /* Replication is always CURVE: there is no plaintext mode to fall back to. */
+        if (with_keys != cfg->n_peers) {
+            for (int i = 0; i < cfg->n_peers; i++)
+                if (!cfg->peers[i].public_key[0]) {
+                    put(err, errlen, "[peer.%s] public_key: missing; replication is always authenticated: "
+                        "make each node's key pair with kmsctl keygen and list every public key", cfg->peers[i].id);
+                    return KMS_ECONFIG;
+                }
         }
-        if (with_keys && !cfg->key_dir[0]) {
-            put(err, errlen, "[cluster] key_dir: peers have public keys, so this node needs its secret key (key_dir)");
-            return KMS_ECONFIG;
-        }
-        if (!with_keys && !cfg->insecure && !config_cluster_is_loopback(cfg)) {
-            put(err, errlen, "[cluster] insecure: replication off loopback without CURVE keys is refused; "
-                "add public_key to every [peer.ID] and key_dir (kmsctl keygen), or set insecure = true");
+        if (!cfg->key_dir[0]) {
+            put(err, errlen, "[cluster] key_dir: needed with [peer.ID] sections (this node's secret key "
+                "KEY_DIR/%s.key, kmsctl keygen)", id);
             return KMS_ECONFIG;
         }
         if (cfg->dead_after_ms < 2 * cfg->heartbeat_interval_ms) {

@@ -94,7 +94,6 @@ typedef struct kmsd_config {
     /* [cluster] */
     char cluster_name[64];
     char key_dir[CONFIG_PATH_MAX]; /* this node's CURVE secret key: KEY_DIR/<id>.key */
-    bool insecure;                 /* allow replication without CURVE off loopback */
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
     uint32_t log_retention_hours;

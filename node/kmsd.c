@@ -21,6 +21,7 @@
 #include "node/sdnotify.h"
 #include "node/server.h"
 #include "proto/errors.h"
+#include "replication/keys.h"
 #include "replication/repl.h"
 
 #define KMSHA_VERSION "0.1.0"
@@ -49,7 +50,7 @@ static void usage(FILE *out)
             "  --log-level LEVEL    debug, info, warn or error\n"
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
-            "                       store under ./var/ID\n"
+            "                       store under ./var/ID, CURVE keys made at first start in ./var/keys\n"
             "  --config-reference   print every setting as a Markdown table and exit\n"
             "  --version            print the version and exit\n"
             "Testing only:\n"
@@ -69,6 +70,33 @@ static int mkdir_p(const char *path)
         *p = '/';
     }
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* The built-in cluster authenticates its replication like any other: its key pairs are
+ * made at first start in KEYS = the data directory's parent + "/keys" (./var/keys by
+ * default), shared by the three nodes of that directory, and listed as the peers' keys. */
+static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
+{
+    char parent[CONFIG_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", cfg->data_dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) *slash = 0;
+    else snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
+    if (mkdir_p(parent) != 0) {
+        snprintf(err, errlen, "%s: %s", parent, strerror(errno));
+        return -1;
+    }
+    if ((size_t)snprintf(cfg->key_dir, sizeof cfg->key_dir, "%s/keys", parent) >= sizeof cfg->key_dir) {
+        snprintf(err, errlen, "%s: path too long", parent);
+        return -1;
+    }
+    const char *ids[CONFIG_MAX_PEERS];
+    char pubs[CONFIG_MAX_PEERS][41];
+    for (int i = 0; i < cfg->n_peers; i++) ids[i] = cfg->peers[i].id;
+    if (repl_keys_ensure(cfg->key_dir, ids, cfg->n_peers, pubs, err, errlen) != 0) return -1;
+    for (int i = 0; i < cfg->n_peers; i++)
+        snprintf(cfg->peers[i].public_key, sizeof cfg->peers[i].public_key, "%s", pubs[i]);
     return 0;
 }
 
@@ -297,6 +325,10 @@ int main(int argc, char **argv)
     if (me && me->admin.port && !d.admin_given) n->cfg.admin = me->admin;
     if (d.local_cluster && !d.data_dir_given)
         snprintf(n->cfg.data_dir, sizeof n->cfg.data_dir, "./var/%s", n->cfg.node_id);
+    if (d.local_cluster && local_cluster_keys(&n->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "kmsd: --local-cluster: %s\n", err);
+        return 1;
+    }
     if (config_validate(&n->cfg, err, sizeof err) < 0) {
         fprintf(stderr, "kmsd: %s\n", err);
         return 1;

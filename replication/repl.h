@@ -42,7 +42,8 @@ bool repl_peer_alive(const repl *r, const char *id);
 /* Counters for /metrics. */
 typedef struct repl_stats {
     uint64_t published, applied, duplicates, gaps, sync_requests, sync_replies,
-        snapshot_records, malformed, refused_keys;
+        snapshot_records, malformed, refused_keys,
+        sync_dropped; /* catch-up replies dropped: the requester's queue was full */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
 
@@ -62,8 +63,5 @@ void repl_get_delay(const repl *r, repl_delay_hist *out);
  * one, so its new sequence numbers never collide with those peers already have. */
 int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
                     char *origin, size_t cap);
-
-/* Decodes a Z85 CURVE key file written by kmsctl keygen (public or secret, 40 chars). */
-int repl_read_key_file(const char *path, char key_z85[41]);
 
 #endif

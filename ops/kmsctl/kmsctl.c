@@ -26,6 +26,7 @@
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
+#include "replication/keys.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -484,22 +485,6 @@ static const char keygen_usage[] =
     "  DIR/NAME.pub, and prints the line to put in that node's [peer.NAME] section.\n"
     "  DIR defaults to the current directory; existing files are kept unless --force.\n";
 
-static int write_key_file(const char *path, const char *text, mode_t mode, bool force)
-{
-    int flags = O_WRONLY | O_CREAT | O_TRUNC | (force ? 0 : O_EXCL);
-    int fd = open(path, flags, mode);
-    if (fd < 0) {
-        fprintf(stderr, "kmsctl: %s: %s%s\n", path, strerror(errno),
-                errno == EEXIST ? " (use --force to replace it)" : "");
-        return -1;
-    }
-    size_t n = strlen(text);
-    bool ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
-    if (close(fd) != 0) ok = false;
-    if (!ok) fprintf(stderr, "kmsctl: %s: %s\n", path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
 static int cmd_keygen(int argc, char **argv)
 {
     const char *dir = ".", *name = NULL;
@@ -520,18 +505,11 @@ static int cmd_keygen(int argc, char **argv)
             ctlargs_usage_error("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
             return EXIT_USAGE;
         }
-    char pub[41], sec[41];
-    if (zmq_curve_keypair(pub, sec) != 0) {
-        fprintf(stderr, "kmsctl: cannot make a CURVE key pair: %s\n", zmq_strerror(zmq_errno()));
+    char pub[41], err[4200];
+    if (repl_keygen(dir, name, force, pub, err, sizeof err) != 0) {
+        fprintf(stderr, "kmsctl: %s\n", err);
         return EXIT_FAIL;
     }
-    char path[4096], text[256];
-    snprintf(path, sizeof path, "%s/%s.key", dir, name);
-    snprintf(text, sizeof text, "# kmsha CURVE secret key of node %s: keep it on that node only\n%s\n", name, sec);
-    if (write_key_file(path, text, 0600, force) != 0) return EXIT_FAIL;
-    snprintf(path, sizeof path, "%s/%s.pub", dir, name);
-    snprintf(text, sizeof text, "# kmsha CURVE public key of node %s\n%s\n", name, pub);
-    if (write_key_file(path, text, 0644, force) != 0) return EXIT_FAIL;
     printf("# [peer.%s]\npublic_key = %s\n", name, pub);
     fprintf(stderr, "kmsctl: wrote %s/%s.key (secret) and %s/%s.pub\n", dir, name, dir, name);
     return 0;

@@ -261,7 +261,7 @@ REPLPOKE = os.path.join(BUILD, "tests", "replpoke")
 class Cluster:
     """N kmsd nodes on 127.0.0.1, 127.0.0.2, ... reading one cluster file, as in production."""
 
-    def __init__(self, case, n=3, cluster_config="", peer_extra=None, keys=False, ids=None):
+    def __init__(self, case, n=3, cluster_config="", peer_extra=None, ids=None):
         self.case = case
         self.ids = ids or ["kms%d" % (i + 1) for i in range(n)]
         self.kms_port = free_port("127.0.0.1")
@@ -271,22 +271,20 @@ class Cluster:
         self.path = os.path.join(case.workdir, "cluster.ini")
         self.key_dir = os.path.join(case.workdir, "keys")
         self.pubkeys = {}
-        if keys:
-            os.makedirs(self.key_dir, exist_ok=True)
-            for nid in self.ids:
-                rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
-                assert rc == 0, err
-                self.pubkeys[nid] = out.split("public_key = ")[1].strip()
+        # Replication is always CURVE-authenticated: every cluster gets its key pairs.
+        os.makedirs(self.key_dir, exist_ok=True)
+        for nid in self.ids:
+            rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
+            assert rc == 0, err
+            self.pubkeys[nid] = out.split("public_key = ")[1].strip()
         text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
-        if keys:
-            text += "key_dir = %s\n" % self.key_dir
+        text += "key_dir = %s\n" % self.key_dir
         text += cluster_config
         for i, nid in enumerate(self.ids):
             text += "\n[peer.%s]\nkms = %s:%d\nadmin = %s:%d\nreplication = %s:%d\nsite = %s\n" % (
                 nid, self.hosts[i], self.kms_port, self.hosts[i], self.admin_ports[i], self.hosts[i],
                 self.repl_ports[i], "site%d" % (i % 2 + 1))
-            if keys:
-                text += "public_key = %s\n" % self.pubkeys[nid]
+            text += "public_key = %s\n" % self.pubkeys[nid]
             if peer_extra and nid in peer_extra:
                 text += peer_extra[nid]
         with open(self.path, "w") as f:
@@ -298,6 +296,9 @@ class Cluster:
             node.config_path = self.path  # the shared cluster file
             case.nodes.append(node)
             self.nodes.append(node)
+
+    def key_file(self, nid, secret=True):
+        return os.path.join(self.key_dir, "%s.%s" % (nid, "key" if secret else "pub"))
 
     def start(self, which=None):
         for n in (self.nodes if which is None else which):

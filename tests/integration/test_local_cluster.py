@@ -47,6 +47,17 @@ class LocalClusterTests(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertGreaterEqual(out.count('"count": 3'), 3, out)
             self.assertTrue(all(os.path.isdir(os.path.join(cwd, "var", "kms%d" % i)) for i in (1, 2, 3)))
+            # Its replication is authenticated: key pairs made at first start, secrets 0600.
+            for i in (1, 2, 3):
+                key = os.path.join(cwd, "var", "keys", "kms%d.key" % i)
+                self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+            # A stranger's key learns nothing from the catch-up socket.
+            from harness import REPLPOKE
+            with open(os.path.join(cwd, "var", "keys", "kms1.pub")) as f:
+                pub = [l for l in f.read().splitlines() if not l.startswith("#")][0]
+            p = subprocess.run([REPLPOKE, "--server-key", pub, "dealer", "tcp://127.0.0.1:7002", "1000",
+                                "4b5201030000"], capture_output=True, text=True, timeout=20)
+            self.assertEqual((p.returncode, p.stdout), (0, ""), p.stderr)
         finally:
             for p in procs:
                 p.terminate()

@@ -297,7 +297,7 @@ static void test_reference(void)
         "max_connections", "max_connections_per_address", "max_pdu_size", "idle_timeout",
         "connection_timeout", "max_requests_per_connection", "allow_clients",
         "commit_delay_ms", "map_size_mb", "prune_interval",
-        "name", "key_dir", "insecure", "heartbeat_interval_ms", "dead_after_ms",
+        "name", "key_dir", "heartbeat_interval_ms", "dead_after_ms",
         "log_retention_hours", "sync_batch",
         "server", "zones", "tsig_key_file", "ttl", "refresh_interval", "withdraw_after",
         "remote_priority_offset", "timeout_ms"};
