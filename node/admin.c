@@ -109,7 +109,6 @@ static void status_cb(struct evhttp_request *req, void *arg)
     metrics *m = &n->metrics;
     struct evbuffer *b = evbuffer_new();
     int64_t now = node_now_ms(n);
-    clients_expire(n->clients, now, (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
 
     evbuffer_add_printf(b, "{\"node\":");
     add_json_string(b, n->cfg.node_id);
@@ -124,11 +123,10 @@ static void status_cb(struct evhttp_request *req, void *arg)
     }
     evbuffer_add_printf(b, "],\"counts\":{");
     for (int app = 0; app < KMS_APP_COUNT; app++) {
+        clients_stat cs = clients_stat_at(n->clients, app, now);
         evbuffer_add_printf(b, "%s\"%s\":{\"count\":%" PRIu32 ",\"live_clients\":%" PRIu32
                                ",\"max_n\":%u,\"name\":",
-                            app ? "," : "", products_app_slug((kms_app)app),
-                            clients_reported_count(n->clients, app, n->cfg.count_cap),
-                            clients_live(n->clients, app), clients_max_n(n->clients, app));
+                            app ? "," : "", products_app_slug((kms_app)app), cs.count, cs.live, cs.max_n);
         add_json_string(b, products_app_name((kms_app)app));
         evbuffer_add_printf(b, "}");
     }
@@ -254,7 +252,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     metrics *m = &n->metrics;
     const char *id = n->cfg.node_id; /* validated: [A-Za-z0-9._-] */
     struct evbuffer *b = evbuffer_new();
-    clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+    int64_t now = node_now_ms(n);
+    clients_stat counts[KMS_APP_COUNT];
+    for (int i = 0; i < KMS_APP_COUNT; i++) counts[i] = clients_stat_at(n->clients, i, now);
 
     evbuffer_add_printf(b, "# HELP kmsha_up Whether the node is serving (1) or stopping (0).\n"
                            "# TYPE kmsha_up gauge\nkmsha_up{node=\"%s\"} %d\n", id, n->stopping ? 0 : 1);
@@ -298,12 +298,12 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "# TYPE kmsha_count_reported gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
-                            products_app_slug((kms_app)i), clients_reported_count(n->clients, i, n->cfg.count_cap));
+                            products_app_slug((kms_app)i), counts[i].count);
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_clients_live{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
-                            products_app_slug((kms_app)i), clients_live(n->clients, i));
+                            products_app_slug((kms_app)i), counts[i].live);
     evbuffer_add_printf(b, "# HELP kmsha_connections_open Open KMS connections.\n# TYPE kmsha_connections_open gauge\n"
                            "kmsha_connections_open{node=\"%s\"} %" PRIu64 "\n", id, m->connections_open);
     evbuffer_add_printf(b, "# HELP kmsha_connections_total Accepted KMS connections.\n# TYPE kmsha_connections_total counter\n"
@@ -314,8 +314,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, "kmsha_refusals_total{node=\"%s\",cause=\"%s\"} %" PRIu64 "\n", id,
                             metrics_refusal_name(i), m->refusals[i]);
     put_histogram(b, "kmsha_request_duration_seconds", "Time from a KMS request to its answer (commit included).",
-                  id, metrics_latency_bounds_ms, m->latency_bucket, METRICS_LATENCY_BUCKETS,
-                  m->latency_sum_ms, m->latency_count);
+                  id, metrics_latency_bounds_ms, m->latency.bucket, METRICS_LATENCY_BUCKETS,
+                  m->latency.sum_ms, m->latency.count);
     store_stats st;
     store_get_stats(n->store, &st);
     evbuffer_add_printf(b, "# HELP kmsha_store_records Client records in the node's store.\n# TYPE kmsha_store_records gauge\n"
@@ -364,11 +364,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"duplicate\"} %" PRIu64 "\n"
                                "kmsha_replication_updates_total{node=\"%s\",outcome=\"gap\"} %" PRIu64 "\n",
                             id, rs.published, id, rs.applied, id, rs.duplicates, id, rs.gaps);
-        repl_delay_hist dh;
-        repl_get_delay(n->repl, &dh);
+        const metrics_hist *dh = &n->metrics.repl_delay;
         put_histogram(b, "kmsha_replication_delay_seconds",
                       "From an update's creation on its origin to this node counting it (live updates).", id,
-                      metrics_latency_bounds_ms, dh.bucket, METRICS_LATENCY_BUCKETS, dh.sum_ms, dh.count);
+                      metrics_latency_bounds_ms, dh->bucket, METRICS_LATENCY_BUCKETS, dh->sum_ms, dh->count);
         evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
                                "# TYPE kmsha_replication_malformed_total counter\n"
                                "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);

@@ -27,7 +27,6 @@
 #include "proto/products.h"
 
 #define CLIENTS_APPS KMS_APP_COUNT
-#define CLIENTS_N_MAX 1000              /* larger N policies are clamped */
 #define CLIENTS_CHUNK_BITS 14
 #define CLIENTS_CHUNK (1u << CLIENTS_CHUNK_BITS)
 #define IDX_BITS 26
@@ -36,6 +35,8 @@
 #define SLOT_EMPTY UINT32_MAX           /* hash table: idx IDX_NONE, tag 63 */
 #define TIME_BITS 44                    /* ms since 1970: good until year 2527 */
 #define APP_FREE 3u
+#define DAY_MS (86400LL * 1000)
+#define DEFAULT_LIFETIME_DAYS 30
 
 /* meta: bits 0-11 time high bits, 12-13 app (APP_FREE for a free slot), 14-23 N. */
 typedef struct crec {
@@ -62,6 +63,9 @@ struct clients_index {
     uint16_t max_n[CLIENTS_APPS];
 
     uint64_t k0, k1;                    /* SipHash key */
+
+    int64_t lifetime_ms;                /* the rule: clients_set_rule */
+    uint32_t fixed_cap;
 };
 
 /* ---- record fields ---- */
@@ -311,6 +315,7 @@ clients_index *clients_new(void)
     }
     self->k0 = k[0];
     self->k1 = k[1];
+    clients_set_rule(self, DEFAULT_LIFETIME_DAYS, 0);
     return self;
 }
 
@@ -393,36 +398,76 @@ static void pop_oldest(clients_index *self, unsigned app)
     self->count--;
 }
 
-size_t clients_expire(clients_index *self, int64_t now_ms, int64_t lifetime_ms)
+/* ---- the count rule ---- */
+
+void clients_set_rule(clients_index *self, uint32_t lifetime_days, uint32_t count_cap)
 {
-    if (lifetime_ms < 0) lifetime_ms = 0;
-    int64_t cutoff = now_ms - lifetime_ms; /* kept: last_seen >= cutoff */
+    self->lifetime_ms = (int64_t)lifetime_days * DAY_MS;
+    self->fixed_cap = count_cap;
+}
+
+int64_t clients_cutoff(const clients_index *self, int64_t now_ms)
+{
+    return now_ms - self->lifetime_ms; /* kept: last_seen >= cutoff */
+}
+
+/* The count a host reports for live clients whose largest N is max_n. */
+static uint32_t reported(const clients_index *self, uint32_t live, unsigned max_n)
+{
+    uint32_t cap = self->fixed_cap ? self->fixed_cap : 2u * max_n;
+    return live < cap ? live : cap;
+}
+
+static size_t expire_app(clients_index *self, unsigned app, int64_t cutoff)
+{
     size_t dropped = 0;
-    for (unsigned a = 0; a < CLIENTS_APPS; a++) {
-        while (self->hsize[a] > 0 && heap_time(self, self->heap[a], 0) < cutoff) {
-            pop_oldest(self, a);
-            dropped++;
-        }
+    while (self->hsize[app] > 0 && heap_time(self, self->heap[app], 0) < cutoff) {
+        pop_oldest(self, app);
+        dropped++;
     }
     return dropped;
 }
 
-uint32_t clients_live(const clients_index *self, int app)
+size_t clients_expire(clients_index *self, int64_t now_ms)
 {
-    return app >= 0 && app < CLIENTS_APPS ? self->hsize[app] : 0;
+    size_t dropped = 0;
+    for (unsigned a = 0; a < CLIENTS_APPS; a++) dropped += expire_app(self, a, clients_cutoff(self, now_ms));
+    return dropped;
 }
 
-uint16_t clients_max_n(const clients_index *self, int app)
-{
-    return app >= 0 && app < CLIENTS_APPS ? self->max_n[app] : 0;
-}
-
-uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap)
+uint32_t clients_count(clients_index *self, int app, int64_t now_ms)
 {
     if (app < 0 || app >= CLIENTS_APPS) return 0;
-    uint32_t live = self->hsize[app];
-    uint32_t cap = fixed_cap ? fixed_cap : 2u * self->max_n[app];
-    return live < cap ? live : cap;
+    expire_app(self, (unsigned)app, clients_cutoff(self, now_ms));
+    return reported(self, self->hsize[app], self->max_n[app]);
+}
+
+/* Counts the records of app's heap below position i that are expired at cutoff, and their
+ * N in stale_n. The heap is a min-heap by last_seen, so the expired ones are a subtree at
+ * its top: the walk visits only them (recursion depth: the heap's height). */
+static uint32_t count_expired(const clients_index *self, unsigned app, uint32_t i, int64_t cutoff,
+                              uint32_t stale_n[CLIENTS_N_MAX + 1])
+{
+    if (i >= self->hsize[app] || heap_time(self, self->heap[app], i) >= cutoff) return 0;
+    stale_n[rec_n(rec_at(self, self->heap[app][i]))]++;
+    return 1 + count_expired(self, app, 2 * i + 1, cutoff, stale_n) +
+           count_expired(self, app, 2 * i + 2, cutoff, stale_n);
+}
+
+clients_stat clients_stat_at(const clients_index *self, int app, int64_t now_ms)
+{
+    clients_stat st = {0, 0, 0};
+    if (app < 0 || app >= CLIENTS_APPS) return st;
+    unsigned a = (unsigned)app;
+    uint32_t stale_n[CLIENTS_N_MAX + 1];
+    memset(stale_n, 0, sizeof stale_n);
+    uint32_t stale = count_expired(self, a, 0, clients_cutoff(self, now_ms), stale_n);
+    st.live = self->hsize[a] - stale;
+    unsigned n = self->max_n[a];
+    while (n > 0 && self->hist[a][n] <= stale_n[n]) n--;
+    st.max_n = (uint16_t)n;
+    st.count = reported(self, st.live, n);
+    return st;
 }
 
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16])

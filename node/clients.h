@@ -1,7 +1,7 @@
-/* clients.h: the in-memory index behind the count: per application, the distinct client
- * machine IDs seen within the lifetime window, with the largest N seen. Rebuilt from the
- * store at start; O(1) per request; expiry is amortised (records kept in last_seen order).
- * Not thread-safe: owned by the event loop. */
+/* clients.h: the count index, the one home of the count rule (lifetime, expiry, cap): per
+ * application, the distinct client machine IDs seen within the lifetime, with the largest N
+ * among them. Rebuilt from the store at start; O(1) per request; expiry is amortised
+ * (records kept in last_seen order). Not thread-safe: owned by the event loop. */
 #ifndef KMSHA_CLIENTS_H
 #define KMSHA_CLIENTS_H
 
@@ -10,8 +10,21 @@
 
 typedef struct clients_index clients_index;
 
+/* The largest N policy a request may carry (a larger one is invalid data); the index clamps
+ * to it. */
+#define CLIENTS_N_MAX 1000
+
+/* A new index with the default rule (30 days, cap 2 x N). */
 clients_index *clients_new(void);
 void clients_free(clients_index **self_p);
+
+/* The count rule's settings ([kms] client_lifetime_days and count_cap, reloadable): a client
+ * counts for lifetime_days after it was last seen; the count reported is capped at
+ * count_cap, or when that is 0 at twice the largest N among the counted clients. */
+void clients_set_rule(clients_index *self, uint32_t lifetime_days, uint32_t count_cap);
+/* The oldest last_seen (unix ms) still counted at now_ms: older records are expired (the
+ * store prunes them). */
+int64_t clients_cutoff(const clients_index *self, int64_t now_ms);
 
 /* Records that cmid of application app was seen at last_seen_ms (unix ms) with N policy
  * n_policy. A record never moves back in time (merge: max last_seen). Returns 1 when the
@@ -19,16 +32,24 @@ void clients_free(clients_index **self_p);
 int clients_touch(clients_index *self, int app, const uint8_t cmid[16], int64_t last_seen_ms,
                   uint16_t n_policy);
 
-/* Drops records with last_seen_ms < now_ms - lifetime_ms. Returns how many were dropped. */
-size_t clients_expire(clients_index *self, int64_t now_ms, int64_t lifetime_ms);
+/* The count a host reports to a client of app at now_ms (the request path): drops app's
+ * expired records, then min(live, cap). 0 for an unknown app. */
+uint32_t clients_count(clients_index *self, int app, int64_t now_ms);
 
-/* Distinct live CMIDs of app (call clients_expire first for an exact window). */
-uint32_t clients_live(const clients_index *self, int app);
-/* Largest N policy seen for app among live records (0 if none). */
-uint16_t clients_max_n(const clients_index *self, int app);
-/* The count a host reports: min(live, cap) with cap = fixed_cap if non-zero, else
- * 2 x largest N seen (for app). */
-uint32_t clients_reported_count(const clients_index *self, int app, uint32_t fixed_cap);
+/* The figures of app at now_ms, computed without changing the index (reading /status and
+ * /metrics never mutates): clients counted, the largest N among them, the count reported
+ * (what clients_count would return). Zeros for an unknown app. */
+typedef struct clients_stat {
+    uint32_t live;
+    uint16_t max_n;
+    uint32_t count;
+} clients_stat;
+clients_stat clients_stat_at(const clients_index *self, int app, int64_t now_ms);
+
+/* Drops every expired record (memory only: counts already leave them out). Returns how
+ * many were dropped. */
+size_t clients_expire(clients_index *self, int64_t now_ms);
+
 /* last_seen of a CMID, or -1 when absent. */
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16]);
 /* Total records held, and bytes of memory used by the index. */

@@ -345,22 +345,6 @@ const config_peer *config_find_peer(const kmsd_config *cfg, const char *id)
     return NULL;
 }
 
-static bool host_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-    return strcmp(host, "localhost") == 0;
-}
-
-bool config_cluster_is_loopback(const kmsd_config *cfg)
-{
-    for (int i = 0; i < cfg->n_peers; i++)
-        if (!host_is_loopback(cfg->peers[i].replication.host)) return false;
-    return true;
-}
-
 /* Finds the row of section/key; *group receives the ePID group of per-group keys. */
 static const setting *find_setting(const char *section, const char *key, int *group)
 {

@@ -148,8 +148,6 @@ bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *
 
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
-/* true when every peer's replication address is a loopback address. */
-bool config_cluster_is_loopback(const kmsd_config *cfg);
 
 #define CONFIG_MAX_DNS_ZONES 16
 /* One entry of [dns] zones: the zone (absolute, lower-case, trailing dot) and the site

@@ -124,11 +124,10 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     node *n = arg;
-    int64_t lifetime = (int64_t)n->cfg.client_lifetime_days * 86400 * 1000;
     int64_t now = node_now_ms(n);
-    size_t dropped = clients_expire(n->clients, now, lifetime);
+    size_t dropped = clients_expire(n->clients, now);
     if (dropped) log_info("%zu client records expired from the count", dropped);
-    store_prune_async(n->store, now - lifetime, prune_done, NULL);
+    store_prune_async(n->store, clients_cutoff(n->clients, now), prune_done, NULL);
     if (n->repl)
         store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
 }
@@ -195,6 +194,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     cur->renewal_interval = fresh->renewal_interval;
     cur->client_lifetime_days = fresh->client_lifetime_days;
     cur->count_cap = fresh->count_cap;
+    clients_set_rule(n->clients, cur->client_lifetime_days, cur->count_cap);
     cur->max_clock_skew = fresh->max_clock_skew;
     cur->verify_v4_mac = fresh->verify_v4_mac;
     cur->ndr64 = fresh->ndr64;
@@ -354,10 +354,11 @@ int main(int argc, char **argv)
     if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
     n->clients = clients_new();
     if (!n->clients) fatalx("out of memory");
+    clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     products_index_build(&n->products);
     double t0 = node_mono_ms();
     if (store_each(n->store, load_record, n) < 0) fatalx("store %s: cannot read the client records", n->cfg.data_dir);
-    clients_expire(n->clients, node_now_ms(n), (int64_t)n->cfg.client_lifetime_days * 86400 * 1000);
+    clients_expire(n->clients, node_now_ms(n));
     log_info("loaded %zu live client records from %s in %.0f ms", clients_size(n->clients), n->cfg.data_dir,
              node_mono_ms() - t0);
 
@@ -366,8 +367,7 @@ int main(int argc, char **argv)
     int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
     if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
         fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
-    n->repl = repl_new(n, n->origin, err, sizeof err);
-    if (!n->repl && err[0]) fatalx("%s", err);
+    if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
     n->dns = dns_new(n, err, sizeof err);
     if (!n->dns) fatalx("%s", err);
 

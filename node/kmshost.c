@@ -30,6 +30,9 @@ static void refuse(kmshost_decision *d, uint32_t hr, int result, const char *rea
     d->reason = reason;
 }
 
+#define KMSHOST_STR_(x) #x
+#define KMSHOST_STR(x) KMSHOST_STR_(x)
+
 void kmshost_decide(const kmsd_config *cfg, const products_index *products, clients_index *clients,
                     const kms_request *req, int decode_status, int64_t now_ms,
                     const char *client_addr, kmshost_decision *d)
@@ -42,8 +45,8 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     }
     d->app = products_app_from_id(&req->app_id);
     d->product = products_index_find(products, &req->kms_id);
-    if (req->required_count > 1000) {
-        refuse(d, KMS_HR_INVALID_DATA, MR_INVALID_DATA, "N policy above 1000");
+    if (req->required_count > CLIENTS_N_MAX) {
+        refuse(d, KMS_HR_INVALID_DATA, MR_INVALID_DATA, "N policy above " KMSHOST_STR(CLIENTS_N_MAX));
         return;
     }
     if (d->app < 0) {
@@ -65,13 +68,11 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     }
 
     /* Count: the index learns the requesting client first, so the count includes it. */
-    int64_t lifetime_ms = (int64_t)cfg->client_lifetime_days * 86400 * 1000;
-    clients_expire(clients, now_ms, lifetime_ms);
     if (clients_touch(clients, d->app, req->cmid.b, now_ms, (uint16_t)req->required_count) < 0) {
         refuse(d, KMS_HR_INVALID_DATA, MR_STORE_ERROR, "out of memory for the client index");
         return;
     }
-    d->count = clients_reported_count(clients, d->app, cfg->count_cap);
+    d->count = clients_count(clients, d->app, now_ms);
 
     kms_epid_group group = d->product ? d->product->group : KMS_GROUP_WINDOWS;
     kms_response *r = &d->response;

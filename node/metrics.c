@@ -6,12 +6,12 @@
 const double metrics_latency_bounds_ms[METRICS_LATENCY_BUCKETS] = {
     0.25, 0.5, 1, 2, 3, 5, 10, 25, 50, 100, 250, 500, 1000, INFINITY};
 
-void metrics_observe_latency(metrics *m, double ms)
+void metrics_hist_observe(metrics_hist *h, double ms)
 {
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++)
-        if (ms <= metrics_latency_bounds_ms[i]) { m->latency_bucket[i]++; break; }
-    m->latency_sum_ms += ms;
-    m->latency_count++;
+        if (ms <= metrics_latency_bounds_ms[i]) { h->bucket[i]++; break; }
+    h->sum_ms += ms;
+    h->count++;
 }
 
 const char *metrics_result_name(int r)

@@ -32,6 +32,15 @@ enum metrics_refusal {
 #define METRICS_PRODUCT_SLOTS 64
 extern const double metrics_latency_bounds_ms[METRICS_LATENCY_BUCKETS]; /* last = +Inf */
 
+/* A histogram over metrics_latency_bounds_ms (per-bucket counts; the caller makes them
+ * cumulative for Prometheus). */
+typedef struct metrics_hist {
+    uint64_t bucket[METRICS_LATENCY_BUCKETS];
+    double sum_ms;
+    uint64_t count;
+} metrics_hist;
+void metrics_hist_observe(metrics_hist *h, double ms);
+
 typedef struct metrics {
     uint64_t requests_total;             /* KMS requests answered or failed */
     uint64_t requests_failed;            /* everything but MR_ACTIVATED */
@@ -43,12 +52,12 @@ typedef struct metrics {
     uint64_t by_product[METRICS_PRODUCT_SLOTS][MR_COUNT]; /* requests by product group, result */
     uint64_t connections_total;
     uint64_t connections_open;
-    uint64_t latency_bucket[METRICS_LATENCY_BUCKETS];
-    double latency_sum_ms;
-    uint64_t latency_count;
+    metrics_hist latency;                /* from a KMS request to its answer */
+    /* From a replicated update's creation on its origin (the record's last_seen) to this
+     * node counting it, for live updates. Same-clock assumption: one machine or NTP. */
+    metrics_hist repl_delay;
 } metrics;
 
-void metrics_observe_latency(metrics *m, double ms);
 const char *metrics_result_name(int r);   /* "activated", "invalid_data", ... */
 const char *metrics_refusal_name(int r);  /* "allowlist", ... */
 const char *metrics_license_status_name(int s); /* "unlicensed", "licensed", "oob_grace", ... */

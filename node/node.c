@@ -1,25 +1,78 @@
-/* node.c: clock helpers and the recent-activations ring of a node. */
+/* node.c: the node's clock, the recent-activations ring, and the glue that starts
+ * replication with what it needs from the node (its settings, the count index, the log). */
 #include "node/node.h"
 
+#include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include "node/log.h"
+#include "proto/clock.h"
+#include "replication/repl.h"
+
+#define LOGCLASS_REPL 3 /* log_allow class (server.c uses 0 and 1) */
+_Static_assert(CONFIG_MAX_PEERS <= REPL_MAX_PEERS, "replication must take every configured peer");
 
 int64_t node_now_ms(const node *n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (n ? n->clock_offset_ms : 0);
+    return clock_wall_ms() + (n ? n->clock_offset_ms : 0);
 }
 
 double node_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+    return clock_mono_ms();
 }
 
 void node_note_recent(node *n, const node_recent *r)
 {
     n->recent[n->recent_next % NODE_RECENT_MAX] = *r;
     n->recent_next++;
+}
+
+/* The replication engine's log lines, in the daemon's vocabulary. */
+static void repl_log(void *arg, int level, const char *line)
+{
+    (void)arg;
+    if ((level & REPL_LOG_LIMITED) && !log_allow(LOGCLASS_REPL)) return;
+    switch (level & ~REPL_LOG_LIMITED) {
+    case REPL_LOG_INFO: log_info("%s", line); break;
+    case REPL_LOG_WARN: log_warnx("%s", line); break;
+    default: log_error("%s", line); break;
+    }
+}
+
+/* A remote record accepted for the store: count it (and time live updates). */
+static void repl_applied(void *arg, const store_record *rec, bool live)
+{
+    node *n = arg;
+    if (live) {
+        double ms = (double)(node_now_ms(n) - rec->last_seen_ms);
+        metrics_hist_observe(&n->metrics.repl_delay, ms < 0 ? 0 : ms);
+    }
+    clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+}
+
+int node_start_replication(node *n, char *err, size_t errlen)
+{
+    const kmsd_config *cfg = &n->cfg;
+    repl_config rc;
+    memset(&rc, 0, sizeof rc);
+    snprintf(rc.node_id, sizeof rc.node_id, "%s", cfg->node_id);
+    snprintf(rc.key_dir, sizeof rc.key_dir, "%s", cfg->key_dir);
+    rc.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
+    rc.dead_after_ms = cfg->dead_after_ms;
+    rc.sync_batch = cfg->sync_batch;
+    rc.clock_offset_ms = n->clock_offset_ms;
+    for (int i = 0; i < cfg->n_peers; i++) {
+        const config_peer *p = &cfg->peers[i];
+        repl_peer_config *q = &rc.peers[rc.n_peers++];
+        snprintf(q->id, sizeof q->id, "%s", p->id);
+        snprintf(q->site, sizeof q->site, "%s", p->site);
+        snprintf(q->host, sizeof q->host, "%s", p->replication.host);
+        q->port = p->replication.port;
+        snprintf(q->public_key, sizeof q->public_key, "%s", p->public_key);
+    }
+    rc.applied = repl_applied;
+    rc.log = repl_log;
+    rc.arg = n;
+    n->repl = repl_new(n->base, n->store, &rc, n->origin, err, errlen);
+    return !n->repl && err[0] ? -1 : 0;
 }

@@ -4,6 +4,7 @@
 #define KMSHA_NODE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "node/clients.h"
 #include "node/config.h"
@@ -54,5 +55,9 @@ int64_t node_now_ms(const node *n);
 double node_mono_ms(void);
 /* Remembers an answered request for /status. */
 void node_note_recent(node *n, const node_recent *r);
+/* Starts replication (n->repl) for the peers of n->cfg, counting what it applies in
+ * n->clients; n->repl stays NULL for a node without peers. Returns 0, or -1 with the reason
+ * in err. n->store must be open with its origin (n->origin) set. */
+int node_start_replication(node *n, char *err, size_t errlen);
 
 #endif

@@ -331,7 +331,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
         if (idx < products_count() && idx < METRICS_PRODUCT_SLOTS - 1) slot = idx;
     }
     m->by_product[slot][d->result]++;
-    metrics_observe_latency(m, latency_ms);
+    metrics_hist_observe(&m->latency, latency_ms);
 
     /* The audit's workstation name: an activation's record already holds it decoded. */
     char ws_buf[STORE_WORKSTATION_MAX];

@@ -21,6 +21,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "node/log.h"
+#include "proto/clock.h"
 #include "proto/crypto.h"
 #include "proto/errors.h"
 #include "replication/keys.h"
@@ -39,6 +40,7 @@
 #endif
 
 #define SAFETY_POLL_MS 10
+#define REPL_PATH_MAX 512
 /* Catch-up flow control: no further request while this many remote updates wait for the
  * store's writer (a fast peer would otherwise fill the store's queue, and memory). */
 #define APPLY_BACKLOG_MAX 8192
@@ -47,10 +49,9 @@
 #define ROUTER_SNDHWM 4    /* catch-up replies queued per requesting connection */
 #define ROUTER_RCVHWM 16   /* catch-up requests queued per requesting connection */
 #define MAX_MSG (1 << 20)
-#define LOGCLASS_REPL 3
 
 typedef struct peer {
-    const config_peer *cfg;
+    const repl_peer_config *cfg;
     bool self;
     bool alive;
     bool ever_heard;
@@ -65,12 +66,14 @@ typedef struct peer {
 } peer;
 
 struct repl {
-    node *n;
+    struct event_base *base;
+    store *store;
+    repl_config cfg;         /* a copy: peers[].cfg point into it */
     char origin[STORE_ORIGIN_MAX];
     void *ctx;
     void *pub, *sub, *router;
     struct event *ev_sub, *ev_router, *safety, *heartbeat;
-    peer peers[CONFIG_MAX_PEERS];
+    peer peers[REPL_MAX_PEERS];
     int n_peers;
     int self_index;
     store_vv pending;        /* committed vv plus what is queued for commit */
@@ -84,7 +87,6 @@ struct repl {
     int applies_outstanding;  /* remote updates queued in the store, not yet committed */
     bool trim_after_catchup;  /* give the memory of a large catch-up back to the system */
     repl_stats stats;
-    repl_delay_hist delay;
     uint8_t *buf;            /* encode / page buffer (repl_sync_rep_max_len) */
     store_update *batch;     /* REPL_BATCH_MAX */
     store_record *records;   /* REPL_BATCH_MAX */
@@ -93,21 +95,33 @@ struct repl {
     bool zap_running;
     void *zap;               /* its REP socket, bound before the thread starts */
     char pub_key[41], sec_key[41]; /* this node's CURVE pair (Z85), for re-dialling */
-    uint8_t allowed_keys[CONFIG_MAX_PEERS][32];
+    uint8_t allowed_keys[REPL_MAX_PEERS][32];
     int n_allowed;
 };
 
 static void drain_all(repl *r);
 static int set_curve_client(void *sock, const char *server_key, const char *pub, const char *sec);
 
-static int64_t now_ms(const repl *r) { return node_now_ms(r->n); }
+static int64_t now_ms(const repl *r) { return clock_wall_ms() + r->cfg.clock_offset_ms; }
+
+/* Formats one line for the user's log callback. */
+__attribute__((format(printf, 3, 4))) static void rlog(const repl *r, int level, const char *fmt, ...)
+{
+    if (!r->cfg.log) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    r->cfg.log(r->cfg.arg, level, line);
+}
 
 /* ---------- origin and key files ---------- */
 
 int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
                     char *origin, size_t cap)
 {
-    char path[CONFIG_PATH_MAX + 16];
+    char path[REPL_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/origin", data_dir);
     char old[STORE_ORIGIN_MAX] = "";
     FILE *f = fopen(path, "r");
@@ -125,7 +139,7 @@ int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *v
     if (kms_random_openssl(NULL, rnd, sizeof rnd) < 0) return KMS_ERANDOM;
     if (idlen + 10 > STORE_ORIGIN_MAX - 1) return KMS_EINVAL;
     snprintf(origin, cap, "%s.%02x%02x%02x%02x", node_id, rnd[0], rnd[1], rnd[2], rnd[3]);
-    char tmp[CONFIG_PATH_MAX + 24];
+    char tmp[REPL_PATH_MAX + 24];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "w");
     if (!f) return KMS_EIO;
@@ -198,7 +212,7 @@ static void *zap_main(void *arg)
             __atomic_add_fetch(&r->stats.refused_keys, 1, __ATOMIC_RELAXED);
             time_t t = time(NULL);
             if (t != last_log) {
-                log_warnx("replication: refused a connection from %s: %s key %s is not a peer's public key%s",
+                rlog(r, REPL_LOG_WARN, "replication: refused a connection from %s: %s key %s is not a peer's public key%s",
                           address, mech[0] ? mech : "no", key_text[0] ? key_text : "(none)",
                           suppressed ? " (and others suppressed)" : "");
                 last_log = t;
@@ -222,8 +236,8 @@ static int send_frame(void *sock, const void *data, size_t len)
 static void publish(repl *r, const uint8_t *buf, int len)
 {
     if (len <= 0) return;
-    if (send_frame(r->pub, buf, (size_t)len) < 0 && log_allow(LOGCLASS_REPL))
-        log_warnx("replication: publish dropped: %s", zmq_strerror(zmq_errno()));
+    if (send_frame(r->pub, buf, (size_t)len) < 0)
+        rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: publish dropped: %s", zmq_strerror(zmq_errno()));
 }
 
 void repl_publish(repl *r, const store_update *u)
@@ -241,10 +255,10 @@ static void send_heartbeat(repl *r)
 {
     repl_heartbeat hb;
     memset(&hb, 0, sizeof hb);
-    snprintf(hb.node, sizeof hb.node, "%s", r->n->cfg.node_id);
+    snprintf(hb.node, sizeof hb.node, "%s", r->cfg.node_id);
     hb.time_ms = now_ms(r);
     hb.last_update_ms = r->last_update_ms;
-    store_get_vv(r->n->store, &hb.vv);
+    store_get_vv(r->store, &hb.vv);
     int len = repl_encode_heartbeat(&hb, r->buf, repl_sync_rep_max_len());
     publish(r, r->buf, len);
 }
@@ -255,12 +269,12 @@ static void request_sync(repl *r, int i, bool snapshot, const uint8_t *cursor, u
     peer *p = &r->peers[i];
     repl_sync_req rq;
     memset(&rq, 0, sizeof rq);
-    snprintf(rq.node, sizeof rq.node, "%s", r->n->cfg.node_id);
+    snprintf(rq.node, sizeof rq.node, "%s", r->cfg.node_id);
     rq.vv = r->pending;
     rq.snapshot = snapshot;
     if (cursor_len) memcpy(rq.cursor, cursor, cursor_len);
     rq.cursor_len = cursor_len;
-    rq.max = r->n->cfg.sync_batch;
+    rq.max = r->cfg.sync_batch;
     int len = repl_encode_sync_req(&rq, r->buf, repl_sync_rep_max_len());
     if (len < 0 || send_frame(p->dealer, r->buf, (size_t)len) < 0) {
         r->sync_peer = -1;
@@ -288,8 +302,7 @@ static void maybe_sync(repl *r)
     int64_t t = now_ms(r);
     if (r->sync_peer >= 0) {
         if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
-        if (log_allow(LOGCLASS_REPL))
-            log_warnx("replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
+        rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
         r->sync_peer = -1;
         r->snapshot_active = false;
     }
@@ -321,34 +334,24 @@ static void apply_done(void *arg, int status, const store_update *u)
     } else {
         /* A gap (or a failure): forget what we thought was queued, ask again. */
         r->stats.gaps++;
-        store_get_vv(r->n->store, &r->pending);
-        if (status < 0 && log_allow(LOGCLASS_REPL))
-            log_error("replication: update %s/%" PRIu64 " not applied: %s", u ? u->origin : "?",
-                      u ? u->seq : 0, kms_strerror(status));
+        store_get_vv(r->store, &r->pending);
+        if (status < 0)
+            rlog(r, REPL_LOG_ERROR | REPL_LOG_LIMITED, "replication: update %s/%" PRIu64 " not applied: %s",
+                 u ? u->origin : "?", u ? u->seq : 0, kms_strerror(status));
     }
 }
 
-/* Queues one remote update for commit and counts it at once (the record already exists
- * durably on its origin; our store catches up within a commit). */
-static void observe_delay(repl *r, const store_record *rec)
-{
-    double ms = (double)(now_ms(r) - rec->last_seen_ms);
-    if (ms < 0) ms = 0;
-    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++)
-        if (ms <= metrics_latency_bounds_ms[i]) { r->delay.bucket[i]++; break; }
-    r->delay.sum_ms += ms;
-    r->delay.count++;
-}
-
-static void apply_update(repl *r, const store_update *u)
+/* Queues one remote update for commit and has the user count it at once (the record
+ * already exists durably on its origin; our store catches up within a commit). */
+static void apply_update(repl *r, const store_update *u, bool live)
 {
     uint64_t have = store_vv_get(&r->pending, u->origin);
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
-    if (store_apply_async(r->n->store, u, apply_done, r) < 0) return;
+    if (store_apply_async(r->store, u, apply_done, r) < 0) return;
     r->applies_outstanding++;
     store_vv_set(&r->pending, u->origin, u->seq);
-    clients_touch(r->n->clients, u->rec.app, u->rec.cmid, u->rec.last_seen_ms, u->rec.n_policy);
+    if (r->cfg.applied) r->cfg.applied(r->cfg.arg, &u->rec, live);
 }
 
 static void snapshot_done(void *arg, int status, const store_update *u)
@@ -357,10 +360,10 @@ static void snapshot_done(void *arg, int status, const store_update *u)
     repl *r = arg;
     r->snapshot_pending_commits--;
     if (status < 0) {
-        log_error("replication: snapshot page not committed: %s", kms_strerror(status));
+        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not committed: %s", kms_strerror(status));
         r->snapshot_active = false;
     }
-    store_get_vv(r->n->store, &r->pending);
+    store_get_vv(r->store, &r->pending);
 }
 
 /* ---------- receiving ---------- */
@@ -390,8 +393,7 @@ static void malformed(repl *r, peer *p, zmq_msg_t *m, const char *what, int rc)
 {
     r->stats.malformed++;
     if (p) p->malformed++;
-    if (log_allow(LOGCLASS_REPL))
-        log_warnx("replication: dropped a malformed %s from %s: %s", what, peer_address(m), kms_strerror(rc));
+    rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: dropped a malformed %s from %s: %s", what, peer_address(m), kms_strerror(rc));
 }
 
 static void on_heartbeat(repl *r, zmq_msg_t *m)
@@ -401,19 +403,18 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     if (rc < 0) { malformed(r, NULL, m, "heartbeat", rc); return; }
     peer *p = find_peer(r, hb.node);
     if (!p || p->self) {
-        if (log_allow(LOGCLASS_REPL))
-            log_warnx("replication: heartbeat from %s claims to be '%s', not another peer of this cluster",
-                      peer_address(m), hb.node);
+        rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED,
+             "replication: heartbeat from %s claims to be '%s', not another peer of this cluster", peer_address(m), hb.node);
         return;
     }
     int64_t t = now_ms(r);
-    if (!p->alive) log_info("replication: peer %s is alive", p->cfg->id);
+    if (!p->alive) rlog(r, REPL_LOG_INFO, "replication: peer %s is alive", p->cfg->id);
     p->alive = true;
     p->ever_heard = true;
     p->last_heard_ms = t;
     p->vv = hb.vv;
     store_vv committed;
-    store_get_vv(r->n->store, &committed);
+    store_get_vv(r->store, &committed);
     if (behind(r, &p->vv, &committed) > 0) {
         if (!p->behind_since_ms) p->behind_since_ms = t;
     } else {
@@ -441,8 +442,7 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
         maybe_sync(r);
         return;
     }
-    observe_delay(r, &u->rec);
-    apply_update(r, u);
+    apply_update(r, u, true);
 }
 
 /* A peer asks for what it lacks: log updates where our log reaches back, else a snapshot. */
@@ -460,21 +460,21 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
     if (rc < 0) { malformed(r, p, m, "catch-up request", rc); return; }
     repl_sync_rep rp;
     memset(&rp, 0, sizeof rp);
-    snprintf(rp.node, sizeof rp.node, "%s", r->n->cfg.node_id);
+    snprintf(rp.node, sizeof rp.node, "%s", r->cfg.node_id);
     rp.updates = r->batch;
-    uint32_t max = rq.max ? rq.max : r->n->cfg.sync_batch;
+    uint32_t max = rq.max ? rq.max : r->cfg.sync_batch;
     if (max > REPL_BATCH_MAX) max = REPL_BATCH_MAX;
     bool snapshot = rq.snapshot;
     if (!snapshot) {
         store_vv ours;
-        store_get_vv(r->n->store, &ours);
+        store_get_vv(r->store, &ours);
         rp.mode = REPL_SYNC_LOG;
         for (int k = 0; k < ours.n && rp.n < max && !snapshot; k++) {
             uint64_t theirs = store_vv_get(&rq.vv, ours.e[k].origin);
             if (ours.e[k].seq <= theirs) continue;
-            int got = store_log_read(r->n->store, ours.e[k].origin, theirs + 1, r->batch + rp.n, max - rp.n);
+            int got = store_log_read(r->store, ours.e[k].origin, theirs + 1, r->batch + rp.n, max - rp.n);
             if (got == KMS_ENOTFOUND) { snapshot = true; break; }
-            if (got < 0) { log_error("replication: reading the update log failed: %s", kms_strerror(got)); return; }
+            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", kms_strerror(got)); return; }
             rp.n += (uint32_t)got;
             if (theirs + (uint64_t)got < ours.e[k].seq) rp.more = 1;
         }
@@ -489,8 +489,8 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         uint8_t cursor[STORE_KEY_LEN];
         size_t clen = rq.snapshot ? rq.cursor_len : 0;
         if (clen) memcpy(cursor, rq.cursor, clen);
-        int got = store_snapshot_read(r->n->store, cursor, &clen, r->records, max, clen ? NULL : &rp.vv);
-        if (got < 0) { log_error("replication: reading a snapshot page failed: %s", kms_strerror(got)); return; }
+        int got = store_snapshot_read(r->store, cursor, &clen, r->records, max, clen ? NULL : &rp.vv);
+        if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading a snapshot page failed: %s", kms_strerror(got)); return; }
         for (int i = 0; i < got; i++) r->batch[i].rec = r->records[i];
         rp.n = (uint32_t)got;
         rp.done = (uint32_t)got < max;
@@ -498,7 +498,7 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         rp.cursor_len = (uint8_t)clen;
         if (!rq.snapshot) {
             p->snapshots_served++;
-            log_info("replication: %s needs a snapshot (its gap is older than our log); sending one", p->cfg->id);
+            rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (its gap is older than our log); sending one", p->cfg->id);
         }
     }
     uint8_t *out = r->buf; /* the engine's encode buffer: free between sends */
@@ -509,8 +509,8 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         if (zmq_send(r->router, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
             zmq_send(r->router, out, (size_t)len, ZMQ_DONTWAIT) < 0) {
             r->stats.sync_dropped++;
-            if (log_allow(LOGCLASS_REPL))
-                log_warnx("replication: catch-up reply to %s dropped: %s", p->cfg->id, zmq_strerror(zmq_errno()));
+            rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up reply to %s dropped: %s", p->cfg->id,
+                 zmq_strerror(zmq_errno()));
             return;
         }
         r->stats.sync_replies++;
@@ -528,7 +528,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     if (r->sync_peer != i) return; /* late answer to a request we gave up on */
     r->sync_peer = -1;
     if (rp.mode == REPL_SYNC_LOG) {
-        for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k]);
+        for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k], false);
         if (rp.n >= 64) r->trim_after_catchup = true;
         /* More to come: ask at once while the store keeps up, else the safety timer asks
          * when the backlog has drained (maybe_sync). */
@@ -539,25 +539,24 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     if (!r->snapshot_active) {
         r->snapshot_active = true;
         r->snapshot_vv = rp.vv;
-        log_info("replication: receiving a snapshot from %s", r->peers[i].cfg->id);
+        rlog(r, REPL_LOG_INFO, "replication: receiving a snapshot from %s", r->peers[i].cfg->id);
     }
     for (uint32_t k = 0; k < rp.n; k++) {
         r->records[k] = rp.updates[k].rec;
-        const store_record *rec = &r->records[k];
-        clients_touch(r->n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+        if (r->cfg.applied) r->cfg.applied(r->cfg.arg, &r->records[k], false);
     }
     r->stats.snapshot_records += rp.n;
-    int prc = store_apply_snapshot_async(r->n->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
+    int prc = store_apply_snapshot_async(r->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
                                          snapshot_done, r);
     if (prc < 0) {
-        log_error("replication: snapshot page not queued: %s", kms_strerror(prc));
+        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: %s", kms_strerror(prc));
         r->snapshot_active = false;
         return;
     }
     r->snapshot_pending_commits++;
     r->trim_after_catchup = true;
     if (rp.done) {
-        log_info("replication: snapshot from %s complete (%" PRIu64 " records)", r->peers[i].cfg->id,
+        rlog(r, REPL_LOG_INFO, "replication: snapshot from %s complete (%" PRIu64 " records)", r->peers[i].cfg->id,
                  r->stats.snapshot_records);
         r->snapshot_active = false;
         for (int k = 0; k < r->snapshot_vv.n; k++)
@@ -656,7 +655,7 @@ static void on_safety(evutil_socket_t fd, short what, void *arg)
  * been silent for dead_after_ms are dialled again, at most once per dead_after_ms. */
 static void redial_silent_peers(repl *r, int64_t t)
 {
-    int64_t every = (int64_t)r->n->cfg.dead_after_ms;
+    int64_t every = (int64_t)r->cfg.dead_after_ms;
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self || p->alive || t - p->redialled_ms < every || t - p->last_heard_ms < every) continue;
@@ -665,9 +664,9 @@ static void redial_silent_peers(repl *r, int64_t t)
         zmq_disconnect(p->dealer, p->router_ep);
         /* The SUB's server key is that of the last connect: set this peer's again. */
         if ((set_curve_client(r->sub, p->cfg->public_key, r->pub_key, r->sec_key) != 0 ||
-             zmq_connect(r->sub, p->pub_ep) != 0 || zmq_connect(p->dealer, p->router_ep) != 0) &&
-            log_allow(LOGCLASS_REPL))
-            log_warnx("replication: cannot dial peer %s again: %s", p->cfg->id, zmq_strerror(zmq_errno()));
+             zmq_connect(r->sub, p->pub_ep) != 0 || zmq_connect(p->dealer, p->router_ep) != 0))
+            rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: cannot dial peer %s again: %s", p->cfg->id,
+                 zmq_strerror(zmq_errno()));
     }
 }
 
@@ -680,9 +679,9 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self) continue;
-        if (p->alive && t - p->last_heard_ms > (int64_t)r->n->cfg.dead_after_ms) {
+        if (p->alive && t - p->last_heard_ms > (int64_t)r->cfg.dead_after_ms) {
             p->alive = false;
-            log_warnx("replication: peer %s is dead (no heartbeat for %" PRId64 " ms)", p->cfg->id, t - p->last_heard_ms);
+            rlog(r, REPL_LOG_WARN, "replication: peer %s is dead (no heartbeat for %" PRId64 " ms)", p->cfg->id, t - p->last_heard_ms);
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
@@ -703,11 +702,11 @@ static int watch(repl *r, void *sock, struct event **ev)
     int fd;
     size_t sz = sizeof fd;
     if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0) return -1;
-    *ev = event_new(r->n->base, fd, EV_READ | EV_PERSIST, on_socket_event, r);
+    *ev = event_new(r->base, fd, EV_READ | EV_PERSIST, on_socket_event, r);
     return *ev && event_add(*ev, NULL) == 0 ? 0 : -1;
 }
 
-static void endpoint(const config_addr *a, int port_delta, char *out, size_t cap)
+static void endpoint(const repl_peer_config *a, int port_delta, char *out, size_t cap)
 {
     bool v6 = strchr(a->host, ':') != NULL;
     snprintf(out, cap, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", a->host, a->port + port_delta);
@@ -730,14 +729,28 @@ static int set_curve_server(void *sock, const char *sec)
     return zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one);
 }
 
-repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
+static const repl_peer_config *find_peer_config(const repl_config *cfg, const char *id)
+{
+    for (int i = 0; i < cfg->n_peers; i++)
+        if (!strcmp(cfg->peers[i].id, id)) return &cfg->peers[i];
+    return NULL;
+}
+
+repl *repl_new(struct event_base *base, store *records, const repl_config *config, const char *origin,
+               char *err, size_t errlen)
 {
     err[0] = 0;
-    const kmsd_config *cfg = &n->cfg;
-    if (cfg->n_peers == 0) return NULL;
+    if (config->n_peers == 0) return NULL;
+    if (config->n_peers > REPL_MAX_PEERS || !find_peer_config(config, config->node_id)) {
+        snprintf(err, errlen, "replication: node %s is not one of the %d peers", config->node_id, config->n_peers);
+        return NULL;
+    }
     repl *r = calloc(1, sizeof *r);
     if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
-    r->n = n;
+    r->base = base;
+    r->store = records;
+    r->cfg = *config;
+    const repl_config *cfg = &r->cfg;
     r->sync_peer = -1;
     r->self_index = -1;
     snprintf(r->origin, sizeof r->origin, "%s", origin);
@@ -746,12 +759,12 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
     r->records = calloc(REPL_BATCH_MAX, sizeof *r->records);
     r->ctx = zmq_ctx_new();
     if (!r->buf || !r->batch || !r->records || !r->ctx) { snprintf(err, errlen, "out of memory"); goto fail; }
-    store_get_vv(n->store, &r->pending);
+    store_get_vv(r->store, &r->pending);
 
     /* Keys: replication is always CURVE, and only the peers' public keys are admitted. */
     char pub[41] = "", sec[41] = "";
-    const config_peer *me = config_find_peer(cfg, cfg->node_id);
-    char path[CONFIG_PATH_MAX + 80];
+    const repl_peer_config *me = find_peer_config(cfg, cfg->node_id);
+    char path[REPL_PATH_MAX + 80];
     snprintf(path, sizeof path, "%s/%s.key", cfg->key_dir, cfg->node_id);
     if (!me || !me->public_key[0] || !cfg->key_dir[0]) {
         snprintf(err, errlen, "replication needs CURVE keys: public_key in every [peer.ID] and this node's "
@@ -830,9 +843,9 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
         snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
-    endpoint(&me->replication, 0, ep, sizeof ep);
+    endpoint(me, 0, ep, sizeof ep);
     if (zmq_bind(r->pub, ep) != 0) { snprintf(err, errlen, "replication: cannot bind %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
-    endpoint(&me->replication, 1, ep, sizeof ep);
+    endpoint(me, 1, ep, sizeof ep);
     if (zmq_bind(r->router, ep) != 0) { snprintf(err, errlen, "replication: cannot bind %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
 
     for (int i = 0; i < cfg->n_peers; i++) {
@@ -844,8 +857,8 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
-        endpoint(&p->cfg->replication, 0, p->pub_ep, sizeof p->pub_ep);
-        endpoint(&p->cfg->replication, 1, p->router_ep, sizeof p->router_ep);
+        endpoint(p->cfg, 0, p->pub_ep, sizeof p->pub_ep);
+        endpoint(p->cfg, 1, p->router_ep, sizeof p->router_ep);
         snprintf(ep, sizeof ep, "%s", p->pub_ep);
         if (zmq_connect(r->sub, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
         p->dealer = zmq_socket(r->ctx, ZMQ_DEALER);
@@ -865,8 +878,8 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
         snprintf(err, errlen, "cannot watch a ZeroMQ socket");
         goto fail;
     }
-    r->safety = event_new(n->base, -1, EV_PERSIST, on_safety, r);
-    r->heartbeat = event_new(n->base, -1, EV_PERSIST, on_heartbeat_timer, r);
+    r->safety = event_new(r->base, -1, EV_PERSIST, on_safety, r);
+    r->heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat_timer, r);
     struct timeval st = {0, SAFETY_POLL_MS * 1000};
     struct timeval ht = {cfg->heartbeat_interval_ms / 1000, (cfg->heartbeat_interval_ms % 1000) * 1000};
     if (!r->safety || !r->heartbeat || event_add(r->safety, &st) || event_add(r->heartbeat, &ht)) {
@@ -874,8 +887,8 @@ repl *repl_new(node *n, const char *origin, char *err, size_t errlen)
         goto fail;
     }
     send_heartbeat(r);
-    log_info("replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s", r->origin,
-             r->n_peers - 1, me->replication.host, me->replication.port, me->replication.port + 1,
+    rlog(r, REPL_LOG_INFO, "replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s", r->origin,
+             r->n_peers - 1, me->host, me->port, me->port + 1,
              ", CURVE on");
     return r;
 fail:
@@ -914,12 +927,6 @@ void repl_free(repl **self_p)
 
 int repl_peer_count(const repl *r) { return r ? r->n_peers : 0; }
 
-void repl_get_delay(const repl *r, repl_delay_hist *out)
-{
-    if (!r) { memset(out, 0, sizeof *out); return; }
-    *out = r->delay;
-}
-
 void repl_peer_get(const repl *r, int i, repl_peer_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -931,9 +938,9 @@ void repl_peer_get(const repl *r, int i, repl_peer_info *out)
     out->last_heard_ms = p->last_heard_ms;
     if (!p->self) {
         store_vv committed;
-        store_get_vv(r->n->store, &committed);
+        store_get_vv(r->store, &committed);
         out->lag_updates = behind(r, &p->vv, &committed);
-        out->lag_ms = out->lag_updates && p->behind_since_ms ? node_now_ms(r->n) - p->behind_since_ms : 0;
+        out->lag_ms = out->lag_updates && p->behind_since_ms ? now_ms(r) - p->behind_since_ms : 0;
     }
     out->updates_received = p->updates_received;
     out->syncs_served = p->syncs_served;

@@ -2,23 +2,59 @@
  * multi-master). Each node publishes its own updates and heartbeats (carrying its version
  * vector) on a PUB socket, subscribes to every peer, and serves catch-up (from its update
  * log, or a snapshot when the log no longer reaches back) on a ROUTER socket. CURVE
- * encrypts and authenticates every socket when keys are configured; a ZAP handler admits
- * only the peers' public keys. Runs on the node's event loop and never blocks it. */
+ * encrypts and authenticates every socket, always; a ZAP handler admits only the peers'
+ * public keys. Runs on the node's event loop and never blocks it. */
 #ifndef KMSHA_REPL_H
 #define KMSHA_REPL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "node/node.h"
 #include "replication/store.h"
 
-struct evbuffer;
+struct event_base;
 typedef struct repl repl;
 
-/* Starts replication for the peers of n->cfg (returns NULL with err "" when the
- * configuration has no peers: a single node). The store's origin must be set. */
-repl *repl_new(node *n, const char *origin, char *err, size_t errlen);
+#define REPL_MAX_PEERS 32
+#define REPL_KEY_Z85_LEN 40
+
+/* One member of the cluster as replication sees it. */
+typedef struct repl_peer_config {
+    char id[64];
+    char site[64];
+    char host[256];           /* replication address: PUB on port, catch-up on port + 1 */
+    uint16_t port;
+    char public_key[REPL_KEY_Z85_LEN + 1]; /* CURVE public key (Z85), required */
+} repl_peer_config;
+
+/* Lines the engine wants logged; REPL_LOG_LIMITED is or-ed in for lines a peer (or an
+ * attacker) can provoke at will: the caller rate-limits those. */
+enum repl_log_level { REPL_LOG_INFO = 0, REPL_LOG_WARN = 1, REPL_LOG_ERROR = 2, REPL_LOG_LIMITED = 0x100 };
+
+typedef struct repl_config {
+    char node_id[64];
+    char key_dir[512];           /* this node's CURVE secret key: KEY_DIR/<node_id>.key */
+    uint32_t heartbeat_interval_ms;
+    uint32_t dead_after_ms;
+    uint32_t sync_batch;         /* updates or records per catch-up reply, <= REPL_BATCH_MAX */
+    int64_t clock_offset_ms;     /* tests: shifts the engine's idea of the wall clock */
+    repl_peer_config peers[REPL_MAX_PEERS]; /* this node included */
+    int n_peers;
+    /* A remote record has been accepted for this node's store (queued for commit): the user
+     * counts it. live: it came as a live update (not from catch-up or a snapshot). Runs on
+     * the event loop; rec is valid during the call only. */
+    void (*applied)(void *arg, const store_record *rec, bool live);
+    /* One line to log (no newline); may be called from the engine's ZAP thread. */
+    void (*log)(void *arg, int level, const char *line);
+    void *arg;
+} repl_config;
+
+/* Starts replication on base for the peers of cfg (copied), committing remote updates
+ * into records (borrowed: must outlive the engine). Returns NULL with err "" when cfg has no
+ * peers (a single node), NULL with the reason in err on failure. The store's origin must
+ * be set. */
+repl *repl_new(struct event_base *base, store *records, const repl_config *cfg, const char *origin,
+               char *err, size_t errlen);
 void repl_free(repl **self_p);
 
 /* Publishes a local update that has just been committed. */
@@ -46,17 +82,6 @@ typedef struct repl_stats {
         sync_dropped; /* catch-up replies dropped: the requester's queue was full */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
-
-/* Delay from an update's creation on its origin (the record's last_seen) to the moment
- * this node counts it, for live updates: a histogram over metrics_latency_bounds_ms
- * (cumulative counts are built by the caller). Same-clock assumption: on one machine or
- * NTP-synchronised hosts. */
-typedef struct repl_delay_hist {
-    uint64_t bucket[16];
-    double sum_ms;
-    uint64_t count;
-} repl_delay_hist;
-void repl_get_delay(const repl *r, repl_delay_hist *out);
 
 /* Creates (or reads back) this node's update origin: "<node id>.<8 hex digits>", kept in
  * DATA_DIR/origin while the store holds updates of that origin; a wiped store gets a new
