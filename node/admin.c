@@ -13,6 +13,7 @@
 
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
+#include "node/admin_gate.h"
 #include "node/dns.h"
 #include "node/server.h"
 #include "node/statuspage.h"
@@ -25,6 +26,7 @@ struct admin {
     struct evhttp *http;
     admin_clients *clients; /* GET /clients (admin_clients.c) */
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
+    admin_gate *gate;       /* the socket and the checks every request passes (admin_gate.c) */
 };
 
 static void add_json_string(struct evbuffer *b, const char *s)
@@ -379,6 +381,18 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "# TYPE kmsha_replication_sync_dropped_total counter\n"
                                "kmsha_replication_sync_dropped_total{node=\"%s\"} %" PRIu64 "\n", id, rs.sync_dropped);
     }
+    admin_gate_stats gs;
+    admin_gate_get_stats(a->gate, &gs);
+    evbuffer_add_printf(b, "# HELP kmsha_admin_connections Open connections to the admin address.\n"
+                           "# TYPE kmsha_admin_connections gauge\nkmsha_admin_connections{node=\"%s\"} %" PRIu64 "\n",
+                        id, gs.open);
+    evbuffer_add_printf(b, "# HELP kmsha_admin_refusals_total Admin connections or requests refused: connection "
+                           "limit reached, request not complete in time, or denied (Host, Origin, token).\n"
+                           "# TYPE kmsha_admin_refusals_total counter\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"connection_limit\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"request_timeout\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"denied\"} %" PRIu64 "\n",
+                        id, gs.refused, id, gs.timed_out, id, gs.denied);
     dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
@@ -402,8 +416,14 @@ admin *admin_new(node *n, char *err, size_t errlen)
     if (!a) { snprintf(err, errlen, "out of memory"); return NULL; }
     a->n = n;
     a->http = evhttp_new(n->base);
-    if (!a->http || evhttp_bind_socket(a->http, n->cfg.admin.host, n->cfg.admin.port) != 0) {
-        snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", n->cfg.admin.host, n->cfg.admin.port);
+    if (!a->http) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
+    /* The gate owns the socket: connection limit, request deadline, Host, Origin, token. */
+    a->gate = admin_gate_new(n, a->http, err, errlen);
+    if (!a->gate) {
         admin_free(&a);
         return NULL;
     }
@@ -412,23 +432,24 @@ admin *admin_new(node *n, char *err, size_t errlen)
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);
-    evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
-    evhttp_set_cb(a->http, "/status", status_cb, a);
-    evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
-    evhttp_set_cb(a->http, "/", statuspage_cb, a);
-    a->clients = admin_clients_new(n, a->http);
+    /* Monitoring is open (the guide says who should reach it); the rest needs the token. */
+    admin_gate_route(a->gate, "/healthz", healthz_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/status", status_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/metrics", metrics_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/", statuspage_cb, a, ADMIN_OPEN);
+    a->clients = admin_clients_new(n, a->gate);
     if (!a->clients) {
         snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    a->dns = admin_dns_new(n, a->http);
+    a->dns = admin_dns_new(n, a->gate);
     if (!a->dns) {
         snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    evhttp_set_gencb(a->http, fallback_cb, a);
+    admin_gate_fallback(a->gate, fallback_cb, a);
     return a;
 }
 
@@ -437,7 +458,8 @@ void admin_free(admin **self_p)
     if (!self_p || !*self_p) return;
     admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
     admin_dns_free(&(*self_p)->dns);
-    if ((*self_p)->http) evhttp_free((*self_p)->http);
+    if ((*self_p)->http) evhttp_free((*self_p)->http); /* closes the gate's connections */
+    admin_gate_free(&(*self_p)->gate);
     free(*self_p);
     *self_p = NULL;
 }

@@ -96,6 +96,16 @@ static const setting settings[] = {
      "Audit log (one JSON line per request): a path; empty = DATA_DIR/audit.log; "
      "off = none; - = standard output"},
 
+    {"node", "admin_token_file", ST_STRING, OFF(admin_token_file), SZ(admin_token_file), 0, 0, 0, 0, false,
+     NULL, NULL, "", false,
+     "File of the admin token (made at first start, mode 0600) that GET /clients, GET /dns, POST /drain and "
+     "POST /undrain need in an Authorization: Bearer header (kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE); "
+     "empty = DATA_DIR/admin.token; the same file on every node lets kmsctl drain any of them"},
+    {"node", "admin_hosts", ST_STRING, OFF(admin_hosts), SZ(admin_hosts), 0, 0, 0, 0, false, NULL, NULL, "",
+     false,
+     "Host names by which the admin address is reached besides its own address (and localhost for a "
+     "loopback address), comma-separated; a request naming another Host is refused (DNS rebinding)"},
+
     /* [kms] */
     {"kms", "activation_interval", ST_UINT, OFF(activation_interval), 0, 0, 15, 43200, 0,
      false, NULL, NULL, "120", true,
@@ -141,6 +151,18 @@ static const setting settings[] = {
      false, NULL, NULL, "300", true, "Seconds a connection may live in total"},
     {"limits", "max_requests_per_connection", ST_UINT, OFF(max_requests_per_connection), 0, 0,
      1, 100000, 0, false, NULL, NULL, "1000", true, "KMS requests served on one connection"},
+    {"limits", "pdu_timeout", ST_UINT, OFF(pdu_timeout), 0, 0, 1, 300, 0, false, NULL, NULL, "5", true,
+     "Seconds a client has to complete a PDU once its first byte has come (and to send its first PDU); "
+     "idle_timeout counts from the last complete PDU"},
+    {"limits", "ipv6_prefix_len", ST_UINT, OFF(ipv6_prefix_len), 0, 0, 32, 128, 0, false, NULL, NULL, "64", true,
+     "IPv6 clients count against max_connections_per_address per network of this prefix length "
+     "(64: every address of a /64 is one client; 128: each address apart)"},
+    {"limits", "admin_max_connections", ST_UINT, OFF(admin_max_connections), 0, 0, 1, 10000, 0, false, NULL, NULL,
+     "64", false, "Open connections to the admin address; more are refused at accept"},
+    {"limits", "admin_request_timeout", ST_UINT, OFF(admin_request_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "10", false,
+     "Seconds an admin connection has to deliver a complete request, head and body (at most 8 KiB and 4 KiB), "
+     "from its start or from the previous answer; then it is closed"},
     {"limits", "allow_clients", ST_CIDR_LIST, OFF(allow_clients), CAP(allow_clients),
      OFF(n_allow_clients), 0, 0, 0, false, NULL, NULL, "", true,
      "Client networks allowed to connect (10.0.0.0/8, 2001:db8::/32, a bare address), "
@@ -171,6 +193,9 @@ static const setting settings[] = {
     {"cluster", "log_retention_hours", ST_UINT, OFF(log_retention_hours), 0, 0, 1, 87600, 0,
      false, NULL, NULL, "168",
      false, "Hours the update log is kept for catch-up; older gaps are filled by a snapshot"},
+    {"cluster", "log_max_mb", ST_UINT, OFF(log_max_mb), 0, 0, 1, 1048576, 0, false, NULL, NULL, "256", false,
+     "Size bound of the update log in MiB (about 250 bytes an update), besides log_retention_hours: the oldest "
+     "updates are pruned past it, and peers that lack them get a snapshot"},
     {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
      false, "Updates or records per catch-up reply"},
 

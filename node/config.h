@@ -61,6 +61,8 @@ typedef struct kmsd_config {
     config_addr admin;           /* admin HTTP; port 0 = disabled */
     char log_level[16];          /* debug, info, warn, error */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
+    char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
+    char admin_hosts[1024];      /* other names of the admin address, comma-separated */
 
     /* [kms] */
     uint32_t activation_interval; /* minutes, 15..43200 */
@@ -83,6 +85,10 @@ typedef struct kmsd_config {
     uint32_t idle_timeout;        /* seconds */
     uint32_t connection_timeout;  /* seconds, total life of a connection */
     uint32_t max_requests_per_connection;
+    uint32_t pdu_timeout;         /* seconds to complete a PDU once started */
+    uint32_t ipv6_prefix_len;     /* per-address limit: IPv6 clients per network of this prefix */
+    uint32_t admin_max_connections;
+    uint32_t admin_request_timeout; /* seconds for a complete admin request */
     config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
     int n_allow_clients;
 
@@ -97,6 +103,7 @@ typedef struct kmsd_config {
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
     uint32_t log_retention_hours;
+    uint32_t log_max_mb;          /* size bound of the update log */
     uint32_t sync_batch;
 
     /* [dns] (SRV publishing, node/dns.c) */

@@ -50,7 +50,8 @@ static void usage(FILE *out)
             "  --log-level LEVEL    debug, info, warn or error\n"
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
-            "                       store under ./var/ID, CURVE keys made at first start in ./var/keys\n"
+            "                       store under ./var/ID, CURVE keys made at first start in ./var/keys,\n"
+            "                       the admin token in ./var/admin.token\n"
             "  --config-reference   print every setting as a Markdown table and exit\n"
             "  --version            print the version and exit\n"
             "Testing only:\n"
@@ -85,6 +86,13 @@ static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
     else snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
     if (mkdir_p(parent) != 0) {
         snprintf(err, errlen, "%s: %s", parent, strerror(errno));
+        return -1;
+    }
+    /* one admin token for the three nodes, where kmsctl looks by default (./var/admin.token) */
+    if (!cfg->admin_token_file[0] &&
+        (size_t)snprintf(cfg->admin_token_file, sizeof cfg->admin_token_file, "%.490s/admin.token", parent) >=
+            sizeof cfg->admin_token_file) {
+        snprintf(err, errlen, "%s: path too long", parent);
         return -1;
     }
     if ((size_t)snprintf(cfg->key_dir, sizeof cfg->key_dir, "%s/keys", parent) >= sizeof cfg->key_dir) {
@@ -209,6 +217,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     cur->idle_timeout = fresh->idle_timeout;
     cur->connection_timeout = fresh->connection_timeout;
     cur->max_requests_per_connection = fresh->max_requests_per_connection;
+    cur->pdu_timeout = fresh->pdu_timeout;
+    cur->ipv6_prefix_len = fresh->ipv6_prefix_len;
     memcpy(cur->allow_clients, fresh->allow_clients, sizeof cur->allow_clients);
     cur->n_allow_clients = fresh->n_allow_clients;
     cur->prune_interval = fresh->prune_interval;
@@ -335,6 +345,7 @@ int main(int argc, char **argv)
     }
 
     log_init(n->cfg.node_id, n->cfg.log_level);
+    log_route_libevent();
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     n->base = event_base_new();

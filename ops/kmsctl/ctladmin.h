@@ -12,4 +12,10 @@
  * node's "error" text when it sent one), or a body that is not JSON. */
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
 
+/* The admin token sent with every request (Authorization: Bearer): read from this file
+ * (kmsctl --token-file FILE), else from $KMSHA_ADMIN_TOKEN_FILE, else from the first of
+ * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
+ * Nodes make it at first start ([node] admin_token_file). */
+void ctladmin_set_token_file(const char *path);
+
 #endif

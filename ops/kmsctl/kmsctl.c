@@ -708,10 +708,13 @@ static const command commands[] = {
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: kmsctl COMMAND [options]\n\ncommands:\n", f);
+    fputs("usage: kmsctl [--token-file FILE] COMMAND [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
+          "--token-file FILE: the node's admin token ([node] admin_token_file), which clients, dns,\n"
+          "drain and undrain need; else $KMSHA_ADMIN_TOKEN_FILE, /etc/kmsha/admin.token or\n"
+          "./var/admin.token (kmsd --local-cluster's).\n"
           "Exit status: 0 success, 1 failure, 2 bad usage.\n\n", f);
     fputs(activate_usage, f);
 }
@@ -744,6 +747,17 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    /* --token-file FILE before the command: the admin token for the commands that need it */
+    while (argc >= 3 && (!strcmp(argv[1], "--token-file") || !strncmp(argv[1], "--token-file=", 13))) {
+        int used = argv[1][12] == '=' ? 1 : 2;
+        ctladmin_set_token_file(used == 1 ? argv[1] + 13 : argv[2]);
+        argc -= used;
+        argv += used;
+    }
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;

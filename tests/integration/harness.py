@@ -68,6 +68,10 @@ class Node:
     def write_config(self):
         with open(self.config_path, "w") as f:
             f.write(self.config)
+            # every node of a test shares one admin token file (kmsctl finds it by
+            # KMSHA_ADMIN_TOKEN_FILE, set by NodeTestCase)
+            if "admin_token_file" not in self.config:
+                f.write("\n[node]\nadmin_token_file = %s\n" % os.path.join(self.workdir, "admin.token"))
 
     @property
     def addr(self):
@@ -102,20 +106,31 @@ class Node:
         raise AssertionError("kmsd %s not ready after %ss:\n%s" % (self.node_id, timeout, self.read_log()))
 
     def http(self, path, timeout=5):
+        """GET path on the admin address, with the admin token when the test has one."""
+        token = ""
+        tf = os.environ.get("KMSHA_ADMIN_TOKEN_FILE")
+        if tf and os.path.exists(tf):
+            with open(tf) as f:
+                token = f.read().strip()
         if self.wrapper:  # the node lives in a network namespace: ask from inside it
             p = subprocess.run(self.wrapper + ["python3", "-c",
                                "import sys,urllib.request,urllib.error\n"
-                               "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=%d); print(r.status); sys.stdout.write(r.read().decode())\n"
+                               "q=urllib.request.Request(sys.argv[1])\n"
+                               "if sys.argv[2]: q.add_header('Authorization','Bearer '+sys.argv[2])\n"
+                               "try:\n r=urllib.request.urlopen(q,timeout=%d); print(r.status); sys.stdout.write(r.read().decode())\n"
                                "except urllib.error.HTTPError as e:\n print(e.code); sys.stdout.write(e.read().decode())\n" % timeout,
-                               "http://%s:%d%s" % (self.host, self.admin_port, path)],
+                               "http://%s:%d%s" % (self.host, self.admin_port, path), token],
                                capture_output=True, text=True, timeout=timeout + 5)
             if p.returncode != 0:
                 raise OSError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "http failed")
             code, _, body = p.stdout.partition("\n")
             return int(code), body
         url = "http://%s:%d%s" % (self.host, self.admin_port, path)
+        q = urllib.request.Request(url)
+        if token:
+            q.add_header("Authorization", "Bearer " + token)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
+            with urllib.request.urlopen(q, timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -193,6 +208,8 @@ class NodeTestCase(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="kmsha-it-")
         self.nodes = []
+        # The admin token the nodes of this test make at first start (see Node.write_config).
+        os.environ["KMSHA_ADMIN_TOKEN_FILE"] = os.path.join(self.workdir, "admin.token")
 
     def tearDown(self):
         failed = not getattr(self._outcome, "success", True)
@@ -277,7 +294,8 @@ class Cluster:
             rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
             assert rc == 0, err
             self.pubkeys[nid] = out.split("public_key = ")[1].strip()
-        text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
+        text = "[node]\nadmin_token_file = %s\n" % os.path.join(case.workdir, "admin.token")
+        text += "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
         text += "key_dir = %s\n" % self.key_dir
         text += cluster_config
         for i, nid in enumerate(self.ids):

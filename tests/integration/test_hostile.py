@@ -2,7 +2,9 @@
 nothing, plants nothing and cannot make a node's memory grow; admin HTTP and the KMS port
 hold against cross-site requests, foreign Host names, trickling and fd-exhausting
 connection floods. Each test states the figures it saw in its output (bench/README.md)."""
+import http.client
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -106,6 +108,134 @@ class ReplicationTests(NodeTestCase):
         self.assertGreater(r["sync_dropped"], 0, "the peer's flood never reached the node")
         self.assertLess(after - before, 16 * 1024)
         activate(kms1, "--cmid", cmid(1))
+
+
+def raw_http(node, method, path, headers=None, body=None):
+    """One request to node's admin address with exactly these headers; (status, body)."""
+    c = http.client.HTTPConnection(node.host, node.admin_port, timeout=10)
+    try:
+        c.putrequest(method, path, skip_host="Host" in (headers or {}), skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            c.putheader(k, v)
+        if body is not None:
+            c.putheader("Content-Length", str(len(body)))
+        c.endheaders(body.encode() if body is not None else None)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+class AdminTests(NodeTestCase):
+    def token(self, node):
+        with open(os.environ["KMSHA_ADMIN_TOKEN_FILE"]) as f:  # the harness's shared token file
+            return f.read().strip()
+
+    def test_state_changes_need_the_token_and_the_admin_origin(self):
+        n = self.node().start()
+        tok = {"Authorization": "Bearer " + self.token(n)}
+        self.assertEqual(os.stat(os.environ["KMSHA_ADMIN_TOKEN_FILE"]).st_mode & 0o777, 0o600)
+        here = "http://%s:%d" % (n.host, n.admin_port)
+        # What a hostile page can send: a form, with or without a body, no token.
+        for headers, body in (({}, None), ({"Origin": "http://evil.example"}, None),
+                              ({"Content-Type": "application/x-www-form-urlencoded", "Origin": "null"}, ""),
+                              ({"Content-Type": "text/plain"}, "x"),
+                              ({"Authorization": "Bearer wrong"}, None)):
+            code, text = raw_http(n, "POST", "/drain", headers, body)
+            self.assertEqual(code, 403, (headers, text))
+        # Even with the token: a cross-origin request, or a form, is refused.
+        code, text = raw_http(n, "POST", "/drain", dict(tok, Origin="http://evil.example"))
+        self.assertEqual(code, 403, text)
+        code, text = raw_http(n, "POST", "/drain", dict(tok, **{"Content-Type": "multipart/form-data; boundary=x"}), "")
+        self.assertEqual(code, 403, text)
+        self.assertFalse(n.status()["dns"].get("drained", False))
+        # The token from the admin's own origin, or from kmsctl, drains.
+        code, text = raw_http(n, "POST", "/drain", dict(tok, Origin=here))
+        self.assertEqual(code, 200, text)
+        rc, out, err = kmsctl("undrain", "--admin", "%s:%d" % (n.host, n.admin_port), n.node_id)
+        self.assertEqual(rc, 0, err)
+        # Personal data needs the token too; monitoring does not.
+        self.assertEqual(raw_http(n, "GET", "/clients")[0], 403)
+        self.assertEqual(raw_http(n, "GET", "/clients", tok)[0], 200)
+        for path in ("/status", "/metrics", "/healthz", "/"):
+            self.assertEqual(raw_http(n, "GET", path)[0], 200, path)
+
+    def test_foreign_host_names_are_refused(self):
+        n = self.node(config="[node]\nadmin_hosts = kms1.example.edu\n").start()
+        for host in ("evil.example:%d" % n.admin_port, "evil.example", "127.0.0.2:%d" % n.admin_port):
+            for path in ("/status", "/metrics", "/clients"):
+                code, text = raw_http(n, "GET", path, {"Host": host})
+                self.assertEqual(code, 421, (host, path, text))
+        for host in ("%s:%d" % (n.host, n.admin_port), "kms1.example.edu:%d" % n.admin_port,
+                     "localhost:%d" % n.admin_port):
+            self.assertEqual(raw_http(n, "GET", "/status", {"Host": host})[0], 200, host)
+
+    def test_admin_connections_are_limited_and_timed(self):
+        n = self.node(config="[limits]\nadmin_max_connections = 16\nadmin_request_timeout = 1\n").start()
+        pid = n.proc.pid
+        fds_before = len(os.listdir("/proc/%d/fd" % pid))
+        socks = []
+        for i in range(100):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex((n.host, n.admin_port))
+            socks.append(s)
+        time.sleep(0.3)
+        for s in socks:  # a request that never completes
+            try:
+                s.send(b"G")
+            except OSError:
+                pass
+        fds_during = len(os.listdir("/proc/%d/fd" % pid))
+        # The node closes the silent ones after admin_request_timeout.
+        wait_for(lambda: 'cause="request_timeout"} 0' not in raw_http_metrics(n), what="admin request timeouts")
+        for s in socks:
+            s.close()
+        code, _ = raw_http(n, "GET", "/healthz")
+        print("admin flood: descriptors %d before, %d with 100 trickling connections (limit 16)" % (fds_before, fds_during))
+        self.assertLessEqual(fds_during, fds_before + 16 + 2)
+        self.assertEqual(code, 200)
+
+    def test_unread_client_lists_cost_one_chunk(self):
+        n = self.node()
+        subprocess.run([KMSSEED, "--data-dir", n.data_dir, "--node-id", "kms1", "--records", "20000"],
+                       check=True, capture_output=True, timeout=120)
+        n.start()
+        pid = n.proc.pid
+        tok = self.token(n)
+        # A normal client reads a whole answer (and a CMID page goes to kmsctl as before).
+        code, body = raw_http(n, "GET", "/clients?limit=100000", {"Authorization": "Bearer " + tok})
+        self.assertEqual(code, 200)
+        self.assertEqual(json_loads(body)["returned"], 20000)
+        before = rss_kb(pid)
+        socks = []
+        answered = 0
+        for i in range(10):  # one after another: each has its answer going before the next asks
+            s = socket.create_connection((n.host, n.admin_port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(("GET /clients?limit=100000 HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n\r\n"
+                       % (n.host, n.admin_port, tok)).encode())
+            socks.append(s)
+            time.sleep(0.2)
+        peak = rss_kb(pid)
+        for s in socks:
+            s.close()
+        # Slots come back once the node notices: then a reader gets its answer again.
+        wait_for(lambda: raw_http(n, "GET", "/clients?limit=1", {"Authorization": "Bearer " + tok})[0] == 200,
+                 what="a /clients slot")
+        after = rss_kb(pid)
+        print("unread /clients: RSS %d kB before, %d kB with 10 unread answers of 20,000 records, %d kB after"
+              % (before, peak, after))
+        self.assertLess(peak - before, 16 * 1024)
+
+
+def raw_http_metrics(n):
+    return raw_http(n, "GET", "/metrics")[1]
+
+
+def json_loads(text):
+    import json
+    return json.loads(text)
 
 
 if __name__ == "__main__":
