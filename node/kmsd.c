@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +107,39 @@ static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < cfg->n_peers; i++)
         snprintf(cfg->peers[i].public_key, sizeof cfg->peers[i].public_key, "%s", pubs[i]);
     return 0;
+}
+
+/* Descriptors kmsd needs besides its KMS connections: admin connections, replication
+ * (ZeroMQ's sockets, mailboxes and connections per peer), the store, logs, DNS, epoll. */
+static rlim_t fd_reserve(const kmsd_config *cfg)
+{
+    return (rlim_t)cfg->admin_max_connections + 16 + 8 * (rlim_t)cfg->n_peers + 64;
+}
+
+/* Makes the open-file limit hold max_connections: raises the soft limit up to the hard
+ * one, else lowers max_connections to what fits and says so (a shell's ulimit of 1024
+ * and the default 10,000 connections would otherwise run out of descriptors, and accept
+ * would fail on every connection beyond). */
+static void fit_open_files(kmsd_config *cfg, bool quiet)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t reserve = fd_reserve(cfg), need = (rlim_t)cfg->max_connections + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+        else if (!quiet) log_info("open file limit raised from %llu to %llu", (unsigned long long)old,
+                                  (unsigned long long)rl.rlim_cur);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        uint32_t fit = rl.rlim_cur > reserve + 16 ? (uint32_t)(rl.rlim_cur - reserve) : 16;
+        log_warnx("[limits] max_connections %u lowered to %u: the open file limit is %llu (hard limit %llu) and "
+                  "kmsd keeps %llu for admin, replication and files; raise it (LimitNOFILE=, ulimit -n) to serve more",
+                  cfg->max_connections, fit, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                  (unsigned long long)reserve);
+        cfg->max_connections = fit;
+    }
 }
 
 typedef struct daemon_state {
@@ -212,6 +246,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     memcpy(cur->epid, fresh->epid, sizeof cur->epid);
     memcpy(cur->hwid, fresh->hwid, sizeof cur->hwid);
     cur->max_connections = fresh->max_connections;
+    fit_open_files(cur, true);
     cur->max_connections_per_address = fresh->max_connections_per_address;
     cur->max_pdu_size = fresh->max_pdu_size;
     cur->idle_timeout = fresh->idle_timeout;
@@ -346,6 +381,7 @@ int main(int argc, char **argv)
 
     log_init(n->cfg.node_id, n->cfg.log_level);
     log_route_libevent();
+    fit_open_files(&n->cfg, false);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     n->base = event_base_new();

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "node/kmshost.h"
+#include "node/listen.h"
 #include "node/log.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
@@ -58,12 +59,16 @@ typedef struct listener_ctx {
 
 struct server {
     node *n;
-    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+    listener *listeners[CONFIG_MAX_LISTEN];
     listener_ctx lctx[CONFIG_MAX_LISTEN];
     const struct timeval *idle_tv; /* common timeout of idle_timeout seconds */
     uint32_t idle_tv_seconds;
     int n_listeners;
     conn *conns; /* doubly linked list of open connections */
+    /* Connections that have not completed a PDU yet, oldest first: at max_connections
+     * the oldest of them makes room for a new client (a flood of silent or trickling
+     * connections cannot lock clients out). */
+    conn *fresh_head, *fresh_tail;
     unsigned n_conns;
     unsigned n_pending;
     uint32_t assoc_group_next;
@@ -79,11 +84,12 @@ struct conn {
     evutil_socket_t fd;
     struct event *rev;      /* readable (persistent; removed while a commit is pending) */
     struct event *wev;      /* writable: added only while out holds unsent bytes */
-    struct event *idle;     /* idle timeout, re-armed on every read */
+    struct event *idle;     /* idle timeout, re-armed at every complete PDU */
     struct event *life_timer;
-    /* The four events and the first input buffer live in the connection itself: one
-     * allocation per connection instead of six. */
-    struct event rev_ev, wev_ev, idle_ev, life_ev;
+    struct event *pdu_timer; /* pdu_timeout: armed while a PDU is incomplete */
+    /* The five events and the first input buffer live in the connection itself: one
+     * allocation per connection instead of seven. */
+    struct event rev_ev, wev_ev, idle_ev, life_ev, pdu_ev;
     uint8_t *in;            /* in_inline until a PDU needs more */
     size_t in_len, in_cap;
     uint8_t in_inline[INPUT_INITIAL];
@@ -91,10 +97,13 @@ struct conn {
     size_t out_len, out_cap;
     bool reading;           /* rev is added */
     bool dead;              /* a send failed: close at the next safe point */
+    bool fresh;             /* in the fresh list: no complete PDU yet */
+    bool pdu_pending;       /* pdu_timer is armed */
     conn *prev, *next;
+    conn *fresh_prev, *fresh_next;
     char peer[64];        /* "ip:port" for logs */
     char peer_ip[48];     /* "ip" for records */
-    addr_key key;
+    addr_key key;           /* the per-address limit's key (IPv6: its ipv6_prefix_len network) */
     rpc_server_conn rpc;
     rpc_server_options rpcopt;
     uint32_t requests;
@@ -178,6 +187,26 @@ static void copy_text(char *dst, size_t cap, const char *src)
 
 /* ---------- connection lifetime ---------- */
 
+static void fresh_remove(conn *c)
+{
+    if (!c->fresh) return;
+    server *s = c->srv;
+    if (c->fresh_prev) c->fresh_prev->fresh_next = c->fresh_next; else s->fresh_head = c->fresh_next;
+    if (c->fresh_next) c->fresh_next->fresh_prev = c->fresh_prev; else s->fresh_tail = c->fresh_prev;
+    c->fresh = false;
+    c->fresh_prev = c->fresh_next = NULL;
+}
+
+static void fresh_append(conn *c)
+{
+    server *s = c->srv;
+    c->fresh = true;
+    c->fresh_prev = s->fresh_tail;
+    c->fresh_next = NULL;
+    if (s->fresh_tail) s->fresh_tail->fresh_next = c; else s->fresh_head = c;
+    s->fresh_tail = c;
+}
+
 static void conn_free(conn *c)
 {
     server *s = c->srv;
@@ -186,6 +215,8 @@ static void conn_free(conn *c)
     s->n_conns--;
     s->n->metrics.connections_open--;
     addr_dec(s, &c->key);
+    fresh_remove(c);
+    event_del(c->pdu_timer);
     event_del(c->life_timer);
     event_del(c->idle);
     event_del(c->rev);
@@ -245,6 +276,25 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
     c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
     log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
     conn_close(c);
+}
+
+static void conn_pdu_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    c->pdu_pending = false;
+    c->srv->n->metrics.refusals[MREF_PDU_TIMEOUT]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: no complete PDU within pdu_timeout (%u s), closing", c->peer, c->srv->n->cfg.pdu_timeout);
+    conn_close(c);
+}
+
+static void arm_pdu_timer(conn *c)
+{
+    struct timeval tv = {(time_t)c->srv->n->cfg.pdu_timeout, 0};
+    evtimer_add(c->pdu_timer, &tv);
+    c->pdu_pending = true;
 }
 
 static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
@@ -551,7 +601,14 @@ static void conn_process(conn *c)
     if (pos) {
         memmove(c->in, c->in + pos, c->in_len - pos);
         c->in_len -= pos;
+        /* A complete PDU: the client is active. idle_timeout counts from here, not from
+         * its last byte (a byte every few seconds does not keep a connection). */
+        fresh_remove(c);
+        event_add(c->idle, c->srv->idle_tv);
+        if (c->pdu_pending) { event_del(c->pdu_timer); c->pdu_pending = false; }
     }
+    /* Part of a PDU waits for the rest: it has pdu_timeout from its first byte. */
+    if (c->in_len > 0 && !c->pdu_pending && !c->busy) arm_pdu_timer(c);
     if (c->dead || (c->close_after_write && c->out_len == 0 && !c->busy)) {
         conn_close(c);
         return;
@@ -588,7 +645,6 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->in_len += (size_t)r;
-    event_add(c->idle, c->srv->idle_tv);
     conn_process(c);
 }
 
@@ -631,6 +687,28 @@ static bool client_allowed(const kmsd_config *cfg, const addr_key *key)
     return false;
 }
 
+/* The per-address limit counts an IPv6 client by its network of prefix bits (a /64 is
+ * what one host or one customer gets: counting each address apart would let one host
+ * take every connection). */
+static void limit_key(addr_key *k, uint32_t prefix)
+{
+    if (k->family != AF_INET6 || prefix >= 128) return;
+    for (uint32_t bit = prefix; bit < 128; bit++) k->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+}
+
+/* At max_connections: closes the oldest connection that has not completed a PDU yet, so
+ * that a new client gets in. false when every connection is an active client. */
+static bool evict_fresh(server *s)
+{
+    conn *old = s->fresh_head;
+    if (!old || old->busy) return false;
+    s->n->metrics.refusals[MREF_MAX_CONNECTIONS]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: closed to make room (max_connections reached, no complete PDU yet)", old->peer);
+    conn_close(old);
+    return true;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -643,9 +721,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     sockaddr_text(sa, ip, sizeof ip, peer, sizeof peer, &key);
 
     int why = -1;
-    if (!client_allowed(&n->cfg, &key)) why = MREF_ALLOWLIST;
-    else if (s->n_conns >= n->cfg.max_connections) why = MREF_MAX_CONNECTIONS;
+    bool allowed = client_allowed(&n->cfg, &key);
+    limit_key(&key, n->cfg.ipv6_prefix_len); /* from here on: the key of the per-address limit */
+    if (!allowed) why = MREF_ALLOWLIST;
     else if (addr_get(s, &key) >= n->cfg.max_connections_per_address) why = MREF_PER_ADDRESS;
+    else if (s->n_conns >= n->cfg.max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
     if (why >= 0) {
         n->metrics.refusals[why]++;
         if (log_allow(LOGCLASS_ACCEPT))
@@ -671,6 +751,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     event_assign(&c->wev_ev, n->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
     evtimer_assign(&c->idle_ev, n->base, conn_idle_cb, c);
     evtimer_assign(&c->life_ev, n->base, conn_life_cb, c);
+    evtimer_assign(&c->pdu_ev, n->base, conn_pdu_cb, c);
+    c->pdu_timer = &c->pdu_ev;
     c->rev = &c->rev_ev;
     c->wev = &c->wev_ev;
     c->idle = &c->idle_ev;
@@ -687,6 +769,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    fresh_append(c);
     n->metrics.connections_total++;
     n->metrics.connections_open++;
 
@@ -695,7 +778,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         s->idle_tv = event_base_init_common_timeout(n->base, &idle);
         s->idle_tv_seconds = n->cfg.idle_timeout;
     }
-    event_add(c->idle, s->idle_tv);
+    /* The first PDU has pdu_timeout to come; idle_timeout applies between PDUs. */
+    arm_pdu_timer(c);
     struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
     evtimer_add(c->life_timer, &life);
     c->reading = true;
@@ -704,13 +788,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     /* A client sends its bind right after connecting: under load it is usually here
      * already, so read it now instead of after another turn of the loop. */
     conn_read_cb(fd, EV_READ, c);
-}
-
-static void accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    (void)l;
-    (void)arg;
-    if (log_allow(LOGCLASS_ACCEPT)) log_warn("accept failed");
 }
 
 server *server_new(node *n, char *err, size_t errlen)
@@ -724,33 +801,13 @@ server *server_new(node *n, char *err, size_t errlen)
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
     for (int i = 0; i < n->cfg.n_listen; i++) {
-        const config_addr *a = &n->cfg.listen[i];
-        struct addrinfo hints = {0}, *res = NULL;
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-        char port[8];
-        snprintf(port, sizeof port, "%u", a->port);
-        int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
-        if (gai != 0) {
-            snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
-            server_free(&s);
-            return NULL;
-        }
-        unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-        if (res->ai_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
         s->lctx[i].srv = s;
-        s->lctx[i].port = a->port;
-        s->listeners[i] = evconnlistener_new_bind(n->base, accept_cb, &s->lctx[i], flags, 1024,
-                                                  res->ai_addr, (int)res->ai_addrlen);
-        int e = errno;
-        freeaddrinfo(res);
+        s->lctx[i].port = n->cfg.listen[i].port;
+        s->listeners[i] = listener_new(n->base, &n->cfg.listen[i], accept_cb, &s->lctx[i], "KMS", err, errlen);
         if (!s->listeners[i]) {
-            snprintf(err, errlen, "cannot listen on %s:%u: %s", a->host, a->port, strerror(e));
             server_free(&s);
             return NULL;
         }
-        evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
         s->n_listeners = i + 1;
     }
     return s;
@@ -758,8 +815,7 @@ server *server_new(node *n, char *err, size_t errlen)
 
 void server_stop_accepting(server *s)
 {
-    for (int i = 0; i < s->n_listeners; i++)
-        if (s->listeners[i]) { evconnlistener_free(s->listeners[i]); s->listeners[i] = NULL; }
+    for (int i = 0; i < s->n_listeners; i++) listener_free(&s->listeners[i]);
     /* Idle connections go now; those with a request in flight close after answering. */
     conn *c = s->conns;
     while (c) {
@@ -777,8 +833,7 @@ void server_free(server **self_p)
 {
     if (!self_p || !*self_p) return;
     server *s = *self_p;
-    for (int i = 0; i < s->n_listeners; i++)
-        if (s->listeners[i]) evconnlistener_free(s->listeners[i]);
+    for (int i = 0; i < s->n_listeners; i++) listener_free(&s->listeners[i]);
     while (s->conns) {
         s->conns->busy = false;
         conn_free(s->conns);
