@@ -103,6 +103,24 @@ static void statuspage_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* ,"unknown_products":{...}: the KMS counted IDs not in the product table (unknownids.h). */
+static void add_unknown_ids(struct evbuffer *b, const unknownids *u)
+{
+    evbuffer_add_printf(b, ",\"unknown_products\":{\"max_tracked\":%d,\"ids\":[", UNKNOWNIDS_MAX);
+    for (size_t i = 0; i < u->n; i++) {
+        const unknownids_entry *e = &u->e[i];
+        char id[KMS_GUID_STRLEN];
+        evbuffer_add_printf(b, "%s{\"kms_id\":\"%s\",\"application\":\"%s\",\"application_name\":",
+                            i ? "," : "", kms_guid_format(&e->kms_id, id), products_app_slug((kms_app)e->app));
+        add_json_string(b, products_app_name((kms_app)e->app));
+        evbuffer_add_printf(b, ",\"first_seen_ms\":%" PRId64 ",\"last_seen_ms\":%" PRId64
+                               ",\"requests\":%" PRIu64 ",\"activated\":%" PRIu64 "}",
+                            e->first_seen_ms, e->last_seen_ms, e->requests, e->activated);
+    }
+    evbuffer_add_printf(b, "],\"other_requests\":%" PRIu64 ",\"other_activated\":%" PRIu64 "}",
+                        u->other_requests, u->other_activated);
+}
+
 static void status_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
@@ -207,6 +225,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys,
                         rs.sync_dropped);
     dns_status_json(n->dns, b);
+    add_unknown_ids(b, &n->unknown_ids);
     evbuffer_add_printf(b, ",\"recent\":[");
     unsigned shown = 0;
     for (unsigned k = 0; k < NODE_RECENT_MAX && k < n->recent_next; k++) {
@@ -296,6 +315,18 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                     id, kp ? kp->slug : "unknown", kp ? products_app_slug(kp->app) : "unknown",
                                     metrics_result_name(r), m->by_product[i][r]);
     }
+    evbuffer_add_printf(b, "# HELP kmsha_unknown_product_requests_total Requests for KMS counted IDs the product table does not know, "
+                           "per ID and application (at most %d IDs per node, the rest as kms_id=\"other\").\n"
+                           "# TYPE kmsha_unknown_product_requests_total counter\n", UNKNOWNIDS_MAX);
+    for (size_t i = 0; i < n->unknown_ids.n; i++) {
+        const unknownids_entry *e = &n->unknown_ids.e[i];
+        char kid[KMS_GUID_STRLEN];
+        evbuffer_add_printf(b, "kmsha_unknown_product_requests_total{node=\"%s\",kms_id=\"%s\",application=\"%s\"} %" PRIu64 "\n",
+                            id, kms_guid_format(&e->kms_id, kid), products_app_slug((kms_app)e->app), e->requests);
+    }
+    if (n->unknown_ids.other_seen)
+        evbuffer_add_printf(b, "kmsha_unknown_product_requests_total{node=\"%s\",kms_id=\"other\",application=\"other\"} %" PRIu64 "\n",
+                            id, n->unknown_ids.other_requests);
     evbuffer_add_printf(b, "# HELP kmsha_count_reported Current count a client of this application is told (slmgr /dlv).\n"
                            "# TYPE kmsha_count_reported gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)

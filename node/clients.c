@@ -14,7 +14,16 @@
  *   lags): inserting into a sorted list would walk it, a heap costs O(log n) at worst and
  *   O(1) for the usual touch of a new client "now". Expiry pops the root.
  * - per application: live count (heap size) and a histogram of N, for the largest N
- *   among live records. */
+ *   among live records.
+ *
+ * The count rule (one place: here). The count a host reports is the number of distinct
+ * live clients of the application, capped at twice the largest N among them, where a
+ * record's N is the product table's N for its KMS counted ID (25 or 5), not the N the
+ * client sent: a client's N policy only decides whether that client itself is answered
+ * as activated (count >= its N) or stays in grace. A KMS counted ID the table does not
+ * know counts with the client's N, at least 1 and at most the largest N of the
+ * application's products in the table, so no request can raise the cap above 2 x 25
+ * (Windows) or 2 x 5 (Office), as on a genuine host. A fixed count_cap overrides. */
 #include "node/clients.h"
 
 #include <stdbool.h>
@@ -66,6 +75,8 @@ struct clients_index {
 
     int64_t lifetime_ms;                /* the rule: clients_set_rule */
     uint32_t fixed_cap;
+    products_index products;            /* KMS counted ID -> the table's N */
+    uint16_t app_max_n[CLIENTS_APPS];   /* largest N of each application's products */
 };
 
 /* ---- record fields ---- */
@@ -271,6 +282,22 @@ static void hist_remove(clients_index *self, unsigned app, unsigned n)
     }
 }
 
+/* ---- the N a record counts with ---- */
+
+static unsigned effective_n(const clients_index *self, unsigned app, const uint8_t kms_id[16],
+                            uint16_t client_n)
+{
+    unsigned cap = self->app_max_n[app], n = client_n;
+    if (kms_id) {
+        kms_guid g;
+        memcpy(g.b, kms_id, sizeof g.b);
+        const kms_product *p = products_index_find(&self->products, &g);
+        if (p) n = p->n_policy;
+    }
+    if (n < 1) n = 1;
+    return n < cap ? n : cap;
+}
+
 /* ---- slots ---- */
 
 static int slot_alloc(clients_index *self, uint32_t *out)
@@ -316,6 +343,12 @@ clients_index *clients_new(void)
     self->k0 = k[0];
     self->k1 = k[1];
     clients_set_rule(self, DEFAULT_LIFETIME_DAYS, 0);
+    products_index_build(&self->products);
+    for (size_t i = 0; i < products_count(); i++) {
+        const kms_product *p = products_at(i);
+        if ((unsigned)p->app < CLIENTS_APPS && p->n_policy > self->app_max_n[p->app])
+            self->app_max_n[p->app] = p->n_policy > CLIENTS_N_MAX ? CLIENTS_N_MAX : p->n_policy;
+    }
     return self;
 }
 
@@ -331,12 +364,12 @@ void clients_free(clients_index **self_p)
     free(self);
 }
 
-int clients_touch(clients_index *self, int app, const uint8_t cmid[16], int64_t last_seen_ms,
-                  uint16_t n_policy)
+int clients_touch(clients_index *self, int app, const uint8_t cmid[16], const uint8_t kms_id[16],
+                  int64_t last_seen_ms, uint16_t n_policy)
 {
     if (app < 0 || app >= CLIENTS_APPS || last_seen_ms < 0 || last_seen_ms >= ((int64_t)1 << TIME_BITS))
         return KMS_EINVAL;
-    unsigned a = (unsigned)app, n = n_policy > CLIENTS_N_MAX ? CLIENTS_N_MAX : n_policy;
+    unsigned a = (unsigned)app, n = effective_n(self, a, kms_id, n_policy);
     uint64_t h = key_hash(self, a, cmid);
     bool found = false;
     uint32_t pos = 0;

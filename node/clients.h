@@ -10,8 +10,9 @@
 
 typedef struct clients_index clients_index;
 
-/* The largest N policy a request may carry (a larger one is invalid data); the index clamps
- * to it. */
+/* The largest N policy a request may carry (a larger one is invalid data). A client's N
+ * only decides whether that client is answered as activated: the count rule takes N from
+ * the product table (clients_touch). */
 #define CLIENTS_N_MAX 1000
 
 /* A new index with the default rule (30 days, cap 2 x N). */
@@ -20,17 +21,22 @@ void clients_free(clients_index **self_p);
 
 /* The count rule's settings ([kms] client_lifetime_days and count_cap, reloadable): a client
  * counts for lifetime_days after it was last seen; the count reported is capped at
- * count_cap, or when that is 0 at twice the largest N among the counted clients. */
+ * count_cap, or when that is 0 at twice the largest N among the counted clients, each
+ * client's N being the product table's for its KMS counted ID (clients_touch), so never
+ * above 2 x 25 (Windows) or 2 x 5 (Office). */
 void clients_set_rule(clients_index *self, uint32_t lifetime_days, uint32_t count_cap);
 /* The oldest last_seen (unix ms) still counted at now_ms: older records are expired (the
  * store prunes them). */
 int64_t clients_cutoff(const clients_index *self, int64_t now_ms);
 
-/* Records that cmid of application app was seen at last_seen_ms (unix ms) with N policy
- * n_policy. A record never moves back in time (merge: max last_seen). Returns 1 when the
- * CMID was not in the index, 0 when it was, KMS_ENOMEM / KMS_EINVAL on failure. */
-int clients_touch(clients_index *self, int app, const uint8_t cmid[16], int64_t last_seen_ms,
-                  uint16_t n_policy);
+/* Records that cmid of application app was seen at last_seen_ms (unix ms), asking for
+ * KMS counted ID kms_id (NULL: none) with the N policy n_policy the client sent. The
+ * record counts with the product table's N for kms_id, or for an ID the table does not
+ * know with n_policy kept within 1 .. the application's largest table N (the count rule:
+ * clients.c). A record never moves back in time (merge: max last_seen). Returns 1 when
+ * the CMID was not in the index, 0 when it was, KMS_ENOMEM / KMS_EINVAL on failure. */
+int clients_touch(clients_index *self, int app, const uint8_t cmid[16], const uint8_t kms_id[16],
+                  int64_t last_seen_ms, uint16_t n_policy);
 
 /* The count a host reports to a client of app at now_ms (the request path): drops app's
  * expired records, then min(live, cap). 0 for an unknown app. */

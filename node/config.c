@@ -117,7 +117,8 @@ static const setting settings[] = {
      false, NULL, NULL, "30", true,
      "Days a client keeps counting after its last request"},
     {"kms", "count_cap", ST_UINT, OFF(count_cap), 0, 0, 0, 10000, 0, false, NULL, NULL, "0",
-     true, "Largest count reported; 0 = twice the largest N seen per application (50 / 10)"},
+     true, "Largest count reported; 0 = twice the largest N of the application's live clients, N being the "
+     "product table's for their KMS counted ID (never above 50 for Windows, 10 for Office)"},
     {"kms", "max_clock_skew", ST_UINT, OFF(max_clock_skew), 0, 0, 0, 10080, 0, false, NULL,
      NULL, "240", true,
      "Minutes a client clock may be off before 0xC004F06C is returned; 0 = no check"},
@@ -132,7 +133,9 @@ static const setting settings[] = {
      "Products served: application (windows, office2010, app:office2013: its volume products "
      "and KMS counted IDs newer than the table) or KMS counted ID "
      "(win10, ws2022, office2019, ...: exactly that one, retail too) slugs or GUIDs, comma-separated; "
-     "empty = every volume (not retail, not preview) KMS counted ID of the product table"},
+     "empty = every volume (not retail, not preview) KMS counted ID of the product table and "
+     "every KMS counted ID the table does not know under a known application (served, counted "
+     "with that application and reported: kmsctl products --unknown); a list is strict"},
     {"kms", "epid_", ST_EPID, OFF(epid), SZ(epid[0]), 0, 0, 0, 0, false, NULL, NULL, NULL,
      true, "ePID returned for products of this ePID group"},
     {"kms", "hwid_", ST_HWID, OFF(hwid), 0, 0, 0, 0, 0, false, NULL, NULL, NULL, true,
@@ -788,8 +791,13 @@ bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *
                             const kms_guid *kms_id)
 {
     if (!cfg || !kms_id) return false;
-    if (cfg->n_allow == 0) /* the volume products of the table, under their own application */
-        return p && !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)) && app == (int)p->app;
+    if (cfg->n_allow == 0) {
+        /* The volume products of the table under their own application, and KMS counted
+         * IDs the table does not know under a known application: the table always lags
+         * Microsoft, and that lag must not become refusals (kmsd reports such IDs). */
+        if (!p) return app >= 0;
+        return !(p->flags & (KMS_PRODUCT_RETAIL | KMS_PRODUCT_PREVIEW)) && app == (int)p->app;
+    }
     for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++) {
         const config_allow *a = &cfg->allow[i];
         if (a->is_app) {
@@ -1415,7 +1423,13 @@ void config_write_reference(FILE *out)
           "add up). Any other key given twice, an unknown section or key, or a bad value is "
           "an error that names file, line and key (`kmsd --check-config FILE`).\n"
           "\n"
-          "Products (`allow_products`): applications `windows`, `office2010`, `office2013` "
+          "Products (`allow_products`): by default (empty) every volume KMS counted ID of the "
+          "product table is served, and so is a KMS counted ID the table does not know when it "
+          "comes under a known application (Windows, Office 2010, Office 2013+): it is counted "
+          "with that application, logged once, counted in `/metrics` and listed by `kmsctl "
+          "products --unknown`, because the table always lags Microsoft; retail and preview IDs "
+          "are refused. A list is strict: only what it names is served. "
+          "Applications `windows`, `office2010`, `office2013` "
           "(2013 and later) or their GUIDs serve the volume KMS counted IDs of that application "
           "(and IDs newer than the product table); "
           "KMS counted ID slugs (`win10`, `win10-2019`, `ws2022`, `office2019`, ...) or GUIDs "

@@ -68,7 +68,7 @@ typedef struct kmsd_config {
     uint32_t activation_interval; /* minutes, 15..43200 */
     uint32_t renewal_interval;    /* minutes, 15..43200 */
     uint32_t client_lifetime_days;/* 30 */
-    uint32_t count_cap;           /* 0 = 2 x largest N seen per application */
+    uint32_t count_cap;           /* 0 = the count rule of node/clients.c (<= 50 / 10) */
     uint32_t max_clock_skew;      /* minutes; 0 = no check; default 240 */
     bool ndr64;
     bool btfn;

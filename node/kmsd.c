@@ -152,7 +152,7 @@ typedef struct daemon_state {
 static int load_record(void *ctx, const store_record *rec)
 {
     node *n = ctx;
-    return clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy) < 0;
+    return clients_touch(n->clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy) < 0;
 }
 
 static void prune_done(void *arg, int status)

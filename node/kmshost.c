@@ -68,7 +68,7 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     }
 
     /* Count: the index learns the requesting client first, so the count includes it. */
-    if (clients_touch(clients, d->app, req->cmid.b, now_ms, (uint16_t)req->required_count) < 0) {
+    if (clients_touch(clients, d->app, req->cmid.b, req->kms_id.b, now_ms, (uint16_t)req->required_count) < 0) {
         refuse(d, KMS_HR_INVALID_DATA, MR_STORE_ERROR, "out of memory for the client index");
         return;
     }

@@ -47,7 +47,7 @@ static void repl_applied(void *arg, const store_record *rec, bool live)
         double ms = (double)(node_now_ms(n) - rec->last_seen_ms);
         metrics_hist_observe(&n->metrics.repl_delay, ms < 0 ? 0 : ms);
     }
-    clients_touch(n->clients, rec->app, rec->cmid, rec->last_seen_ms, rec->n_policy);
+    clients_touch(n->clients, rec->app, rec->cmid, rec->kms_id, rec->last_seen_ms, rec->n_policy);
 }
 
 int node_start_replication(node *n, char *err, size_t errlen)

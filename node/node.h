@@ -9,6 +9,7 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
+#include "node/unknownids.h"
 #include "replication/store.h"
 
 struct event_base;
@@ -47,6 +48,7 @@ typedef struct node {
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;
+    unknownids unknown_ids;   /* KMS counted IDs not in the product table (this node's requests) */
 } node;
 
 /* Wall-clock time of the node in unix milliseconds (clock_offset_ms included). */

@@ -362,6 +362,36 @@ static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t stat
 
 /* ---------- the KMS request ---------- */
 
+/* A KMS counted ID the product table does not know, under a known application: listed
+ * (unknownids.h), and logged the first time this node sees it. */
+static void note_unknown_id(conn *c, const kmshost_decision *d)
+{
+    node *n = c->srv->n;
+    bool activated = d->result == MR_ACTIVATED;
+    int r = unknownids_note(&n->unknown_ids, &c->kreq.kms_id, d->app, activated, node_now_ms(n));
+    char id[KMS_GUID_STRLEN];
+    kms_guid_format(&c->kreq.kms_id, id);
+    const char *app = products_app_name((kms_app)d->app);
+    if (r == UNKNOWNIDS_NEW) {
+        if (activated)
+            log_warnx("client %s: KMS counted ID %s is not in the product table; served under "
+                      "application %s and counted with it (a product newer than the table?) - "
+                      "logged once per ID, see kmsctl products --unknown", c->peer, id, app);
+        else if (d->hresult != KMS_HR_OK)
+            log_warnx("client %s: KMS counted ID %s is not in the product table (application %s); "
+                      "answered 0x%08X (%s) - logged once per ID, see kmsctl products --unknown",
+                      c->peer, id, app, d->hresult, d->reason ? d->reason : "");
+        else
+            log_warnx("client %s: KMS counted ID %s is not in the product table (application %s); "
+                      "its record was not committed - logged once per ID, see kmsctl products --unknown",
+                      c->peer, id, app);
+    } else if (r == UNKNOWNIDS_OTHER_FIRST) {
+        log_warnx("client %s: KMS counted ID %s is not in the product table either; this node "
+                  "already lists %d such IDs, further ones are added up as 'other' in /status "
+                  "and /metrics and not logged", c->peer, id, UNKNOWNIDS_MAX);
+    }
+}
+
 static void account(conn *c, const kmshost_decision *d, double latency_ms)
 {
     node *n = c->srv->n;
@@ -369,10 +399,14 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     m->requests_total++;
     if (d->result != MR_ACTIVATED) m->requests_failed++;
     m->by_result[d->result]++;
-    uint32_t ls = c->kreq.license_status;
-    m->by_license_status[ls < 7 ? ls : 7]++;
-    if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
-        m->by_protocol[c->kreq.version_major - 4]++;
+    /* A request that was never decoded (bad version, bad MAC, truncated) has no licence
+     * status or protocol to count: it counts only as failed. */
+    if (c->decode_status >= 0) {
+        uint32_t ls = c->kreq.license_status;
+        m->by_license_status[ls < 7 ? ls : 7]++;
+        if (c->kreq.version_major >= 4 && c->kreq.version_major <= 6)
+            m->by_protocol[c->kreq.version_major - 4]++;
+    }
     if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
     /* The product's index in the table (its pointer's offset), not a scan per request. */
     size_t slot = METRICS_PRODUCT_SLOTS - 1;
@@ -382,6 +416,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     }
     m->by_product[slot][d->result]++;
     metrics_hist_observe(&m->latency, latency_ms);
+    if (c->decode_status >= 0 && !d->product && d->app >= 0) note_unknown_id(c, d);
 
     /* The audit's workstation name: an activation's record already holds it decoded. */
     char ws_buf[STORE_WORKSTATION_MAX];
@@ -554,10 +589,12 @@ static void conn_process(conn *c)
         }
         if (fr < 0) {
             n->metrics.refusals[MREF_BAD_PDU]++;
-            if (log_allow(LOGCLASS_CONN))
-                log_info("client %s: %s (frag_length %zu, limit %u), closing", c->peer,
-                         fr == KMS_ETOOBIG ? "PDU larger than max_pdu_size" : "malformed PDU header",
-                         frag, n->cfg.max_pdu_size);
+            if (log_allow(LOGCLASS_CONN)) {
+                char why[160];
+                rpc_frame_cause(p, avail, n->cfg.max_pdu_size, why, sizeof why);
+                log_info("client %s: %s%s, closing", c->peer,
+                         fr == KMS_ETOOBIG ? "" : "malformed PDU header: ", why);
+            }
             conn_close(c);
             return;
         }

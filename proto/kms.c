@@ -409,12 +409,13 @@ int kms_response_get_epid(const kms_response *resp, char *out, size_t cap)
     return 0;
 }
 
-/* Code points replaced by '?' in log output: C0/C1 controls, DEL, quotes and backslash
- * (the usual quoting characters of log formats), line/paragraph separators, bidi
- * overrides and isolates (which can make a log line display differently than it reads). */
+/* Code points replaced by '?': C0/C1 controls, DEL, line/paragraph separators, bidi
+ * overrides and isolates (which can make a line display differently than it reads).
+ * Quotes and backslash are kept: a workstation may be named so, and every writer of the
+ * name escapes them (JSON strings, CSV fields). */
 static bool unsafe_for_logs(uint32_t cp)
 {
-    return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == '"' || cp == '\'' || cp == '\\' ||
+    return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
            (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
 }
 

@@ -1,7 +1,7 @@
 /* products.c: the product table (proto/products.h): applications, KMS counted IDs, SKUs,
  * and the default host identity (ePID, HWID) of each ePID group.
  *
- * Where the data comes from: proto/spec/kms-ids.md (applications, the 33 KMS counted
+ * Where the data comes from: proto/spec/kms-ids.md (applications, the 35 KMS counted
  * IDs with N, default protocol, retail/preview flags and vlmcsd ePID group, and the 257
  * SKUs), cross-checked against products-pykms.json and products-vlmcsd.json beside it;
  * where they differ kms-ids.md wins (e.g. vlmcsd's extra "Windows Preview" KMS ID
@@ -11,6 +11,10 @@
  * once from kms-ids.md by a throwaway script and are maintained by hand from now on.
  * Office 2021 and 2024 have their own ePID groups here (vlmcsd's newer data has them too;
  * the 2023 vlmcsd build that made the vectors fell back to Windows for them).
+ * Windows Server 2025 and Office LTSC 2024 have their genuine KMS counted IDs (907f1f65-...,
+ * a8973cb5-...; kms-ids.md's correction of 2026-12-06): the 4b83307d-... and 1b4db7eb-...
+ * that py-kms's database lists appear in no Microsoft file, and real clients never send
+ * them. The 2021 and 2024 LTSC volume groups (win10-2021, win10-2024) came with it.
  *
  * Slugs (short names for the configuration and the command line), lower-case ASCII:
  *  - prefix from the product: "Windows Server 2012 R2" -> ws2012r2, "Windows Server
@@ -28,7 +32,7 @@
  *  - KMS counted IDs use the same prefixes plus a qualifier: "(Volume)" is dropped,
  *    "(Retail)" -> -retail, preview groups -> -preview, the 2008 / 2008 R2 server groups
  *    A, B, C -> -a, -b, -c; "Windows 10/11 2015 (Volume)" is plain win10, the LTSB/LTSC
- *    groups are win10-2016 and win10-2019, ServerRdsh -> win10-rdsh, China Government ->
+ *    groups are win10-2016, win10-2019, win10-2021 and win10-2024, ServerRdsh -> win10-rdsh, China Government ->
  *    win10-chinagov, "Windows Server Next (Preview)" -> wsnext-preview.
  * Slugs are unique within each table (checked by tests/unit/test_products.c). */
 #include "proto/products.h"
@@ -62,7 +66,8 @@ typedef struct group_row {
  * global default, the Office/China-Gov ones make the group visible on the wire).
  * Office 2021 / 2024 are ours, self-consistent as spec 5.4 asks: platform 03612 with a
  * build of that platform (20348 = Server 2022, 26100 = Server 2025), group 206, a key id in
- * the Office LTSC 2021 (571000000-590999999) / 2024 (666000000-685999999) CSVLK range, and
+ * the Office LTSC 2021 (571000000-590999999) / 2024 (591000000-610999999, as kms-ids.md
+ * corrected it on 2026-12-06) CSVLK range, and
  * a key date after both the build's and the product's release (day 306 of 2021 / day 340
  * of 2024). */
 static const group_row kms_groups[KMS_GROUP_COUNT] = {
@@ -78,7 +83,7 @@ static const group_row kms_groups[KMS_GROUP_COUNT] = {
                               {0, 0, 0, 0, 0, 0, 0x20, 0x19}},
     [KMS_GROUP_OFFICE2021] = {"office2021", "03612-00206-583-417205-03-1033-20348.0000-3062021",
                               {0, 0, 0, 0, 0, 0, 0x20, 0x21}},
-    [KMS_GROUP_OFFICE2024] = {"office2024", "03612-00206-672-395148-03-1033-26100.0000-3402024",
+    [KMS_GROUP_OFFICE2024] = {"office2024", "03612-00206-598-395148-03-1033-26100.0000-3402024",
                               {0, 0, 0, 0, 0, 0, 0x20, 0x24}},
     [KMS_GROUP_WINCHINAGOV] = {"winchinagov", "03612-03858-053-089516-03-1033-17763.0000-2972018",
                                {0, 0, 0, 0, 0, 0, 0xC6, 0x0C}},
@@ -88,7 +93,7 @@ static const group_row kms_groups[KMS_GROUP_COUNT] = {
  * name, slug, KMS counted ID, application, N, default protocol, flags, ePID group. */
 static const kms_product kms_products[] = {
     {"Windows Server 2025", "ws2025",
-     "4b83307d-7788-50ff-8d1f-1861915bdb9d", KMS_APP_WINDOWS, 5, 6, 0, KMS_GROUP_WINDOWS},
+     "907f1f65-adcd-4a2e-95bc-4bf500bc6e58", KMS_APP_WINDOWS, 5, 6, 0, KMS_GROUP_WINDOWS},
     {"Windows Server 2022", "ws2022",
      "b74263e4-0f92-46c6-bcf8-c11d5efe2959", KMS_APP_WINDOWS, 5, 6, 0, KMS_GROUP_WINDOWS},
     {"Windows Server 2019", "ws2019",
@@ -123,6 +128,10 @@ static const kms_product kms_products[] = {
      "11b15659-e603-4cf1-9c1f-f0ec01b81888", KMS_APP_WINDOWS, 25, 6, 0, KMS_GROUP_WINDOWS},
     {"Windows 10 2016 (Volume)", "win10-2016",
      "969fe3c0-a3ec-491a-9f25-423605deb365", KMS_APP_WINDOWS, 25, 6, 0, KMS_GROUP_WINDOWS},
+    {"Windows 10/11 2024 LTSC (Volume)", "win10-2024",
+     "e85ee727-69c4-4528-99d2-216b0f065e38", KMS_APP_WINDOWS, 25, 6, 0, KMS_GROUP_WINDOWS},
+    {"Windows 10/11 2021 LTSC (Volume)", "win10-2021",
+     "3b576817-7b75-4362-9e13-223f2d9e9c97", KMS_APP_WINDOWS, 25, 6, 0, KMS_GROUP_WINDOWS},
     {"Windows 10/11 2015 (Volume)", "win10",
      "58e2134f-8e11-4d17-9cb2-91069c151148", KMS_APP_WINDOWS, 25, 6, 0, KMS_GROUP_WINDOWS},
     {"Windows 10 Unknown (Volume)", "win10-unknown",
@@ -152,7 +161,7 @@ static const kms_product kms_products[] = {
     {"Office 2021", "office2021",
      "86d50b16-4808-41af-b83b-b338274318b2", KMS_APP_OFFICE2013, 5, 6, 0, KMS_GROUP_OFFICE2021},
     {"Office 2024", "office2024",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", KMS_APP_OFFICE2013, 5, 6, 0, KMS_GROUP_OFFICE2024},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", KMS_APP_OFFICE2013, 5, 6, 0, KMS_GROUP_OFFICE2024},
 };
 
 /* ---- SKUs (kms-ids.md, third table) -----------------------------------------------------
@@ -160,13 +169,13 @@ static const kms_product kms_products[] = {
 static const kms_sku kms_skus[] = {
     /* ws2025 */
     {"Windows Server 2025 Azure Core", "ws2025-azure-core", "45b5aff2-60a0-42f2-bc4b-ec6e5f7b527e",
-     "4b83307d-7788-50ff-8d1f-1861915bdb9d", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
+     "907f1f65-adcd-4a2e-95bc-4bf500bc6e58", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
     {"Windows Server 2025 Datacenter Azure Edition", "ws2025-dc-azure-edition", "c2e946d1-cfa2-4523-8c87-30bc696ee584",
-     "4b83307d-7788-50ff-8d1f-1861915bdb9d", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
+     "907f1f65-adcd-4a2e-95bc-4bf500bc6e58", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
     {"Windows Server 2025 Datacenter", "ws2025-dc", "c052f164-cdf6-409a-a0cb-853ba0f0f55a",
-     "4b83307d-7788-50ff-8d1f-1861915bdb9d", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
+     "907f1f65-adcd-4a2e-95bc-4bf500bc6e58", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
     {"Windows Server 2025 Standard", "ws2025-std", "7dc26449-db21-4e09-ba37-28f2958506a6",
-     "4b83307d-7788-50ff-8d1f-1861915bdb9d", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
+     "907f1f65-adcd-4a2e-95bc-4bf500bc6e58", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
     /* ws2022 */
     {"Windows Server 2022 Azure Core", "ws2022-azure-core", "8c8f0ad3-9a43-4e05-b840-93b8d1475cbc",
      "b74263e4-0f92-46c6-bcf8-c11d5efe2959", "55c92734-d682-4d71-983e-d6ec3f16059f", 5},
@@ -675,35 +684,35 @@ static const kms_sku kms_skus[] = {
      "86d50b16-4808-41af-b83b-b338274318b2", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     /* office2024 */
     {"Office Access LTSC 2024", "office2024-access", "72e9faa7-ead1-4f3d-9f6e-3abc090a81d7",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Excel LTSC 2024", "office2024-excel", "cbbba2c3-0ff5-4558-846a-043ef9d78559",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Outlook LTSC 2024", "office2024-outlook", "bef3152a-8a04-40f2-a065-340c3f23516d",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Powerpoint LTSC 2024", "office2024-powerpoint", "b63626a4-5f05-4ced-9639-31ba730a127e",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office LTSC Professional Plus 2024", "office2024-proplus", "8d368fc1-9470-4be2-8d66-90e836cbb051",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Project Pro 2024", "office2024-project-pro", "f510af75-8ab7-4426-a236-1bfb95c34ff8",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Project Standard 2024", "office2024-project-std", "9f144f27-2ac5-40b9-899d-898c2b8b4f81",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Skype for Business LTSC 2024", "office2024-skype-for-business", "0002290a-2091-4324-9e53-3cfe28884cde",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office LTSC Standard 2024", "office2024-std", "bbac904f-6a7e-418a-bb4b-24c85da06187",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Visio LTSC Pro 2024", "office2024-visio-pro", "fa187091-8246-47b1-964f-80a0b1e5d69a",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Visio LTSC Standard 2024", "office2024-visio-std", "923fa470-aa71-4b8b-b35c-36b79bf9f44b",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Word LTSC 2024", "office2024-word", "d0eded01-0881-4b37-9738-190400095098",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Professional Plus 2024 Preview", "office2024-proplus-preview", "fceda083-1203-402a-8ec4-3d7ed9f3648c",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Project Pro 2024 Preview", "office2024-project-pro-preview", "aaea0dc8-78e1-4343-9f25-b69b83dd1bce",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
     {"Office Visio Pro 2024 Preview", "office2024-visio-pro-preview", "4ab4d849-aabc-43fb-87ee-3aed02518891",
-     "1b4db7eb-4057-5ddf-91e0-36dec72071f5", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
+     "a8973cb5-bf03-0a4c-9cef-703099645ab3", "0ff1ce15-a989-479d-af46-f275c6370663", 5},
 };
 
 

@@ -22,6 +22,7 @@
  * - The client accepts a fault whatever its call_id (vlmcsd always sends 2). */
 #include "proto/rpc.h"
 
+#include <stdio.h>
 #include <string.h>
 #include "proto/cursor.h"
 #include "proto/errors.h"
@@ -67,15 +68,24 @@ static void read_header(rcursor *c, rpc_header *h)
     h->call_id = rc_u32(c);
 }
 
-static int header_valid(const rpc_header *h)
+/* What is wrong with a header, one check per cause (rpc_frame_cause names them). */
+enum header_fault { HF_OK, HF_VERSION, HF_DREP, HF_SHORT, HF_AUTH, HF_FRAGMENTED };
+
+static enum header_fault header_fault(const rpc_header *h)
 {
-    if (h->rpc_vers != 5 || h->rpc_vers_minor != 0) return KMS_EPROTO;
-    if (h->drep[0] != 0x10) return KMS_EPROTO;
-    if (h->frag_length < RPC_HEADER_LEN || h->auth_length != 0) return KMS_EPROTO;
+    if (h->rpc_vers != 5 || h->rpc_vers_minor != 0) return HF_VERSION;
+    if (h->drep[0] != 0x10) return HF_DREP;
+    if (h->frag_length < RPC_HEADER_LEN) return HF_SHORT;
+    if (h->auth_length != 0) return HF_AUTH;
     if ((h->ptype == RPC_PT_REQUEST || h->ptype == RPC_PT_RESPONSE) &&
         (h->flags & FLAGS_FIRST_LAST) != FLAGS_FIRST_LAST)
-        return KMS_EPROTO;
-    return 0;
+        return HF_FRAGMENTED;
+    return HF_OK;
+}
+
+static int header_valid(const rpc_header *h)
+{
+    return header_fault(h) == HF_OK ? 0 : KMS_EPROTO;
 }
 
 /* Reads and checks the header of one PDU and leaves c spanning exactly frag_length bytes,
@@ -146,6 +156,43 @@ int rpc_frame(const uint8_t *buf, size_t len, size_t max_pdu, rpc_header *hdr)
     if (len < h.frag_length) return 0;
     if (hdr) *hdr = h;
     return h.frag_length;
+}
+
+const char *rpc_frame_cause(const uint8_t *buf, size_t len, size_t max_pdu, char *out, size_t cap)
+{
+    if (!out || cap == 0) return "";
+    out[0] = 0;
+    if (!buf || len < RPC_HEADER_LEN) return out;
+    rpc_header h;
+    rcursor c = rc_init(buf, len);
+    read_header(&c, &h);
+    switch (header_fault(&h)) {
+    case HF_VERSION:
+        snprintf(out, cap, "RPC version %u.%u (only 5.0 is spoken)", h.rpc_vers, h.rpc_vers_minor);
+        break;
+    case HF_DREP:
+        snprintf(out, cap, "data representation %02x %02x %02x %02x (only little-endian ASCII, "
+                 "10 00 00 00, is spoken)", h.drep[0], h.drep[1], h.drep[2], h.drep[3]);
+        break;
+    case HF_SHORT:
+        snprintf(out, cap, "frag_length %u shorter than the %u-byte header", h.frag_length,
+                 (unsigned)RPC_HEADER_LEN);
+        break;
+    case HF_AUTH:
+        snprintf(out, cap, "auth_length %u (authenticated RPC is not used by KMS)", h.auth_length);
+        break;
+    case HF_FRAGMENTED:
+        snprintf(out, cap, "%s PDU without both the FIRST and LAST fragment flags (flags 0x%02x: "
+                 "multi-fragment calls are not supported)",
+                 h.ptype == RPC_PT_REQUEST ? "request" : "response", h.flags);
+        break;
+    case HF_OK:
+        if (h.frag_length > max_pdu)
+            snprintf(out, cap, "PDU larger than max_pdu_size (frag_length %u, limit %zu)",
+                     h.frag_length, max_pdu);
+        break;
+    }
+    return out;
 }
 
 /* ---------------- server side ---------------- */

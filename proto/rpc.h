@@ -55,6 +55,12 @@ typedef struct rpc_header {
  * header (version, drep, frag_length < 16, auth, fragmented), KMS_ETOOBIG when
  * frag_length exceeds max_pdu. */
 int rpc_frame(const uint8_t *buf, size_t len, size_t max_pdu, rpc_header *hdr);
+/* Why rpc_frame refused the header at buf (len >= RPC_HEADER_LEN), as one phrase for a
+ * log line naming the fields: "RPC version 5.1 (only 5.0 is spoken)", "request PDU
+ * without both the FIRST and LAST fragment flags (flags 0x01: ...)", "PDU larger than
+ * max_pdu_size (frag_length 60000, limit 5840)", ... Writes "" for a header rpc_frame
+ * accepts. Returns out. */
+const char *rpc_frame_cause(const uint8_t *buf, size_t len, size_t max_pdu, char *out, size_t cap);
 
 /* ---------------- server side ---------------- */
 

@@ -495,7 +495,7 @@ static int one_request(conn *c, const client_options *opt, const kms_guid *cmid,
         res->fault_status = fstatus;
         return fail(res, KMS_EFAULT, "RPC fault 0x%08X (%s)", fstatus, fault_name(fstatus));
     }
-    if (r) return fail(res, r, "bad %s: %s", what, kms_strerror(r));
+    if (r) return fail(res, r, "bad response to request %d from %s: %s", index + 1, c->peer, kms_strerror(r));
     if (hresult != 0) {
         res->hresult = hresult;
         return fail(res, KMS_EREFUSED, "KMS host refused the request: 0x%08X (%s)", hresult,

@@ -69,3 +69,26 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
     if (!j) fprintf(stderr, "kmsctl: %s%s: the answer is not JSON: %s\n", admin, path, je.text);
     return j;
 }
+
+json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable)
+{
+    json_t *st = ctladmin_request("GET", admin, "/status", timeout_ms);
+    if (!st) return NULL;
+    json_t *nodes = json_array();
+    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
+    if (!cluster || !json_array_size(peers)) {
+        json_array_append_new(nodes, st);
+        return nodes;
+    }
+    for (size_t i = 0; i < json_array_size(peers); i++) {
+        json_t *p = json_array_get(peers, i);
+        const char *padmin = json_string_value(json_object_get(p, "admin"));
+        json_t *ps = json_is_true(json_object_get(p, "self")) ? json_incref(st)
+                     : padmin && padmin[0] ? ctladmin_request("GET", padmin, "/status", timeout_ms)
+                                           : NULL;
+        if (ps) json_array_append_new(nodes, ps);
+        else json_array_append(unreachable, json_object_get(p, "id"));
+    }
+    json_decref(st);
+    return nodes;
+}

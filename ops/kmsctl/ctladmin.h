@@ -5,6 +5,7 @@
 #define KMSHA_CTLADMIN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 /* METHOD path on admin ("HOST", "HOST:PORT" or "[V6]:PORT"; port 8688 when omitted).
  * Returns the parsed JSON (caller decrefs) or NULL after printing what went wrong: a bad
@@ -17,5 +18,12 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
  * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
  * Nodes make it at first start ([node] admin_token_file). */
 void ctladmin_set_token_file(const char *path);
+
+/* GET /status from admin and, with cluster, from every peer that node lists (each node's
+ * own view; the node itself is not asked twice). Returns an array of the statuses in the
+ * node's peer order (just the one node's without cluster or without peers), or NULL when
+ * admin itself does not answer (printed). The ids of peers that did not answer (or have
+ * no admin address) are appended to unreachable. */
+json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable);
 
 #endif

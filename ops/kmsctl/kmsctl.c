@@ -20,6 +20,7 @@
 #include "ops/kmsctl/client.h"
 #include "ops/kmsctl/ctldns.h"
 #include "ops/kmsctl/ctlops.h"
+#include "ops/kmsctl/ctlunknown.h"
 #include "ops/kmsctl/ctladmin.h"
 #include "ops/kmsctl/ctlargs.h"
 #include "ops/kmsctl/httpc.h"
@@ -129,6 +130,9 @@ static const char activate_usage[] =
     "                          that one: the system's resolvers are never used)\n"
     "  --protocol 4|5|6        KMS protocol version (default: the product's)\n"
     "  --product NAME          SKU slug or GUID from 'kmsctl products' (default win10-pro)\n"
+    "  --kms-id GUID           send this KMS counted ID instead of the product's (e.g. one\n"
+    "                          newer than the product table), with the product's application\n"
+    "  --required-count N      send this N policy instead of the product's (0..65535)\n"
     "  --cmid GUID             client machine ID (default: random)\n"
     "  --workstation NAME      workstation name sent to the host (default kmsctl)\n"
     "  --ndr64 | --no-ndr64    offer the NDR64 transfer syntax (default: offered)\n"
@@ -164,8 +168,9 @@ static void print_json_result(const client_options *opt, const client_result *re
            (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false");
     printf(",\"activation_interval\":%" PRIu32 ",\"renewal_interval\":%" PRIu32, r->activation_interval,
            r->renewal_interval);
-    printf(",\"cmid\":\"%s\",\"requests\":%d,\"elapsed_ms\":%.3f}\n", cmid, res->requests_done,
-           res->elapsed_ms);
+    char kms_id[KMS_GUID_STRLEN];
+    printf(",\"kms_id\":\"%s\",\"cmid\":\"%s\",\"requests\":%d,\"elapsed_ms\":%.3f}\n",
+           kms_guid_format(&opt->kms_id, kms_id), cmid, res->requests_done, res->elapsed_ms);
 }
 
 static void print_text_result(const client_options *opt, const client_result *res,
@@ -174,16 +179,20 @@ static void print_text_result(const client_options *opt, const client_result *re
     const kms_response *r = &res->response;
     char cmid[KMS_GUID_STRLEN];
     kms_guid_format(&r->cmid, cmid);
-    printf("Activated %s (%s) at %s over %s, protocol %u.%u\n", slug, pname, target,
-           res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32", r->version_major,
+    /* A count below the client's N is an answer, not an activation: Windows stays in
+     * grace and retries (slmgr shows 0xC004F038). */
+    bool below = r->count < opt->n_policy;
+    printf("%s %s (%s) at %s over %s, protocol %u.%u\n",
+           below ? "Answered (count below N: the client stays in grace):" : "Activated", slug, pname,
+           target, res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32", r->version_major,
            r->version_minor);
     printf("ePID: %s\n", res->epid);
     if (r->version_major >= 6)
         printf("HWID: %02X%02X%02X%02X%02X%02X%02X%02X\n", r->hwid[0], r->hwid[1], r->hwid[2],
                r->hwid[3], r->hwid[4], r->hwid[5], r->hwid[6], r->hwid[7]);
     printf("Current count: %" PRIu32 " (required %u)\n", r->count, (unsigned)opt->n_policy);
-    if (r->count < opt->n_policy)
-        printf("Count below required: the client would stay in grace (0x%08X)\n",
+    if (below)
+        printf("Count below required: the client stays in grace and retries (0x%08X)\n",
                KMS_HR_NOT_ENOUGH_COUNT);
     printf("Activation interval: %" PRIu32 " min, renewal interval: %" PRIu32 " min\n",
            r->activation_interval, r->renewal_interval);
@@ -237,12 +246,22 @@ static int srv_attempt(void *ctx, const char *addr, uint16_t port, const char *s
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 }
 
+/* What the command line sets over the product's values. */
+static void apply_overrides(client_options *opt, int protocol, const kms_guid *kms_id, int required_count)
+{
+    if (protocol) opt->protocol = protocol;
+    if (kms_id) opt->kms_id = *kms_id;
+    if (required_count >= 0) opt->n_policy = (uint16_t)required_count;
+}
+
 static int cmd_activate(int argc, char **argv)
 {
     client_options opt;
     client_options_default(&opt);
     const char *product = "win10-pro";
-    int protocol = 0;
+    int protocol = 0, required_count = -1;
+    kms_guid kms_id;
+    bool have_kms_id = false;
     bool json = false;
     const char *target = NULL;
     const char *srv_name = NULL, *dns_server = NULL;
@@ -272,6 +291,20 @@ static int cmd_activate(int argc, char **argv)
         } else if (ctlargs_is(&s, "--product")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             product = val;
+        } else if (ctlargs_is(&s, "--kms-id")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (kms_guid_parse(val, &kms_id) != 0) {
+                ctlargs_usage_error("--kms-id: '%s' is not a GUID", val);
+                return EXIT_USAGE;
+            }
+            have_kms_id = true;
+        } else if (ctlargs_is(&s, "--required-count")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (!parse_ll(val, 0, 65535, &v)) {
+                ctlargs_usage_error("--required-count: '%s' is not a number from 0 to 65535", val);
+                return EXIT_USAGE;
+            }
+            required_count = (int)v;
         } else if (ctlargs_is(&s, "--cmid")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             if (kms_guid_parse(val, &opt.cmid) != 0) {
@@ -353,7 +386,7 @@ static int cmd_activate(int argc, char **argv)
             ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
             return EXIT_USAGE;
         }
-        if (protocol) opt.protocol = protocol;
+        apply_overrides(&opt, protocol, have_kms_id ? &kms_id : NULL, required_count);
         srv_try st = {&opt, product, json};
         int rc = ctldns_srv_try(dns_server, srv_name, opt.timeout_ms, srv_attempt, &st);
         if (rc == EXIT_USAGE) fputs("Try 'kmsctl help' for usage.\n", stderr);
@@ -373,7 +406,7 @@ static int cmd_activate(int argc, char **argv)
         ctlargs_usage_error("--product: unknown product '%s' (see 'kmsctl products')", product);
         return EXIT_USAGE;
     }
-    if (protocol) opt.protocol = protocol;
+    apply_overrides(&opt, protocol, have_kms_id ? &kms_id : NULL, required_count);
 
     client_result res;
     int r = client_activate(host, port, &opt, &res);
@@ -405,8 +438,13 @@ static int cmd_activate(int argc, char **argv)
 
 static const char products_usage[] =
     "usage: kmsctl products [--json]\n"
+    "       kmsctl products --unknown [--admin HOST:PORT] [--cluster] [--json] [--timeout MS]\n"
     "  Lists the SKUs (editions) kmsctl activate --product accepts, with their application,\n"
-    "  KMS counted ID, required count N and default protocol.\n";
+    "  KMS counted ID, required count N and default protocol.\n"
+    "  --unknown lists instead the KMS counted IDs clients asked a node for that the product\n"
+    "  table does not know: ID, application, requests, activated, first and last seen. Each\n"
+    "  node keeps its own list (its own clients, since it started); --cluster asks every\n"
+    "  peer too and merges the lists. The admin address defaults to 127.0.0.1:8688.\n";
 
 static void sku_info(const kms_sku *sku, const char **app, const char **kms_slug,
                      int *protocol)
@@ -430,13 +468,30 @@ static void sku_info(const kms_sku *sku, const char **app, const char **kms_slug
 
 static int cmd_products(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, unknown = false, cluster = false;
+    const char *admin = NULL;
+    long long timeout = 3000;
     ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
     while ((a = ctlargs_next(&s))) {
         if (ctlargs_is(&s, "--json")) {
             if (!ctlargs_flag(&s)) return EXIT_USAGE;
             json = true;
+        } else if (ctlargs_is(&s, "--unknown")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
+            unknown = true;
+        } else if (ctlargs_is(&s, "--cluster")) {
+            if (!ctlargs_flag(&s)) return EXIT_USAGE;
+            cluster = true;
+        } else if (ctlargs_is(&s, "--admin")) {
+            if (!(admin = ctlargs_value(&s))) return EXIT_USAGE;
+        } else if (ctlargs_is(&s, "--timeout")) {
+            const char *v = ctlargs_value(&s);
+            if (!v) return EXIT_USAGE;
+            if (!parse_ll(v, 1, 3600000, &timeout)) {
+                ctlargs_usage_error("products: --timeout: '%s' is not a number of milliseconds (1..3600000)", v);
+                return EXIT_USAGE;
+            }
         } else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) {
             fputs(products_usage, stdout);
             return 0;
@@ -444,6 +499,11 @@ static int cmd_products(int argc, char **argv)
             ctlargs_usage_error("products: unexpected argument '%s'", a);
             return EXIT_USAGE;
         }
+    }
+    if (unknown) return ctlunknown_list(admin ? admin : "127.0.0.1:8688", cluster, json, (int)timeout);
+    if (admin || cluster) {
+        ctlargs_usage_error("products: --admin and --cluster go with --unknown (the SKU list is kmsctl's own)");
+        return EXIT_USAGE;
     }
     size_t n = products_sku_count();
     if (json) fputs("[", stdout);
@@ -542,6 +602,7 @@ static void print_dlv(json_t *st)
     json_object_foreach(counts, key, c)
         printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n",
                jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
+    ctlunknown_print_status(st);
     printf("    Total requests received: %lld\n", jint(req, "total"));
     printf("    Failed requests received: %lld\n", jint(req, "failed"));
     static const char *const names[][2] = {
@@ -594,39 +655,28 @@ static int cmd_status(int argc, char **argv)
         else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(status_usage, stdout); return 0; }
         else { ctlargs_usage_error("status: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
-    json_t *st = admin_get_json(admin, "/status", timeout);
-    if (!st) return EXIT_FAIL;
-    int rc = 0;
+    json_t *unreachable = json_array();
+    json_t *nodes = ctladmin_statuses(admin, cluster, timeout, unreachable);
+    if (!nodes) { json_decref(unreachable); return EXIT_FAIL; }
     if (!cluster) {
+        json_t *st = json_array_get(nodes, 0);
         if (json) { char *t = json_dumps(st, JSON_INDENT(2)); puts(t); free(t); }
         else print_dlv(st);
-        json_decref(st);
+        json_decref(nodes);
+        json_decref(unreachable);
         return 0;
     }
     /* Every peer's own view, then cluster-wide totals. */
-    json_t *all = json_object();
-    json_t *nodes = json_array();
-    json_object_set_new(all, "nodes", nodes);
-    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
+    bool peered = json_array_size(json_object_get(json_object_get(json_array_get(nodes, 0), "cluster"), "peers")) > 0;
     long long total = 0, failed = 0;
-    json_t *unreachable = json_array();
-    for (size_t i = 0; i < json_array_size(peers); i++) {
-        json_t *p = json_array_get(peers, i);
-        const char *padmin = jstr(p, "admin");
-        json_t *ps = json_is_true(json_object_get(p, "self")) ? json_incref(st)
-                     : padmin[0] ? admin_get_json(padmin, "/status", timeout) : NULL;
-        if (!ps) { json_array_append_new(unreachable, json_string(jstr(p, "id"))); rc = EXIT_FAIL; continue; }
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        json_t *ps = json_array_get(nodes, i);
         total += jint(json_object_get(ps, "requests"), "total");
         failed += jint(json_object_get(ps, "requests"), "failed");
-        if (!json) { print_dlv(ps); printf("\n"); }
-        json_array_append_new(nodes, ps);
+        if (!json) { print_dlv(ps); if (peered) printf("\n"); }
     }
-    if (!json_array_size(peers)) { /* a single node */
-        if (!json) print_dlv(st);
-        json_array_append(nodes, st);
-        total = jint(json_object_get(st, "requests"), "total");
-        failed = jint(json_object_get(st, "requests"), "failed");
-    }
+    json_t *all = json_object();
+    json_object_set_new(all, "nodes", nodes);
     json_object_set_new(all, "total_requests", json_integer(total));
     json_object_set_new(all, "failed_requests", json_integer(failed));
     json_object_set_new(all, "unreachable", unreachable);
@@ -639,8 +689,8 @@ static int cmd_status(int argc, char **argv)
         }
         printf("\n    Total requests received (all nodes): %lld\n    Failed requests received (all nodes): %lld\n", total, failed);
     }
+    int rc = json_array_size(unreachable) ? EXIT_FAIL : 0;
     json_decref(all);
-    json_decref(st);
     return rc;
 }
 
@@ -690,7 +740,7 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"activate", cmd_activate, "perform one KMS activation against a host and verify it"},
-    {"products", cmd_products, "list the SKUs (editions) kmsctl knows"},
+    {"products", cmd_products, "list the SKUs kmsctl knows (--unknown: KMS IDs a node was asked for that it does not)"},
     {"status", cmd_status, "a node's counters like slmgr /dlv (--cluster: every node)"},
     {"peers", cmd_peers, "the cluster's nodes as one node sees them"},
     {"keygen", cmd_keygen, "write a CURVE key pair for a node"},

@@ -89,6 +89,12 @@ static void conversation(const uint8_t *data, size_t size, bool modern)
     while (off < size) {
         rpc_header h;
         int n = rpc_frame(data + off, size - off, RPC_DEFAULT_MAX_FRAG, &h);
+        if (n < 0) {
+            /* A refused header always has a named cause, and the text stays in its buffer. */
+            char why[160];
+            require(rpc_frame_cause(data + off, size - off, RPC_DEFAULT_MAX_FRAG, why, sizeof why)[0] != 0);
+            require(strlen(why) < sizeof why);
+        }
         if (n <= 0) break;
         require((size_t)n <= size - off && n <= RPC_DEFAULT_MAX_FRAG && n == h.frag_length);
         const uint8_t *pdu = data + off;

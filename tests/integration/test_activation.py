@@ -61,6 +61,21 @@ class ProtocolTests(NodeTestCase):
         self.assertEqual(a["result"], "0x00000000")
         self.assertTrue(a["client"].startswith("127.0.0.1:"))
 
+    def test_workstation_quotes_and_backslash(self):
+        # Escaped as JSON escapes them in the audit line, /status and kmsctl clients (they
+        # were replaced by '?' before).
+        ws = 'LAB "A" \\ it\'s'
+        activate(self.n, "--cmid", cmid(2), "--workstation", ws)
+        self.assertEqual(self.n.audit()[-1]["workstation"], ws)
+        with open(self.n.audit_path) as f:
+            self.assertIn('"workstation":"LAB \\"A\\" \\\\ it\'s"', f.read())
+        self.assertEqual(self.n.status()["recent"][0]["workstation"], ws)
+        rc, out, err = kmsctl("clients", "--json", "--admin", "127.0.0.1:%d" % self.n.admin_port,
+                              "--cmid", cmid(2))
+        self.assertEqual(rc, 0, err)
+        import json
+        self.assertEqual(json.loads(out)["clients"][0]["workstation"], ws)
+
 
 class CacheStat(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in

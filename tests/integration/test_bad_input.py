@@ -10,8 +10,8 @@ from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu
 from test_refusals import bind_ndr32_pdu, request_pdu  # noqa: E402
 
 
-def header(ptype, frag_length, call_id=2, flags=3, vers=5, drep=0x10):
-    return (bytes([vers, 0, ptype, flags, drep, 0, 0, 0]) + frag_length.to_bytes(2, "little")
+def header(ptype, frag_length, call_id=2, flags=3, vers=5, drep=0x10, minor=0):
+    return (bytes([vers, minor, ptype, flags, drep, 0, 0, 0]) + frag_length.to_bytes(2, "little")
             + b"\0\0" + call_id.to_bytes(4, "little"))
 
 
@@ -41,13 +41,31 @@ class BadInputTests(NodeTestCase):
         self.assert_closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed PDU header")
 
     def test_wrong_rpc_version(self):
-        self.assert_closed(header(11, 72, vers=4) + bytes(56), "malformed PDU header")
+        self.assert_closed(header(11, 72, vers=4) + bytes(56),
+                           "malformed PDU header: RPC version 4.0 (only 5.0 is spoken), closing")
+
+    # Each malformed header names its own cause (all three were logged as "malformed PDU
+    # header (frag_length N, limit 5840)" before).
+    def test_rpc_minor_version_1(self):
+        self.assert_closed(header(11, 72, minor=1) + bytes(56),
+                           "malformed PDU header: RPC version 5.1 (only 5.0 is spoken), closing")
+
+    def test_request_without_last_fragment_flag(self):
+        self.assert_closed(header(0, 40, flags=1) + bytes(24),
+                           "malformed PDU header: request PDU without both the FIRST and LAST "
+                           "fragment flags (flags 0x01: multi-fragment calls are not supported)")
+
+    def test_big_endian_data_representation(self):
+        self.assert_closed(header(11, 72, drep=0x00) + bytes(56),
+                           "malformed PDU header: data representation 00 00 00 00 (only "
+                           "little-endian ASCII, 10 00 00 00, is spoken), closing")
 
     def test_frag_length_shorter_than_header(self):
         self.assert_closed(header(11, 8) + bytes(8), "malformed PDU header")
 
     def test_oversized_fragment(self):
-        self.assert_closed(header(0, 60000) + bytes(100), "PDU larger than max_pdu_size")
+        self.assert_closed(header(0, 60000) + bytes(100),
+                           "PDU larger than max_pdu_size (frag_length 60000, limit 5840), closing")
 
     def test_bind_with_lying_context_count(self):
         bind = bytearray(bind_ndr32_pdu())

@@ -124,6 +124,18 @@ class MetricsTests(NodeTestCase):
         self.assertEqual(st["requests"]["failed"], 2)
         self.assertEqual(st["counts"]["windows"]["count"], 4)
 
+    def test_unknown_product_requests(self):
+        n = self.node().start()
+        unknown = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        activate(n, "--kms-id", unknown, "--cmid", cmid(1))
+        activate(n, "--product", "office2019-proplus", "--kms-id", unknown, "--cmid", cmid(2))
+        m = self.check_format(n.metrics())
+        for app in ("windows", "office2013"):
+            self.assertEqual(m[("kmsha_unknown_product_requests_total",
+                                'node="kms1",kms_id="%s",application="%s"' % (unknown, app))], 1)
+        self.assertEqual(m[("kmsha_requests_by_product_total",
+                            'node="kms1",product="unknown",application="unknown",result="activated"')], 2)
+
     def test_refusals_by_allowlist(self):
         n = self.node(config="[limits]\nallow_clients = 192.0.2.0/24\n").start()
         rc, _, err = kmsctl("activate", n.addr)

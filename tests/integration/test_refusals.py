@@ -69,8 +69,23 @@ class RefusalTests(NodeTestCase):
         s.sendall(request_pdu(2, 0, msg))
         resp = recv_pdu(s)
         self.assertEqual(hresult_of(resp), 0x8007000D)
+        # A v6 request that does not decrypt (garbage where the ciphertext goes).
+        s.sendall(request_pdu(3, 0, bytes([0, 0, 6, 0]) + bytes(range(256))))
+        self.assertEqual(hresult_of(recv_pdu(s)), 0x8007000D)
         s.close()
         self.assertEqual(activate(n)["count"], 1)
+        # Requests that were never decoded count as failed, not under a licence status
+        # (they were counted as "unlicensed", status 0, before).
+        req = n.status()["requests"]
+        self.assertEqual(req["total"], 3)
+        self.assertEqual(req["failed"], 2)
+        self.assertEqual(req["by_license_status"]["unlicensed"], 0, req)
+        self.assertEqual(req["by_license_status"]["oob_grace"], 1, req)
+        self.assertEqual(sum(req["by_protocol"].values()), 1, req)
+        rc, out, err = kmsctl("status", "--admin", "%s:%d" % (n.host, n.admin_port))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Requests with License Status Unlicensed: 0\n", out)
+        self.assertIn("Failed requests received: 2\n", out)
 
     def test_client_allowlist(self):
         n = self.node(config="[limits]\nallow_clients = 10.0.0.0/8, 192.168.0.0/16\n").start()

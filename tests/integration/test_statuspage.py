@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, NodeTestCase, activate, cmid, main  # noqa: E402
 
+UNKNOWN_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
@@ -86,8 +87,12 @@ class StatusPageTests(NodeTestCase):
         for i, n in enumerate(c.nodes):
             for k in range(3):
                 activate(n, "--cmid", cmid(10 * i + k), "--workstation", "LAB-%d-PC%d" % (i + 1, k))
+        # A KMS counted ID the product table does not know, asked of two nodes: served,
+        # and listed once with both nodes.
+        for i in (1, 2):
+            activate(c.nodes[i], "--kms-id", UNKNOWN_ID, "--cmid", cmid(50 + i), "--workstation", "NEW-%d" % i)
         activate(c.nodes[1], "--product", "office2019-proplus", "--cmid", cmid(99), "--workstation", "OFFICE-ROOM")
-        c.wait_converged(9)
+        c.wait_converged(11)
         c.wait_converged(1, app="office2013")
 
         d, nodes, recent, html = self.load(c.nodes[0])
@@ -95,13 +100,15 @@ class StatusPageTests(NodeTestCase):
         for nid, (attrs, cells) in nodes.items():
             self.assertEqual(attrs["data-alive"], "true", cells)
             self.assertIn("alive", cells[2])
-            # Counts from each node's own /status: Windows 9, Office 2010 0, Office 2013+ 1.
-            self.assertEqual(cells[6:9], ["9", "0", "1"], (nid, cells))
+            # Counts from each node's own /status: Windows 11, Office 2010 0, Office 2013+ 1.
+            self.assertEqual(cells[6:9], ["11", "0", "1"], (nid, cells))
         self.assertEqual(nodes["kms1"][1][1], "site1")
         self.assertEqual(nodes["kms2"][1][1], "site2")
         self.assertIn("this node", nodes["kms1"][1][0])
-        self.assertEqual(nodes["kms2"][1][9], "4")  # requests kms2 answered
-        self.assertEqual(d.cards, {"windows": "9", "office2010": "0", "office2013": "1"})
+        self.assertEqual(nodes["kms2"][1][9], "5")  # requests kms2 answered
+        self.assertEqual(d.cards, {"windows": "11", "office2010": "0", "office2013": "1"})
+        unknown = [r for a, r in d.rows if a.get("class") == "unknown-id"]
+        self.assertEqual([r[:4] + r[6:] for r in unknown], [[UNKNOWN_ID, "Windows", "2", "2", "kms2, kms3"]])
         self.assertEqual(d.health.strip(), "all nodes alive")
         # Recent activations of all three nodes, newest first.
         shown = {r[2]: r for r in recent}

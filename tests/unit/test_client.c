@@ -30,6 +30,7 @@ enum mode {
     M_CLOSE,    /* accept and close at once */
     M_ZERO,     /* count 0 in an otherwise valid response */
     M_LOW,      /* count 3: valid, but below N (the client stays in grace) */
+    M_BADCALLID,/* a response PDU with another call_id */
 };
 
 typedef struct host_spec {
@@ -169,6 +170,7 @@ static int serve(int lfd, const host_spec *hs)
                                                     sizeof msg);
                 if (ml <= 0) return HX_ENCODE;
                 m = rpc_server_encode_response(&rq, msg, (size_t)ml, 0, out, sizeof out);
+                if (m > 0 && hs->mode == M_BADCALLID) out[12] ^= 0x40;
                 if (m > 0 && hs->mode == M_CORRUPT) {
                     size_t at = rq.syntax == RPC_SYNTAX_NDR64 ? 48 : 36;
                     /* v4: a byte of the ePID (the MAC catches it); v5/v6: the last
@@ -499,6 +501,14 @@ static void test_failures(void)
     CHECKF(r == 0, "low count: %s", res.message);
     CHECK_EQ_INT(res.response.count, 3);
     CHECK_EQ_INT(child, 0);
+
+    /* a response PDU that does not parse: the message names it (was "bad the response
+     * to request 1") */
+    client_options_default(&o);
+    r = run(M_BADCALLID, true, &o, &res, &child);
+    CHECK_EQ_INT(r, KMS_EPROTO);
+    CHECKF(strncmp(res.message, "bad response to request 1 from 127.0.0.1:", 41) == 0 &&
+           contains(res.message, ": DCE/RPC protocol violation"), "%s", res.message);
 
     /* refusal in the stub */
     client_options_default(&o);

@@ -47,21 +47,21 @@ static void test_distinct(void)
     make_cmid(a, 1, 1);
     make_cmid(b, 1, 2);
     make_cmid(c, 1, 3);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, T0, 25), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, NULL, T0, 25), 1);
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + 10), 1);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 10), 1);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 1, 25), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 1, 25), 1);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 10), 2);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, c, T0 + 2, 25), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, c, NULL, T0 + 2, 25), 1);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 10), 3);
     /* The same CMID again: unchanged count. */
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 3, 25), 0);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 3, 25), 0);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 3, 25), 0);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 3, 25), 0);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 10), 3);
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 3);
     /* Applications count apart: the same CMID under Office is a new record. */
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2013, a, T0, 5), 1);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2010, a, T0, 5), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2013, a, NULL, T0, 5), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_OFFICE2010, a, NULL, T0, 5), 1);
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + 10), 3);
     CHECK_EQ_INT(live(ci, KMS_APP_OFFICE2013, T0 + 10), 1);
     CHECK_EQ_INT(live(ci, KMS_APP_OFFICE2010, T0 + 10), 1);
@@ -70,9 +70,9 @@ static void test_distinct(void)
     CHECK_EQ_INT(max_n(ci, KMS_APP_OFFICE2013, T0 + 10), 5);
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_OFFICE2013, b), -1);
     /* Bad arguments. */
-    CHECK_EQ_INT(clients_touch(ci, 3, a, T0, 5), KMS_EINVAL);
-    CHECK_EQ_INT(clients_touch(ci, -1, a, T0, 5), KMS_EINVAL);
-    CHECK_EQ_INT(clients_touch(ci, 0, a, -1, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_touch(ci, 3, a, NULL, T0, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_touch(ci, -1, a, NULL, T0, 5), KMS_EINVAL);
+    CHECK_EQ_INT(clients_touch(ci, 0, a, NULL, -1, 5), KMS_EINVAL);
     CHECK_EQ_INT(live(ci, 7, T0 + 10), 0);
     CHECK_EQ_INT(reported(ci, -1, 0, T0 + 10), 0);
     CHECK_EQ_INT(clients_last_seen(ci, 9, a), -1);
@@ -89,14 +89,14 @@ static void test_cap(void)
     /* Windows clients, N = 25: 60 distinct -> 50. */
     for (uint32_t i = 0; i < 60; i++) {
         make_cmid(m, 2, i);
-        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + i, 25);
+        clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + i, 25);
         CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 3000), i + 1 < 50 ? i + 1 : 50);
     }
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + 3000), 60);
     /* Office, N = 5: -> 10. */
     for (uint32_t i = 0; i < 12; i++) {
         make_cmid(m, 3, i);
-        clients_touch(ci, KMS_APP_OFFICE2013, m, T0 + i, 5);
+        clients_touch(ci, KMS_APP_OFFICE2013, m, NULL, T0 + i, 5);
     }
     CHECK_EQ_INT(reported(ci, KMS_APP_OFFICE2013, 0, T0 + 3000), 10);
     /* A fixed cap overrides 2 x N. */
@@ -109,27 +109,27 @@ static void test_cap(void)
     ci = clients_new();
     for (uint32_t i = 0; i < 30; i++) {
         make_cmid(m, 4, i);
-        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + i, 5);
+        clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + i, 5);
     }
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 3000), 10);
     CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, T0 + 3000), 5);
     make_cmid(m, 5, 0);
-    clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 1000, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + 1000, 25);
     CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, T0 + 3000), 25);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 3000), 31);
     for (uint32_t i = 30; i < 70; i++) {
         make_cmid(m, 4, i);
-        clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 2000 + i, 5);
+        clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + 2000 + i, 5);
     }
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 3000), 50);
     /* When the only N = 25 record expires, the cap falls back to 10. */
     CHECK_EQ_INT(clients_expire(ci, T0 + 1001 + LIFE_MS), 31);
     CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, T0 + 1001 + LIFE_MS), 5);
     CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, T0 + 1001 + LIFE_MS), 10);
-    /* N above 1000 is clamped. */
+    /* A client's N never raises the cap above 2 x the application's largest table N. */
     make_cmid(m, 6, 0);
-    clients_touch(ci, KMS_APP_WINDOWS, m, T0 + 5000, 5000);
-    CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, T0 + 5000), 1000);
+    clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + 5000, 5000);
+    CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, T0 + 5000), 25);
     clients_free(&ci);
 }
 
@@ -141,7 +141,7 @@ static void test_expiry(void)
     make_cmid(b, 7, 1);
     /* Boundary: a record seen at t with lifetime L is live at t + L and gone at
      * t + L + 1 ms (dropped when last_seen < now - L). */
-    clients_touch(ci, KMS_APP_WINDOWS, a, T0, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, a, NULL, T0, 25);
     CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS), 0);
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + LIFE_MS), 1);
     CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS + 1), 1);
@@ -150,11 +150,11 @@ static void test_expiry(void)
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, a), -1);
     CHECK_EQ_INT(clients_size(ci), 0);
     /* Seen again after expiry: a new client again. */
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, T0 + LIFE_MS + 2, 25), 1);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, a, NULL, T0 + LIFE_MS + 2, 25), 1);
 
     /* A refresh extends life. */
-    clients_touch(ci, KMS_APP_WINDOWS, b, T0, 25);
-    clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 10 * DAY_MS, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 10 * DAY_MS, 25);
     CHECK_EQ_INT(clients_expire(ci, T0 + LIFE_MS + 1), 0);
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + LIFE_MS + 1), 2);
     CHECK_EQ_INT(clients_expire(ci, T0 + 10 * DAY_MS + LIFE_MS), 0);
@@ -163,15 +163,15 @@ static void test_expiry(void)
     CHECK_EQ_INT(live(ci, KMS_APP_WINDOWS, T0 + 10 * DAY_MS + LIFE_MS + 1), 1);
 
     /* An older touch never moves a record back in time. */
-    clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 40 * DAY_MS, 25);
-    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, T0 + 35 * DAY_MS, 25), 0);
+    clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 40 * DAY_MS, 25);
+    CHECK_EQ_INT(clients_touch(ci, KMS_APP_WINDOWS, b, NULL, T0 + 35 * DAY_MS, 25), 0);
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 40 * DAY_MS);
     CHECK_EQ_INT(clients_expire(ci, T0 + 65 * DAY_MS + 1), 1); /* a goes, b stays */
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, b), T0 + 40 * DAY_MS);
     /* An older record inserted after newer ones still expires in time order. */
     uint8_t c[16];
     make_cmid(c, 7, 2);
-    clients_touch(ci, KMS_APP_WINDOWS, c, T0 + 38 * DAY_MS, 25);
+    clients_touch(ci, KMS_APP_WINDOWS, c, NULL, T0 + 38 * DAY_MS, 25);
     CHECK_EQ_INT(clients_expire(ci, T0 + 68 * DAY_MS), 0);
     CHECK_EQ_INT(clients_expire(ci, T0 + 68 * DAY_MS + 1), 1);
     CHECK_EQ_INT(clients_last_seen(ci, KMS_APP_WINDOWS, c), -1);
@@ -186,7 +186,7 @@ static void test_count_rule(void)
     uint8_t m[16];
     for (uint32_t i = 0; i < 8; i++) {
         make_cmid(m, 11, i);
-        clients_touch(ci, KMS_APP_OFFICE2013, m, T0 + (int64_t)i * DAY_MS, 5);
+        clients_touch(ci, KMS_APP_OFFICE2013, m, NULL, T0 + (int64_t)i * DAY_MS, 5);
     }
     /* 30 days after the fourth client was seen: the first three are out of the count. */
     int64_t now = T0 + 3 * DAY_MS + LIFE_MS;
@@ -209,9 +209,81 @@ static void test_count_rule(void)
     CHECK_EQ_INT(clients_count(ci, KMS_APP_OFFICE2013, T0 + 4 * DAY_MS + 10 * DAY_MS), 3);
     /* max_n follows the counted records only. */
     make_cmid(m, 12, 0);
-    clients_touch(ci, KMS_APP_OFFICE2013, m, T0, 25);
-    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_OFFICE2013, T0 + 1).max_n, 25);
-    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_OFFICE2013, T0 + 7 * DAY_MS + 10 * DAY_MS).max_n, 5);
+    clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0, 25);
+    make_cmid(m, 12, 1);
+    clients_touch(ci, KMS_APP_WINDOWS, m, NULL, T0 + 7 * DAY_MS, 5);
+    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_WINDOWS, T0 + 1).max_n, 25);
+    CHECK_EQ_INT(clients_stat_at(ci, KMS_APP_WINDOWS, T0 + 7 * DAY_MS + 10 * DAY_MS).max_n, 5);
+    clients_free(&ci);
+}
+
+static void guid_bytes(const char *text, uint8_t out[16])
+{
+    kms_guid g;
+    if (kms_guid_parse(text, &g) != 0) abort();
+    memcpy(out, g.b, 16);
+}
+
+/* The N of the rule: a record counts with its product's N from the table, whatever N the
+ * client sent; an ID the table does not know with the client's N kept within 1 .. 25
+ * (Windows) / 1 .. 5 (Office). No client can raise the count above 50 / 10. (Before:
+ * one N = 1000 request made the cap 2000.) */
+static void test_table_n(void)
+{
+    uint8_t m[16], ws2025[16], win10[16], office2024[16], unknown[16];
+    guid_bytes("907f1f65-adcd-4a2e-95bc-4bf500bc6e58", ws2025);
+    guid_bytes("58e2134f-8e11-4d17-9cb2-91069c151148", win10);
+    guid_bytes("a8973cb5-bf03-0a4c-9cef-703099645ab3", office2024);
+    guid_bytes("01234567-89ab-4def-8123-456789abcdef", unknown);
+    int64_t now = T0 + 100;
+
+    /* 60 Windows clients asking for N = 1000: the count stops at 50. */
+    clients_index *ci = clients_new();
+    for (uint32_t i = 0; i < 60; i++) {
+        make_cmid(m, 20, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, win10, T0 + i, 1000);
+        CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, now), i + 1 < 50 ? i + 1 : 50);
+    }
+    CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, now), 25);
+    /* ... and 12 Office clients asking for N = 1000 stop at 10. */
+    for (uint32_t i = 0; i < 12; i++) {
+        make_cmid(m, 21, i);
+        clients_touch(ci, KMS_APP_OFFICE2013, m, office2024, T0 + i, 1000);
+    }
+    CHECK_EQ_INT(reported(ci, KMS_APP_OFFICE2013, 0, now), 10);
+    CHECK_EQ_INT(max_n(ci, KMS_APP_OFFICE2013, now), 5);
+    /* Unknown IDs: the client's N within the application's bound. */
+    for (uint32_t i = 0; i < 12; i++) {
+        make_cmid(m, 22, i);
+        clients_touch(ci, KMS_APP_OFFICE2010, m, unknown, T0 + i, 1000);
+    }
+    CHECK_EQ_INT(reported(ci, KMS_APP_OFFICE2010, 0, now), 10);
+    /* count_cap still overrides. */
+    CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 55, now), 55);
+    clients_free(&ci);
+
+    /* Servers alone: the table's N = 5 makes the cap 10, even when they claim N = 25 or
+     * 1000; a Windows 10 client (table N = 25) opens it to 50. */
+    ci = clients_new();
+    for (uint32_t i = 0; i < 30; i++) {
+        make_cmid(m, 23, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, ws2025, T0 + i, i % 2 ? 25 : 1000);
+    }
+    CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, now), 5);
+    CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, now), 10);
+    make_cmid(m, 24, 0);
+    clients_touch(ci, KMS_APP_WINDOWS, m, win10, T0 + 100, 5); /* the table's N wins: 25 */
+    CHECK_EQ_INT(max_n(ci, KMS_APP_WINDOWS, now), 25);
+    CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, now), 31);
+    clients_free(&ci);
+
+    /* An unknown ID with N = 0 still counts its client (N at least 1). */
+    ci = clients_new();
+    for (uint32_t i = 0; i < 2; i++) {
+        make_cmid(m, 25, i);
+        clients_touch(ci, KMS_APP_WINDOWS, m, unknown, T0, 0);
+        CHECK_EQ_INT(reported(ci, KMS_APP_WINDOWS, 0, now), i + 1);
+    }
     clients_free(&ci);
 }
 
@@ -239,10 +311,11 @@ static void run_model(uint32_t pool, int ops, int64_t life, int64_t jitter)
             if (t < 0) t = 0;
             static const unsigned ns[] = {5, 5, 25, 25, 25, 1, 0, 50, 1200};
             unsigned n = ns[tu_xorshift(&rng_state) % 9];
-            unsigned nc = n > 1000 ? 1000 : n;
+            unsigned amax = app == KMS_APP_WINDOWS ? 25 : 5; /* the count rule, no KMS ID */
+            unsigned nc = n < 1 ? 1 : n > amax ? amax : n;
             uint8_t cm[16];
             make_cmid(cm, 100, id);
-            int got = clients_touch(ci, (int)app, cm, t, (uint16_t)n);
+            int got = clients_touch(ci, (int)app, cm, NULL, t, (uint16_t)n);
             model_rec *e = &m[app * pool + id];
             int want;
             if (!e->present) {
@@ -322,7 +395,7 @@ static void test_million(void)
         uint8_t cm[16];
         make_cmid(cm, 9, i);
         int64_t t = T0 + (int64_t)(tu_xorshift(&rng_state) % (uint64_t)LIFE_MS);
-        if (clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, t, 25) != 1) bad++;
+        if (clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, NULL, t, 25) != 1) bad++;
     }
     double t1 = now_s();
     CHECK_EQ_INT(bad, 0);
@@ -335,7 +408,7 @@ static void test_million(void)
     for (uint32_t i = 0; i < n; i += 10) {
         uint8_t cm[16];
         make_cmid(cm, 9, i);
-        clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, T0 + LIFE_MS, 25);
+        clients_touch(ci, (int)(i % 3 == 0 ? KMS_APP_OFFICE2013 : KMS_APP_WINDOWS), cm, NULL, T0 + LIFE_MS, 25);
     }
     double t2 = now_s();
     size_t dropped = clients_expire(ci, T0 + LIFE_MS + LIFE_MS / 2);
@@ -362,7 +435,7 @@ static void test_million(void)
     for (uint32_t i = 0; i < 100000; i++) {
         uint8_t cm[16];
         make_cmid(cm, 10, i);
-        clients_touch(ci, KMS_APP_WINDOWS, cm, T0 + 3 * LIFE_MS, 25);
+        clients_touch(ci, KMS_APP_WINDOWS, cm, NULL, T0 + 3 * LIFE_MS, 25);
     }
     CHECK(clients_memory(ci) == mem);
     clients_free(&ci);
@@ -374,6 +447,7 @@ int main(void)
     test_cap();
     test_expiry();
     test_count_rule();
+    test_table_n();
     run_model(40, 20000, 10 * DAY_MS, 12 * DAY_MS);
     run_model(3000, 60000, LIFE_MS, 20 * DAY_MS);
     run_model(20000, 40000, 2 * DAY_MS, 3 * DAY_MS);

@@ -712,7 +712,9 @@ static void test_cidr(void)
 #define KMS_OFFICE2013_PRE "aa4c7968-b9da-4680-92b6-acb25e2f866c"
 #define KMS_OFFICE2016 "85b5f61b-320b-4be3-814a-b76b2bfafc82"
 #define KMS_OFFICE2019 "617d9eb1-ef36-4f82-86e0-a65ae07b96c6"
-#define KMS_OFFICE2024 "1b4db7eb-4057-5ddf-91e0-36dec72071f5"
+#define KMS_OFFICE2024 "a8973cb5-bf03-0a4c-9cef-703099645ab3"
+#define KMS_WS2025 "907f1f65-adcd-4a2e-95bc-4bf500bc6e58"
+#define KMS_OFFICE2024_MADE_UP "1b4db7eb-4057-5ddf-91e0-36dec72071f5" /* kms-ids.md, 2026-12-06 */
 #define KMS_UNKNOWN "01234567-89ab-cdef-0123-456789abcdef"
 
 static bool allowed(const kmsd_config *c, const char *app, const char *kms)
@@ -737,16 +739,21 @@ static void test_allowlist(void)
 {
     kmsd_config c;
     config_defaults(&c);
-    /* Default: every volume KMS counted ID of the table, under its own application. */
+    /* Default: every volume KMS counted ID of the table, under its own application, and
+     * KMS counted IDs the table does not know under a known application (the table lags
+     * Microsoft; kmsd reports them). */
     CHECK(allowed(&c, APP_WINDOWS, KMS_WIN10));
     CHECK(allowed(&c, APP_WINDOWS, KMS_WS2022));
+    CHECK(allowed(&c, APP_WINDOWS, KMS_WS2025));
     CHECK(allowed(&c, APP_OFFICE2010, KMS_OFFICE2010));
     CHECK(allowed(&c, APP_OFFICE2013, KMS_OFFICE2019));
     CHECK(allowed(&c, APP_OFFICE2013, KMS_OFFICE2024));
     CHECK(!allowed(&c, APP_WINDOWS, KMS_WIN10_RETAIL));  /* retail */
     CHECK(!allowed(&c, APP_WINDOWS, KMS_WS_PREVIEW));    /* preview */
     CHECK(!allowed(&c, APP_OFFICE2013, KMS_OFFICE2013_PRE));
-    CHECK(!allowed(&c, APP_WINDOWS, KMS_UNKNOWN));       /* not in the table */
+    CHECK(allowed(&c, APP_WINDOWS, KMS_UNKNOWN));        /* not in the table */
+    CHECK(allowed(&c, APP_OFFICE2010, KMS_UNKNOWN));
+    CHECK(allowed(&c, APP_OFFICE2013, KMS_OFFICE2024_MADE_UP));
     CHECK(!allowed(&c, APP_OFFICE2013, KMS_WIN10));      /* wrong application */
     CHECK(!allowed(&c, APP_WINDOWS, KMS_OFFICE2019));
     CHECK(!allowed(&c, APP_OFFICE2010, KMS_OFFICE2019));
@@ -766,6 +773,8 @@ static void test_allowlist(void)
     CHECK(!allowed(&c, APP_OFFICE2013, KMS_OFFICE2024));
     CHECK(!allowed(&c, APP_WINDOWS, KMS_WIN10));
     CHECK(!allowed(&c, APP_WINDOWS, KMS_OFFICE2019)); /* its application must match */
+    CHECK(!allowed(&c, APP_WINDOWS, KMS_UNKNOWN));    /* a list is strict */
+    CHECK(!allowed(&c, APP_OFFICE2013, KMS_OFFICE2024_MADE_UP));
     for (size_t i = 0; i < products_count(); i++) {
         const kms_product *p = products_at(i);
         CHECK(allowed(&c, products_app_id(p->app), p->id) == (strcmp(p->slug, "office2019") == 0));

@@ -437,6 +437,26 @@ static void test_framing_errors(void)
     MUT(put16(p + 8, RPC_DEFAULT_MAX_FRAG + 1), KMS_ETOOBIG);
     MUT(put16(p + 8, 0xffff), KMS_ETOOBIG);
 #undef MUT
+    /* rpc_frame_cause names what was wrong (the log once said "malformed PDU header
+     * (frag_length N, limit 5840)" for all of these). */
+    char why[160];
+#define CAUSE(stmt, text) do { memcpy(p, b, len); stmt; \
+        CHECKF(strcmp(rpc_frame_cause(p, len, RPC_DEFAULT_MAX_FRAG, why, sizeof why), text) == 0, \
+               "cause '%s', want '%s'", why, text); } while (0)
+    CAUSE((void)0, "");
+    CAUSE(p[0] = 4, "RPC version 4.0 (only 5.0 is spoken)");
+    CAUSE(p[1] = 1, "RPC version 5.1 (only 5.0 is spoken)");
+    CAUSE(p[4] = 0x00, "data representation 00 00 00 00 (only little-endian ASCII, 10 00 00 00, is spoken)");
+    CAUSE(put16(p + 8, 15), "frag_length 15 shorter than the 16-byte header");
+    CAUSE(put16(p + 10, 16), "auth_length 16 (authenticated RPC is not used by KMS)");
+    CAUSE(p[3] = 0x01, "request PDU without both the FIRST and LAST fragment flags (flags 0x01: "
+                       "multi-fragment calls are not supported)");
+    CAUSE(put16(p + 8, 0xffff), "PDU larger than max_pdu_size (frag_length 65535, limit 5840)");
+#undef CAUSE
+    CHECK(strcmp(rpc_frame_cause(b, 15, RPC_DEFAULT_MAX_FRAG, why, sizeof why), "") == 0);
+    CHECK(strcmp(rpc_frame_cause(NULL, 0, RPC_DEFAULT_MAX_FRAG, why, sizeof why), "") == 0);
+    CHECK(strcmp(rpc_frame_cause(b, len, RPC_DEFAULT_MAX_FRAG, why, 8), "") == 0); /* cut: terminated */
+    CHECK(strcmp(rpc_frame_cause(b, len, RPC_DEFAULT_MAX_FRAG, NULL, 0), "") == 0);
     CHECK_EQ_INT(rpc_frame(b, len, len - 1, &h), KMS_ETOOBIG);
     CHECK_EQ_INT(rpc_frame(b, len, len, &h), (int)len);
     CHECK_EQ_INT(h.ptype, RPC_PT_REQUEST);
