@@ -258,9 +258,14 @@ class DnsTests(NodeTestCase):
         wait_for("kms2 back after undrain", lambda: all(named.srv(z) == want[z] for z in ZONES))
         rc, out, err = kmsctl("dns", "check", "--admin", admin1)
         self.assertEqual(rc, 0, out + err)
-        # POST reaches only /drain and /undrain.
+        # POST needs the admin token, and reaches only /drain and /undrain.
         self.assertEqual(c.nodes[0].http("/drain")[0], 405)
         req = urllib.request.Request("http://%s/status" % admin1, data=b"", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        self.assertEqual(e.exception.code, 403)
+        with open(os.environ["KMSHA_ADMIN_TOKEN_FILE"]) as f:
+            req.add_header("Authorization", "Bearer " + f.read().strip())
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)

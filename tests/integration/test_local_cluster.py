@@ -57,7 +57,7 @@ class LocalClusterTests(unittest.TestCase):
                 pub = [l for l in f.read().splitlines() if not l.startswith("#")][0]
             p = subprocess.run([REPLPOKE, "--server-key", pub, "dealer", "tcp://127.0.0.1:7002", "1000",
                                 "4b5201030000"], capture_output=True, text=True, timeout=20)
-            self.assertEqual((p.returncode, p.stdout), (0, ""), p.stderr)
+            self.assertEqual((p.returncode, p.stdout), (3, ""), p.stderr)  # 3: no handshake
         finally:
             for p in procs:
                 p.terminate()
