@@ -266,6 +266,7 @@ class DnsTests(NodeTestCase):
         self.assertEqual(e.exception.code, 403)
         with open(os.environ["KMSHA_ADMIN_TOKEN_FILE"]) as f:
             req.add_header("Authorization", "Bearer " + f.read().strip())
+        req.add_header("Content-Type", "application/json")  # urllib's default is a form's
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
