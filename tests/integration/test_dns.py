@@ -264,9 +264,10 @@ class DnsTests(NodeTestCase):
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 403)
+        req = urllib.request.Request("http://%s/status" % admin1, data=b"", method="POST",
+                                     headers={"Content-Type": "application/json"})  # urllib's default: a form's
         with open(os.environ["KMSHA_ADMIN_TOKEN_FILE"]) as f:
             req.add_header("Authorization", "Bearer " + f.read().strip())
-        req.add_header("Content-Type", "application/json")  # urllib's default is a form's
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
