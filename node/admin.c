@@ -188,8 +188,9 @@ static void status_cb(struct evhttp_request *req, void *arg)
     uint64_t log_entries = 0;
     int64_t log_oldest = 0;
     store_log_stats(n->store, &log_entries, &log_oldest);
-    evbuffer_add_printf(b, "},\"log_entries\":%" PRIu64 ",\"log_oldest_ms\":%" PRId64 ",\"peers\":[",
-                        log_entries, log_oldest);
+    evbuffer_add_printf(b, "},\"log_entries\":%" PRIu64 ",\"log_oldest_ms\":%" PRId64 ",\"log_bytes\":%" PRIu64
+                           ",\"peers\":[",
+                        log_entries, log_oldest, store_log_bytes(n->store));
     for (int i = 0; i < repl_peer_count(n->repl); i++) {
         repl_peer_info pi;
         repl_peer_get(n->repl, i, &pi);

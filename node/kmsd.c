@@ -144,7 +144,7 @@ static void fit_open_files(kmsd_config *cfg, bool quiet)
 
 typedef struct daemon_state {
     node n;
-    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer;
+    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *log_bound_timer;
     bool listen_given, admin_given, data_dir_given, local_cluster;
     double stop_started_ms;
 } daemon_state;
@@ -172,6 +172,38 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     store_prune_async(n->store, clients_cutoff(n->clients, now), prune_done, NULL);
     if (n->repl)
         store_log_prune_async(n->store, now - (int64_t)n->cfg.log_retention_hours * 3600 * 1000, prune_done, NULL);
+}
+
+/* The update log's size bound ([cluster] log_max_mb), besides its age bound: past it,
+ * the oldest part of the log goes, as much of its time span as the excess (and a tenth
+ * more) is of its size; a peer that needed it gets a snapshot. Checked every
+ * LOG_BOUND_CHECK_S; a prune already running is not doubled. */
+#define LOG_BOUND_CHECK_S 5
+static bool log_bound_pruning;
+
+static void log_bound_done(void *arg, int status)
+{
+    (void)arg;
+    log_bound_pruning = false;
+    if (status < 0) log_warnx("pruning the update log to log_max_mb failed: %s", kms_strerror(status));
+}
+
+static void log_bound_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    uint64_t bound = (uint64_t)n->cfg.log_max_mb << 20, bytes = store_log_bytes(n->store);
+    if (log_bound_pruning || bytes <= bound) return;
+    uint64_t entries = 0;
+    int64_t oldest = 0, now = node_now_ms(n);
+    store_log_stats(n->store, &entries, &oldest);
+    if (!oldest || oldest >= now) return;
+    double drop = 1.0 - 0.9 * (double)bound / (double)bytes; /* share of the log to delete */
+    int64_t cutoff = oldest + (int64_t)((double)(now - oldest) * drop) + 1;
+    log_info("update log %.1f MiB > log_max_mb %u: pruning entries logged before %.0f s ago (peers missing them "
+             "get a snapshot)", bytes / 1048576.0, n->cfg.log_max_mb, (now - cutoff) / 1000.0);
+    if (store_log_prune_async(n->store, cutoff, log_bound_done, NULL) == 0) log_bound_pruning = true;
 }
 
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -433,6 +465,9 @@ int main(int argc, char **argv)
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     struct timeval pt = {(time_t)n->cfg.prune_interval, 0};
     evtimer_add(d.prune_timer, &pt);
+    d.log_bound_timer = event_new(n->base, -1, EV_PERSIST, log_bound_cb, n);
+    struct timeval lt = {LOG_BOUND_CHECK_S, 0};
+    if (!d.log_bound_timer || evtimer_add(d.log_bound_timer, &lt) != 0) fatalx("cannot start the log size check");
 
     for (int i = 0; i < n->cfg.n_listen; i++)
         log_info("listening for KMS on %s%s%s:%u", strchr(n->cfg.listen[i].host, ':') ? "[" : "",
@@ -460,6 +495,7 @@ int main(int argc, char **argv)
     event_free(d.sig_int);
     event_free(d.sig_hup);
     event_free(d.prune_timer);
+    event_free(d.log_bound_timer);
     if (d.stop_timer) event_free(d.stop_timer);
     event_base_free(n->base);
     audit_close();

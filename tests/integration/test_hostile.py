@@ -384,6 +384,27 @@ class ConnectionTests(NodeTestCase):
         self.assertIn("max_connections 10000 lowered to", n.read_log())
 
 
+class StorageTests(NodeTestCase):
+    def test_update_log_size_bound_falls_back_to_a_snapshot(self):
+        c = Cluster(self, n=2, cluster_config="log_max_mb = 1\n")
+        kms1, kms2 = c.nodes
+        c.start([kms1])
+        p = subprocess.run([os.path.join(BUILD, "kmsbench"), "--no-progress", "-n", "15000", "--clients", "15000",
+                            "-c", "16", kms1.addr], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(kms1.status()["store"]["records"], 15000)
+        st = wait_for(lambda: (lambda s: s if s["cluster"]["log_bytes"] <= 1 << 20 else None)(kms1.status()),
+                      timeout=30, what="the update log back under log_max_mb")
+        print("update log bound: %d entries, %d bytes after 15,000 activations (log_max_mb = 1)"
+              % (st["cluster"]["log_entries"], st["cluster"]["log_bytes"]))
+        self.assertLess(st["cluster"]["log_entries"], 15000)
+        self.assertIn("log_max_mb 1: pruning", kms1.read_log())
+        # A node that has none of it catches up from a snapshot.
+        c.start([kms2])
+        c.wait_converged(50, records=15000, timeout=60)
+        self.assertIn("needs a snapshot", kms1.read_log())
+
+
 def raw_http_metrics(n):
     return raw_http(n, "GET", "/metrics")[1]
 
