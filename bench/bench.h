@@ -15,12 +15,14 @@
 #define BENCH_MAX_TARGETS 64
 #define BENCH_MAX_PRODUCTS 32
 #define BENCH_MAX_HRESULTS 16 /* distinct HRESULT / fault / error values remembered */
+#define BENCH_MAX_THREADS 64
+#define BENCH_MAX_SOURCES 256 /* --source addresses */
 
 /* Why an activation failed. The order is the order of the reports. */
 typedef enum bench_cause {
     CAUSE_REFUSED = 0,   /* every target refused the connection (or was unreachable) */
     CAUSE_TIMEOUT,       /* a step took longer than --timeout on the last target tried */
-    CAUSE_CLOSED,        /* the host closed or reset the connection before answering */
+    CAUSE_CLOSED,        /* the host closed or reset the connection after answering the bind */
     CAUSE_RPC_FAULT,     /* the host answered with an RPC fault PDU */
     CAUSE_HRESULT,       /* the host refused the activation (non-zero HRESULT) */
     CAUSE_VERIFICATION,  /* the response failed verification (MAC, HMAC, echo, count 0) */
@@ -28,6 +30,9 @@ typedef enum bench_cause {
     CAUSE_COUNT_BELOW_N, /* count < N with --require-count */
     CAUSE_OVERLOAD,      /* open loop: start skipped because --max-outstanding was reached */
     CAUSE_LOCAL,         /* the load generator itself failed (no fd, no local port) */
+    CAUSE_DROPPED,       /* the host accepted the connection and closed it without answering
+                            the bind: how kmsd refuses a client over max_connections,
+                            max_connections_per_address or allow_clients */
     CAUSE_COUNT_
 } bench_cause;
 
@@ -38,7 +43,9 @@ typedef struct bench_target {
     char text[300];                /* as given: "host:port" */
     struct sockaddr_storage addr;  /* resolved once at start-up */
     socklen_t addrlen;
+    /* what happened there (moving on to the next target included), by cause */
     uint64_t attempts, ok, refused, timeouts, other;
+    uint64_t dropped, closed;
 } bench_target;
 
 typedef struct bench_product {
@@ -70,6 +77,12 @@ typedef struct bench_config {
     bool require_count;
     bool sticky;              /* each client remembers the target that last answered it */
     bool progress;
+    bool ndr64;               /* offer NDR64 in the bind (default; --no-ndr64: NDR32 + BTFN) */
+    bool reset_close;         /* close with SO_LINGER 0 (RST): no TIME_WAIT (default) */
+    unsigned threads;         /* event loops, one per thread (default 1) */
+    struct sockaddr_storage sources[BENCH_MAX_SOURCES]; /* --source: bound before connect */
+    unsigned n_sources;
+    char sources_text[128];
     const char *json_path;
     const char *report_path;
     char command_line[1024];  /* for the report */
@@ -90,6 +103,8 @@ typedef struct bench_tally {
 } bench_tally;
 
 void bench_tally_add(bench_tally *t, int64_t key);
+/* Adds every count of src to dst. */
+void bench_tally_merge(bench_tally *dst, const bench_tally *src);
 
 typedef struct bench_result {
     uint64_t attempted;          /* measured starts, skipped ones included */
@@ -102,6 +117,7 @@ typedef struct bench_result {
     bench_tally local_errors;    /* errno -> count */
     uint64_t count_below_n;      /* responses with count < N (counted even when not fatal) */
     uint64_t failovers;          /* times an activation moved on to the next target */
+    uint64_t failovers_by_cause[CAUSE_COUNT_]; /* ... and why it moved on */
     uint64_t min_count, max_count; /* of the counts returned */
     hist *latency;               /* successful activations, µs */
     double elapsed_s;            /* measurement window */

@@ -15,8 +15,9 @@
  *   a second thread writes the same pages as the lmdb model in the background (the
  *   database pages written later, as a checkpointing store must), starting their
  *   writeback every 10 ms and fdatasyncing them every second.
- * As in kmsd, a commit starts when the oldest waiting record has waited --delay-ms, or at
- * once when records queued during the previous commit. */
+ * As in kmsd, a commit starts as soon as the previous one has ended and a record waits
+ * (records that queued during a commit go in the next one); with --delay-ms (kmsd's
+ * optional commit_delay_ms) the oldest waiting record first waits that long. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -256,7 +257,7 @@ static void usage(FILE *out)
             "                     [--model lmdb|journal|both]\n"
             "What this disk alone allows a durable group commit: records arrive at R per second\n"
             "(default 5500) for S seconds (default 10) and are committed in groups as kmsd commits\n"
-            "them (D: kmsd's commit_delay_ms, default 2). lmdb: P random 4 KB pages per record\n"
+            "them (D: kmsd's commit_delay_ms, default 0). lmdb: P random 4 KB pages per record\n"
             "(default 2.4) + fdatasync + an O_DSYNC meta page. journal: 256 bytes per record\n"
             "appended + fdatasync, the same pages written in the background. DIR (default .) is\n"
             "where kmsd's data directory would be; two files are made there and removed.\n");
@@ -274,7 +275,7 @@ static int parse_number(const char *s, double lo, double hi, double *out)
 
 int main(int argc, char **argv)
 {
-    options o = {.dir = ".", .rate = 5500, .seconds = 10, .pages = 2.4, .delay_ms = 2, .models = 3};
+    options o = {.dir = ".", .rate = 5500, .seconds = 10, .pages = 2.4, .delay_ms = 0, .models = 3};
     static const struct option longopts[] = {
         {"dir", required_argument, NULL, 'D'},   {"rate", required_argument, NULL, 'r'},
         {"seconds", required_argument, NULL, 's'}, {"pages", required_argument, NULL, 'p'},

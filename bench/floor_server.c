@@ -4,8 +4,10 @@
  * crypto, no store, no count. The canned bytes are built once at start-up with proto/'s
  * server side, as kmsd would answer kmsbench's default client (bind refusing NDR32 because
  * NDR64 is offered, so the same alter_context round trip happens), so an exchange has the
- * same number of round trips and bytes as against kmsd. Its responses do not echo the
- * client's request: measure it with kmsbench --no-verify. */
+ * same number of round trips and bytes as against kmsd; a bind offering NDR32 + BTFN only
+ * (kmsbench --no-ndr64, the minimal loadgen's kmsload) gets the bind_ack kmsd gives it, so
+ * no alter_context follows. Its responses do not echo the client's request: measure it with
+ * kmsbench --no-verify. */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -41,6 +43,7 @@ typedef struct floor_server {
     struct event_base *base;
     struct evconnlistener *listener;
     canned bind_ack, alter_resp;
+    canned bind_ack32;  /* to a bind offering NDR32 + BTFN only (kmsbench --no-ndr64, kmsload) */
     canned resp[3][2]; /* [version 4..6][NDR32, NDR64] */
     uint64_t conns, pdus, closed_bad;
     unsigned open;
@@ -78,6 +81,13 @@ static int build_canned(floor_server *s, uint16_t port, char *err, size_t errlen
     if (n > 0) n = rpc_server_bind(&conn, &opt, pdu, (size_t)n, s->bind_ack.b, CANNED_MAX);
     if (n <= 0) goto fail;
     s->bind_ack.len = (size_t)n;
+    rpc_server_conn conn32;
+    memset(&conn32, 0, sizeof conn32);
+    rpc_bind_offer offer32 = {.ndr32 = true, .btfn = true, .conc_mpx = true};
+    n = rpc_client_encode_bind(RPC_PT_BIND, 2, &offer32, pdu, sizeof pdu);
+    if (n > 0) n = rpc_server_bind(&conn32, &opt, pdu, (size_t)n, s->bind_ack32.b, CANNED_MAX);
+    if (n <= 0) goto fail;
+    s->bind_ack32.len = (size_t)n;
     n = rpc_client_encode_bind(RPC_PT_ALTER_CONTEXT, 2, &alt, pdu, sizeof pdu);
     if (n > 0) n = rpc_server_bind(&conn, &opt, pdu, (size_t)n, s->alter_resp.b, CANNED_MAX);
     if (n <= 0) goto fail;
@@ -176,8 +186,13 @@ static bool answer(fconn *c, const uint8_t *pdu, size_t len, const rpc_header *h
     floor_server *s = c->srv;
     s->pdus++;
     switch (h->ptype) {
-    case RPC_PT_BIND:
-        return send_canned(c, &s->bind_ack, h->call_id, -1);
+    case RPC_PT_BIND: {
+        /* n_context_elem: 3 (NDR32, NDR64, BTFN) or 2 (NDR32, BTFN) */
+        rcursor rc = rc_init(pdu, len);
+        rc_skip(&rc, 24);
+        uint8_t items = rc_u8(&rc);
+        return send_canned(c, !rc.err && items == 2 ? &s->bind_ack32 : &s->bind_ack, h->call_id, -1);
+    }
     case RPC_PT_ALTER_CONTEXT:
         return send_canned(c, &s->alter_resp, h->call_id, -1);
     case RPC_PT_REQUEST: {

@@ -1,10 +1,17 @@
 /* kmsbench.c: the load generator. Each activation is what a Windows client does: a new
- * TCP connection, bind offering NDR32+NDR64+BTFN, alter_context when NDR32 is refused, one
- * request, full verification of the response with proto/'s client side, close. Many
- * activations run at once on one libevent loop (closed loop: a fixed number in flight;
- * open loop: starts on a fixed timetable, latency measured from the scheduled start so
- * coordinated omission cannot hide it). Prints throughput, failures by cause and latency
- * percentiles; writes JSON and an HTML report on request. */
+ * TCP connection, then proto/kmsclient.h's activation state machine (bind offering
+ * NDR32+NDR64+BTFN, alter_context when NDR32 is refused, one request, full verification of
+ * the response), close. Many activations run at once on one libevent loop per thread
+ * (--threads; closed loop: a fixed number in flight; open loop: starts on a fixed
+ * timetable, latency measured from the scheduled start so coordinated omission cannot
+ * hide it); each thread keeps its own counters and histograms, merged at the end (the
+ * per-second series as each second closes on every thread). Connections close with
+ * SO_LINGER 0 by default, so tens of thousands of TIME_WAIT sockets cannot slow the
+ * generator's own connects down; --source spreads them over local addresses. Prints
+ * throughput, failures by cause and latency percentiles; writes JSON and an HTML report
+ * on request. */
+#define _GNU_SOURCE /* IP_BIND_ADDRESS_NO_PORT */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -15,8 +22,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,79 +37,99 @@
 #include "bench/bench.h"
 #include "ops/kmsctl/srvlookup.h"
 #include "proto/dnsmsg.h"
-#include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
+#include "proto/kmsclient.h"
 #include "proto/products.h"
 #include "proto/rpc.h"
 
-#define CALL_ID 2                 /* Windows and vlmcs: bind, alter_context, request 1 */
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 /* Linux 4.2 */
+#endif
+
 #define BINDING_EXPIRATION 43200  /* minutes of grace left, as a client in OOB grace says */
 #define LICENSE_STATUS_OOB 2
-#define SLOT_BUF 1024             /* every PDU kmsd sends is < 400 bytes */
 #define DEFAULT_PORT 1688
+#define SERIES_RING 16            /* seconds of the series open at once across threads */
 
-enum slot_state { S_IDLE = 0, S_CONNECT, S_BIND, S_ALTER, S_REQUEST };
+enum slot_state { S_IDLE = 0, S_CONNECT, S_EXCHANGE };
 
 typedef struct bench bench;
+typedef struct worker worker;
 
 /* One activation in flight (slots are preallocated and reused). */
 typedef struct slot {
-    bench *b;
+    worker *w;
     int fd;
     enum slot_state state;
     struct event ev;        /* the socket, with the step's timeout */
     struct event kick;      /* closed loop: start the next activation on the next turn */
     bool ev_added;
     uint64_t start_us;      /* latency origin: scheduled start (open) or actual (closed) */
-    uint64_t step_us;       /* start of the current step */
     bool measured;          /* started after the warm-up */
+    bool answered;          /* the host answered a PDU on this connection */
     uint64_t client;        /* client index */
     int product;            /* index into cfg.products */
     int protocol;
-    int first_target, cur_target, tried;
-    int ndr32_ctx, ndr64_ctx;
-    kms_client_state kst;
-    kms_guid cmid;
-    size_t len;
-    uint8_t buf[SLOT_BUF];
+    int cur_target, tried;
+    kmsc m;                 /* the activation's state machine */
     struct slot *next_free;
 } slot;
 
-struct bench {
-    bench_config cfg;
-    bench_result res;
+/* One thread: its event loop, its slots, its counters. */
+struct worker {
+    bench *b;
+    unsigned id;
     struct event_base *base;
     const struct timeval *step_tv; /* common timeout of --timeout */
     struct event *tick;            /* once a second: series, progress, stop check */
     struct event *sched;           /* open loop timetable */
     struct event *drain_timer;
-    struct event *sig_int, *sig_term;
+    struct event *sig_int, *sig_term; /* worker 0 only */
     slot *slots;
     unsigned n_slots;
     slot *free_list;
-    unsigned outstanding;
-    uint64_t t0_us;               /* run start (monotonic) */
-    uint64_t measure_us;          /* warm-up end = measurement start */
-    uint64_t stop_us;             /* no starts at or after this (UINT64_MAX: none) */
-    uint64_t seq;                 /* activations started (warm-up included) */
-    uint64_t measured_started;
-    uint64_t open_k;              /* open loop: index of the next scheduled start */
-    bool stopping;                /* no new starts */
-    bool done;
+    unsigned outstanding;          /* read by other threads for the progress line */
+    unsigned concurrency;          /* closed loop: this thread's share */
+    uint64_t open_k;               /* open loop: this thread's next start (global index k*N+id) */
+    bool stopping, done;
     uint64_t last_done_us;
-    uint8_t *target_cache;        /* per client: the target that answered last */
-    uint64_t rng;                 /* for IVs and the like: deterministic per run */
-    /* series state */
+    bench_result res;              /* this thread's counters (series: see bench) */
+    bench_target tstat[BENCH_MAX_TARGETS]; /* counters per target */
     hist *sec_hist;
-    uint64_t sec_cur;             /* index (0-based) of the second being filled */
+    uint64_t sec_cur;              /* index of the second being filled */
     bench_second sec_acc;
-    /* canned client PDUs: identical for every activation */
-    uint8_t bind_pdu[256];
-    size_t bind_len;
-    uint8_t alter_pdu[128];
-    size_t alter_len;
-    rpc_bind_offer bind_offer, alter_offer;
+    uint64_t rng;                  /* IVs: deterministic per run and thread */
+    unsigned next_source;
+    pthread_t thread;
+};
+
+/* One second of the series, gathered from every thread before it is final. */
+typedef struct series_slot {
+    bool used, final_close;
+    uint64_t index;
+    unsigned closed;               /* threads that closed it */
+    bench_second s;
+    hist *h;
+} series_slot;
+
+struct bench {
+    bench_config cfg;
+    bench_result res;              /* merged at the end */
+    uint64_t t0_us;                /* run start (monotonic) */
+    uint64_t measure_us;           /* warm-up end = measurement start */
+    uint64_t stop_us;              /* no starts at or after this (UINT64_MAX: none) */
+    _Atomic uint64_t seq;          /* activations started (warm-up included) */
+    _Atomic uint64_t measured_claimed; /* measured starts (for --requests) */
+    _Atomic int stop_now;          /* 1: a signal asked to stop starting; 2: stop at once */
+    _Atomic uint64_t last_done_us;
+    uint8_t *target_cache;         /* per client: the target that answered last */
+    worker *workers;
+    unsigned n_workers;
+    pthread_mutex_t series_mu;     /* guards ring, next_final, res.series */
+    series_slot ring[SERIES_RING];
+    uint64_t next_final;           /* next second of the series to finish */
+    uint64_t series_total;         /* activations in the finished seconds (progress) */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -144,25 +173,36 @@ static int bench_random(void *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-void bench_tally_add(bench_tally *t, int64_t key)
+static void tally_add_n(bench_tally *t, int64_t key, uint64_t n)
 {
     for (int i = 0; i < t->n; i++)
         if (t->key[i] == key) {
-            t->count[i]++;
+            t->count[i] += n;
             return;
         }
     if (t->n < BENCH_MAX_HRESULTS) {
         t->key[t->n] = key;
-        t->count[t->n] = 1;
+        t->count[t->n] = n;
         t->n++;
         return;
     }
-    t->other++;
+    t->other += n;
+}
+
+void bench_tally_add(bench_tally *t, int64_t key)
+{
+    tally_add_n(t, key, 1);
+}
+
+void bench_tally_merge(bench_tally *dst, const bench_tally *src)
+{
+    for (int i = 0; i < src->n; i++) tally_add_n(dst, src->key[i], src->count[i]);
+    dst->other += src->other;
 }
 
 static const char *const cause_names[CAUSE_COUNT_] = {
     "refused", "timeout", "connection_closed", "rpc_fault", "hresult", "verification",
-    "protocol", "count_below_n", "overload", "local",
+    "protocol", "count_below_n", "overload", "local", "dropped",
 };
 
 const char *bench_cause_name(bench_cause c)
@@ -209,6 +249,7 @@ static uint64_t filetime_now(void)
     return kms_filetime_from_unix((int64_t)ts.tv_sec) + (uint64_t)ts.tv_nsec / 100u;
 }
 
+
 /* ------------------------------------------------------------------ per-second series */
 
 static void series_push(bench *b, const bench_second *s)
@@ -224,9 +265,75 @@ static void series_push(bench *b, const bench_second *s)
     r->series[r->n_series++] = *s;
 }
 
-/* Closes every whole second before now (relative to the measurement start). */
-static void series_advance(bench *b, uint64_t now)
+/* Finishes the oldest open second (series_mu held): percentiles of every thread's
+ * activations in it, the progress line. A second that only the end of the run closed and
+ * that saw nothing is left out (it would look like a collapse on a chart). */
+static void series_finalize_one(bench *b, series_slot *sl)
 {
+    bench_second s = sl->s;
+    s.p50_us = hist_quantile(sl->h, 0.50);
+    s.p99_us = hist_quantile(sl->h, 0.99);
+    bool keep = !(sl->final_close && s.ok == 0 && s.failed == 0);
+    if (keep) {
+        series_push(b, &s);
+        b->series_total += s.ok;
+        if (b->cfg.progress) {
+            unsigned out = 0;
+            for (unsigned i = 0; i < b->n_workers; i++)
+                out += __atomic_load_n(&b->workers[i].outstanding, __ATOMIC_RELAXED);
+            fprintf(stderr,
+                    "[%5zus] %8" PRIu64 " act/s  p50 %7.2f ms  p99 %7.2f ms  failed %" PRIu64
+                    "  outstanding %u  total %" PRIu64 "\n",
+                    b->res.n_series, s.ok, (double)s.p50_us / 1000.0, (double)s.p99_us / 1000.0,
+                    s.failed, out, b->series_total);
+        }
+    }
+    hist_reset(sl->h);
+    sl->used = false;
+    sl->final_close = false;
+    sl->closed = 0;
+    memset(&sl->s, 0, sizeof sl->s);
+    b->next_final++;
+}
+
+/* A thread hands in its share of second `index`; the second is final once every thread
+ * has handed in (threads close seconds in order, so seconds finish in order). */
+static void series_close(worker *w, uint64_t index, bool final_close)
+{
+    bench *b = w->b;
+    pthread_mutex_lock(&b->series_mu);
+    /* a thread far behind must not make the ring overflow: finish what it holds up */
+    while (b->next_final + SERIES_RING <= index) {
+        series_slot *old = &b->ring[b->next_final % SERIES_RING];
+        if (old->used && old->index == b->next_final) series_finalize_one(b, old);
+        else b->next_final++;
+    }
+    if (index >= b->next_final) {
+        series_slot *sl = &b->ring[index % SERIES_RING];
+        if (!sl->used) {
+            sl->used = true;
+            sl->index = index;
+        }
+        sl->s.ok += w->sec_acc.ok;
+        sl->s.failed += w->sec_acc.failed;
+        hist_merge(sl->h, w->sec_hist);
+        sl->closed++;
+        if (final_close) sl->final_close = true;
+    }
+    for (;;) {
+        series_slot *sl = &b->ring[b->next_final % SERIES_RING];
+        if (!sl->used || sl->index != b->next_final || sl->closed < b->n_workers) break;
+        series_finalize_one(b, sl);
+    }
+    pthread_mutex_unlock(&b->series_mu);
+    memset(&w->sec_acc, 0, sizeof w->sec_acc);
+    hist_reset(w->sec_hist);
+}
+
+/* Closes every whole second before now (relative to the measurement start). */
+static void series_advance(worker *w, uint64_t now)
+{
+    bench *b = w->b;
     if (now < b->measure_us) return;
     uint64_t sec = (now - b->measure_us) / 1000000u;
     /* What completes during the final wait belongs to the last second of the run, not to
@@ -235,39 +342,35 @@ static void series_advance(bench *b, uint64_t now)
         uint64_t last = (b->stop_us - b->measure_us + 999999u) / 1000000u;
         if (last > 0 && sec > last - 1) sec = last - 1;
     }
-    while (b->sec_cur < sec) {
-        b->sec_acc.p50_us = hist_quantile(b->sec_hist, 0.50);
-        b->sec_acc.p99_us = hist_quantile(b->sec_hist, 0.99);
-        series_push(b, &b->sec_acc);
-        memset(&b->sec_acc, 0, sizeof b->sec_acc);
-        hist_reset(b->sec_hist);
-        b->sec_cur++;
+    while (w->sec_cur < sec) {
+        series_close(w, w->sec_cur, false);
+        w->sec_cur++;
     }
 }
 
-/* Flushes the last, partial second (when it saw anything). */
-static void series_finish(bench *b, uint64_t now)
+/* Hands in the last, partial second of this thread. */
+static void series_finish(worker *w, uint64_t now)
 {
-    series_advance(b, now);
-    if (b->sec_acc.ok || b->sec_acc.failed) {
-        b->sec_acc.p50_us = hist_quantile(b->sec_hist, 0.50);
-        b->sec_acc.p99_us = hist_quantile(b->sec_hist, 0.99);
-        series_push(b, &b->sec_acc);
-        memset(&b->sec_acc, 0, sizeof b->sec_acc);
-    }
+    series_advance(w, now);
+    series_close(w, w->sec_cur, true);
+    w->sec_cur++;
 }
 
 /* ------------------------------------------------------------------ activations */
 
-static void start_activation(bench *b, slot *s, uint64_t start_us, bool measured);
+static void start_activation(worker *w, slot *s, uint64_t start_us, bool measured);
 static void slot_io_cb(evutil_socket_t fd, short what, void *arg);
-static void maybe_finish_run(bench *b);
+static void maybe_finish_run(worker *w);
 
-static bool may_start(const bench *b, uint64_t now)
+static bool may_start(const worker *w, uint64_t now)
 {
-    if (b->stopping) return false;
+    const bench *b = w->b;
+    if (w->stopping || atomic_load_explicit(&b->stop_now, memory_order_relaxed)) return false;
     if (now >= b->stop_us) return false;
-    if (b->cfg.requests && b->measured_started >= b->cfg.requests) return false;
+    if (b->cfg.requests &&
+        atomic_load_explicit(&b->measured_claimed, memory_order_relaxed) >= b->cfg.requests &&
+        now >= b->measure_us)
+        return false;
     return true;
 }
 
@@ -278,19 +381,24 @@ static void slot_close(slot *s)
         s->ev_added = false;
     }
     if (s->fd >= 0) {
-        close(s->fd);
+        close(s->fd); /* SO_LINGER 0 (default): RST, no TIME_WAIT left behind */
         s->fd = -1;
     }
 }
 
-/* Records a failure that happened without a slot (open loop overload). */
-static void record_failure(bench *b, bench_cause cause, uint64_t now)
+static void note_done(worker *w, uint64_t now)
 {
-    series_advance(b, now);
-    b->res.failed++;
-    b->res.by_cause[cause]++;
-    b->sec_acc.failed++;
-    b->last_done_us = now;
+    w->last_done_us = now;
+}
+
+/* Records a failure that happened without a slot (open loop overload). */
+static void record_failure(worker *w, bench_cause cause, uint64_t now)
+{
+    series_advance(w, now);
+    w->res.failed++;
+    w->res.by_cause[cause]++;
+    w->sec_acc.failed++;
+    note_done(w, now);
 }
 
 /* Ends the activation in s: cause < 0 is success. Frees the slot; in closed loop the next
@@ -298,62 +406,70 @@ static void record_failure(bench *b, bench_cause cause, uint64_t now)
  * target that refuses at once cannot recurse). */
 static void slot_finish(slot *s, int cause)
 {
-    bench *b = s->b;
+    worker *w = s->w;
+    bench *b = w->b;
     uint64_t now = now_us();
     slot_close(s);
     if (s->measured) {
-        series_advance(b, now);
+        series_advance(w, now);
         if (cause < 0) {
             uint64_t lat = now > s->start_us ? now - s->start_us : 0;
-            b->res.ok++;
-            hist_record(b->res.latency, lat);
-            hist_record(b->sec_hist, lat);
-            b->sec_acc.ok++;
+            w->res.ok++;
+            hist_record(w->res.latency, lat);
+            hist_record(w->sec_hist, lat);
+            w->sec_acc.ok++;
+            w->tstat[s->cur_target].ok++;
         } else {
-            b->res.failed++;
-            b->res.by_cause[cause]++;
-            b->sec_acc.failed++;
+            w->res.failed++;
+            w->res.by_cause[cause]++;
+            w->sec_acc.failed++;
         }
-        b->last_done_us = now;
+        note_done(w, now);
     }
     if (cause < 0 && b->target_cache)
-        b->target_cache[s->client] = (uint8_t)s->cur_target;
+        __atomic_store_n(&b->target_cache[s->client], (uint8_t)s->cur_target, __ATOMIC_RELAXED);
     s->state = S_IDLE;
-    b->outstanding--;
+    __atomic_store_n(&w->outstanding, w->outstanding - 1, __ATOMIC_RELAXED);
     if (b->cfg.rate > 0) {
-        s->next_free = b->free_list;
-        b->free_list = s;
-    } else if (may_start(b, now)) {
+        s->next_free = w->free_list;
+        w->free_list = s;
+    } else if (may_start(w, now)) {
         event_active(&s->kick, EV_TIMEOUT, 1);
     }
-    maybe_finish_run(b);
+    maybe_finish_run(w);
 }
 
 static void slot_wait(slot *s, short what)
 {
-    bench *b = s->b;
+    worker *w = s->w;
     if (s->ev_added) event_del(&s->ev);
-    event_assign(&s->ev, b->base, s->fd, what, slot_io_cb, s);
-    event_add(&s->ev, b->step_tv);
+    event_assign(&s->ev, w->base, s->fd, what, slot_io_cb, s);
+    event_add(&s->ev, w->step_tv);
     s->ev_added = true;
-    s->step_us = now_us();
 }
 
 static void connect_target(slot *s);
 
-/* The current target did not take the activation (refused, unreachable, timed out):
- * like Windows, move on to the next one; fail when every target was tried. */
+/* The current target did not take the activation (refused, unreachable, timed out,
+ * dropped the connection): like Windows, move on to the next one; fail when every target
+ * was tried. Counted per target and per cause. */
 static void target_failed(slot *s, bench_cause cause)
 {
-    bench *b = s->b;
-    bench_target *t = &b->cfg.targets[s->cur_target];
+    worker *w = s->w;
+    bench *b = w->b;
+    bench_target *t = &w->tstat[s->cur_target];
     if (cause == CAUSE_REFUSED) t->refused++;
     else if (cause == CAUSE_TIMEOUT) t->timeouts++;
+    else if (cause == CAUSE_DROPPED) t->dropped++;
+    else if (cause == CAUSE_CLOSED) t->closed++;
     else t->other++;
     slot_close(s);
     s->tried++;
-    if (s->tried < b->cfg.n_targets && !b->done) {
-        if (s->measured) b->res.failovers++;
+    if (s->tried < b->cfg.n_targets && !w->done) {
+        if (s->measured) {
+            w->res.failovers++;
+            w->res.failovers_by_cause[cause]++;
+        }
         s->cur_target = (s->cur_target + 1) % b->cfg.n_targets;
         connect_target(s);
         return;
@@ -361,40 +477,51 @@ static void target_failed(slot *s, bench_cause cause)
     slot_finish(s, cause);
 }
 
+/* The host closed or reset the connection: before it answered anything that is a refusal
+ * (kmsd drops a connection over its limits at accept), after it a broken exchange. */
+static void host_closed(slot *s)
+{
+    target_failed(s, s->answered ? CAUSE_CLOSED : CAUSE_DROPPED);
+}
+
 static void fail_local(slot *s, int err)
 {
-    if (s->measured) bench_tally_add(&s->b->res.local_errors, err);
+    if (s->measured) bench_tally_add(&s->w->res.local_errors, err);
     slot_finish(s, CAUSE_LOCAL);
 }
 
-static bool send_pdu(slot *s, const uint8_t *p, size_t n)
+/* Sends the machine's next PDU and waits for the answer (the step's timeout restarts). */
+static void send_next(slot *s)
 {
-    /* The socket is fresh and the exchange lock-step, so the send buffer is empty and a
-     * few hundred bytes always fit; a short write would be a local failure. */
-    ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
-    if (w == (ssize_t)n) return true;
-    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-        target_failed(s, CAUSE_CLOSED); /* the host dropped us: the next host, as Windows */
-        return false;
+    size_t n;
+    const uint8_t *p = kmsc_output(&s->m, &n);
+    /* The exchange is lock-step, so the send buffer is empty and a few hundred bytes
+     * always fit; a short write would be a local failure. */
+    ssize_t wr = send(s->fd, p, n, MSG_NOSIGNAL);
+    if (wr == (ssize_t)n) {
+        if (s->state != S_EXCHANGE) {
+            s->state = S_EXCHANGE;
+            slot_wait(s, EV_READ | EV_PERSIST);
+        } else {
+            event_add(&s->ev, s->w->step_tv); /* re-adding restarts the step's timeout */
+        }
+        return;
     }
-    fail_local(s, w < 0 ? errno : EAGAIN);
-    return false;
-}
-
-static void send_bind(slot *s)
-{
-    bench *b = s->b;
-    s->len = 0;
-    if (!send_pdu(s, b->bind_pdu, b->bind_len)) return;
-    s->state = S_BIND;
-    slot_wait(s, EV_READ | EV_PERSIST);
+    if (wr < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        host_closed(s); /* the host dropped us: the next host, as Windows */
+        return;
+    }
+    fail_local(s, wr < 0 ? errno : EAGAIN);
 }
 
 static void connect_target(slot *s)
 {
-    bench *b = s->b;
-    bench_target *t = &b->cfg.targets[s->cur_target];
-    t->attempts++;
+    worker *w = s->w;
+    bench *b = w->b;
+    const bench_config *cfg = &b->cfg;
+    const bench_target *t = &cfg->targets[s->cur_target];
+    w->tstat[s->cur_target].attempts++;
+    s->answered = false;
     int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail_local(s, errno);
@@ -403,9 +530,24 @@ static void connect_target(slot *s)
     s->fd = fd;
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg->reset_close) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    if (cfg->n_sources) {
+        /* the port is chosen at connect time, per destination: no local port shortage */
+        const struct sockaddr_storage *src = &cfg->sources[w->next_source++ % cfg->n_sources];
+        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        socklen_t sl = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in);
+        if (bind(fd, (const struct sockaddr *)src, sl) != 0) {
+            fail_local(s, errno);
+            return;
+        }
+    }
     int r = connect(fd, (const struct sockaddr *)&t->addr, t->addrlen);
     if (r == 0) {
-        send_bind(s);
+        send_next(s);
         return;
     }
     if (errno == EINPROGRESS || errno == EINTR) {
@@ -425,149 +567,24 @@ static void connect_target(slot *s)
     fail_local(s, e); /* EADDRNOTAVAIL: out of local ports, EMFILE ... */
 }
 
-static void send_request(slot *s)
+/* The machine's verdict. */
+static void on_done(slot *s)
 {
-    bench *b = s->b;
-    const bench_product *p = &b->cfg.products[s->product];
-    bool use64 = s->ndr32_ctx < 0;
-    int ctx = use64 ? s->ndr64_ctx : s->ndr32_ctx;
-    rpc_syntax syn = use64 ? RPC_SYNTAX_NDR64 : RPC_SYNTAX_NDR32;
-
-    kms_request req;
-    memset(&req, 0, sizeof req);
-    req.version_major = (uint16_t)s->protocol;
-    req.license_status = LICENSE_STATUS_OOB;
-    req.binding_expiration = BINDING_EXPIRATION;
-    req.app_id = p->app_id;
-    req.sku_id = p->sku_id;
-    req.kms_id = p->kms_id;
-    req.cmid = s->cmid;
-    req.required_count = p->n_policy;
-    req.client_time = filetime_now();
-    char ws[32];
-    snprintf(ws, sizeof ws, "bench-%07" PRIu64, s->client);
-    kms_request_set_workstation(&req, ws);
-
-    uint8_t msg[KMS_V56_REQUEST_LEN + 16];
-    int n = kms_client_encode_request(&req, bench_random, &b->rng, &s->kst, msg, sizeof msg);
-    if (n < 0) {
-        fail_local(s, -n);
-        return;
-    }
-    uint8_t pdu[KMS_V56_REQUEST_LEN + 64];
-    int pn = rpc_client_encode_request(CALL_ID, (uint16_t)ctx, syn, msg, (size_t)n, pdu,
-                                       sizeof pdu);
-    if (pn < 0) {
-        fail_local(s, -pn);
-        return;
-    }
-    if (!send_pdu(s, pdu, (size_t)pn)) return;
-    s->state = S_REQUEST;
-    s->step_us = now_us();
-    /* the read event stays armed; re-adding it restarts the step's timeout */
-    event_add(&s->ev, b->step_tv);
-}
-
-static uint32_t fault_status_of(const uint8_t *pdu, size_t len)
-{
-    rcursor rc = rc_init(pdu, len);
-    rc_skip(&rc, 24);
-    uint32_t st = rc_u32(&rc);
-    return rc.err ? 0 : st;
-}
-
-static void on_fault(slot *s, const uint8_t *pdu, size_t len)
-{
-    if (s->measured) bench_tally_add(&s->b->res.faults, fault_status_of(pdu, len));
-    slot_finish(s, CAUSE_RPC_FAULT);
-}
-
-static void on_bind_answer(slot *s, const uint8_t *pdu, size_t len, const rpc_header *h)
-{
-    bench *b = s->b;
-    if (h->ptype == RPC_PT_FAULT) {
-        on_fault(s, pdu, len);
-        return;
-    }
-    bool alter = s->state == S_ALTER;
-    rpc_bind_result br;
-    memset(&br, 0, sizeof br);
-    int r = rpc_client_parse_bind_ack(pdu, len, CALL_ID, alter ? &b->alter_offer : &b->bind_offer,
-                                      &br);
-    if (r < 0) {
-        if (s->measured) bench_tally_add(&b->res.verify_errors, r);
-        slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    if (!alter) {
-        s->ndr32_ctx = br.ndr32_ctx;
-        s->ndr64_ctx = br.ndr64_ctx;
-        if (s->ndr32_ctx < 0) {
-            /* A Windows 8+ host refuses NDR32 when NDR64 is offered (spec 2.4): a Windows
-             * client asks again for NDR32 alone and sends its first request over it. */
-            if (!send_pdu(s, b->alter_pdu, b->alter_len)) return;
-            s->state = S_ALTER;
-            s->step_us = now_us();
-            event_add(&s->ev, b->step_tv);
-            return;
-        }
-    } else if (br.ndr32_ctx >= 0) {
-        s->ndr32_ctx = br.ndr32_ctx;
-    }
-    if (s->ndr32_ctx < 0 && s->ndr64_ctx < 0) {
-        slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    send_request(s);
-}
-
-static void on_response(slot *s, const uint8_t *pdu, size_t len)
-{
-    bench *b = s->b;
-    bool use64 = s->ndr32_ctx < 0;
-    int ctx = use64 ? s->ndr64_ctx : s->ndr32_ctx;
-    const uint8_t *msg = NULL;
-    size_t msg_len = 0;
-    uint32_t hresult = 0, fstatus = 0;
-    int r = rpc_client_parse_response(pdu, len, CALL_ID, (uint16_t)ctx,
-                                      use64 ? RPC_SYNTAX_NDR64 : RPC_SYNTAX_NDR32, &msg,
-                                      &msg_len, &hresult, &fstatus);
-    if (r == KMS_EFAULT) {
-        if (s->measured) bench_tally_add(&b->res.faults, fstatus);
-        slot_finish(s, CAUSE_RPC_FAULT);
-        return;
-    }
-    if (r < 0) {
-        if (s->measured) bench_tally_add(&b->res.verify_errors, r);
-        slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    if (hresult != 0) {
-        if (s->measured) bench_tally_add(&b->res.hresults, hresult);
-        slot_finish(s, CAUSE_HRESULT);
-        return;
-    }
-    if (!b->cfg.verify) {
+    worker *w = s->w;
+    const bench_config *cfg = &w->b->cfg;
+    if (!cfg->verify) {
         slot_finish(s, -1);
         return;
     }
-    kms_response resp;
-    r = kms_client_decode_response(&s->kst, msg, msg_len, &resp);
-    if (r == 0 && !kms_guid_equal(&resp.cmid, &s->cmid)) r = KMS_EECHO;
-    if (r == 0 && resp.count == 0) r = KMS_EINVAL; /* a host counts the requesting client */
-    if (r < 0) {
-        if (s->measured) bench_tally_add(&b->res.verify_errors, r);
-        slot_finish(s, CAUSE_VERIFICATION);
-        return;
-    }
+    uint32_t count = s->m.response.count;
     if (s->measured) {
-        if (b->res.ok == 0 || resp.count < b->res.min_count) b->res.min_count = resp.count;
-        if (resp.count > b->res.max_count) b->res.max_count = resp.count;
+        if (w->res.ok == 0 || count < w->res.min_count) w->res.min_count = count;
+        if (count > w->res.max_count) w->res.max_count = count;
     }
-    if (resp.count < b->cfg.products[s->product].n_policy) {
+    if (count < cfg->products[s->product].n_policy) {
         /* A fresh host's first N-1 clients see count < N: normal, counted apart. */
-        if (s->measured) b->res.count_below_n++;
-        if (b->cfg.require_count) {
+        if (s->measured) w->res.count_below_n++;
+        if (cfg->require_count) {
             slot_finish(s, CAUSE_COUNT_BELOW_N);
             return;
         }
@@ -575,56 +592,61 @@ static void on_response(slot *s, const uint8_t *pdu, size_t len)
     slot_finish(s, -1);
 }
 
+static void on_failed(slot *s)
+{
+    bench_result *r = &s->w->res;
+    const kmsc *m = &s->m;
+    bench_cause cause = CAUSE_PROTOCOL;
+    switch (m->failure) {
+    case KMSC_F_FAULT:
+        if (s->measured) bench_tally_add(&r->faults, m->fault_status);
+        cause = CAUSE_RPC_FAULT;
+        break;
+    case KMSC_F_HRESULT:
+        if (s->measured) bench_tally_add(&r->hresults, m->hresult);
+        cause = CAUSE_HRESULT;
+        break;
+    case KMSC_F_VERIFY:
+        if (s->measured) bench_tally_add(&r->verify_errors, m->error);
+        cause = CAUSE_VERIFICATION;
+        break;
+    case KMSC_F_LOCAL:
+        fail_local(s, -m->error);
+        return;
+    default:
+        if (s->measured) bench_tally_add(&r->verify_errors, m->error);
+        cause = CAUSE_PROTOCOL;
+        break;
+    }
+    slot_finish(s, cause);
+}
+
 static void on_readable(slot *s)
 {
     for (;;) {
-        ssize_t r = recv(s->fd, s->buf + s->len, sizeof s->buf - s->len, 0);
+        size_t cap;
+        uint8_t *in = kmsc_input(&s->m, &cap);
+        ssize_t r = recv(s->fd, in, cap, 0);
         if (r > 0) {
-            s->len += (size_t)r;
-            break;
+            switch (kmsc_received(&s->m, (size_t)r)) {
+            case KMSC_RECV: return; /* more of the PDU to come */
+            case KMSC_SEND:
+                s->answered = true;
+                send_next(s);
+                return;
+            case KMSC_DONE: on_done(s); return;
+            default: on_failed(s); return;
+            }
         }
         if (r == 0) { /* the host closed before answering (killed, restarting): next host */
-            target_failed(s, CAUSE_CLOSED);
+            host_closed(s);
             return;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (errno == ECONNRESET || errno == EPIPE) target_failed(s, CAUSE_CLOSED);
-        else slot_finish(s, CAUSE_LOCAL);
+        if (errno == ECONNRESET || errno == EPIPE) host_closed(s);
+        else fail_local(s, errno);
         return;
-    }
-    rpc_header h;
-    int n = rpc_frame(s->buf, s->len, sizeof s->buf, &h);
-    if (n == 0) {
-        if (s->len == sizeof s->buf) slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    if (n < 0) {
-        if (s->measured) bench_tally_add(&s->b->res.verify_errors, n);
-        slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    /* The exchange is lock-step: the host sends exactly one PDU per PDU of ours, so any
-     * byte beyond it is a protocol error, caught when the PDU is parsed below. */
-    size_t pdu_len = (size_t)n;
-    bool extra = s->len > pdu_len;
-    s->len = 0;
-    if (extra) {
-        slot_finish(s, CAUSE_PROTOCOL);
-        return;
-    }
-    switch (s->state) {
-    case S_BIND:
-    case S_ALTER:
-        on_bind_answer(s, s->buf, pdu_len, &h);
-        break;
-    case S_REQUEST:
-        if (h.ptype == RPC_PT_FAULT) on_fault(s, s->buf, pdu_len);
-        else on_response(s, s->buf, pdu_len);
-        break;
-    default:
-        slot_finish(s, CAUSE_PROTOCOL);
-        break;
     }
 }
 
@@ -642,12 +664,13 @@ static void slot_io_cb(evutil_socket_t fd, short what, void *arg)
         socklen_t sl = sizeof err;
         if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0) err = errno;
         if (err == 0) {
-            send_bind(s);
+            send_next(s);
             return;
         }
         if (err == ETIMEDOUT) target_failed(s, CAUSE_TIMEOUT);
         else if (err == ECONNREFUSED || err == ENETUNREACH || err == EHOSTUNREACH)
             target_failed(s, CAUSE_REFUSED);
+        else if (err == ECONNRESET) host_closed(s);
         else fail_local(s, err);
         return;
     }
@@ -655,41 +678,57 @@ static void slot_io_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Starts an activation in slot s (open loop: s is NULL and a free slot is taken). */
-static void start_activation(bench *b, slot *s, uint64_t start_us, bool measured)
+static void start_activation(worker *w, slot *s, uint64_t start_us, bool measured)
 {
+    bench *b = w->b;
+    const bench_config *cfg = &b->cfg;
+    if (measured && cfg->requests &&
+        atomic_fetch_add_explicit(&b->measured_claimed, 1, memory_order_relaxed) >= cfg->requests) {
+        w->stopping = true; /* another thread took the last one */
+        maybe_finish_run(w);
+        return;
+    }
     if (!s) {
-        s = b->free_list;
+        s = w->free_list;
         if (!s) {
             /* Open loop: never more outstanding than asked; the skipped start fails. */
             if (measured) {
-                b->res.attempted++;
-                b->measured_started++;
-                record_failure(b, CAUSE_OVERLOAD, now_us());
+                w->res.attempted++;
+                record_failure(w, CAUSE_OVERLOAD, now_us());
             }
-            b->seq++;
+            atomic_fetch_add_explicit(&b->seq, 1, memory_order_relaxed);
             return;
         }
-        b->free_list = s->next_free;
+        w->free_list = s->next_free;
         s->next_free = NULL;
     }
-    uint64_t i = b->seq++ % b->cfg.clients;
-    if (measured) {
-        b->res.attempted++;
-        b->measured_started++;
-    }
-    b->outstanding++;
+    uint64_t i = atomic_fetch_add_explicit(&b->seq, 1, memory_order_relaxed) % cfg->clients;
+    if (measured) w->res.attempted++;
+    __atomic_store_n(&w->outstanding, w->outstanding + 1, __ATOMIC_RELAXED);
     s->measured = measured;
     s->start_us = start_us;
     s->client = i;
-    s->product = client_product(&b->cfg, i);
-    s->protocol = client_protocol(&b->cfg, i, s->product);
-    client_cmid(&b->cfg, i, &s->cmid);
-    s->first_target = b->target_cache ? b->target_cache[i] : 0;
-    if (s->first_target >= b->cfg.n_targets) s->first_target = 0;
-    s->cur_target = s->first_target;
+    s->product = client_product(cfg, i);
+    s->protocol = client_protocol(cfg, i, s->product);
+    int first = b->target_cache ? __atomic_load_n(&b->target_cache[i], __ATOMIC_RELAXED) : 0;
+    s->cur_target = first < cfg->n_targets ? first : 0;
     s->tried = 0;
-    s->ndr32_ctx = s->ndr64_ctx = -1;
-    s->len = 0;
+
+    const bench_product *p = &cfg->products[s->product];
+    char ws[32];
+    snprintf(ws, sizeof ws, "bench-%07" PRIu64, i);
+    kmsc_params kp = {
+        .protocol = s->protocol, .app_id = p->app_id, .sku_id = p->sku_id, .kms_id = p->kms_id,
+        .n_policy = p->n_policy, .license_status = LICENSE_STATUS_OOB,
+        .binding_expiration = BINDING_EXPIRATION, .workstation = ws,
+        .client_time = filetime_now(), .ndr64 = cfg->ndr64, .btfn = true, .requests = 1,
+        .verify = cfg->verify, .random = bench_random, .random_ctx = &w->rng,
+    };
+    client_cmid(cfg, i, &kp.cmid);
+    if (kmsc_start(&s->m, &kp) != KMSC_SEND) {
+        fail_local(s, -s->m.error);
+        return;
+    }
     connect_target(s);
 }
 
@@ -698,134 +737,150 @@ static void start_activation(bench *b, slot *s, uint64_t start_us, bool measured
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
     slot *s = arg;
-    bench *b = s->b;
+    worker *w = s->w;
     (void)fd;
     (void)what;
     uint64_t now = now_us();
-    if (s->state != S_IDLE || !may_start(b, now)) {
-        maybe_finish_run(b);
+    if (s->state != S_IDLE || !may_start(w, now)) {
+        maybe_finish_run(w);
         return;
     }
-    bool measured = now >= b->measure_us;
-    start_activation(b, s, now, measured);
+    start_activation(w, s, now, now >= w->b->measure_us);
 }
 
-static void sched_arm(bench *b);
+static void sched_arm(worker *w);
+
+/* When start k of this thread is due: the run's timetable interleaves the threads (start
+ * j of the run at t0 + j/R; thread i makes starts i, i+N, i+2N, ...). */
+static uint64_t due_us(const worker *w, uint64_t k)
+{
+    const bench *b = w->b;
+    double j = (double)k * b->n_workers + w->id;
+    return b->t0_us + (uint64_t)(j * 1e6 / b->cfg.rate);
+}
 
 /* Open loop: starts every activation whose scheduled time has come, each with its
  * scheduled time as latency origin. */
 static void sched_cb(evutil_socket_t fd, short what, void *arg)
 {
-    bench *b = arg;
+    worker *w = arg;
     (void)fd;
     (void)what;
     uint64_t now = now_us();
     /* at most a batch per turn, so answers are read even when the timetable runs ahead */
     for (int batch = 0; batch < 256; batch++) {
-        uint64_t due = b->t0_us + (uint64_t)((double)b->open_k * 1e6 / b->cfg.rate);
+        uint64_t due = due_us(w, w->open_k);
         if (due > now) break;
-        if (!may_start(b, due)) {
-            b->stopping = true;
-            maybe_finish_run(b);
+        if (!may_start(w, due)) {
+            w->stopping = true;
+            maybe_finish_run(w);
             return;
         }
-        b->open_k++;
-        start_activation(b, NULL, due, due >= b->measure_us);
-        if (b->done) return;
+        w->open_k++;
+        start_activation(w, NULL, due, due >= w->b->measure_us);
+        if (w->done || w->stopping) {
+            maybe_finish_run(w);
+            return;
+        }
     }
-    sched_arm(b);
+    sched_arm(w);
 }
 
-static void sched_arm(bench *b)
+static void sched_arm(worker *w)
 {
-    uint64_t due = b->t0_us + (uint64_t)((double)b->open_k * 1e6 / b->cfg.rate);
+    uint64_t due = due_us(w, w->open_k);
     uint64_t now = now_us();
     uint64_t wait = due > now ? due - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000000u),
                          .tv_usec = (suseconds_t)(wait % 1000000u)};
-    event_add(b->sched, &tv);
+    event_add(w->sched, &tv);
 }
 
-static void abort_outstanding(bench *b)
+static void abort_outstanding(worker *w)
 {
-    for (unsigned i = 0; i < b->n_slots; i++) {
-        slot *s = &b->slots[i];
+    for (unsigned i = 0; i < w->n_slots; i++) {
+        slot *s = &w->slots[i];
         if (s->state != S_IDLE) slot_finish(s, CAUSE_TIMEOUT);
     }
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
-    bench *b = arg;
+    worker *w = arg;
     (void)fd;
     (void)what;
-    b->stopping = true;
-    b->done = true; /* no failover from here on */
-    abort_outstanding(b);
-    event_base_loopbreak(b->base);
+    w->stopping = true;
+    w->done = true; /* no failover from here on */
+    abort_outstanding(w);
+    event_base_loopbreak(w->base);
 }
 
 /* Called whenever something ends: once no more starts are allowed, waits for what is
  * outstanding (at most --timeout), then stops the loop. */
-static void maybe_finish_run(bench *b)
+static void maybe_finish_run(worker *w)
 {
     uint64_t now = now_us();
     /* open loop: the timetable alone decides when starts end (see sched_cb) */
-    if (!b->stopping && b->cfg.rate <= 0 && !may_start(b, now)) b->stopping = true;
-    if (!b->stopping) return;
-    if (b->outstanding == 0) {
-        if (!b->done) {
-            b->done = true;
-            event_base_loopbreak(b->base);
+    if (!w->stopping && (w->b->cfg.rate <= 0 || w->b->stop_now) && !may_start(w, now))
+        w->stopping = true;
+    if (!w->stopping) return;
+    if (w->outstanding == 0) {
+        if (!w->done) {
+            w->done = true;
+            event_base_loopbreak(w->base);
         }
         return;
     }
-    if (!event_pending(b->drain_timer, EV_TIMEOUT, NULL)) {
-        struct timeval tv = {.tv_sec = b->cfg.timeout_ms / 1000,
-                             .tv_usec = (b->cfg.timeout_ms % 1000) * 1000};
-        event_add(b->drain_timer, &tv);
+    if (!event_pending(w->drain_timer, EV_TIMEOUT, NULL)) {
+        const bench_config *cfg = &w->b->cfg;
+        struct timeval tv = {.tv_sec = cfg->timeout_ms / 1000,
+                             .tv_usec = (cfg->timeout_ms % 1000) * 1000};
+        event_add(w->drain_timer, &tv);
     }
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    bench *b = arg;
+    worker *w = arg;
+    bench *b = w->b;
     (void)fd;
     (void)what;
     uint64_t now = now_us();
-    size_t before = b->res.n_series;
-    series_advance(b, now);
-    if (b->cfg.progress) {
-        if (now < b->measure_us) {
-            fprintf(stderr, "[warm-up %4.0fs] outstanding %u\n", (double)(now - b->t0_us) / 1e6,
-                    b->outstanding);
-        } else if (b->res.n_series > before) {
-            const bench_second *s = &b->res.series[b->res.n_series - 1];
-            fprintf(stderr,
-                    "[%5zus] %8" PRIu64 " act/s  p50 %7.2f ms  p99 %7.2f ms  failed %" PRIu64
-                    "  outstanding %u  total %" PRIu64 "\n",
-                    b->res.n_series, s->ok, (double)s->p50_us / 1000.0,
-                    (double)s->p99_us / 1000.0, s->failed, b->outstanding, b->res.ok);
-        }
+    series_advance(w, now);
+    if (w->id == 0 && b->cfg.progress && now < b->measure_us) {
+        unsigned out = 0;
+        for (unsigned i = 0; i < b->n_workers; i++)
+            out += __atomic_load_n(&b->workers[i].outstanding, __ATOMIC_RELAXED);
+        fprintf(stderr, "[warm-up %4.0fs] outstanding %u\n", (double)(now - b->t0_us) / 1e6, out);
     }
-    maybe_finish_run(b);
+    int stop = atomic_load_explicit(&b->stop_now, memory_order_relaxed);
+    if (stop == 2 && !w->done) {
+        drain_cb(-1, 0, w);
+        return;
+    }
+    if (stop) w->stopping = true;
+    maybe_finish_run(w);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-    bench *b = arg;
+    worker *w = arg;
+    bench *b = w->b;
     (void)what;
-    if (b->stopping) {
-        /* second signal: stop now */
-        drain_cb(-1, 0, b);
+    if (atomic_load(&b->stop_now)) {
+        /* second signal: stop now (the other threads at their next tick) */
+        atomic_store(&b->stop_now, 2);
+        drain_cb(-1, 0, w);
         return;
     }
     fprintf(stderr, "kmsbench: %s: stopping, waiting for outstanding activations\n",
             sig == SIGINT ? "interrupted" : "terminated");
     b->res.interrupted = true;
-    b->stopping = true;
-    maybe_finish_run(b);
+    atomic_store(&b->stop_now, 1);
+    w->stopping = true;
+    maybe_finish_run(w);
 }
+
 
 /* ------------------------------------------------------------------ options */
 
@@ -865,6 +920,16 @@ static void usage(FILE *out)
 "                            apart as count_below_n; a fresh host's first N-1 clients see it)\n"
 "      --no-verify           skip the cryptographic check of the response (only for the\n"
 "                            floor measurement against kmsbench-floor)\n"
+"      --no-ndr64            offer NDR32 and BTFN only in the bind, as Windows 7, vlmcs -N0 and\n"
+"                            ../shared/tools/loadgen's kmsload do (no alter_context round trip)\n"
+"Generator:\n"
+"      --threads N           N event loops, one per thread, the load shared between them\n"
+"                            (default 1); counters and histograms merged at the end\n"
+"      --source ADDR[-LAST]  bind each connection to a local address of this range, in turn\n"
+"                            (IPv4, at most 256; IP_BIND_ADDRESS_NO_PORT: ports per destination)\n"
+"      --graceful-close      close with FIN, as Windows does; the default closes with RST\n"
+"                            (SO_LINGER 0): no TIME_WAIT sockets pile up on the generator, whose\n"
+"                            connects would otherwise spend their time looking for free ports\n"
 "Output:\n"
 "      --progress            a progress line per second on stderr (default: when a terminal)\n"
 "      --no-progress\n"
@@ -1047,8 +1112,36 @@ static int parse_products(bench_config *cfg, const char *text)
 enum {
     OPT_MAX_OUTSTANDING = 256, OPT_WARMUP, OPT_TIMEOUT, OPT_CLIENTS, OPT_SEED, OPT_PRODUCTS,
     OPT_PROTOCOL, OPT_REQUIRE_COUNT, OPT_NO_VERIFY, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_JSON,
-    OPT_REPORT, OPT_SRV, OPT_DNS, OPT_NO_STICKY,
+    OPT_REPORT, OPT_SRV, OPT_DNS, OPT_NO_STICKY, OPT_NO_NDR64, OPT_THREADS, OPT_SOURCE,
+    OPT_GRACEFUL_CLOSE,
 };
+
+/* "A" or "A-B" (IPv4, same /24 or not, at most BENCH_MAX_SOURCES addresses). */
+static int parse_sources(bench_config *cfg, const char *text)
+{
+    char first[64], lastb[64];
+    const char *dash = strchr(text, '-');
+    size_t n1 = dash ? (size_t)(dash - text) : strlen(text);
+    if (n1 == 0 || n1 >= sizeof first) return usage_error("--source: bad address '%s'", text);
+    memcpy(first, text, n1);
+    first[n1] = 0;
+    snprintf(lastb, sizeof lastb, "%s", dash ? dash + 1 : first);
+    struct in_addr a, z;
+    if (inet_pton(AF_INET, first, &a) != 1 || inet_pton(AF_INET, lastb, &z) != 1)
+        return usage_error("--source: want IPv4 ADDR or ADDR-LAST, got '%s'", text);
+    uint32_t lo = ntohl(a.s_addr), hi = ntohl(z.s_addr);
+    if (hi < lo || hi - lo >= BENCH_MAX_SOURCES)
+        return usage_error("--source: want 1..%d addresses in order, got '%s'", BENCH_MAX_SOURCES, text);
+    cfg->n_sources = 0;
+    for (uint32_t v = lo; v <= hi; v++) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->sources[cfg->n_sources++];
+        memset(sin, 0, sizeof *sin);
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(v);
+    }
+    snprintf(cfg->sources_text, sizeof cfg->sources_text, "%s", text);
+    return 0;
+}
 
 static int parse_args(bench_config *cfg, int argc, char **argv)
 {
@@ -1074,6 +1167,10 @@ static int parse_args(bench_config *cfg, int argc, char **argv)
         {"srv", required_argument, NULL, OPT_SRV},
         {"dns", required_argument, NULL, OPT_DNS},
         {"no-sticky", no_argument, NULL, OPT_NO_STICKY},
+        {"no-ndr64", no_argument, NULL, OPT_NO_NDR64},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"graceful-close", no_argument, NULL, OPT_GRACEFUL_CLOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1145,6 +1242,16 @@ static int parse_args(bench_config *cfg, int argc, char **argv)
         case OPT_SRV: srv = optarg; break;
         case OPT_DNS: dns = optarg; break;
         case OPT_NO_STICKY: cfg->sticky = false; break;
+        case OPT_NO_NDR64: cfg->ndr64 = false; break;
+        case OPT_GRACEFUL_CLOSE: cfg->reset_close = false; break;
+        case OPT_THREADS:
+            if (!parse_u64(optarg, 1, BENCH_MAX_THREADS, &u))
+                return usage_error("--threads: want 1..%d, got '%s'", BENCH_MAX_THREADS, optarg);
+            cfg->threads = (unsigned)u;
+            break;
+        case OPT_SOURCE:
+            if ((r = parse_sources(cfg, optarg))) return r;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1201,6 +1308,7 @@ static int parse_args(bench_config *cfg, int argc, char **argv)
     return 0;
 }
 
+
 /* ------------------------------------------------------------------ main */
 
 static void raise_fd_limit(unsigned want)
@@ -1213,76 +1321,149 @@ static void raise_fd_limit(unsigned want)
     (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+static int prepare_worker(worker *w)
+{
+    bench *b = w->b;
+    const bench_config *cfg = &b->cfg;
+    unsigned n = b->n_workers;
+    if (cfg->rate > 0) {
+        w->n_slots = (cfg->max_outstanding + n - 1) / n;
+    } else {
+        w->concurrency = cfg->concurrency / n + (w->id < cfg->concurrency % n ? 1 : 0);
+        w->n_slots = w->concurrency;
+    }
+    w->slots = w->n_slots ? calloc(w->n_slots, sizeof *w->slots) : NULL;
+    w->res.latency = hist_new();
+    w->sec_hist = hist_new();
+    if ((w->n_slots && !w->slots) || !w->res.latency || !w->sec_hist) return -1;
+    struct event_config *ec = event_config_new();
+    if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = ec ? event_base_new_with_config(ec) : event_base_new();
+    if (ec) event_config_free(ec);
+    if (!w->base) return -1;
+    struct timeval step = {.tv_sec = cfg->timeout_ms / 1000,
+                           .tv_usec = (cfg->timeout_ms % 1000) * 1000};
+    w->step_tv = event_base_init_common_timeout(w->base, &step);
+    for (unsigned i = 0; i < w->n_slots; i++) {
+        slot *s = &w->slots[i];
+        s->w = w;
+        s->fd = -1;
+        event_assign(&s->kick, w->base, -1, 0, kick_cb, s);
+        if (cfg->rate > 0) {
+            s->next_free = w->free_list;
+            w->free_list = s;
+        }
+    }
+    w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    w->sched = evtimer_new(w->base, sched_cb, w);
+    w->drain_timer = evtimer_new(w->base, drain_cb, w);
+    if (!w->tick || !w->sched || !w->drain_timer) return -1;
+    if (w->id == 0) {
+        w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+        w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
+        if (!w->sig_int || !w->sig_term) return -1;
+    }
+    w->rng = cfg->seed ^ 0x6b6d7362656e6368ull ^ (uint64_t)getpid() ^ ((uint64_t)w->id << 48);
+    return 0;
+}
+
 static int prepare(bench *b)
 {
     bench_config *cfg = &b->cfg;
-    b->bind_offer = (rpc_bind_offer){.ndr32 = true, .ndr64 = true, .btfn = true, .conc_mpx = true};
-    b->alter_offer = (rpc_bind_offer){.ndr32 = true, .conc_mpx = true};
-    int n = rpc_client_encode_bind(RPC_PT_BIND, CALL_ID, &b->bind_offer, b->bind_pdu,
-                                   sizeof b->bind_pdu);
-    int m = rpc_client_encode_bind(RPC_PT_ALTER_CONTEXT, CALL_ID, &b->alter_offer, b->alter_pdu,
-                                   sizeof b->alter_pdu);
-    if (n < 0 || m < 0) {
-        fprintf(stderr, "kmsbench: cannot encode the bind: %s\n", kms_strerror(n < 0 ? n : m));
-        return -1;
-    }
-    b->bind_len = (size_t)n;
-    b->alter_len = (size_t)m;
-
-    b->n_slots = cfg->rate > 0 ? cfg->max_outstanding : cfg->concurrency;
-    raise_fd_limit(b->n_slots);
+    unsigned total = cfg->rate > 0 ? cfg->max_outstanding : cfg->concurrency;
+    if (cfg->rate <= 0 && cfg->threads > cfg->concurrency) cfg->threads = cfg->concurrency;
+    b->n_workers = cfg->threads ? cfg->threads : 1;
+    raise_fd_limit(total);
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)b->n_slots + 16) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)total + 16) {
         fprintf(stderr, "kmsbench: %u activations in flight need more file descriptors than "
-                        "the limit of %llu\n", b->n_slots, (unsigned long long)rl.rlim_cur);
+                        "the limit of %llu\n", total, (unsigned long long)rl.rlim_cur);
         return -1;
     }
-    b->slots = calloc(b->n_slots, sizeof *b->slots);
+    b->workers = calloc(b->n_workers, sizeof *b->workers);
     b->res.latency = hist_new();
-    b->sec_hist = hist_new();
     if (cfg->sticky && cfg->n_targets > 1) b->target_cache = calloc(cfg->clients, 1);
-    if (!b->slots || !b->res.latency || !b->sec_hist ||
-        (cfg->sticky && cfg->n_targets > 1 && !b->target_cache)) {
+    if (!b->workers || !b->res.latency || (cfg->sticky && cfg->n_targets > 1 && !b->target_cache)) {
         fprintf(stderr, "kmsbench: out of memory\n");
         return -1;
     }
-    struct event_config *ec = event_config_new();
-    if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-    b->base = ec ? event_base_new_with_config(ec) : event_base_new();
-    if (ec) event_config_free(ec);
-    if (!b->base) {
-        fprintf(stderr, "kmsbench: cannot create the event loop\n");
-        return -1;
-    }
-    struct timeval step = {.tv_sec = cfg->timeout_ms / 1000,
-                           .tv_usec = (cfg->timeout_ms % 1000) * 1000};
-    b->step_tv = event_base_init_common_timeout(b->base, &step);
-    for (unsigned i = 0; i < b->n_slots; i++) {
-        slot *s = &b->slots[i];
-        s->b = b;
-        s->fd = -1;
-        event_assign(&s->kick, b->base, -1, 0, kick_cb, s);
-        if (cfg->rate > 0) {
-            s->next_free = b->free_list;
-            b->free_list = s;
+    pthread_mutex_init(&b->series_mu, NULL);
+    for (int i = 0; i < SERIES_RING; i++)
+        if (!(b->ring[i].h = hist_new())) {
+            fprintf(stderr, "kmsbench: out of memory\n");
+            return -1;
+        }
+    for (unsigned i = 0; i < b->n_workers; i++) {
+        b->workers[i].b = b;
+        b->workers[i].id = i;
+        if (prepare_worker(&b->workers[i]) < 0) {
+            fprintf(stderr, "kmsbench: out of memory (or cannot create an event loop)\n");
+            return -1;
         }
     }
-    b->tick = event_new(b->base, -1, EV_PERSIST, tick_cb, b);
-    b->sched = evtimer_new(b->base, sched_cb, b);
-    b->drain_timer = evtimer_new(b->base, drain_cb, b);
-    b->sig_int = evsignal_new(b->base, SIGINT, signal_cb, b);
-    b->sig_term = evsignal_new(b->base, SIGTERM, signal_cb, b);
-    if (!b->tick || !b->sched || !b->drain_timer || !b->sig_int || !b->sig_term) {
-        fprintf(stderr, "kmsbench: out of memory\n");
-        return -1;
-    }
-    b->rng = cfg->seed ^ 0x6b6d7362656e6368ull ^ (uint64_t)getpid();
     return 0;
+}
+
+/* One thread's run: its share of the load on its own loop. */
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    bench *b = w->b;
+    /* the tick is aligned on the measurement start so each line is one whole second */
+    struct timeval sec = {1, 0};
+    event_add(w->tick, &sec);
+    if (w->sig_int) event_add(w->sig_int, NULL);
+    if (w->sig_term) event_add(w->sig_term, NULL);
+    if (b->cfg.rate > 0) {
+        sched_arm(w);
+    } else {
+        for (unsigned i = 0; i < w->n_slots; i++) event_active(&w->slots[i].kick, EV_TIMEOUT, 1);
+        if (w->n_slots == 0) w->stopping = true;
+    }
+    event_base_dispatch(w->base);
+    series_finish(w, now_us());
+    return NULL;
+}
+
+static void merge_worker(bench *b, const worker *w)
+{
+    bench_result *r = &b->res;
+    const bench_result *x = &w->res;
+    r->attempted += x->attempted;
+    r->failed += x->failed;
+    for (int c = 0; c < CAUSE_COUNT_; c++) {
+        r->by_cause[c] += x->by_cause[c];
+        r->failovers_by_cause[c] += x->failovers_by_cause[c];
+    }
+    bench_tally_merge(&r->hresults, &x->hresults);
+    bench_tally_merge(&r->faults, &x->faults);
+    bench_tally_merge(&r->verify_errors, &x->verify_errors);
+    bench_tally_merge(&r->local_errors, &x->local_errors);
+    r->count_below_n += x->count_below_n;
+    r->failovers += x->failovers;
+    if (x->ok) {
+        if (r->ok == 0 || x->min_count < r->min_count) r->min_count = x->min_count;
+        if (x->max_count > r->max_count) r->max_count = x->max_count;
+    }
+    r->ok += x->ok;
+    hist_merge(r->latency, x->latency);
+    for (int i = 0; i < b->cfg.n_targets; i++) {
+        bench_target *t = &b->cfg.targets[i];
+        const bench_target *s = &w->tstat[i];
+        t->attempts += s->attempts;
+        t->ok += s->ok;
+        t->refused += s->refused;
+        t->timeouts += s->timeouts;
+        t->other += s->other;
+        t->dropped += s->dropped;
+        t->closed += s->closed;
+    }
 }
 
 static void count_clients_by_app(bench *b)
 {
-    uint64_t used = b->seq < b->cfg.clients ? b->seq : b->cfg.clients;
+    uint64_t seq = atomic_load(&b->seq);
+    uint64_t used = seq < b->cfg.clients ? seq : b->cfg.clients;
     for (uint64_t i = 0; i < used; i++) {
         int app = b->cfg.products[client_product(&b->cfg, i)].app;
         if (app >= 0 && app < 3) b->res.clients_by_app[app]++;
@@ -1291,18 +1472,24 @@ static void count_clients_by_app(bench *b)
 
 static void cleanup(bench *b)
 {
-    if (b->slots) {
-        for (unsigned i = 0; i < b->n_slots; i++) slot_close(&b->slots[i]);
-        free(b->slots);
+    for (unsigned k = 0; b->workers && k < b->n_workers; k++) {
+        worker *w = &b->workers[k];
+        if (w->slots) {
+            for (unsigned i = 0; i < w->n_slots; i++) slot_close(&w->slots[i]);
+            free(w->slots);
+        }
+        if (w->tick) event_free(w->tick);
+        if (w->sched) event_free(w->sched);
+        if (w->drain_timer) event_free(w->drain_timer);
+        if (w->sig_int) event_free(w->sig_int);
+        if (w->sig_term) event_free(w->sig_term);
+        if (w->base) event_base_free(w->base);
+        hist_free(&w->res.latency);
+        hist_free(&w->sec_hist);
     }
-    if (b->tick) event_free(b->tick);
-    if (b->sched) event_free(b->sched);
-    if (b->drain_timer) event_free(b->drain_timer);
-    if (b->sig_int) event_free(b->sig_int);
-    if (b->sig_term) event_free(b->sig_term);
-    if (b->base) event_base_free(b->base);
+    free(b->workers);
+    for (int i = 0; i < SERIES_RING; i++) hist_free(&b->ring[i].h);
     hist_free(&b->res.latency);
-    hist_free(&b->sec_hist);
     free(b->res.series);
     free(b->target_cache);
 }
@@ -1319,6 +1506,9 @@ int main(int argc, char **argv)
     cfg->seed = 1;
     cfg->verify = true;
     cfg->sticky = true;
+    cfg->ndr64 = true;
+    cfg->reset_close = true;
+    cfg->threads = 1;
     int r = parse_args(cfg, argc, argv);
     if (r) return r;
     signal(SIGPIPE, SIG_IGN);
@@ -1335,30 +1525,49 @@ int main(int argc, char **argv)
     b.measure_us = b.t0_us + (uint64_t)(cfg->warmup_s * 1e6);
     b.res.started_unix = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 + cfg->warmup_s;
     b.stop_us = cfg->duration_s > 0 ? b.measure_us + (uint64_t)(cfg->duration_s * 1e6) : UINT64_MAX;
-    b.last_done_us = b.measure_us;
+    for (unsigned i = 0; i < b.n_workers; i++) b.workers[i].last_done_us = b.measure_us;
 
-    struct timeval sec = {1, 0};
-    /* the tick is aligned on the measurement start so each line is one whole second */
-    event_add(b.tick, &sec);
-    event_add(b.sig_int, NULL);
-    event_add(b.sig_term, NULL);
-    if (cfg->rate > 0) {
-        sched_arm(&b);
-    } else {
-        for (unsigned i = 0; i < b.n_slots; i++) event_active(&b.slots[i].kick, EV_TIMEOUT, 1);
+    /* Worker 0 runs here (it takes the signals); the others on their own threads, whose
+     * signals are blocked so the loop of worker 0 gets them. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    unsigned started = 1;
+    for (; started < b.n_workers; started++)
+        if (pthread_create(&b.workers[started].thread, NULL, worker_run, &b.workers[started]) != 0) {
+            fprintf(stderr, "kmsbench: cannot start thread %u; running with %u\n", started, started);
+            break;
+        }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started < b.n_workers) {
+        /* the threads not started take no load: their slots never start */
+        for (unsigned i = started; i < b.n_workers; i++) b.workers[i].done = true;
     }
-    event_base_dispatch(b.base);
+    worker_run(&b.workers[0]);
+    for (unsigned i = 1; i < started; i++) pthread_join(b.workers[i].thread, NULL);
 
     uint64_t end = now_us();
-    series_finish(&b, end);
-    uint64_t last = b.last_done_us;
+    pthread_mutex_lock(&b.series_mu);
+    for (uint64_t k = 0; k < SERIES_RING; k++) { /* anything a missing thread held up */
+        series_slot *sl = &b.ring[b.next_final % SERIES_RING];
+        if (sl->used && sl->index == b.next_final) series_finalize_one(&b, sl);
+        else b.next_final++;
+    }
+    pthread_mutex_unlock(&b.series_mu);
+    uint64_t last = b.measure_us;
+    for (unsigned i = 0; i < b.n_workers; i++) {
+        merge_worker(&b, &b.workers[i]);
+        if (b.workers[i].last_done_us > last) last = b.workers[i].last_done_us;
+    }
     if (b.stop_us != UINT64_MAX && b.stop_us > last && !b.res.interrupted) last = b.stop_us;
     if (last > end) last = end;
     b.res.elapsed_s = last > b.measure_us ? (double)(last - b.measure_us) / 1e6 : 0;
     count_clients_by_app(&b);
     b.res.run_s = (double)(end - b.t0_us) / 1e6;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        /* the run only: start-up (and a sanitizer's) costs are left out */
+        /* the run only (every thread): start-up (and a sanitizer's) costs are left out */
         b.res.cpu_user_s = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
                            (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6;
         b.res.cpu_sys_s = (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +

@@ -123,6 +123,11 @@ void report_text(FILE *out, const bench_config *cfg, const bench_result *r)
     fprintf(out, "  clients      %" PRIu64 " (seed %" PRIu64 "), products %s, protocol %s%s\n",
             cfg->clients, cfg->seed, products, protocol_text(cfg->protocol),
             cfg->verify ? "" : ", NOT VERIFIED (--no-verify)");
+    fprintf(out, "  generator    %u thread%s, bind offers %s, close with %s%s%s\n", cfg->threads,
+            cfg->threads == 1 ? "" : "s", cfg->ndr64 ? "NDR32+NDR64+BTFN" : "NDR32+BTFN",
+            cfg->reset_close ? "RST (SO_LINGER 0: no TIME_WAIT; --graceful-close for FIN)"
+                             : "FIN (--graceful-close)",
+            cfg->n_sources ? ", sources " : "", cfg->n_sources ? cfg->sources_text : "");
     fprintf(out, "activations    %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
                  " attempted) in %.3f s\n",
             r->ok, r->failed, r->attempted, r->elapsed_s);
@@ -156,18 +161,30 @@ void report_text(FILE *out, const bench_config *cfg, const bench_result *r)
         if (r->ok) fprintf(out, "counts seen    %" PRIu64 " .. %" PRIu64 "\n", r->min_count,
                            r->max_count);
     }
-    fprintf(out, "failovers      %" PRIu64 "\n", r->failovers);
+    fprintf(out, "failovers      %" PRIu64, r->failovers);
+    for (int c = 0; c < CAUSE_COUNT_; c++)
+        if (r->failovers_by_cause[c])
+            fprintf(out, "  %s %" PRIu64, bench_cause_name((bench_cause)c), r->failovers_by_cause[c]);
+    fputc('\n', out);
     if (r->run_s > 0)
         fprintf(out, "kmsbench CPU   %.2f s user + %.2f s system in %.2f s (%.0f%% of one core)\n",
                 r->cpu_user_s, r->cpu_sys_s, r->run_s,
                 100.0 * (r->cpu_user_s + r->cpu_sys_s) / r->run_s);
-    if (cfg->n_targets > 1)
+    bool per_target = cfg->n_targets > 1;
+    for (int i = 0; i < cfg->n_targets; i++) {
+        const bench_target *t = &cfg->targets[i];
+        if (t->refused || t->dropped || t->closed || t->timeouts) per_target = true;
+    }
+    if (per_target) {
+        fprintf(out, "per target     (refused: connection refused; dropped: accepted and closed "
+                     "unanswered, how a host refuses a client over its connection limits)\n");
         for (int i = 0; i < cfg->n_targets; i++) {
             const bench_target *t = &cfg->targets[i];
-            fprintf(out, "  %-30s attempts %" PRIu64 ", refused %" PRIu64 ", timeouts %" PRIu64
-                         "\n",
-                    t->text, t->attempts, t->refused, t->timeouts);
+            fprintf(out, "  %-30s attempts %" PRIu64 ", ok %" PRIu64 ", refused %" PRIu64
+                         ", dropped %" PRIu64 ", closed %" PRIu64 ", timeouts %" PRIu64 "\n",
+                    t->text, t->attempts, t->ok, t->refused, t->dropped, t->closed, t->timeouts);
         }
+    }
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -243,9 +260,13 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
                    "\"protocol\": %d}",
                 p->weight, products_app_slug((kms_app)p->app), p->n_policy, p->protocol);
     }
-    fprintf(f, "], \"verify\": %s, \"require_count\": %s, \"sticky\": %s, \"command\": ",
+    fprintf(f, "], \"verify\": %s, \"require_count\": %s, \"sticky\": %s, \"threads\": %u"
+               ", \"ndr64\": %s, \"close\": \"%s\", \"sources\": ",
             cfg->verify ? "true" : "false", cfg->require_count ? "true" : "false",
-            cfg->sticky ? "true" : "false");
+            cfg->sticky ? "true" : "false", cfg->threads, cfg->ndr64 ? "true" : "false",
+            cfg->reset_close ? "rst" : "fin");
+    jsonfile_str(f, cfg->sources_text);
+    fprintf(f, ", \"command\": ");
     jsonfile_str(f, cfg->command_line);
     fprintf(f, "},\n");
 
@@ -289,6 +310,11 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
     fprintf(f, "  \"count_below_n\": %" PRIu64 ",\n  \"count_min\": %" PRIu64
                ",\n  \"count_max\": %" PRIu64 ",\n  \"failovers\": %" PRIu64 ",\n",
             r->count_below_n, r->min_count, r->max_count, r->failovers);
+    fprintf(f, "  \"failovers_by_cause\": {");
+    for (int c = 0; c < CAUSE_COUNT_; c++)
+        fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "", bench_cause_name((bench_cause)c),
+                r->failovers_by_cause[c]);
+    fprintf(f, "},\n");
     fprintf(f, "  \"kmsbench_cpu\": {\"user_s\": ");
     json_num(f, r->cpu_user_s);
     fprintf(f, ", \"sys_s\": ");
@@ -304,9 +330,9 @@ int report_json(const char *path, const bench_config *cfg, const bench_result *r
         const bench_target *t = &cfg->targets[i];
         fprintf(f, "%s{\"target\": ", i ? ", " : "");
         jsonfile_str(f, t->text);
-        fprintf(f, ", \"attempts\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"timeouts\": %" PRIu64
-                   "}",
-                t->attempts, t->refused, t->timeouts);
+        fprintf(f, ", \"attempts\": %" PRIu64 ", \"ok\": %" PRIu64 ", \"refused\": %" PRIu64
+                   ", \"dropped\": %" PRIu64 ", \"closed\": %" PRIu64 ", \"timeouts\": %" PRIu64 "}",
+                t->attempts, t->ok, t->refused, t->dropped, t->closed, t->timeouts);
     }
     fprintf(f, "],\n  \"series\": [");
     for (size_t i = 0; i < r->n_series; i++) {

@@ -356,6 +356,17 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "kmsha_store_records{node=\"%s\"} %" PRIu64 "\n", id, st.entries);
     evbuffer_add_printf(b, "# HELP kmsha_store_commits_total Group commits to LMDB.\n# TYPE kmsha_store_commits_total counter\n"
                            "kmsha_store_commits_total{node=\"%s\"} %" PRIu64 "\n", id, st.commits);
+    evbuffer_add_printf(b, "# HELP kmsha_store_records_written_total Client records written by the group commits "
+                           "(divided by kmsha_store_commits_total: records per commit).\n"
+                           "# TYPE kmsha_store_records_written_total counter\n"
+                           "kmsha_store_records_written_total{node=\"%s\"} %" PRIu64 "\n", id, st.records_written);
+    evbuffer_add_printf(b, "# HELP kmsha_store_commit_window_waits_total Commits that first waited commit_delay_ms "
+                           "for more records (0 unless commit_delay_ms is set).\n"
+                           "# TYPE kmsha_store_commit_window_waits_total counter\n"
+                           "kmsha_store_commit_window_waits_total{node=\"%s\"} %" PRIu64 "\n", id, st.window_waits);
+    evbuffer_add_printf(b, "# HELP kmsha_store_queued Writes queued for the next group commit.\n"
+                           "# TYPE kmsha_store_queued gauge\n"
+                           "kmsha_store_queued{node=\"%s\"} %" PRIu64 "\n", id, st.queued);
     uint64_t commits_timed = 0;
     for (int i = 0; i < STORE_COMMIT_BUCKETS; i++) commits_timed += st.commit_bucket[i];
     put_histogram(b, "kmsha_store_commit_seconds", "Duration of the LMDB commits of client records, fsync included.",

@@ -173,9 +173,10 @@ static const setting settings[] = {
 
     /* [store] */
     {"store", "commit_delay_ms", ST_UINT, OFF(commit_delay_ms), 0, 0, 0, 100, 0, false, NULL,
-     NULL, "2", false,
-     "Group commit window: a record waits at most this long (from the oldest queued one) for "
-     "others to share its LMDB transaction; records queued during a commit go at once"},
+     NULL, "0", false,
+     "Optional extra wait of the group commit: the writer commits as soon as it is free and "
+     "records are queued (what arrives during a commit goes in the next one); a value > 0 "
+     "makes the oldest queued record wait this long for others first"},
     {"store", "map_size_mb", ST_UINT, OFF(map_size_mb), 0, 0, 16, 1048576, 0, false, NULL,
      NULL, "4096", false, "Initial LMDB map size in MiB (doubled, up to 4 times, when the store fills it)"},
     {"store", "prune_interval", ST_UINT, OFF(prune_interval), 0, 0, 10, 86400, 0, false, NULL,

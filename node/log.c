@@ -37,6 +37,7 @@ void log_init(const char *node_id, const char *level)
     if (level) (void)log_set_level(level);
 }
 
+static void vlog(int level, int with_errno, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void vlog(int level, int with_errno, const char *fmt, va_list ap)
 {
     if (level < log_threshold) return;

@@ -55,7 +55,8 @@ typedef struct peer {
     bool self;
     bool alive;
     bool ever_heard;
-    int64_t last_heard_ms;
+    int64_t last_heard_ms;  /* wall clock, for display */
+    double heard_mono_ms;   /* monotonic: the last heartbeat, or the engine's start when none yet */
     store_vv vv;            /* from its last heartbeat */
     int64_t behind_since_ms;
     void *dealer;           /* to its ROUTER (NULL for self) */
@@ -412,6 +413,7 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     p->alive = true;
     p->ever_heard = true;
     p->last_heard_ms = t;
+    p->heard_mono_ms = clock_mono_ms();
     p->vv = hb.vv;
     store_vv committed;
     store_get_vv(r->store, &committed);
@@ -675,13 +677,15 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     repl *r = arg;
-    int64_t t = now_ms(r);
+    double mono = clock_mono_ms();
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
         if (p->self) continue;
-        if (p->alive && t - p->last_heard_ms > (int64_t)r->cfg.dead_after_ms) {
+        /* Monotonic: a wall clock stepped by weeks must neither kill every peer nor keep a
+         * dead one alive. */
+        if (p->alive && mono - p->heard_mono_ms > (double)r->cfg.dead_after_ms) {
             p->alive = false;
-            rlog(r, REPL_LOG_WARN, "replication: peer %s is dead (no heartbeat for %" PRId64 " ms)", p->cfg->id, t - p->last_heard_ms);
+            rlog(r, REPL_LOG_WARN, "replication: peer %s is dead (no heartbeat for %.0f ms)", p->cfg->id, mono - p->heard_mono_ms);
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
@@ -852,6 +856,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         peer *p = &r->peers[r->n_peers++];
         p->cfg = &cfg->peers[i];
         p->self = !strcmp(p->cfg->id, cfg->node_id);
+        p->heard_mono_ms = clock_mono_ms(); /* not heard yet: silent since this start */
         if (p->self) { r->self_index = i; p->alive = true; continue; }
         if (set_curve_client(r->sub, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
@@ -954,6 +959,15 @@ bool repl_peer_alive(const repl *r, const char *id)
     for (int i = 0; i < r->n_peers; i++)
         if (!strcmp(r->peers[i].cfg->id, id)) return r->peers[i].alive;
     return false;
+}
+
+double repl_peer_silent_ms(const repl *r, const char *id)
+{
+    if (!r) return -1;
+    for (int i = 0; i < r->n_peers; i++)
+        if (!strcmp(r->peers[i].cfg->id, id))
+            return r->peers[i].self ? 0 : clock_mono_ms() - r->peers[i].heard_mono_ms;
+    return -1;
 }
 
 void repl_get_stats(const repl *r, repl_stats *out)

@@ -75,6 +75,9 @@ int repl_peer_count(const repl *r);
 void repl_peer_get(const repl *r, int i, repl_peer_info *out);
 /* Is peer id alive (self: true)? Unknown ids: false. */
 bool repl_peer_alive(const repl *r, const char *id);
+/* Monotonic milliseconds since this node last heard peer id (since the engine started when
+ * it has not been heard yet; self: 0); -1 for an unknown id or no engine. */
+double repl_peer_silent_ms(const repl *r, const char *id);
 /* Counters for /metrics. */
 typedef struct repl_stats {
     uint64_t published, applied, duplicates, gaps, sync_requests, sync_replies,

@@ -1,9 +1,11 @@
 /* store.c: the node's client records in LMDB (see store.h). The event loop queues writes;
- * one writer thread commits everything queued into one write transaction as soon as the
- * oldest queued write has waited commit_delay_ms (so what queued up during the previous
- * commit goes at once, and under load batches form by themselves), merges each record
- * with the stored one, commits (fsync unless no_sync), then hands the completions back to
- * the loop through an eventfd, where the callbacks run.
+ * one writer thread commits them in group commits, leader/follower style: as soon as it is
+ * free and something is queued it takes everything queued into one write transaction, so a
+ * lone write is committed at once and what arrives during a commit goes in the next one
+ * (under load batches form by themselves, with no wait). commit_delay_ms (default 0) is an
+ * optional extra wait: the writer then starts only once the oldest queued write has waited
+ * that long. It merges each record with the stored one, commits (fsync unless no_sync),
+ * then hands the completions back to the loop through an eventfd, where the callbacks run.
  *
  * Rules the caller must know (store.h keeps the signatures; these are the details):
  * - store_free() commits what is queued, then runs every callback still owed
@@ -941,11 +943,20 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&self->cv, &self->mu);
         if (self->pending.n == 0) break; /* stopping with nothing left */
         if (self->commit_delay_ms && !self->stopping) {
-            /* Gather what arrives until the oldest queued write has waited the window (no
-             * wait at all when it queued up during the previous commit). */
+            /* The optional extra wait: gather what arrives until the oldest queued write
+             * has waited commit_delay_ms (no wait when it queued up during the previous
+             * commit). Counted, so an operator can see the window at work. */
             struct timespec until = timespec_after(self->pending_since, self->commit_delay_ms);
-            while (!self->stopping && self->pending.n < STORE_QUEUE_MAX / 2)
+            bool waited = false;
+            while (!self->stopping && self->pending.n < STORE_QUEUE_MAX / 2) {
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+                    break;
+                waited = true;
                 if (pthread_cond_timedwait(&self->cv, &self->mu, &until) == ETIMEDOUT) break;
+            }
+            if (waited) self->stats.window_waits++;
         }
         opvec_swap(&self->pending, &batch);
         pthread_mutex_unlock(&self->mu);
@@ -1208,6 +1219,7 @@ void store_get_stats(store *self, store_stats *out)
 {
     pthread_mutex_lock(&self->mu);
     *out = self->stats;
+    out->queued = self->pending.n;
     pthread_mutex_unlock(&self->mu);
 }
 

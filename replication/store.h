@@ -1,8 +1,9 @@
 /* store.h: the node's durable client records in LMDB. Writes are queued from the event
- * loop and committed by a writer thread in group commits (one transaction for everything
- * that arrived within commit_delay_ms); each write's callback then runs on the event loop,
- * so a response is sent only after its record is on disk. Reads use their own read
- * transactions and may run on any thread. */
+ * loop and committed by a writer thread in group commits (as soon as the writer is free it
+ * takes everything queued into one transaction; what arrives meanwhile goes in the next;
+ * commit_delay_ms, default 0, adds an optional wait); each write's callback then runs on
+ * the event loop, so a response is sent only after its record is on disk. Reads use their
+ * own read transactions and may run on any thread. */
 #ifndef KMSHA_STORE_H
 #define KMSHA_STORE_H
 
@@ -36,7 +37,7 @@ typedef struct store_record {
 typedef struct store store;
 
 typedef struct store_options {
-    uint32_t commit_delay_ms; /* wait this long for more writes before committing */
+    uint32_t commit_delay_ms; /* optional extra wait for more writes before a commit (0: none) */
     uint64_t map_size;        /* bytes */
     bool no_sync;             /* tests/bench only: skip fsync (never in production) */
 } store_options;
@@ -88,6 +89,8 @@ typedef struct store_stats {
      * store_commit_bounds_ms (the last is +Inf, not cumulative), their sum and maximum. */
     uint64_t commit_bucket[STORE_COMMIT_BUCKETS];
     double commit_sum_ms, commit_max_ms;
+    uint64_t window_waits; /* commits that first waited commit_delay_ms for more writes */
+    uint64_t queued;       /* writes queued that the writer has not taken yet (now) */
 } store_stats;
 void store_get_stats(store *self, store_stats *out);
 

@@ -18,6 +18,14 @@ for b in "$KMSD" "$KMSBENCH" "$FLOOR" "$DISKMODEL"; do
     fi
 done
 
+# BENCH_NET: the first three octets of the loopback addresses the servers listen on
+# (127.0.0 by default; a shared machine gives each person a range, e.g. 127.0.18).
+BENCH_NET="${BENCH_NET:-127.0.0}"
+case "$BENCH_NET" in
+127.*.*) ;;
+*) echo "BENCH_NET must be a loopback prefix like 127.0.0" >&2; exit 2 ;;
+esac
+
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kmsha-bench.XXXXXX")"
 PIDS=()
 cleanup() {
@@ -148,6 +156,52 @@ os.unlink(path)
 ts.sort()
 print("disk: 4 KB write + fdatasync p50 %.2f ms, p90 %.2f ms, p99 %.2f ms" % (ts[100], ts[180], ts[198]))
 PY
+}
+
+# load_line: the machine's load, printed with each run (a shared machine skews rates; only
+# ratios taken within one run compare).
+load_line() {
+    echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at $(date -u +%H:%M:%S) UTC"
+}
+
+# find_kmsload [PATH]: the independent minimal load generator (../shared/tools/loadgen's
+# kmsload, built outside the repository: cc -O2 -o /tmp/kmsload kmsload.c), from the
+# argument or $KMSLOAD. Sets KMSLOAD and LOADGEN_DIR (where gen_requests.py is: $LOADGEN_DIR,
+# else beside the binary, else ../shared/tools/loadgen). Fails with how to get it.
+find_kmsload() {
+    KMSLOAD="${1:-${KMSLOAD:-}}"
+    if [ -z "$KMSLOAD" ] || [ ! -x "$KMSLOAD" ]; then
+        echo "this scenario measures with the independent minimal load generator kmsload:" >&2
+        echo "  cc -O2 -o /tmp/kmsload ../shared/tools/loadgen/kmsload.c" >&2
+        echo "  KMSLOAD=/tmp/kmsload LOADGEN_DIR=../shared/tools/loadgen $0   (or give the path as argument)" >&2
+        exit 2
+    fi
+    if [ -z "${LOADGEN_DIR:-}" ]; then
+        for d in "$(dirname "$KMSLOAD")" "$ROOT/../shared/tools/loadgen"; do
+            if [ -f "$d/gen_requests.py" ]; then LOADGEN_DIR="$d"; break; fi
+        done
+    fi
+    if [ -z "${LOADGEN_DIR:-}" ] || [ ! -f "$LOADGEN_DIR/gen_requests.py" ]; then
+        echo "gen_requests.py not found: set LOADGEN_DIR to the loadgen directory" >&2
+        exit 2
+    fi
+}
+
+# make_requests N FILE: N fresh exchanges for kmsload (distinct CMIDs, the time of now: a
+# host refuses a client clock more than 4 h off, so they are made just before the run).
+make_requests() {
+    python3 "$LOADGEN_DIR/gen_requests.py" "$1" "$2" 6
+}
+
+# kmsload_run ADDR CONC SECONDS REQFILE OUT: one closed-loop run; OUT gets kmsload's line
+# ("ok= fail= rate=/s p50_us= p99_us= max_us=").
+kmsload_run() {
+    "$KMSLOAD" "${1%:*}" "${1##*:}" "$2" "$3" "$4" > "$5" 2>&1 || true
+}
+
+# kv FILE KEY: a value of kmsload's line (rate without "/s").
+kv() {
+    sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1" | head -1
 }
 
 machine_line() {

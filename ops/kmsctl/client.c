@@ -1,6 +1,7 @@
-/* client.c: the blocking KMS client (client.h). One activation as Windows and vlmcs do it
- * (spec 1 and 4.9): connect, bind, alter_context when NDR32 was refused, then one or more
- * requests, every response verified. Each failure leaves one specific line in res->message. */
+/* client.c: the blocking KMS client (client.h): drives proto/kmsclient.h's activation state
+ * machine (bind, alter_context when NDR32 was refused, one or more requests, every response
+ * verified, as Windows and vlmcs do it: spec 1 and 4.9) over a blocking socket with one
+ * deadline. Each failure leaves one specific line in res->message. */
 #include "ops/kmsctl/client.h"
 
 #include <errno.h>
@@ -17,13 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/cursor.h"
 #include "proto/errors.h"
+#include "proto/kmsclient.h"
 #include "proto/products.h"
 
-#define CLIENT_CALL_ID 2               /* vlmcs: bind, alter_context and request 1 use 2 */
 #define CLIENT_BINDING_EXPIRATION 43200 /* minutes left in grace, as vlmcs sends */
-#define CLIENT_BUF (RPC_DEFAULT_MAX_FRAG + 64)
 
 /* ------------------------------------------------------------------ options */
 
@@ -91,43 +90,6 @@ int client_options_set_product(client_options *opt, const char *name)
     return KMS_ENOTFOUND;
 }
 
-/* ------------------------------------------------------------------ names */
-
-static const char *hresult_name(uint32_t hr)
-{
-    switch (hr) {
-    case KMS_HR_INVALID_DATA:
-        return "the host rejected the request as invalid or of an unsupported protocol "
-               "version (ERROR_INVALID_DATA)";
-    case KMS_HR_KMS_ID_MISMATCH:
-        return "the host does not serve this product (SL_E_VL_KEY_MANAGEMENT_SERVICE_ID_MISMATCH)";
-    case KMS_HR_INVALID_TIMESTAMP:
-        return "the client clock differs from the host's by more than 4 hours "
-               "(SL_E_VL_INVALID_TIMESTAMP)";
-    case 0xC004D104u:
-        return "the host reported invalid data, e.g. its client list is full "
-               "(SL_REMAPPING_SP_STATUS_INVALIDARG)";
-    case KMS_HR_NOT_ENOUGH_COUNT:
-        return "the host's count is below the product's required count "
-               "(SL_E_VL_NOT_ENOUGH_COUNT)";
-    case 0xC004F041u:
-        return "the KMS host itself is not activated "
-               "(SL_E_VL_KEY_MANAGEMENT_SERVICE_NOT_ACTIVATED)";
-    default:
-        return "unknown HRESULT";
-    }
-}
-
-static const char *fault_name(uint32_t status)
-{
-    switch (status) {
-    case RPC_NCA_UNK_IF: return "nca_unk_if";
-    case RPC_NCA_OP_RNG_ERROR: return "nca_op_rng_error";
-    case RPC_NCA_PROTO_ERROR: return "nca_proto_error";
-    default: return "unknown fault status";
-    }
-}
-
 /* ------------------------------------------------------------------ plumbing */
 
 typedef struct conn {
@@ -136,9 +98,6 @@ typedef struct conn {
     int timeout_ms;
     char peer[80];       /* "127.0.0.1:1688", "[::1]:1688", "name (addr:port)" */
     client_result *res;
-    uint8_t buf[CLIENT_BUF];
-    size_t len;          /* bytes buffered */
-    size_t used;         /* length of the PDU handed out by read_pdu, dropped next call */
 } conn;
 
 static int64_t now_ms(void)
@@ -323,94 +282,42 @@ static int send_all(conn *c, const uint8_t *p, size_t n, const char *what)
     return 0;
 }
 
-/* Reads one complete PDU (split or merged TCP reads are fine). *pdu stays valid until the
- * next call. what names the awaited PDU for messages ("bind_ack"). */
-static int read_pdu(conn *c, const uint8_t **pdu, size_t *len, rpc_header *hdr,
-                    const char *what)
+/* Receives what the host sends until the machine has a whole PDU and takes its step
+ * (split or merged TCP reads are fine). Returns the machine's next state, or a failure of
+ * the transport (timeout, closed, reset) as a KMS_E* code (< 0) with res->message set. */
+static int receive_step(conn *c, kmsc *m)
 {
-    if (c->used) {
-        memmove(c->buf, c->buf + c->used, c->len - c->used);
-        c->len -= c->used;
-        c->used = 0;
-    }
     for (;;) {
-        int n = rpc_frame(c->buf, c->len, RPC_DEFAULT_MAX_FRAG, hdr);
-        if (n > 0) {
-            *pdu = c->buf;
-            *len = (size_t)n;
-            c->used = (size_t)n;
-            return 0;
-        }
-        if (n < 0)
-            return fail(c->res, n, "malformed PDU from %s while waiting for %s: %s", c->peer,
-                        what, kms_strerror(n));
-        if (c->len == sizeof c->buf)
-            return fail(c->res, KMS_ETOOBIG, "PDU from %s too large while waiting for %s",
-                        c->peer, what);
-        ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        char what[48];
+        size_t cap;
+        uint8_t *in = kmsc_input(m, &cap);
+        ssize_t r = recv(c->fd, in, cap, 0);
         if (r > 0) {
-            c->len += (size_t)r;
+            int st = kmsc_received(m, (size_t)r);
+            if (st != KMSC_RECV) return st;
             continue;
         }
         if (r == 0) {
-            if (c->len)
+            if (m->in_len)
                 return fail(c->res, KMS_EIO,
                             "connection closed by peer %s in the middle of the %s", c->peer,
-                            what);
+                            kmsc_awaited(m, what, sizeof what));
             return fail(c->res, KMS_EIO, "connection closed by peer %s while waiting for %s",
-                        c->peer, what);
+                        c->peer, kmsc_awaited(m, what, sizeof what));
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             int w = wait_fd(c, POLLIN);
             if (w == 0)
                 return fail(c->res, KMS_ETIMEOUT, "timed out after %d ms waiting for %s",
-                            c->timeout_ms, what);
+                            c->timeout_ms, kmsc_awaited(m, what, sizeof what));
             if (w < 0) return fail_errno(c, errno, "while waiting");
             continue;
         }
         char ctx[96];
-        snprintf(ctx, sizeof ctx, "while waiting for %s", what);
+        snprintf(ctx, sizeof ctx, "while waiting for %s", kmsc_awaited(m, what, sizeof what));
         return fail_errno(c, errno, ctx);
     }
-}
-
-/* Status of a fault PDU (spec 2.7), read through a cursor. */
-static uint32_t fault_status_of(const uint8_t *pdu, size_t len)
-{
-    rcursor rc = rc_init(pdu, len);
-    rc_skip(&rc, 24);
-    uint32_t st = rc_u32(&rc);
-    return rc.err ? 0 : st;
-}
-
-/* Sends a bind or alter_context and reads its answer. */
-static int negotiate(conn *c, uint8_t ptype, const rpc_bind_offer *offer, rpc_bind_result *br)
-{
-    const char *sent = ptype == RPC_PT_BIND ? "bind" : "alter_context";
-    const char *want = ptype == RPC_PT_BIND ? "bind_ack" : "alter_context_resp";
-    uint8_t out[512];
-    int n = rpc_client_encode_bind(ptype, CLIENT_CALL_ID, offer, out, sizeof out);
-    if (n < 0) return fail(c->res, n, "cannot encode the %s: %s", sent, kms_strerror(n));
-    int r = send_all(c, out, (size_t)n, sent);
-    if (r) return r;
-    const uint8_t *pdu;
-    size_t len;
-    rpc_header hdr;
-    r = read_pdu(c, &pdu, &len, &hdr, want);
-    if (r) return r;
-    if (hdr.ptype == RPC_PT_BIND_NAK)
-        return fail(c->res, KMS_EPROTO, "KMS host %s rejected the %s (bind_nak)", c->peer, sent);
-    if (hdr.ptype == RPC_PT_FAULT) {
-        c->res->fault_status = fault_status_of(pdu, len);
-        return fail(c->res, KMS_EFAULT, "RPC fault 0x%08X (%s) in answer to the %s",
-                    c->res->fault_status, fault_name(c->res->fault_status), sent);
-    }
-    r = rpc_client_parse_bind_ack(pdu, len, CLIENT_CALL_ID, offer, br);
-    if (r)
-        return fail(c->res, r, "bad %s from %s (ptype %u): %s", want, c->peer, hdr.ptype,
-                    kms_strerror(r));
-    return 0;
 }
 
 static void random_cmid(kms_guid *g)
@@ -444,81 +351,45 @@ static const char *syntax_name(rpc_syntax s)
     return s == RPC_SYNTAX_NDR64 ? "NDR64" : s == RPC_SYNTAX_NDR32 ? "NDR32" : "none";
 }
 
-/* One request/response on the bound connection. */
-static int one_request(conn *c, const client_options *opt, const kms_guid *cmid, int index,
-                       uint32_t call_id, uint16_t ctx, rpc_syntax syntax)
+/* The exchange on the connected socket: the machine's PDUs out, the host's bytes in. */
+static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, int requests)
 {
     client_result *res = c->res;
-    kms_request req;
-    memset(&req, 0, sizeof req);
-    req.version_major = (uint16_t)opt->protocol;
-    req.version_minor = 0;
-    req.vm_info = opt->vm;
-    req.license_status = opt->license_status;
-    req.binding_expiration = CLIENT_BINDING_EXPIRATION;
-    req.app_id = opt->app_id;
-    req.sku_id = opt->sku_id;
-    req.kms_id = opt->kms_id;
-    req.cmid = *cmid;
-    req.required_count = opt->n_policy;
-    req.client_time = client_filetime(opt->time_offset_s);
-    req.previous_cmid = opt->previous_cmid;
-    kms_request_set_workstation(&req, opt->workstation[0] ? opt->workstation : "kmsctl");
-
-    char what[64];
-    snprintf(what, sizeof what, "the response to request %d", index + 1);
-
-    uint8_t msg[KMS_V56_REQUEST_LEN + 64];
-    kms_client_state st;
-    int n = kms_client_encode_request(&req, kms_random_openssl, NULL, &st, msg, sizeof msg);
-    if (n < 0) return fail(res, n, "cannot encode the KMS request: %s", kms_strerror(n));
-    uint8_t pdu_out[KMS_V56_REQUEST_LEN + 256];
-    int pn = rpc_client_encode_request(call_id, ctx, syntax, msg, (size_t)n, pdu_out,
-                                       sizeof pdu_out);
-    if (pn < 0) return fail(res, pn, "cannot encode the request PDU: %s", kms_strerror(pn));
-    char sent[32];
-    snprintf(sent, sizeof sent, "request %d", index + 1);
-    int r = send_all(c, pdu_out, (size_t)pn, sent);
-    if (r) return r;
-
-    const uint8_t *pdu;
-    size_t len;
-    rpc_header hdr;
-    r = read_pdu(c, &pdu, &len, &hdr, what);
-    if (r) return r;
-    const uint8_t *kmsg = NULL;
-    size_t klen = 0;
-    uint32_t hresult = 0, fstatus = 0;
-    r = rpc_client_parse_response(pdu, len, call_id, ctx, syntax, &kmsg, &klen, &hresult,
-                                  &fstatus);
-    if (r == KMS_EFAULT) {
-        res->fault_status = fstatus;
-        return fail(res, KMS_EFAULT, "RPC fault 0x%08X (%s)", fstatus, fault_name(fstatus));
+    kmsc_params p = {
+        .protocol = opt->protocol, .app_id = opt->app_id, .sku_id = opt->sku_id,
+        .kms_id = opt->kms_id, .cmid = *cmid, .previous_cmid = opt->previous_cmid,
+        .n_policy = opt->n_policy, .license_status = opt->license_status, .vm = opt->vm,
+        .binding_expiration = CLIENT_BINDING_EXPIRATION,
+        .workstation = opt->workstation[0] ? opt->workstation : "kmsctl",
+        .client_time = client_filetime(opt->time_offset_s), .ndr64 = opt->ndr64,
+        .btfn = opt->btfn, .requests = requests, .verify = true,
+        .random = kms_random_openssl, .random_ctx = NULL,
+    };
+    kmsc m;
+    int st = kmsc_start(&m, &p);
+    while (st == KMSC_SEND || st == KMSC_RECV) {
+        if (st == KMSC_SEND) {
+            char sent[32];
+            size_t len;
+            const uint8_t *out = kmsc_output(&m, &len);
+            int r = send_all(c, out, len, kmsc_sent(&m, sent, sizeof sent));
+            if (r) return r;
+            st = KMSC_RECV;
+        } else {
+            st = receive_step(c, &m);
+            if (st < 0) return st;
+        }
     }
-    if (r) return fail(res, r, "bad response to request %d from %s: %s", index + 1, c->peer, kms_strerror(r));
-    if (hresult != 0) {
-        res->hresult = hresult;
-        return fail(res, KMS_EREFUSED, "KMS host refused the request: 0x%08X (%s)", hresult,
-                    hresult_name(hresult));
+    res->requests_done = m.requests_done;
+    res->syntax = m.syntax;
+    if (st == KMSC_FAILED) {
+        res->hresult = m.hresult;
+        res->fault_status = m.fault_status;
+        char line[sizeof res->message];
+        return fail(res, m.error, "%s", kmsc_describe(&m, c->peer, line, sizeof line));
     }
-    kms_response resp;
-    memset(&resp, 0, sizeof resp);
-    r = kms_client_decode_response(&st, kmsg, klen, &resp);
-    if (r) return fail(res, r, "response failed verification: %s", kms_strerror(r));
-    /* Belt and braces over the decoder: the host must echo our CMID and count us. */
-    if (!kms_guid_equal(&resp.cmid, cmid))
-        return fail(res, KMS_EECHO, "response failed verification: CMID not echoed");
-    if (resp.count == 0)
-        return fail(res, KMS_EINVAL,
-                    "response failed verification: current count is 0 (a host counts the "
-                    "requesting client)");
-    char epid[sizeof res->epid];
-    r = kms_response_get_epid(&resp, epid, sizeof epid);
-    if (r) return fail(res, r, "response failed verification: %s", kms_strerror(r));
-    res->response = resp;
-    memcpy(res->epid, epid, sizeof res->epid);
-    res->syntax = syntax;
-    res->requests_done++;
+    res->response = m.response;
+    memcpy(res->epid, m.epid, sizeof res->epid < sizeof m.epid ? sizeof res->epid : sizeof m.epid);
     return 0;
 }
 
@@ -545,42 +416,13 @@ int client_activate(const char *host, uint16_t port, const client_options *opt,
     if (kms_guid_is_zero(&cmid)) random_cmid(&cmid);
 
     int r = do_connect(&c, host, port);
-    if (r) goto out;
-
-    rpc_bind_offer offer = {.ndr32 = true, .ndr64 = opt->ndr64, .btfn = opt->btfn,
-                            .conc_mpx = true};
-    rpc_bind_result br;
-    memset(&br, 0, sizeof br);
-    r = negotiate(&c, RPC_PT_BIND, &offer, &br);
-    if (r) goto out;
-    int ndr32_ctx = br.ndr32_ctx, ndr64_ctx = opt->ndr64 ? br.ndr64_ctx : -1;
-    if (ndr32_ctx < 0) {
-        /* A Windows 8+ host refuses NDR32 when NDR64 is offered (spec 2.4): ask again. */
-        rpc_bind_offer alt = {.ndr32 = true, .conc_mpx = true}; /* vlmcs: flags 0x13 */
-        rpc_bind_result ar;
-        memset(&ar, 0, sizeof ar);
-        r = negotiate(&c, RPC_PT_ALTER_CONTEXT, &alt, &ar);
-        if (r) goto out;
-        ndr32_ctx = ar.ndr32_ctx;
+    if (r == 0) r = exchange(&c, opt, &cmid, requests);
+    if (r == 0) {
+        res->error = 0;
+        snprintf(res->message, sizeof res->message, "%d response%s from %s verified over %s",
+                 res->requests_done, res->requests_done == 1 ? "" : "s", c.peer,
+                 syntax_name(res->syntax));
     }
-    if (ndr32_ctx < 0 && ndr64_ctx < 0) {
-        r = fail(res, KMS_EPROTO, "KMS host %s accepted neither NDR32 nor NDR64", c.peer);
-        goto out;
-    }
-
-    for (int i = 0; i < requests; i++) {
-        bool use64 = ndr32_ctx < 0 || (i > 0 && ndr64_ctx >= 0);
-        uint16_t ctx = (uint16_t)(use64 ? ndr64_ctx : ndr32_ctx);
-        rpc_syntax syn = use64 ? RPC_SYNTAX_NDR64 : RPC_SYNTAX_NDR32;
-        r = one_request(&c, opt, &cmid, i, CLIENT_CALL_ID + (uint32_t)i, ctx, syn);
-        if (r) goto out;
-    }
-    res->error = 0;
-    snprintf(res->message, sizeof res->message, "%d response%s from %s verified over %s",
-             res->requests_done, res->requests_done == 1 ? "" : "s", c.peer,
-             syntax_name(res->syntax));
-    r = 0;
-out:
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
     res->elapsed_ms = now_ms_f() - t0;

@@ -45,6 +45,25 @@ def free_port(host="127.0.0.1", span=1):
         return port
 
 
+# What ASan, UBSan and LSan write when they find something (kmsd's stderr goes to its log).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def sanitizer_reports(text):
+    """The sanitizer reports in a process's output: one excerpt per report found."""
+    lines = text.splitlines()
+    return ["\n".join(lines[i:i + 25]) for i, line in enumerate(lines)
+            if any(m in line for m in SANITIZER_MARKERS)]
+
+
+def check_process_output(name, text):
+    """Fails (AssertionError) when a process's output holds a sanitizer report."""
+    reports = sanitizer_reports(text)
+    if reports:
+        raise AssertionError("%s wrote %d sanitizer report%s:\n%s" % (
+            name, len(reports), "" if len(reports) == 1 else "s", "\n----\n".join(reports)))
+
+
 class Node:
     """One kmsd process with its own data directory, config file and log."""
 
@@ -63,6 +82,9 @@ class Node:
         self.extra_args = list(extra_args)
         self.wrapper = list(wrapper)  # e.g. ["ip", "netns", "exec", NAME]
         self.proc = None
+        self.log = None
+        self.exit_collected = True  # the test has seen how the last process ended
+        self.problems = []          # unexpected exits, reported at teardown
         self.write_config()
 
     def write_config(self):
@@ -82,20 +104,23 @@ class Node:
         return os.path.join(self.data_dir, "audit.log")
 
     def start(self, extra_args=(), wait=True):
+        self.note_unexpected_exit()
         args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id,
                 "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
                 "--data-dir", self.data_dir] + [str(a) for a in self.extra_args + list(extra_args)]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
+        self.exit_collected = False
         if wait:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.exit_collected = True  # reported here
                 raise AssertionError("kmsd %s exited with %s:\n%s" % (self.node_id, self.proc.returncode, self.read_log()))
             try:
                 if self.http("/healthz")[0] == 200:
@@ -148,23 +173,72 @@ class Node:
     def count(self, app="windows"):
         return self.status()["counts"][app]["count"]
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if not self.proc or self.proc.poll() is not None:
-            if self.proc and not self.log.closed:
+    def stop(self, sig=signal.SIGTERM, timeout=30, expect="default"):
+        """Sends sig and waits for the process; returns its exit status. The status must be
+        expect: by default 0 for SIGTERM and SIGINT (a clean shutdown), -9 for SIGKILL, any
+        for other signals; None accepts any. A process that had already ended by itself is
+        an unexpected exit unless expect names its status."""
+        if expect == "default":
+            expect = {signal.SIGTERM: 0, signal.SIGINT: 0, signal.SIGKILL: -signal.SIGKILL}.get(sig)
+        if not self.proc:
+            return None
+        if self.proc.poll() is not None:
+            if self.log and not self.log.closed:
                 self.log.close()
-            return self.proc.returncode if self.proc else None
+            if not self.exit_collected and (expect is None or self.proc.returncode != expect):
+                self.note_unexpected_exit()
+            self.exit_collected = True
+            return self.proc.returncode
         self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            rc = self.proc.wait()
-            raise AssertionError("kmsd %s did not stop on %s" % (self.node_id, sig))
+            self.proc.wait()
+            self.exit_collected = True
+            raise AssertionError("kmsd %s did not stop within %s s of %s:\n%s" % (
+                self.node_id, timeout, signal.Signals(sig).name, self.read_log()[-4000:]))
         self.log.close()
+        self.exit_collected = True
+        if expect is not None and rc != expect:
+            raise AssertionError("kmsd %s exited with status %s on %s (expected %s):\n%s" % (
+                self.node_id, rc, signal.Signals(sig).name, expect, self.read_log()[-6000:]))
         return rc
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
+
+    def wait_exit(self, timeout=30):
+        """Waits for the process to end by itself (a test that expects it to); returns the
+        exit status."""
+        rc = self.proc.wait(timeout)
+        self.exit_collected = True
+        if self.log and not self.log.closed:
+            self.log.close()
+        return rc
+
+    def note_unexpected_exit(self):
+        """Records a process that ended without the test asking or waiting for it."""
+        if self.proc and not self.exit_collected and self.proc.poll() is not None:
+            self.problems.append("kmsd %s exited by itself with status %s" % (self.node_id, self.proc.returncode))
+            self.exit_collected = True
+
+    def finish(self):
+        """At teardown: stops the process with SIGTERM (a clean shutdown must exit 0), and
+        returns what went wrong during the node's life: unexpected exits and sanitizer reports
+        in its log."""
+        problems = []
+        if self.alive():
+            try:
+                self.stop(signal.SIGTERM)
+            except AssertionError as e:
+                problems.append(str(e).split("\n")[0])
+        self.note_unexpected_exit()
+        if getattr(self, "log", None) and not self.log.closed:
+            self.log.close()
+        problems += self.problems
+        problems += ["kmsd %s: %s" % (self.node_id, r) for r in sanitizer_reports(self.read_log())]
+        return problems
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -212,17 +286,21 @@ class NodeTestCase(unittest.TestCase):
         os.environ["KMSHA_ADMIN_TOKEN_FILE"] = os.path.join(self.workdir, "admin.token")
 
     def tearDown(self):
+        """Stops every node with SIGTERM and fails the test when one of them exited in a way
+        the test did not expect (a crash, a failed shutdown) or wrote a sanitizer report."""
         failed = not getattr(self._outcome, "success", True)
-        for n in self.nodes:
-            if n.alive():
-                n.proc.kill()
-                n.proc.wait()
-            if getattr(n, "log", None) and not n.log.closed:
-                n.log.close()
-            if failed or os.environ.get("KMSHA_KEEP"):
-                print("---- log of %s ----\n%s" % (n.node_id, n.read_log()[-4000:]))
-        if os.path.exists(self.workdir) and not os.environ.get("KMSHA_KEEP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        problems = []
+        try:
+            for n in self.nodes:
+                found = n.finish()
+                problems += found
+                if failed or found or os.environ.get("KMSHA_KEEP"):
+                    print("---- log of %s ----\n%s" % (n.node_id, n.read_log()[-4000:]))
+        finally:
+            if os.path.exists(self.workdir) and not os.environ.get("KMSHA_KEEP"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        if problems:
+            raise AssertionError("the nodes of this test:\n" + "\n".join(problems))
 
     def node(self, **kw):
         n = Node(self.workdir, **kw)
@@ -254,8 +332,9 @@ def recv_pdu(sock, timeout=5):
     return hdr + body
 
 
-def closed_by_peer(sock, timeout=5):
-    """True when the peer closes the connection (EOF or reset) within timeout."""
+def closed_by_peer(sock, timeout=30):
+    """True when the peer closes the connection (EOF or reset) within timeout (generous: a
+    loaded machine must not turn a slow close into a failure)."""
     sock.settimeout(timeout)
     try:
         while True:
@@ -266,6 +345,32 @@ def closed_by_peer(sock, timeout=5):
         return True
     except socket.timeout:
         return False
+
+
+def wait_until(what, cond, timeout=30, step=0.05):
+    """Waits for cond() to be true (monotonic deadline); returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = cond()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %s s (last: %r)" % (what, timeout, last))
+        time.sleep(step)
+
+
+def peer_alive(node, peer_id):
+    """Whether node's /status says peer_id is alive."""
+    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]["alive"]
+
+
+def connected_to(host, port):
+    """Whether some TCP connection to host:port (IPv4) is established (/proc/net/tcp): a
+    client has connected, even to a listener that is stopped and has not accepted it."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+    with open("/proc/net/tcp") as f:
+        next(f)
+        return any(fields[2] == want and fields[3] == "01" for fields in (line.split() for line in f))
 
 
 def main():
@@ -331,19 +436,19 @@ class Cluster:
     def records(self, nodes=None):
         return [n.status()["store"]["records"] for n in (nodes or self.nodes)]
 
-    def wait_converged(self, expect_count, app="windows", nodes=None, timeout=20, records=None):
+    def wait_converged(self, expect_count, app="windows", nodes=None, timeout=60, records=None):
         """Waits until every (live) node reports expect_count; returns the seconds it took."""
-        t0 = time.time()
+        t0 = time.monotonic()
         nodes = [n for n in (nodes or self.nodes) if n.alive()]
         last = None
-        while time.time() - t0 < timeout:
+        while time.monotonic() - t0 < timeout:
             try:
                 last = self.counts(app, nodes)
                 recs = self.records(nodes) if records is not None else None
             except OSError:
                 last = None
             if last and all(c == expect_count for c in last) and (records is None or all(r == records for r in recs)):
-                return time.time() - t0
+                return time.monotonic() - t0
             time.sleep(0.05)
         raise AssertionError("nodes did not converge to %s within %ss: counts %s, records %s" % (
             expect_count, timeout, last, self.records(nodes) if records is not None else "-"))

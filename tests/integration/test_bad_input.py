@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu  # noqa: E402
+from harness import NodeTestCase, activate, cmid, closed_by_peer, main, recv_pdu, wait_until  # noqa: E402
 from test_refusals import bind_ndr32_pdu, request_pdu  # noqa: E402
 
 
@@ -79,26 +79,24 @@ class BadInputTests(NodeTestCase):
         # Half a bind, then nothing: closed after pdu_timeout; others unaffected.
         s = self.connect()
         s.sendall(bind_ndr32_pdu()[:40])
-        t0 = time.time()
         self.others_still_served()
-        self.assertTrue(closed_by_peer(s, timeout=8))
-        self.assertLess(time.time() - t0, 8)
+        self.assertTrue(closed_by_peer(s))
         s.close()
 
     def test_silent_client_is_closed_after_pdu_timeout(self):
         # Nothing at all after connecting: the first PDU has pdu_timeout to come.
         s = self.connect()
         self.others_still_served()
-        t0 = time.time()
-        self.assertTrue(closed_by_peer(s, timeout=8))
-        self.assertGreater(time.time() - t0, 0.5)
+        t0 = time.monotonic()
+        self.assertTrue(closed_by_peer(s))
+        self.assertGreater(time.monotonic() - t0, 0.5)  # a lower bound: load only delays the close
         self.assertEqual(self.n.status()["connections"]["refused"]["pdu_timeout"], 1)
 
     def test_client_silent_after_a_pdu_is_closed_after_idle_timeout(self):
         s = self.connect()
         s.sendall(bind_ndr32_pdu())
         self.assertEqual(recv_pdu(s)[2], 12)
-        self.assertTrue(closed_by_peer(s, timeout=8))
+        self.assertTrue(closed_by_peer(s))
         self.assertEqual(self.n.status()["connections"]["refused"]["idle_timeout"], 1)
 
     def test_request_before_bind_gets_fault(self):
@@ -169,24 +167,24 @@ class LimitTests(NodeTestCase):
 
         hog = [from_addr("127.0.0.9"), from_addr("127.0.0.9")]
         third = from_addr("127.0.0.9")
-        self.assertTrue(closed_by_peer(third, timeout=3), "third connection from one address not refused")
+        self.assertTrue(closed_by_peer(third), "third connection from one address not refused")
         # Another address is still served while the hog holds its two.
         self.assertEqual(activate(n, "--cmid", cmid(1))["count"], 1)
         # The total limit: 2 (hog) + 2 more fill it; a fifth closes the oldest connection
         # that has not sent a complete PDU (a hog's) to make room ...
         more = [from_addr("127.0.0.10"), from_addr("127.0.0.11")]
-        time.sleep(0.2)
+        wait_until("the node holds four connections", lambda: n.status()["connections"]["open"] == 4)
         fifth = from_addr("127.0.0.12")
-        self.assertTrue(closed_by_peer(hog[0], timeout=3))
+        self.assertTrue(closed_by_peer(hog[0]))
         # ... and once all four are clients that have bound, a sixth is refused.
         for s in [hog[1]] + more + [fifth]:
             s.sendall(bind_ndr32_pdu())
             self.assertEqual(recv_pdu(s)[2], 12)
         sixth = from_addr("127.0.0.13")
-        self.assertTrue(closed_by_peer(sixth, timeout=3))
+        self.assertTrue(closed_by_peer(sixth))
         for s in hog + more + [third, fifth, sixth]:
             s.close()
-        time.sleep(0.3)
+        wait_until("the node has closed them", lambda: n.status()["connections"]["open"] == 0)
         self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)
         refused = n.status()["connections"]["refused"]
         self.assertEqual(refused["per_address"], 1)

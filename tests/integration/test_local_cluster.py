@@ -2,15 +2,17 @@
 127.0.0.1-3, port 1688 each, activates and converges. Skipped when those ports are taken
 (for instance by a cluster an operator started with scripts/run.sh)."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSD, kmsctl, main  # noqa: E402
+from harness import KMSD, check_process_output, kmsctl, main  # noqa: E402
 
 
 def ports_free():
@@ -31,15 +33,20 @@ class LocalClusterTests(unittest.TestCase):
         if not ports_free():
             self.skipTest("ports 1688/8688/7001 on 127.0.0.1-3 are in use")
         cwd = tempfile.mkdtemp(prefix="kmsha-local-")
-        procs = [subprocess.Popen([KMSD, "--local-cluster", "--node-id", "kms%d" % i], cwd=cwd,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in (1, 2, 3)]
+        logs = [os.path.join(cwd, "kms%d.log" % i) for i in (1, 2, 3)]
+        procs = []
+        for i in (1, 2, 3):
+            with open(logs[i - 1], "w") as log:
+                procs.append(subprocess.Popen([KMSD, "--local-cluster", "--node-id", "kms%d" % i], cwd=cwd,
+                                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
         try:
-            time.sleep(0.5)
+            for i, p in zip((1, 2, 3), procs):
+                wait_healthy(p, "127.0.0.%d" % i, logs[i - 1])
             for i, cm in ((1, "1"), (2, "2"), (3, "3")):
                 rc, out, err = kmsctl("activate", "--cmid", "00000000-0000-4000-8000-00000000000" + cm, "127.0.0.%d" % i)
                 self.assertEqual(rc, 0, err)
-            deadline = time.time() + 10
-            while time.time() < deadline:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
                 rc, out, err = kmsctl("status", "--cluster", "--json", "--admin", "127.0.0.2:8688")
                 if rc == 0 and out.count('"count": 3') >= 3:
                     break
@@ -60,9 +67,36 @@ class LocalClusterTests(unittest.TestCase):
             self.assertEqual((p.returncode, p.stdout), (3, ""), p.stderr)  # 3: no handshake
         finally:
             for p in procs:
-                p.terminate()
+                if p.poll() is None:
+                    p.terminate()
+            rcs = []
             for p in procs:
-                self.assertEqual(p.wait(timeout=15), 0)
+                try:
+                    rcs.append(p.wait(timeout=30))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    rcs.append("no exit within 30 s of SIGTERM")
+            texts = [open(path).read() for path in logs]
+            shutil.rmtree(cwd, ignore_errors=True)
+        for i, rc, text in zip((1, 2, 3), rcs, texts):
+            check_process_output("kmsd kms%d" % i, text)
+            self.assertEqual(rc, 0, "kmsd kms%d on SIGTERM:\n%s" % (i, text[-4000:]))
+
+
+def wait_healthy(proc, host, log_path, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(log_path) as f:
+                raise AssertionError("kmsd on %s exited with %s:\n%s" % (host, proc.returncode, f.read()))
+        try:
+            with urllib.request.urlopen("http://%s:8688/healthz" % host, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("kmsd on %s not healthy within %s s" % (host, timeout))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, wait_until  # noqa: E402
 from test_admin import parse_metrics  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
@@ -57,7 +57,7 @@ class MetricsTests(NodeTestCase):
             pass
         s.close()
         hold = socket.create_connection((n.host, n.port))  # an open connection, idle
-        time.sleep(0.3)
+        wait_until("the node has accepted the idle connection", lambda: n.status()["connections"]["open"] == 1)
         m = self.check_format(n.metrics())
         hold.close()
 
@@ -124,6 +124,29 @@ class MetricsTests(NodeTestCase):
         self.assertEqual(st["requests"]["failed"], 2)
         self.assertEqual(st["counts"]["windows"]["count"], 4)
 
+    def test_lone_activation_commits_at_once(self):
+        """The group commit with the defaults: a lone activation's record is committed
+        alone, without waiting for company (no commit window counted); with
+        commit_delay_ms set, the wait is counted."""
+        L = 'node="kms1"'
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1))  # the first commit (and any start-up work) done
+        m0 = self.check_format(n.metrics())
+        self.assertEqual(m0[("kmsha_store_queued", L)], 0)
+        activate(n, "--cmid", cmid(2))
+        m1 = self.check_format(n.metrics())
+        d = lambda name: m1[(name, L)] - m0[(name, L)]  # noqa: E731
+        self.assertEqual(d("kmsha_store_records_written_total"), 1)
+        self.assertEqual(d("kmsha_store_commit_seconds_count"), 1)  # one commit, one record
+        self.assertEqual(m1[("kmsha_store_commit_window_waits_total", L)], 0)
+        n.stop()
+        w = self.node(node_id="kms2", config="[store]\ncommit_delay_ms = 100\n").start()
+        for i in range(10):
+            activate(w, "--cmid", cmid(10 + i))
+            if self.check_format(w.metrics())[("kmsha_store_commit_window_waits_total", 'node="kms2"')] >= 1:
+                break
+        self.assertGreaterEqual(self.check_format(w.metrics())[("kmsha_store_commit_window_waits_total", 'node="kms2"')], 1)
+
     def test_unknown_product_requests(self):
         n = self.node().start()
         unknown = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -150,12 +173,8 @@ class MetricsTests(NodeTestCase):
             activate(c.nodes[i % 3], "--cmid", cmid(i))
         c.wait_converged(6)
         c.nodes[2].kill9()
-        deadline = time.time() + 8
-        while time.time() < deadline:
-            m = self.check_format(c.nodes[0].metrics())
-            if m.get(("kmsha_peer_up", 'node="kms1",peer="kms3"')) == 0:
-                break
-            time.sleep(0.2)
+        m = wait_until("kms1 reports kms3 down", lambda: (lambda m: m.get(("kmsha_peer_up", 'node="kms1",peer="kms3"')) == 0
+                                                          and m)(self.check_format(c.nodes[0].metrics())))
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms3"')], 0)
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms2"')], 1)
         self.assertEqual(m[("kmsha_peer_up", 'node="kms1",peer="kms1"')], 1)

@@ -93,7 +93,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(c.connection_timeout, 300);
     CHECK_EQ_INT(c.max_requests_per_connection, 1000);
     CHECK_EQ_INT(c.n_allow_clients, 0);
-    CHECK_EQ_INT(c.commit_delay_ms, 2);
+    CHECK_EQ_INT(c.commit_delay_ms, 0);
     CHECK_EQ_INT(c.map_size_mb, 4096);
     CHECK_EQ_INT(c.prune_interval, 3600);
     char err[256];

@@ -1,12 +1,15 @@
 /* test_store.c: the LMDB client store: record encoding and the merge rule, put/get,
- * store_each, reopen, group commit, prune, map growth, callbacks owed at store_free, and
- * durability: records acknowledged to a SIGKILLed process are all on disk. */
+ * store_each, reopen, group commit (leader/follower: a lone write commits alone, what
+ * queues during a commit goes together in the next one), prune, map growth, callbacks owed
+ * at store_free, and durability: records acknowledged to a SIGKILLed process are all on
+ * disk. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "replication/store.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <ftw.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,6 +656,155 @@ static void test_crash(void)
     tu_remove_dir(dir);
 }
 
+/* ---- leader/follower group commit ---- */
+
+/* The other process of test_leader_follower: on 'L' it opens the same LMDB environment and
+ * begins a write transaction, which holds LMDB's writer lock (so the store's writer blocks
+ * in its next transaction) and answers 'l'; on 'R' it aborts it and answers 'r'. */
+static void lock_holder(const char *dir, int cmd, int ack)
+{
+    char c;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    while (read(cmd, &c, 1) == 1) {
+        if (c == 'L') {
+            if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+                mdb_env_open(env, dir, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn))
+                _exit(2);
+            if (write(ack, "l", 1) != 1) _exit(3);
+        } else if (c == 'R') {
+            mdb_txn_abort(txn);
+            mdb_env_close(env);
+            if (write(ack, "r", 1) != 1) _exit(3);
+            _exit(0);
+        }
+    }
+    _exit(4);
+}
+
+typedef struct sequenced {
+    int *next;   /* shared sequence of completions */
+    int order;   /* this write's place in it (0 = not yet) */
+    int status;
+} sequenced;
+
+static void on_sequenced(void *arg, int status)
+{
+    sequenced *o = arg;
+    o->order = ++*o->next;
+    o->status = status;
+}
+
+static bool wait_byte(int fd, char want)
+{
+    char c;
+    ssize_t r;
+    do r = read(fd, &c, 1); while (r < 0 && errno == EINTR);
+    return r == 1 && c == want;
+}
+
+/* Behaviour, not timing: with the default (no commit window) a lone write is taken by the
+ * writer at once, alone; the writes that arrive while that commit cannot finish (another
+ * process holds LMDB's writer lock) all go in the next commit, after it. With a window the
+ * writer waits for company first, and counts it. */
+static void test_leader_follower(void)
+{
+    char dir[64];
+    tu_temp_dir("store", dir, sizeof dir);
+    int cmd[2], ack[2];
+    if (pipe(cmd) != 0 || pipe(ack) != 0) {
+        CHECK(!"pipe");
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(cmd[1]);
+        close(ack[0]);
+        lock_holder(dir, cmd[0], ack[1]);
+    }
+    close(cmd[0]);
+    close(ack[1]);
+
+    struct event_base *base = event_base_new();
+    store *s = tu_open_store(base, dir, 0, true);
+    CHECK(s != NULL);
+    if (!s) goto out;
+    tally t = {0};
+    store_record x;
+    tu_make_record(&x, 0, T0);
+    CHECK_EQ_INT(store_put_async(s, &x, on_done, &t), 0);
+    wait_calls(base, &t, 1);
+    store_stats st0;
+    store_get_stats(s, &st0);
+    CHECK_EQ_INT(st0.commits, 1);
+    CHECK_EQ_INT(st0.records_written, 1);
+
+    CHECK(write(cmd[1], "L", 1) == 1 && wait_byte(ack[0], 'l'));
+    int seq = 0;
+    enum { FOLLOWERS = 50 };
+    sequenced lone = {.next = &seq}, later[FOLLOWERS];
+    tu_make_record(&x, 1, T0);
+    CHECK_EQ_INT(store_put_async(s, &x, on_sequenced, &lone), 0);
+    /* The writer takes the lone write without waiting for others (then blocks on the lock). */
+    store_stats st;
+    double until = tu_mono_ms() + 10000;
+    do {
+        store_get_stats(s, &st);
+        if (st.queued) usleep(200);
+    } while (st.queued && tu_mono_ms() < until);
+    CHECK_EQ_INT(st.queued, 0);
+    for (int i = 0; i < FOLLOWERS; i++) {
+        later[i] = (sequenced){.next = &seq};
+        tu_make_record(&x, 100 + (uint32_t)i, T0);
+        CHECK_EQ_INT(store_put_async(s, &x, on_sequenced, &later[i]), 0);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.queued, FOLLOWERS); /* they wait for the commit in progress */
+    CHECK_EQ_INT(seq, 0);               /* which cannot finish while the lock is held */
+    CHECK(write(cmd[1], "R", 1) == 1 && wait_byte(ack[0], 'r'));
+    until = tu_mono_ms() + 10000;
+    while (seq < FOLLOWERS + 1 && tu_mono_ms() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        if (seq < FOLLOWERS + 1) usleep(200);
+    }
+    CHECK_EQ_INT(seq, FOLLOWERS + 1);
+    CHECK_EQ_INT(lone.order, 1);
+    CHECK_EQ_INT(lone.status, 0);
+    int bad = 0;
+    for (int i = 0; i < FOLLOWERS; i++)
+        if (later[i].order < 2 || later[i].status != 0) bad++;
+    CHECK_EQ_INT(bad, 0);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.commits - st0.commits, 2); /* the lone write's, then all the others' */
+    CHECK_EQ_INT(st.records_written - st0.records_written, FOLLOWERS + 1);
+    CHECK_EQ_INT(st.window_waits, 0);
+    store_free(&s);
+
+    /* With commit_delay_ms the writer waits for company first, and counts it. */
+    s = tu_open_store(base, dir, 100, true);
+    CHECK(s != NULL);
+    for (uint32_t i = 0; s && i < 20; i++) {
+        t = (tally){0};
+        tu_make_record(&x, 1000 + i, T0);
+        CHECK_EQ_INT(store_put_async(s, &x, on_done, &t), 0);
+        wait_calls(base, &t, 1);
+        store_get_stats(s, &st);
+        if (st.window_waits) break; /* (not when the writer woke up after the window) */
+    }
+    CHECK(st.window_waits >= 1);
+    store_free(&s);
+out:
+    close(cmd[1]);
+    close(ack[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    event_base_free(base);
+    tu_remove_dir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -660,6 +812,7 @@ int main(void)
     test_merge();
     test_open_errors();
     test_crash(); /* first: fork before any store thread of ours exists */
+    test_leader_follower(); /* forks too */
     test_put_get_each_reopen();
     test_group_commit();
     test_prune();
