@@ -61,7 +61,7 @@ typedef struct peer {
     int64_t behind_since_ms;
     void *dealer;           /* to its ROUTER (NULL for self) */
     char pub_ep[300], router_ep[300]; /* its endpoints, for re-dialling */
-    int64_t redialled_ms;
+    double redialled_mono_ms;
     struct event *ev;
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
 } peer;
@@ -655,13 +655,13 @@ static void on_safety(evutil_socket_t fd, short what, void *arg)
  * process without CURVE, or speaking something else, bound on a stopped peer's port):
  * the peer would stay unheard after it came back. So the connections to a peer that has
  * been silent for dead_after_ms are dialled again, at most once per dead_after_ms. */
-static void redial_silent_peers(repl *r, int64_t t)
+static void redial_silent_peers(repl *r, double mono)
 {
-    int64_t every = (int64_t)r->cfg.dead_after_ms;
+    double every = (double)r->cfg.dead_after_ms;
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
-        if (p->self || p->alive || t - p->redialled_ms < every || t - p->last_heard_ms < every) continue;
-        p->redialled_ms = t;
+        if (p->self || p->alive || mono - p->redialled_mono_ms < every || mono - p->heard_mono_ms < every) continue;
+        p->redialled_mono_ms = mono;
         zmq_disconnect(r->sub, p->pub_ep); /* ENOENT when libzmq dropped it already */
         zmq_disconnect(p->dealer, p->router_ep);
         /* The SUB's server key is that of the last connect: set this peer's again. */
@@ -689,7 +689,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
-    redial_silent_peers(r, t);
+    redial_silent_peers(r, mono);
     send_heartbeat(r);
     drain_all(r);
     maybe_sync(r);
