@@ -247,7 +247,12 @@ void admin_clients_free(admin_clients **self_p)
 {
     if (!self_p || !*self_p) return;
     admin_clients *a = *self_p;
-    while (a->jobs) job_free(a->jobs); /* their requests go with evhttp_free */
+    while (a->jobs) {
+        /* A request whose client left belongs to no connection: ending it frees it. The
+         * others go with their connections in evhttp_free. */
+        if (!evhttp_request_get_connection(a->jobs->req)) evhttp_send_reply_end(a->jobs->req);
+        job_free(a->jobs);
+    }
     free(a);
     *self_p = NULL;
 }

@@ -380,6 +380,16 @@ def main():
 REPLPOKE = os.path.join(BUILD, "tests", "replpoke")
 
 
+def sanitized_build():
+    """True for an ASan/UBSan build (its allocator keeps freed memory in quarantine, so
+    resident-memory figures run higher)."""
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            return "KMSHA_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
 class Cluster:
     """N kmsd nodes on 127.0.0.1, 127.0.0.2, ... reading one cluster file, as in production."""
 
