@@ -275,6 +275,10 @@ static int parse_number(const char *s, double lo, double hi, double *out)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("kmsbench-disk " KMSHA_VERSION "\n");
+        return 0;
+    }
     options o = {.dir = ".", .rate = 5500, .seconds = 10, .pages = 2.4, .delay_ms = 0, .models = 3};
     static const struct option longopts[] = {
         {"dir", required_argument, NULL, 'D'},   {"rate", required_argument, NULL, 'r'},

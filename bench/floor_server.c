@@ -298,6 +298,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("kmsbench-floor " KMSHA_VERSION "\n");
+        return 0;
+    }
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"quiet", no_argument, NULL, 'q'},

@@ -1496,6 +1496,10 @@ static void cleanup(bench *b)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("kmsbench " KMSHA_VERSION "\n");
+        return 0;
+    }
     static bench b; /* large (slots are allocated, but the config holds the targets) */
     memset(&b, 0, sizeof b);
     bench_config *cfg = &b.cfg;

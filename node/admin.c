@@ -76,16 +76,16 @@ static void allow_peer_origin(struct evhttp_request *req, const node *n)
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Vary", "Origin");
     if (!origin || strncmp(origin, "http://", 7) != 0) return;
-    for (int i = 0; i < n->cfg.n_peers; i++) {
-        const config_addr *ad = &n->cfg.peers[i].admin;
-        char addr[300];
-        if (!ad->port) continue;
-        snprintf(addr, sizeof addr, strchr(ad->host, ':') ? "[%s]:%u" : "%s:%u", ad->host, ad->port);
-        if (strcmp(origin + 7, addr) == 0) {
-            evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
-            return;
+    for (int i = 0; i < n->cfg.n_peers; i++)
+        for (int k = 0; k < n->cfg.peers[i].n_admin; k++) {
+            const config_addr *ad = &n->cfg.peers[i].admin_addrs[k];
+            char addr[300];
+            snprintf(addr, sizeof addr, strchr(ad->host, ':') ? "[%s]:%u" : "%s:%u", ad->host, ad->port);
+            if (strcmp(origin + 7, addr) == 0) {
+                evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+                return;
+            }
         }
-    }
 }
 
 static void statuspage_cb(struct evhttp_request *req, void *arg)
@@ -469,6 +469,14 @@ admin *admin_new(node *n, char *err, size_t errlen)
     if (!a->gate) {
         admin_free(&a);
         return NULL;
+    }
+    for (int i = 0; i < n->cfg.n_admin_also; i++) { /* the rest of [peer.ID] admin (dual-stack) */
+        const config_addr *ad = &n->cfg.admin_also[i];
+        if (evhttp_bind_socket(a->http, ad->host, ad->port) != 0) {
+            snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", ad->host, ad->port);
+            admin_free(&a);
+            return NULL;
+        }
     }
     /* POST only for /drain and /undrain: every other handler starts with admin_get_only(). */
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);

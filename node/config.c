@@ -91,6 +91,11 @@ static const setting settings[] = {
      "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
     {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
      "debug|info|warn|error", NULL, "info", true, "Least severe log message written"},
+    {"node", "log_format", ST_ENUM, OFF(log_format), SZ(log_format), 0, 0, 0, 0, false,
+     "auto|text|journal", NULL, "auto", false,
+     "Log lines: text = UTC time, node, level, message; journal = a <N> syslog priority "
+     "prefix and no time (journald adds it; journalctl -p filters); auto = journal when "
+     "standard error is the journal (JOURNAL_STREAM), text otherwise"},
     {"node", "audit_log", ST_STRING, OFF(audit_log), SZ(audit_log), 0, 0, 0, 0, false, NULL,
      NULL, "", false,
      "Audit log (one JSON line per request): a path; empty = DATA_DIR/audit.log; "
@@ -232,14 +237,14 @@ static const setting settings[] = {
 
 /* [peer.ID]: one node of the cluster. Keys of config_peer; documented in the reference. */
 static const char *const peer_keys_help[][2] = {
-    {"kms", "its KMS address HOST:PORT (port 1688 when omitted); this node listens there unless --listen is given"},
-    {"admin", "its admin HTTP address HOST:PORT (port 8688); this node serves there unless --admin is given"},
-    {"replication", "HOST:PORT: updates are published on PORT, catch-up is served on PORT+1 (required)"},
+    {"kms", "its KMS addresses, comma-separated: HOST:PORT or [V6]:PORT (port 1688 when omitted), e.g. an IPv4 and an IPv6 address of a dual-stack node, all with the same port; this node listens on all of them unless --listen is given"},
+    {"admin", "its admin HTTP addresses, comma-separated (port 8688 when omitted); this node serves on all of them unless --admin is given"},
+    {"replication", "HOST:PORT or [V6]:PORT: updates are published on PORT, catch-up is served on PORT+1 (required)"},
     {"public_key", "its CURVE public key (40 Z85 characters, kmsctl keygen); all peers or none"},
     {"site", "site name (SRV records per site; status)"},
     {"priority", "SRV priority 0..65535, lower is preferred (default 0)"},
     {"weight", "SRV weight 0..65535 within a priority (default 100)"},
-    {"target", "SRV target host name (default: ID.<first [dns] zone>, published with an A/AAAA record of the kms address; a host name in kms is used as it is)"},
+    {"target", "SRV target host name (default: ID.<first [dns] zone>, published with A and AAAA records of the kms addresses; a single host name in kms is used as it is)"},
 };
 
 /* Sections without fixed keys. fn is called with key == NULL when the section header is
@@ -310,6 +315,53 @@ static bool z85_key_ok(const char *v)
     return true;
 }
 
+static bool take_entry(const char *b, const char *e, char *out, size_t cap);
+
+/* [peer.ID] kms / admin: a comma-separated address list (both families for a dual-stack
+ * node), appended to list[0..*n); *first mirrors list[0]. All entries are checked before
+ * any is stored. */
+static int peer_addr_list(const char *value, uint16_t defport, config_addr *list, int *n,
+                          config_addr *first, char *why, size_t whylen)
+{
+    config_addr got[CONFIG_MAX_PEER_ADDRS];
+    int k = 0;
+    char entry[300];
+    for (const char *b = value;;) {
+        const char *comma = strchr(b, ',');
+        const char *e = comma ? comma : b + strlen(b);
+        if (!take_entry(b, e, entry, sizeof entry)) {
+            put(why, whylen, "entry '%.64s...' too long", b);
+            return KMS_ECONFIG;
+        }
+        if (entry[0]) {
+            if (*n + k >= CONFIG_MAX_PEER_ADDRS) {
+                put(why, whylen, "too many addresses (at most %d)", CONFIG_MAX_PEER_ADDRS);
+                return KMS_ECONFIG;
+            }
+            config_addr *a = &got[k];
+            if (config_parse_addr(entry, defport, a) != 0 || a->port == 0) {
+                put(why, whylen, "'%.64s' is not an address (HOST:PORT or [IPV6]:PORT)", entry);
+                return KMS_ECONFIG;
+            }
+            for (int j = 0; j < *n + k; j++) {
+                const config_addr *o = j < *n ? &list[j] : &got[j - *n];
+                if (o->port == a->port && !strcmp(o->host, a->host)) {
+                    put(why, whylen, "'%.64s' is listed twice", entry);
+                    return KMS_ECONFIG;
+                }
+            }
+            k++;
+        }
+        if (!comma) break;
+        b = comma + 1;
+    }
+    if (k == 0) { put(why, whylen, "no address given"); return KMS_ECONFIG; }
+    memcpy(list + *n, got, (size_t)k * sizeof got[0]);
+    *n += k;
+    *first = list[0];
+    return 0;
+}
+
 static int peer_section(kmsd_config *cfg, const char *section, const char *key,
                         const char *value, char *why, size_t whylen)
 {
@@ -328,13 +380,13 @@ static int peer_section(kmsd_config *cfg, const char *section, const char *key,
     config_peer *p = (config_peer *)config_find_peer(cfg, id);
     if (!p) { put(why, whylen, "no such peer"); return KMS_ECONFIG; }
     char *end;
-    if (!strcmp(key, "kms") || !strcmp(key, "admin") || !strcmp(key, "replication")) {
-        config_addr *a = !strcmp(key, "kms") ? &p->kms : !strcmp(key, "admin") ? &p->admin : &p->replication;
-        uint16_t defport = !strcmp(key, "kms") ? 1688 : !strcmp(key, "admin") ? 8688 : 0;
-        if (config_parse_addr(value, defport, a) != 0 || a->port == 0 ||
-            (!strcmp(key, "replication") && a->port == 65535)) {
-            put(why, whylen, "'%.64s' is not an address (HOST:PORT%s)", value,
-                !strcmp(key, "replication") ? ", port below 65535" : "");
+    if (!strcmp(key, "kms") || !strcmp(key, "admin"))
+        return !strcmp(key, "kms") ? peer_addr_list(value, 1688, p->kms_addrs, &p->n_kms, &p->kms, why, whylen)
+                                   : peer_addr_list(value, 8688, p->admin_addrs, &p->n_admin, &p->admin, why, whylen);
+    if (!strcmp(key, "replication")) {
+        config_addr *a = &p->replication;
+        if (config_parse_addr(value, 0, a) != 0 || a->port == 0 || a->port == 65535) {
+            put(why, whylen, "'%.64s' is not an address (HOST:PORT, port below 65535)", value);
             return KMS_ECONFIG;
         }
         return 0;
@@ -1316,9 +1368,25 @@ int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
         }
         for (int i = 0; i < cfg->n_peers; i++) {
             const config_peer *p = &cfg->peers[i];
-            if (!p->target[0] && (!strcmp(p->kms.host, "0.0.0.0") || !strcmp(p->kms.host, "::"))) {
-                put(err, errlen, "[peer.%s] target: needed for DNS publishing, since kms is a wildcard address", p->id);
-                return KMS_ECONFIG;
+            for (int k = 0; k < p->n_kms; k++) {
+                const config_addr *a = &p->kms_addrs[k];
+                struct in6_addr lit;
+                bool literal = inet_pton(AF_INET, a->host, &lit) == 1 || inet_pton(AF_INET6, a->host, &lit) == 1;
+                if (a->port != p->kms.port) {
+                    put(err, errlen, "[peer.%s] kms: %s takes port %u, %s port %u: the SRV record has one port, "
+                        "so every address of a node takes the same", p->id, p->kms.host, p->kms.port, a->host, a->port);
+                    return KMS_ECONFIG;
+                }
+                if (p->target[0]) continue;
+                if (!strcmp(a->host, "0.0.0.0") || !strcmp(a->host, "::")) {
+                    put(err, errlen, "[peer.%s] target: needed for DNS publishing, since kms is a wildcard address", p->id);
+                    return KMS_ECONFIG;
+                }
+                if (!literal && p->n_kms > 1) {
+                    put(err, errlen, "[peer.%s] target: needed for DNS publishing, since kms lists a host name (%s) "
+                        "among several addresses", p->id, a->host);
+                    return KMS_ECONFIG;
+                }
             }
         }
     }

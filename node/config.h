@@ -37,13 +37,19 @@ typedef struct config_allow {
 } config_allow;
 
 #define CONFIG_MAX_PEERS 32
+#define CONFIG_MAX_PEER_ADDRS 4 /* addresses in one [peer.ID] kms or admin list */
+_Static_assert(CONFIG_MAX_PEER_ADDRS <= CONFIG_MAX_LISTEN, "a [peer.ID] kms list fits [node] listen");
 #define CONFIG_KEY_Z85_LEN 40
 
 /* One node of the cluster ([peer.ID]); the same list is read by every node. */
 typedef struct config_peer {
     char id[64];
-    config_addr kms;          /* its KMS address (the node's listen address, SRV port) */
-    config_addr admin;        /* its admin HTTP address (port 0 = unknown) */
+    config_addr kms;          /* its first KMS address (port 0 = none; the SRV port) */
+    config_addr kms_addrs[CONFIG_MAX_PEER_ADDRS];   /* every KMS address (kms_addrs[0] = kms): */
+    int n_kms;                                      /* the node listens on all of them */
+    config_addr admin;        /* its first admin HTTP address (port 0 = unknown) */
+    config_addr admin_addrs[CONFIG_MAX_PEER_ADDRS]; /* every admin address (admin_addrs[0] = admin) */
+    int n_admin;
     config_addr replication;  /* PUB on port, catch-up (ROUTER) on port + 1 */
     char public_key[CONFIG_KEY_Z85_LEN + 1]; /* CURVE public key, Z85; "" = none */
     char site[64];
@@ -59,7 +65,10 @@ typedef struct kmsd_config {
     int n_listen;
     char data_dir[CONFIG_PATH_MAX];
     config_addr admin;           /* admin HTTP; port 0 = disabled */
+    config_addr admin_also[CONFIG_MAX_PEER_ADDRS]; /* not a setting: the rest of this node's */
+    int n_admin_also;                              /* [peer.ID] admin list, served too */
     char log_level[16];          /* debug, info, warn, error */
+    char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
     char admin_hosts[1024];      /* other names of the admin address, comma-separated */

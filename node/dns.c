@@ -4,7 +4,7 @@
  * dead for withdraw_after (no heartbeat heard for dead_after_ms + withdraw_after, measured
  * on the monotonic clock from the last one, or from this node's start when it has not heard
  * the peer at all), and after a failure (backoff 1 s doubling to 60 s). It looks up
- * the SRV RRset of every zone (and the address records of derived target names) on the
+ * the SRV RRset of every zone (and the A and AAAA records of derived target names) on the
  * server, then sends one signed UPDATE per zone that needs a change: delete this node's
  * stale SRV records (same target, other priority/weight/port), add the right one (or
  * delete them all while drained), and delete the records of dead peers this node is
@@ -55,6 +55,12 @@ static const char *const reason_names[R_COUNT] = {
     "timeout", "connrefused", "refused", "notauth", "badsig", "badkey", "badtime", "servfail",
     "notzone", "formerr", "unsigned", "malformed", "other"};
 
+/* Address families of a derived target's records: [0] A, [1] AAAA. */
+#define N_FAMS 2
+static const uint16_t fam_type[N_FAMS] = {DNSMSG_T_A, DNSMSG_T_AAAA};
+static const char *const fam_name[N_FAMS] = {"A", "AAAA"};
+static const size_t fam_len[N_FAMS] = {4, 16};
+
 typedef struct fdslot {
     ares_socket_t fd; /* ARES_SOCKET_BAD = free */
     struct event *ev;
@@ -66,10 +72,19 @@ typedef struct peer_state {
     double dead_since_ms;      /* monotonic; 0 = alive */
     bool withdrawn;            /* this node deleted its records since it died */
     char target[256];          /* SRV target, absolute */
-    bool derived;              /* target is ID.<first zone>, with an address record */
-    uint16_t addr_type;        /* DNSMSG_T_A / _AAAA when derived */
-    uint8_t addr[16];
+    bool derived;              /* target is ID.<first zone>, with address records */
+    struct {
+        int n;
+        uint8_t addr[CONFIG_MAX_PEER_ADDRS][16];
+    } fam[N_FAMS];             /* when derived: its kms addresses, A then AAAA (dual-stack: both) */
 } peer_state;
+
+/* The A or AAAA records one look-up found for a derived target. */
+typedef struct addrs_found {
+    uint8_t addr[DNS_MAX_ADDRS][16];
+    int n;
+    bool asked, done;
+} addrs_found;
 
 /* What one round of look-ups found. */
 typedef struct view {
@@ -79,11 +94,7 @@ typedef struct view {
         bool done;
         char error[160];
     } zone[CONFIG_MAX_DNS_ZONES];
-    struct {
-        uint8_t addr[DNS_MAX_ADDRS][16];
-        int n;
-        bool asked, done;
-    } peer[CONFIG_MAX_PEERS];
+    addrs_found peer[CONFIG_MAX_PEERS][N_FAMS];
     int inflight;
     bool failed;
     int reason;
@@ -157,7 +168,7 @@ typedef struct op {
     dns *d;
     dns_check *check; /* NULL: the publisher */
     op_kind kind;
-    int zone, peer;
+    int zone, peer, fam;
     uint8_t mac[DNSMSG_MAC_LEN];
 } op;
 
@@ -227,6 +238,19 @@ static bool same_srv(const dnsmsg_srv *a, const dnsmsg_srv *b)
 {
     return a->priority == b->priority && a->weight == b->weight && a->port == b->port &&
            dnsmsg_name_equal(a->target, b->target);
+}
+
+/* Does the look-up of peer p's family f records (v) hold exactly its addresses? */
+static bool addrs_right(const view *v, const peer_state *ps, int p, int f)
+{
+    if (v->peer[p][f].n != ps->fam[f].n) return false;
+    for (int i = 0; i < ps->fam[f].n; i++) {
+        bool seen = false;
+        for (int k = 0; k < v->peer[p][f].n && !seen; k++)
+            seen = memcmp(v->peer[p][f].addr[k], ps->fam[f].addr[i], fam_len[f]) == 0;
+        if (!seen) return false;
+    }
+    return true;
 }
 
 static bool peer_alive(const dns *d, int i)
@@ -407,31 +431,32 @@ static void addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, in
     view *v = view_of(o);
     dns *d = o->d;
     peer_state *p = &d->peers[o->peer];
-    v->peer[o->peer].n = 0;
+    addrs_found *found = &v->peer[o->peer][o->fam];
+    found->n = 0;
     if (status == ARES_SUCCESS) {
         int rc, n = DNS_MAX_ADDRS;
-        if (p->addr_type == DNSMSG_T_A) {
+        if (fam_type[o->fam] == DNSMSG_T_A) {
             struct ares_addrttl a[DNS_MAX_ADDRS];
             rc = ares_parse_a_reply(abuf, alen, NULL, a, &n);
-            for (int i = 0; rc == ARES_SUCCESS && i < n; i++) memcpy(v->peer[o->peer].addr[i], &a[i].ipaddr, 4);
+            for (int i = 0; rc == ARES_SUCCESS && i < n; i++) memcpy(found->addr[i], &a[i].ipaddr, 4);
         } else {
             struct ares_addr6ttl a[DNS_MAX_ADDRS];
             rc = ares_parse_aaaa_reply(abuf, alen, NULL, a, &n);
-            for (int i = 0; rc == ARES_SUCCESS && i < n; i++) memcpy(v->peer[o->peer].addr[i], &a[i].ip6addr, 16);
+            for (int i = 0; rc == ARES_SUCCESS && i < n; i++) memcpy(found->addr[i], &a[i].ip6addr, 16);
         }
-        if (rc == ARES_SUCCESS) v->peer[o->peer].n = n;
-        if (rc == ARES_SUCCESS || rc == ARES_ENODATA) v->peer[o->peer].done = true;
+        if (rc == ARES_SUCCESS) found->n = n;
+        if (rc == ARES_SUCCESS || rc == ARES_ENODATA) found->done = true;
         else note_failure(v, R_MALFORMED, "look-up of %s: malformed answer (%s)", p->target, ares_strerror(rc));
     } else if (status == ARES_ENODATA || status == ARES_ENOTFOUND) {
-        v->peer[o->peer].done = true;
+        found->done = true;
     } else {
         note_failure(v, ares_reason(status), "%s from %s looking up %s %s", ares_reason_text(status),
-                     d->server_text, p->target, p->addr_type == DNSMSG_T_A ? "A" : "AAAA");
+                     d->server_text, p->target, fam_name[o->fam]);
     }
     op_done(o);
 }
 
-static op *new_op(dns *d, dns_check *c, op_kind kind, int zone, int peer)
+static op *new_op(dns *d, dns_check *c, op_kind kind, int zone, int peer, int fam)
 {
     op *o = calloc(1, sizeof *o);
     if (!o) return NULL;
@@ -440,18 +465,20 @@ static op *new_op(dns *d, dns_check *c, op_kind kind, int zone, int peer)
     o->kind = kind;
     o->zone = zone;
     o->peer = peer;
+    o->fam = fam;
     view_of(o)->inflight++;
     return o;
 }
 
-/* Queues the look-ups of a view: every zone's SRV RRset, and the address records of the
- * peers marked in want_addr (derived targets, in the first zone). */
+/* Queues the look-ups of a view: every zone's SRV RRset, and the A and AAAA records of
+ * the peers marked in want_addr (derived targets, in the first zone). Both families are
+ * asked whatever the node has, so a record of a family it lost is found and deleted. */
 static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
 {
     view *v = c ? &c->v : &d->pub;
     char name[300];
     for (int z = 0; z < d->n_zones; z++) {
-        op *o = new_op(d, c, OP_SRV, z, -1);
+        op *o = new_op(d, c, OP_SRV, z, -1, 0);
         if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
         snprintf(name, sizeof name, "_vlmcs._tcp.%s", d->zones[z].cfg.name);
         name[strlen(name) - 1] = 0; /* c-ares takes the name without the root dot */
@@ -459,12 +486,14 @@ static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
     }
     for (int i = 0; i < d->n_peers; i++) {
         if (!want_addr[i] || !d->peers[i].derived) continue;
-        op *o = new_op(d, c, OP_ADDR, 0, i);
-        if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
-        v->peer[i].asked = true;
-        snprintf(name, sizeof name, "%s", d->peers[i].target);
-        name[strlen(name) - 1] = 0;
-        ares_query(d->ch, name, DNSMSG_C_IN, d->peers[i].addr_type, addr_cb, o);
+        for (int f = 0; f < N_FAMS; f++) {
+            op *o = new_op(d, c, OP_ADDR, 0, i, f);
+            if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
+            v->peer[i][f].asked = true;
+            snprintf(name, sizeof name, "%s", d->peers[i].target);
+            name[strlen(name) - 1] = 0;
+            ares_query(d->ch, name, DNSMSG_C_IN, fam_type[f], addr_cb, o);
+        }
     }
     rearm_timer(d);
 }
@@ -594,18 +623,19 @@ static int build_update(dns *d, int z, uint8_t *buf, size_t cap, int *changes)
     if (z == 0) { /* address records of derived names live in the first zone */
         for (int p = 0; p < d->n_peers; p++) {
             const peer_state *ps = &d->peers[p];
-            if (!ps->derived || !v->peer[p].asked) continue;
-            bool want_addr = p == d->self && d->own_should;
-            bool right = v->peer[p].n == 1 && memcmp(v->peer[p].addr[0], ps->addr, ps->addr_type == DNSMSG_T_A ? 4 : 16) == 0;
-            if (want_addr && right) continue;
-            if (v->peer[p].n > 0) {
-                dnsmsg_update_delete_rrset(&u, ps->target, ps->addr_type);
-                (*changes)++;
-            }
-            if (want_addr) {
-                dnsmsg_rr_addr(&rr, ps->target, d->n->cfg.dns_ttl, ps->addr_type, ps->addr);
-                dnsmsg_update_add(&u, &rr);
-                (*changes)++;
+            for (int f = 0; f < N_FAMS && ps->derived; f++) {
+                if (!v->peer[p][f].asked) continue;
+                bool want_addr = p == d->self && d->own_should;
+                if (want_addr ? addrs_right(v, ps, p, f) : v->peer[p][f].n == 0) continue;
+                if (v->peer[p][f].n > 0) {
+                    dnsmsg_update_delete_rrset(&u, ps->target, fam_type[f]);
+                    (*changes)++;
+                }
+                for (int i = 0; want_addr && i < ps->fam[f].n; i++) {
+                    dnsmsg_rr_addr(&rr, ps->target, d->n->cfg.dns_ttl, fam_type[f], ps->fam[f].addr[i]);
+                    dnsmsg_update_add(&u, &rr);
+                    (*changes)++;
+                }
             }
         }
     }
@@ -636,7 +666,7 @@ static void send_updates(dns *d)
             continue;
         }
         if (len == 0) continue;
-        op *o = new_op(d, NULL, OP_UPDATE, z, -1);
+        op *o = new_op(d, NULL, OP_UPDATE, z, -1, 0);
         if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
         int slen = dnsmsg_tsig_sign(buf, (size_t)len, sizeof buf, &d->key, NULL, 0, (uint64_t)time(NULL),
                                     DNSMSG_FUDGE, o->mac);
@@ -819,16 +849,24 @@ static int read_key(dns *d, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-/* Fills a peer's SRV target (and address record when derived). */
+/* Fills a peer's SRV target (and its A/AAAA addresses when derived: every kms address). */
 static int set_target(dns *d, peer_state *p, char *err, size_t errlen)
 {
-    uint8_t a[16];
+    int literals = 0;
+    for (int i = 0; i < p->cfg.n_kms; i++) {
+        const char *host = p->cfg.kms_addrs[i].host;
+        int f = strchr(host, ':') ? 1 : 0;
+        if (inet_pton(f ? AF_INET6 : AF_INET, host, p->fam[f].addr[p->fam[f].n]) != 1) continue;
+        p->fam[f].n++;
+        literals++;
+    }
     if (p->cfg.target[0]) {
         absolute(p->cfg.target, p->target, sizeof p->target);
-    } else if (inet_pton(AF_INET, p->cfg.kms.host, a) == 1 || inet_pton(AF_INET6, p->cfg.kms.host, a) == 1) {
+    } else if (literals && literals < p->cfg.n_kms) {
+        snprintf(err, errlen, "[peer.%s] target: needed, since kms lists a host name among several addresses", p->cfg.id);
+        return KMS_ECONFIG;
+    } else if (literals) {
         p->derived = true;
-        p->addr_type = strchr(p->cfg.kms.host, ':') ? DNSMSG_T_AAAA : DNSMSG_T_A;
-        memcpy(p->addr, a, sizeof a);
         char name[400];
         snprintf(name, sizeof name, "%s.%s", p->cfg.id, d->n_zones ? d->zones[0].cfg.name : ".");
         if (strlen(name) >= sizeof p->target) {
@@ -884,6 +922,8 @@ dns *dns_new(node *n, char *err, size_t errlen)
         config_peer *me = &d->peers[0].cfg;
         snprintf(me->id, sizeof me->id, "%s", cfg->node_id);
         me->kms = cfg->listen[0];
+        for (int i = 0; i < cfg->n_listen && me->n_kms < CONFIG_MAX_PEER_ADDRS; i++) /* the SRV port's */
+            if (cfg->listen[i].port == me->kms.port) me->kms_addrs[me->n_kms++] = cfg->listen[i];
         me->weight = 100;
         d->n_peers = 1;
         d->self = 0;
@@ -1228,23 +1268,29 @@ static bool check_json(dns_check *c, struct evbuffer *b)
             evbuffer_add_printf(b, ",\"found\":%d,\"stale\":%d", matching, others);
             if (!alive && !ps->self && ps->dead_since_ms > 0)
                 evbuffer_add_printf(b, ",\"dead_s\":%.0f", (now - ps->dead_since_ms) / 1000);
-            if (z == 0 && ps->derived && v->peer[p].asked) {
+            if (z == 0 && ps->derived && v->peer[p][0].asked) {
+                /* its A and AAAA records: should = its kms addresses (both families for
+                 * a dual-stack node), found = what the server holds */
                 char text[INET6_ADDRSTRLEN];
-                addr_text(ps->addr_type, ps->addr, text, sizeof text);
+                bool right = true;
                 evbuffer_add_printf(b, ",\"address\":{\"name\":");
                 json_string(b, ps->target);
-                evbuffer_add_printf(b, ",\"should\":");
-                json_string(b, text);
-                evbuffer_add_printf(b, ",\"found\":[");
-                bool right = false;
-                for (int i = 0; i < v->peer[p].n; i++) {
-                    addr_text(ps->addr_type, v->peer[p].addr[i], text, sizeof text);
-                    if (i) evbuffer_add(b, ",", 1);
-                    json_string(b, text);
-                    right |= memcmp(v->peer[p].addr[i], ps->addr, ps->addr_type == DNSMSG_T_A ? 4 : 16) == 0;
+                for (int pass = 0; pass < 2; pass++) {
+                    evbuffer_add_printf(b, pass ? ",\"found\":[" : ",\"should\":[");
+                    int k = 0;
+                    for (int f = 0; f < N_FAMS; f++) {
+                        int n = pass ? v->peer[p][f].n : ps->fam[f].n;
+                        for (int i = 0; i < n; i++) {
+                            addr_text(fam_type[f], pass ? v->peer[p][f].addr[i] : ps->fam[f].addr[i], text, sizeof text);
+                            if (k++) evbuffer_add(b, ",", 1);
+                            json_string(b, text);
+                        }
+                        if (pass) right &= addrs_right(v, ps, p, f);
+                    }
+                    evbuffer_add(b, "]", 1);
                 }
-                evbuffer_add(b, "]}", 2);
-                if (!strcmp(expect, "present") && !(right && v->peer[p].n == 1)) ok = false;
+                evbuffer_add(b, "}", 1);
+                if (!strcmp(expect, "present") && !right) ok = false;
             }
             evbuffer_add_printf(b, ",\"ok\":%s}", ok ? "true" : "false");
             /* Another node's absence may be its drain, which only it knows ("drained":

@@ -25,7 +25,6 @@
 #include "replication/keys.h"
 #include "replication/repl.h"
 
-#define KMSHA_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 10000
 
 /* The built-in cluster of `kmsd --local-cluster`: three nodes on 127.0.0.1-3, KMS on port
@@ -395,11 +394,15 @@ int main(int argc, char **argv)
     }
     /* In a cluster file, this node's [peer.ID] entry says where it listens. */
     const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);
-    if (me && me->kms.port && !d.listen_given) {
-        n->cfg.listen[0] = me->kms;
-        n->cfg.n_listen = 1;
+    if (me && me->n_kms && !d.listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
+        memcpy(n->cfg.listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
+        n->cfg.n_listen = me->n_kms;
     }
-    if (me && me->admin.port && !d.admin_given) n->cfg.admin = me->admin;
+    if (me && me->n_admin && !d.admin_given) {
+        n->cfg.admin = me->admin;
+        memcpy(n->cfg.admin_also, me->admin_addrs + 1, (size_t)(me->n_admin - 1) * sizeof me->admin_addrs[0]);
+        n->cfg.n_admin_also = me->n_admin - 1;
+    }
     if (d.local_cluster && !d.data_dir_given)
         snprintf(n->cfg.data_dir, sizeof n->cfg.data_dir, "./var/%s", n->cfg.node_id);
     if (d.local_cluster && local_cluster_keys(&n->cfg, err, sizeof err) != 0) {
@@ -412,6 +415,7 @@ int main(int argc, char **argv)
     }
 
     log_init(n->cfg.node_id, n->cfg.log_level);
+    (void)log_set_format(n->cfg.log_format); /* the settings table checked the name */
     log_route_libevent();
     fit_open_files(&n->cfg, false);
     signal(SIGPIPE, SIG_IGN);

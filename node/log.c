@@ -23,6 +23,30 @@ static int log_threshold = LOG_LEVEL_INFO;
 static FILE *audit_fp;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
+/* sd-daemon(3) priorities of the levels: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
+static const int level_priorities[] = {7, 6, 4, 3};
+static int log_journal = -1; /* -1: not decided yet (auto), 0: text, 1: journal */
+
+/* True when stderr is the stream systemd connected to the journal: JOURNAL_STREAM holds
+ * that stream's "DEVICE:INODE" (systemd.exec(5)); a child whose stderr was redirected
+ * inherits the variable but not the stream, so both numbers must match. */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0) return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int log_set_format(const char *format)
+{
+    if (strcmp(format, "text") == 0) log_journal = 0;
+    else if (strcmp(format, "journal") == 0) log_journal = 1;
+    else if (strcmp(format, "auto") == 0) log_journal = stderr_is_journal();
+    else return -1;
+    return 0;
+}
 
 int log_set_level(const char *level)
 {
@@ -44,6 +68,17 @@ static void vlog(int level, int with_errno, const char *fmt, va_list ap)
     int saved = errno;
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (log_journal < 0) log_journal = stderr_is_journal();
+    if (log_journal) {
+        if (with_errno)
+            fprintf(stderr, "<%d>%s %s: %s: %s\n", level_priorities[level], log_node,
+                    level_names[level], msg, strerror(saved));
+        else
+            fprintf(stderr, "<%d>%s %s: %s\n", level_priorities[level], log_node,
+                    level_names[level], msg);
+        errno = saved;
+        return;
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;

@@ -13,6 +13,11 @@ enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LO
 /* Sets the node id shown in each line and the threshold ("debug".."error"). */
 void log_init(const char *node_id, const char *level);
 int log_set_level(const char *level); /* 0 or -1 for an unknown name */
+/* Line format: "text" (UTC time, node, level, message), "journal" (sd-daemon "<N>"
+ * priority prefix, no time: journald stamps lines itself and `journalctl -p` filters by
+ * it) or "auto" (journal when standard error is the journal's stream, as systemd says in
+ * JOURNAL_STREAM; the default before this is called). 0 or -1 for an unknown name. */
+int log_set_format(const char *format);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

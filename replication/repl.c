@@ -830,7 +830,8 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
     void *socks[3] = {r->pub, r->sub, r->router};
     int sndhwm[3] = {PUB_HWM, PUB_HWM, ROUTER_SNDHWM}, rcvhwm[3] = {PUB_HWM, PUB_HWM, ROUTER_RCVHWM};
     for (int i = 0; i < 3; i++) {
-        if (zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        if (zmq_setsockopt(socks[i], ZMQ_IPV6, &one, sizeof one) != 0 || /* IPv6 peers; IPv4 ones still work */
+            zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger) != 0 ||
             zmq_setsockopt(socks[i], ZMQ_SNDHWM, &sndhwm[i], sizeof sndhwm[i]) != 0 ||
             zmq_setsockopt(socks[i], ZMQ_RCVHWM, &rcvhwm[i], sizeof rcvhwm[i]) != 0) {
             snprintf(err, errlen, "cannot configure ZeroMQ sockets: %s", zmq_strerror(zmq_errno()));
@@ -868,6 +869,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         if (zmq_connect(r->sub, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
         p->dealer = zmq_socket(r->ctx, ZMQ_DEALER);
         if (!p->dealer) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
+        zmq_setsockopt(p->dealer, ZMQ_IPV6, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);

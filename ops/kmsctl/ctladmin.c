@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "node/config.h"
+#include "ops/kmsctl/ctlnode.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 
 static const char *token_file;
@@ -22,13 +24,14 @@ static const char *token(void)
     if (loaded) return tok;
     loaded = true;
     const char *env = getenv("KMSHA_ADMIN_TOKEN_FILE");
-    const char *candidates[] = {token_file, env && env[0] ? env : NULL, "/etc/kmsha/admin.token", "./var/admin.token"};
+    const char *candidates[] = {token_file, env && env[0] ? env : NULL, ctlnode_token_file(),
+                                "/etc/kmsha/admin.token", "./var/admin.token"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (!candidates[i]) continue;
         FILE *f = fopen(candidates[i], "r");
         if (!f) {
-            if (i < 2) fprintf(stderr, "kmsctl: admin token file %s: %s\n", candidates[i], strerror(errno));
-            if (i < 2) break; /* named explicitly: no guessing past it */
+            if (i < 3) fprintf(stderr, "kmsctl: admin token file %s: %s\n", candidates[i], strerror(errno));
+            if (i < 3) break; /* named explicitly: no guessing past it */
             continue;
         }
         if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = 0;
@@ -72,23 +75,30 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
 
 json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable)
 {
-    json_t *st = ctladmin_request("GET", admin, "/status", timeout_ms);
-    if (!st) return NULL;
+    /* With a cluster file (kmsctl --config), --cluster asks every node it lists, so a
+     * dead node hides none of the others; otherwise the peers the asked node knows. */
+    json_t *file_peers = cluster ? ctlnode_peers() : NULL;
+    json_t *st = NULL, *peers = file_peers;
     json_t *nodes = json_array();
-    json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
-    if (!cluster || !json_array_size(peers)) {
-        json_array_append_new(nodes, st);
-        return nodes;
+    if (!file_peers) {
+        if (!admin && !(admin = ctlnode_admin())) return json_decref(nodes), NULL;
+        if (!(st = ctladmin_request("GET", admin, "/status", timeout_ms))) return json_decref(nodes), NULL;
+        peers = json_object_get(json_object_get(st, "cluster"), "peers");
+        if (!cluster || !json_array_size(peers)) {
+            json_array_append_new(nodes, st);
+            return nodes;
+        }
     }
     for (size_t i = 0; i < json_array_size(peers); i++) {
         json_t *p = json_array_get(peers, i);
         const char *padmin = json_string_value(json_object_get(p, "admin"));
-        json_t *ps = json_is_true(json_object_get(p, "self")) ? json_incref(st)
+        json_t *ps = st && json_is_true(json_object_get(p, "self")) ? json_incref(st)
                      : padmin && padmin[0] ? ctladmin_request("GET", padmin, "/status", timeout_ms)
                                            : NULL;
         if (ps) json_array_append_new(nodes, ps);
         else json_array_append(unreachable, json_object_get(p, "id"));
     }
     json_decref(st);
+    json_decref(file_peers);
     return nodes;
 }

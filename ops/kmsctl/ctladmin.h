@@ -14,7 +14,8 @@
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
 
 /* The admin token sent with every request (Authorization: Bearer): read from this file
- * (kmsctl --token-file FILE), else from $KMSHA_ADMIN_TOKEN_FILE, else from the first of
+ * (kmsctl --token-file FILE), else from $KMSHA_ADMIN_TOKEN_FILE, else from the node's
+ * admin_token_file of kmsctl --config's cluster file, else from the first of
  * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
  * Nodes make it at first start ([node] admin_token_file). */
 void ctladmin_set_token_file(const char *path);
@@ -24,6 +25,7 @@ void ctladmin_set_token_file(const char *path);
  * node's peer order (just the one node's without cluster or without peers), or NULL when
  * admin itself does not answer (printed). The ids of peers that did not answer (or have
  * no admin address) are appended to unreachable. */
+/* admin NULL: the node kmsctl --config names (ctlnode_admin). */
 json_t *ctladmin_statuses(const char *admin, bool cluster, int timeout_ms, json_t *unreachable);
 
 #endif

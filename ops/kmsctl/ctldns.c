@@ -13,6 +13,7 @@
 
 #include "node/config.h"
 #include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 #include "ops/kmsctl/srvlookup.h"
 #include "proto/dnsmsg.h"
@@ -86,7 +87,7 @@ static const char drain_usage[] =
 
 static int drain(int argc, char **argv, bool on)
 {
-    const char *admin = DEFAULT_ADMIN, *id = NULL;
+    const char *admin = NULL, *id = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -108,6 +109,7 @@ static int drain(int argc, char **argv, bool on)
         }
     }
     if (!id) { usage_error(drain_usage, "%s: NODE (a node id) is required", on ? "drain" : "undrain"); return EXIT_USAGE; }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     char *target = find_admin(admin, id, 3000);
     if (!target) return EXIT_FAIL;
     json_t *r = admin_json("POST", target, on ? "/drain" : "/undrain", 5000);
@@ -167,7 +169,7 @@ static void print_srv(json_t *s)
 
 int ctldns_dns(int argc, char **argv)
 {
-    const char *admin = DEFAULT_ADMIN;
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     int timeout = 10000;
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help")) {
@@ -192,6 +194,7 @@ int ctldns_dns(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     json_t *check = admin_json("GET", admin, "/dns", timeout);
     if (!check) return EXIT_FAIL;
     json_t *local = NULL;
@@ -255,8 +258,11 @@ int ctldns_dns(int argc, char **argv)
                 printf("  %s", why);
                 if (json_object_get(p, "dead_s")) printf(" (dead %lld s)", (long long)json_integer_value(json_object_get(p, "dead_s")));
                 json_t *addr = json_object_get(p, "address");
-                if (addr && !pok && !stale && found) {
-                    printf(" (%s should be %s, found", jstr(addr, "name"), jstr(addr, "should"));
+                if (addr && !pok && !stale && found) { /* A and AAAA: both families of a dual-stack node */
+                    printf(" (%s should be", jstr(addr, "name"));
+                    json_t *sh = json_object_get(addr, "should");
+                    for (size_t k = 0; k < json_array_size(sh); k++) printf(" %s", json_string_value(json_array_get(sh, k)));
+                    printf(", found");
                     json_t *f = json_object_get(addr, "found");
                     for (size_t k = 0; k < json_array_size(f); k++) printf(" %s", json_string_value(json_array_get(f, k)));
                     printf("%s)", json_array_size(f) ? "" : " none");

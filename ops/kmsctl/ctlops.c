@@ -6,6 +6,7 @@
 #include "ops/kmsctl/ctlops.h"
 #include "node/config.h"
 #include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/ctlargs.h"
 
 #include <errno.h>
@@ -176,7 +177,7 @@ static void add_param(char *q, size_t cap, const char *key, const char *val)
 
 int ctlops_clients(int argc, char **argv)
 {
-    const char *admin = DEFAULT_ADMIN, *data_dir = NULL;
+    const char *admin = NULL, *data_dir = NULL; /* admin NULL: ctlnode_admin() */
     int format = 0, timeout = 10000;
     long long limit = QUERY_LIMIT_DEFAULT;
     query_filter f;
@@ -258,6 +259,7 @@ int ctlops_clients(int argc, char **argv)
         more = c.more;
     } else {
         config_addr check;
+        if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
         if (config_parse_addr(admin, 8688, &check) != 0 || check.port == 0) {
             ctlargs_usage_error("clients: '%s' is not an admin address (HOST:PORT)", admin);
             json_decref(arr);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ops/kmsctl/ctladmin.h"
+#include "ops/kmsctl/i18n.h"
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -32,16 +33,16 @@ void ctlunknown_print_status(json_t *status)
     json_t *ids = json_object_get(u, "ids");
     long long other = jint(u, "other_requests");
     if (!json_array_size(ids) && !other) return;
-    printf("    KMS counted IDs not in the product table (requests to this node):\n");
+    printf(_("    KMS counted IDs not in the product table (requests to this node):\n"));
     for (size_t i = 0; i < json_array_size(ids); i++) {
         json_t *e = json_array_get(ids, i);
         char last[32];
-        printf("        %s  %-12s requests %lld (activated %lld), last %s UTC\n", jstr(e, "kms_id"),
+        printf(_("        %s  %-12s requests %lld (activated %lld), last %s UTC\n"), jstr(e, "kms_id"),
                jstr(e, "application"), jint(e, "requests"), jint(e, "activated"),
                utc_text(jint(e, "last_seen_ms"), last, sizeof last));
     }
     if (other)
-        printf("        (%lld requests for further IDs, beyond the %lld this node lists)\n", other,
+        printf(_("        (%lld requests for further IDs, beyond the %lld this node lists)\n"), other,
                jint(u, "max_tracked"));
 }
 

@@ -23,7 +23,9 @@
 #include "ops/kmsctl/ctlunknown.h"
 #include "ops/kmsctl/ctladmin.h"
 #include "ops/kmsctl/ctlargs.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
+#include "ops/kmsctl/i18n.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -500,7 +502,7 @@ static int cmd_products(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (unknown) return ctlunknown_list(admin ? admin : "127.0.0.1:8688", cluster, json, (int)timeout);
+    if (unknown) return ctlunknown_list(admin, cluster, json, (int)timeout);
     if (admin || cluster) {
         ctlargs_usage_error("products: --admin and --cluster go with --unknown (the SKU list is kmsctl's own)");
         return EXIT_USAGE;
@@ -584,47 +586,62 @@ static json_t *admin_get_json(const char *admin, const char *path, int timeout_m
 static const char *jstr(json_t *o, const char *k) { const char *v = json_string_value(json_object_get(o, k)); return v ? v : ""; }
 static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
 
+/* A duration in the largest two units that matter ("3 d 4 h", "5 min 12 s"). */
+static void format_duration(long long s, char *out, size_t len)
+{
+    if (s < 0) s = 0;
+    long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+    if (d) snprintf(out, len, _("%lld d %lld h"), d, h);
+    else if (h) snprintf(out, len, _("%lld h %lld min"), h, m);
+    else if (m) snprintf(out, len, _("%lld min %lld s"), m, sec);
+    else snprintf(out, len, _("%lld s"), sec);
+}
+
 static void print_dlv(json_t *st)
 {
     json_t *req = json_object_get(st, "requests");
     json_t *ls = json_object_get(req, "by_license_status");
-    printf("Key Management Service node %s (cluster %s)\n", jstr(st, "node"),
+    printf(_("Key Management Service node %s (cluster %s)\n"), jstr(st, "node"),
            jstr(json_object_get(st, "cluster"), "name"));
     json_t *listen = json_object_get(st, "listen");
-    printf("    Listening on: ");
+    printf(_("    Listening on: "));
     for (size_t i = 0; i < json_array_size(listen); i++)
         printf("%s%s", i ? ", " : "", json_string_value(json_array_get(listen, i)));
-    printf("\n    Uptime: %lld s\n", jint(st, "uptime_s"));
+    char up[64];
+    format_duration(jint(st, "uptime_s"), up, sizeof up);
+    printf(_("\n    Uptime: %s\n"), up);
     json_t *counts = json_object_get(st, "counts");
     const char *key;
     json_t *c;
-    printf("    Current count:\n");
+    printf(_("    Current count:\n"));
     json_object_foreach(counts, key, c)
-        printf("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n",
+        printf(_("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n"),
                jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
     ctlunknown_print_status(st);
-    printf("    Total requests received: %lld\n", jint(req, "total"));
-    printf("    Failed requests received: %lld\n", jint(req, "failed"));
+    printf(_("    Total requests received: %lld\n"), jint(req, "total"));
+    printf(_("    Failed requests received: %lld\n"), jint(req, "failed"));
     static const char *const names[][2] = {
-        {"unlicensed", "Unlicensed"}, {"licensed", "Licensed"}, {"oob_grace", "Initial grace period"},
-        {"oot_grace", "License expired or Hardware out of tolerance"},
-        {"non_genuine_grace", "Non-genuine grace period"}, {"notification", "Notification"},
-        {"extended_grace", "Extended grace period"}};
+        {"unlicensed", N_("Unlicensed")}, {"licensed", N_("Licensed")},
+        {"oob_grace", N_("Initial grace period")},
+        {"oot_grace", N_("License expired or Hardware out of tolerance")},
+        {"non_genuine_grace", N_("Non-genuine grace period")}, {"notification", N_("Notification")},
+        {"extended_grace", N_("Extended grace period")}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        printf("    Requests with License Status %s: %lld\n", names[i][1], jint(ls, names[i][0]));
+        printf(_("    Requests with License Status %s: %lld\n"), _(names[i][1]), jint(ls, names[i][0]));
     json_t *cl = json_object_get(st, "cluster");
     json_t *peers = json_object_get(cl, "peers");
     if (json_array_size(peers)) {
-        printf("    Peers:\n        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
+        printf(_("    Peers:\n"));
+        printf("        %-16s %-10s %-6s %12s %10s\n", "ID", "SITE", "ALIVE", "LAG UPDATES", "LAG MS");
         for (size_t i = 0; i < json_array_size(peers); i++) {
             json_t *p = json_array_get(peers, i);
             printf("        %-16s %-10s %-6s %12lld %10lld%s\n", jstr(p, "id"), jstr(p, "site"),
                    json_is_true(json_object_get(p, "alive")) ? "yes" : "NO", jint(p, "lag_updates"),
-                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? "  (this node)" : "");
+                   jint(p, "lag_ms"), json_is_true(json_object_get(p, "self")) ? _("  (this node)") : "");
         }
     }
     json_t *dns = json_object_get(st, "dns");
-    if (dns) printf("    DNS publishing: %s\n", jstr(dns, "state"));
+    if (dns) printf(_("    DNS publishing: %s\n"), jstr(dns, "state"));
 }
 
 static const char status_usage[] =
@@ -632,12 +649,13 @@ static const char status_usage[] =
     "  Shows a node's counters like 'slmgr /dlv' on a KMS host: current count per\n"
     "  application, listening address, requests in total, failed, and per licence\n"
     "  status, and the cluster's peers with their replication lag. --cluster asks\n"
-    "  every peer's admin address too and adds cluster-wide totals. The admin address\n"
-    "  defaults to 127.0.0.1:8688.\n";
+    "  every peer's admin address too (every node of the cluster file with --config)\n"
+    "  and adds cluster-wide totals. The admin address comes from\n"
+    "  kmsctl --config FILE --node-id ID, else 127.0.0.1:8688.\n";
 
 static int cmd_status(int argc, char **argv)
 {
-    const char *admin = "127.0.0.1:8688";
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false, cluster = false;
     int timeout = 3000;
     ctlargs s = {.argc = argc, .argv = argv, .i = 0};
@@ -682,12 +700,13 @@ static int cmd_status(int argc, char **argv)
     json_object_set_new(all, "unreachable", unreachable);
     if (json) { char *t = json_dumps(all, JSON_INDENT(2)); puts(t); free(t); }
     else {
-        printf("Cluster: %zu nodes answering", json_array_size(nodes));
+        printf(_("Cluster: %zu nodes answering"), json_array_size(nodes));
         if (json_array_size(unreachable)) {
-            printf(", not answering:");
+            printf(_(", not answering:"));
             for (size_t i = 0; i < json_array_size(unreachable); i++) printf(" %s", json_string_value(json_array_get(unreachable, i)));
         }
-        printf("\n    Total requests received (all nodes): %lld\n    Failed requests received (all nodes): %lld\n", total, failed);
+        printf(_("\n    Total requests received (all nodes): %lld\n"), total);
+        printf(_("    Failed requests received (all nodes): %lld\n"), failed);
     }
     int rc = json_array_size(unreachable) ? EXIT_FAIL : 0;
     json_decref(all);
@@ -700,7 +719,7 @@ static const char peers_usage[] =
 
 static int cmd_peers(int argc, char **argv)
 {
-    const char *admin = "127.0.0.1:8688";
+    const char *admin = NULL; /* NULL: ctlnode_admin() */
     bool json = false;
     ctlargs s = {.argc = argc, .argv = argv, .i = 0};
     const char *a;
@@ -710,6 +729,7 @@ static int cmd_peers(int argc, char **argv)
         else if (ctlargs_is(&s, "--help") || ctlargs_is(&s, "-h")) { fputs(peers_usage, stdout); return 0; }
         else { ctlargs_usage_error("peers: unexpected argument '%s'", a); return EXIT_USAGE; }
     }
+    if (!admin && !(admin = ctlnode_admin())) return EXIT_FAIL;
     json_t *st = admin_get_json(admin, "/status", 3000);
     if (!st) return EXIT_FAIL;
     json_t *peers = json_object_get(json_object_get(st, "cluster"), "peers");
@@ -758,15 +778,17 @@ static const command commands[] = {
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: kmsctl [--token-file FILE] COMMAND [options]\n\ncommands:\n", f);
+    fputs("usage: kmsctl [--config FILE [--node-id ID]] [--token-file FILE] COMMAND [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
+          "'kmsctl help COMMAND' is the same; 'kmsctl --version' prints the version.\n"
+          "--config FILE (or KMSHA_CONFIG): ask the node the cluster file names, --node-id ID\n"
+          "(or KMSHA_NODE_ID) when it names several; a command's --admin wins over both.\n"
           "--token-file FILE: the node's admin token ([node] admin_token_file), which clients, dns,\n"
           "drain and undrain need; else $KMSHA_ADMIN_TOKEN_FILE, /etc/kmsha/admin.token or\n"
           "./var/admin.token (kmsd --local-cluster's).\n"
-          "Exit status: 0 success, 1 failure, 2 bad usage.\n\n", f);
-    fputs(activate_usage, f);
+          "Exit status: 0 success, 1 failure, 2 bad usage.\n", f);
 }
 
 static const command *find_command(const char *name)
@@ -795,24 +817,36 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/* Takes "--token-file FILE" (or --token-file=FILE) off the front of argv (argv[0] stays). */
+static void take_token_file(int *argc, char ***argv)
+{
+    char **v = *argv;
+    while (*argc >= 3 && (!strcmp(v[1], "--token-file") || !strncmp(v[1], "--token-file=", 13))) {
+        int used = v[1][12] == '=' ? 1 : 2;
+        ctladmin_set_token_file(used == 1 ? v[1] + 13 : v[2]);
+        v[used] = v[0];
+        v += used;
+        *argc -= used;
+    }
+    *argv = v;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_usage(stderr);
-        return EXIT_USAGE;
-    }
-    /* --token-file FILE before the command: the admin token for the commands that need it */
-    while (argc >= 3 && (!strcmp(argv[1], "--token-file") || !strncmp(argv[1], "--token-file=", 13))) {
-        int used = argv[1][12] == '=' ? 1 : 2;
-        ctladmin_set_token_file(used == 1 ? argv[1] + 13 : argv[2]);
-        argc -= used;
-        argv += used;
-    }
+    i18n_init();
+    /* --token-file FILE before the command, before or after --config / --node-id */
+    take_token_file(&argc, &argv);
+    if (ctlnode_options(&argc, &argv) != 0) return EXIT_USAGE;
+    take_token_file(&argc, &argv);
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (strcmp(name, "--version") == 0) {
+        printf("kmsctl " KMSHA_VERSION "\n");
+        return 0;
+    }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
     const command *c = find_command(name);
     if (!c) {

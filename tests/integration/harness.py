@@ -68,7 +68,7 @@ class Node:
     """One kmsd process with its own data directory, config file and log."""
 
     def __init__(self, workdir, node_id="kms1", host="127.0.0.1", port=None, admin_port=None,
-                 config="", extra_args=(), data_dir=None, wrapper=()):
+                 config="", extra_args=(), data_dir=None, wrapper=(), addresses_from_config=False):
         self.workdir = workdir
         self.node_id = node_id
         self.host = host
@@ -81,6 +81,8 @@ class Node:
         self.config = config
         self.extra_args = list(extra_args)
         self.wrapper = list(wrapper)  # e.g. ["ip", "netns", "exec", NAME]
+        # True: no --listen/--admin, the node listens where its [peer.ID] kms and admin say
+        self.addresses_from_config = addresses_from_config
         self.proc = None
         self.log = None
         self.exit_collected = True  # the test has seen how the last process ended
@@ -105,8 +107,9 @@ class Node:
 
     def start(self, extra_args=(), wait=True):
         self.note_unexpected_exit()
-        args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id,
-                "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port),
+        where = [] if self.addresses_from_config else [
+            "--listen", self.addr, "--admin", "%s:%d" % (self.host, self.admin_port)]
+        args = self.wrapper + [KMSD, "--config", self.config_path, "--node-id", self.node_id] + where + [
                 "--data-dir", self.data_dir] + [str(a) for a in self.extra_args + list(extra_args)]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
@@ -359,9 +362,13 @@ def wait_until(what, cond, timeout=30, step=0.05):
         time.sleep(step)
 
 
+def peer_info(node, peer_id):
+    """What node's /status says about peer_id (alive, last_heard_ms, lag...)."""
+    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]
+
+
 def peer_alive(node, peer_id):
-    """Whether node's /status says peer_id is alive."""
-    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]["alive"]
+    return peer_info(node, peer_id)["alive"]
 
 
 def connected_to(host, port):

@@ -6,10 +6,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSD, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import KMSD, NodeTestCase, activate, cmid, kmsctl, main, wait_until  # noqa: E402
 
 METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
                          r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})? '
@@ -81,9 +80,7 @@ class AdminTests(NodeTestCase):
         with open(n.config_path, "w") as f:
             f.write("[kms]\nactivation_interval = 60\nrenewal_interval = 1440\n")
         n.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 5
-        while "configuration reloaded" not in n.read_log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_until("the reload logged", lambda: "configuration reloaded" in n.read_log())
         r = activate(n)
         self.assertEqual((r["activation_interval"], r["renewal_interval"]), (60, 1440))
 

@@ -23,7 +23,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+from harness import (BUILD, KMSD, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main,
+                     peer_info, wait_until)  # noqa: E402
 
 ZONES = ("kms.test", "site1.kms.test")
 # Long enough for kmsctl and kmsbench to look kms1 up after its kill, before it is withdrawn
@@ -138,18 +139,8 @@ def dns_section(named, key_file=None, zones="kms.test, site1.kms.test:site1"):
 def wait_for(what, cond, timeout=30, step=0.1):
     """Waits for cond() (generous deadline, monotonic clock); returns the seconds it took."""
     t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        last = cond()
-        if last:
-            return time.monotonic() - t0
-        time.sleep(step)
-    raise AssertionError("%s: not within %ss (last: %r)" % (what, timeout, last))
-
-
-def heard_ms(node, peer_id):
-    """When node last heard peer_id (its /status, unix ms; 0 = never)."""
-    return [p for p in node.status()["cluster"]["peers"] if p["id"] == peer_id][0]["last_heard_ms"]
+    wait_until(what, cond, timeout, step)
+    return time.monotonic() - t0
 
 
 class DnsTests(NodeTestCase):
@@ -205,7 +196,7 @@ class DnsTests(NodeTestCase):
         # kill -9 kms1: before it is withdrawn, a client fails over to the next priority.
         # kms2 has heard kms1 at this time or later (or, never having heard it, has been up
         # since t_start): the rule counts dead_after + withdraw_after from there.
-        heard = max(heard_ms(c.nodes[1], "kms1") / 1000, t_start)
+        heard = max(peer_info(c.nodes[1], "kms1")["last_heard_ms"] / 1000, t_start)
         victim = c.nodes[0]
         victim.kill9()
         t_kill = time.time()
@@ -287,6 +278,54 @@ class DnsTests(NodeTestCase):
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
+
+    def test_dual_stack_node_gets_a_and_aaaa(self):
+        """A node with an IPv4 and an IPv6 kms address publishes both an A and an AAAA
+        record for its SRV target; a single-stack node only its A; kmsctl dns check checks
+        both families and sees a missing AAAA; drain deletes both."""
+        named = self.named
+        c = Cluster(self, n=2, ids=["ds1", "ds2"], cluster_config=dns_section(named, zones="kms.test"))
+        port = c.kms_port
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:  # ds1 is dual-stack: an address list of both families
+            f.write(text.replace("[peer.ds1]\nkms = 127.0.0.1:%d\n" % port,
+                                 "[peer.ds1]\nkms = 127.0.0.1:%d, [::1]:%d\n" % (port, port)))
+        c.start()
+        want = {"ds1.kms.test.": (0, 100, port), "ds2.kms.test.": (0, 100, port)}
+        both = lambda: (named.dig("ds1.kms.test", "A") == ["127.0.0.1"] and named.dig("ds1.kms.test", "AAAA") == ["::1"]
+                        and named.dig("ds2.kms.test", "A") == ["127.0.0.2"])
+        wait_for("A and AAAA of ds1", lambda: all(named.srv("kms.test").get(k) == v for k, v in want.items()) and both())
+        self.assertEqual(named.dig("ds2.kms.test", "AAAA"), [])
+        admin1 = "%s:%d" % (c.hosts[0], c.admin_ports[0])
+        rc, out, err = kmsctl("dns", "check", "--json", "--admin", admin1)
+        self.assertEqual(rc, 0, out + err)
+        peers = {p["id"]: p for p in json.loads(out)["zones"][0]["peers"]}
+        self.assertEqual(peers["ds1"]["address"], {"name": "ds1.kms.test.", "should": ["127.0.0.1", "::1"],
+                                                   "found": ["127.0.0.1", "::1"]})
+        self.assertEqual(peers["ds2"]["address"]["should"], ["127.0.0.2"])
+
+        # The AAAA record goes (by hand): the check says so, the next cycle puts it back.
+        nsupdate = subprocess.run([tool("nsupdate"), "-k", named.key_file], input=(
+            "server 127.0.0.1 %d\nzone kms.test\nupdate delete ds1.kms.test AAAA\nsend\n" % named.port),
+            capture_output=True, text=True, timeout=20)
+        self.assertEqual(nsupdate.returncode, 0, nsupdate.stderr)
+        self.assertEqual(named.dig("ds1.kms.test", "AAAA"), [])
+        rc, out, err = kmsctl("dns", "check", "--admin", admin1)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("ds1.kms.test. should be 127.0.0.1 ::1, found 127.0.0.1)", out)
+        c.nodes[0].stop()  # restarted: it publishes at start
+        c.nodes[0].start()
+        wait_for("AAAA of ds1 back", both)
+
+        # Drained: both of its address records go with its SRV record.
+        rc, out, err = kmsctl("drain", "--admin", admin1, "ds1")
+        self.assertEqual(rc, 0, out + err)
+        wait_for("ds1 withdrawn", lambda: "ds1.kms.test." not in named.srv("kms.test")
+                 and not named.dig("ds1.kms.test", "A") and not named.dig("ds1.kms.test", "AAAA"))
+        rc, out, err = kmsctl("undrain", "--admin", admin1, "ds1")
+        self.assertEqual(rc, 0, out + err)
+        wait_for("ds1 back after undrain", both)
 
     def test_a_peer_never_heard_keeps_its_records_for_dead_after_plus_withdraw_after(self):
         # kms1 publishes and dies before kms2 starts: kms2 never hears it. Its records must

@@ -55,6 +55,8 @@ class ExampleTests(unittest.TestCase):
             prio = re.search(r"^priority = (\d+)", s, re.M).group(1)
             self.assertRegex(s, r"(?m)^weight = \d+")
             self.assertRegex(s, r"(?m)^public_key = \S{40}$")
+            # dual-stack: the allowlist's IPv6 ranges reach nodes that have IPv6 addresses
+            self.assertRegex(s, r"(?m)^kms = \d+\.\d+\.\d+\.\d+:1688, \[[0-9a-f:]+\]:1688$")
             sites.setdefault(site, set()).add(prio)
         self.assertEqual(len(sites), 3)
         self.assertTrue(all(len(p) == 1 for p in sites.values()), sites)  # one priority per site

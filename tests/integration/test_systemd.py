@@ -43,21 +43,27 @@ class UnitTests(NodeTestCase):
     @unittest.skipUnless(ANALYZE, "systemd-analyze is not installed")
     def test_unit_verifies(self):
         path, text = self.unit_for_test()
-        p = subprocess.run([ANALYZE, "verify", path], capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        # verify also opens the Documentation= man pages: the ones built beside kmsd
+        env = dict(os.environ, MANPATH=os.path.join(BUILD, "man"))
+        p = subprocess.run([ANALYZE, "verify", path], capture_output=True, text=True, timeout=60, cwd=self.workdir,
+                           env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(p.stderr.strip(), "", "systemd-analyze verify complained")
         # What the issue asks of the unit, spelled out.
         for line in ["Type=notify", "WatchdogSec=", "User=kmsha", "NoNewPrivileges=yes", "ProtectSystem=strict",
                      "ProtectHome=yes", "PrivateTmp=yes", "StateDirectory=kmsha/%i", "ReadWritePaths=/var/lib/kmsha/%i",
                      "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service",
-                     "ExecReload=/bin/kill -HUP $MAINPID", "--node-id %i"]:
+                     "ExecReload=/bin/kill -HUP $MAINPID", "--node-id ${KMSHA_NODE_ID}",
+                     "Environment=KMSHA_CONFIG=/etc/kmsha/kmsha.ini KMSHA_NODE_ID=%i",
+                     "EnvironmentFile=-/etc/default/kmsha-%i", "--config ${KMSHA_CONFIG}"]:
             self.assertIn(line, text)
         self.assertNotIn("CAP_NET_BIND_SERVICE", text)
         # A bad unit is caught (the check is real).
         bad = os.path.join(self.workdir, "kmsd@bad.service")
         with open(path) as src, open(bad, "w") as f:
             f.write(src.read().replace("Type=notify", "Type=notifyy"))
-        p = subprocess.run([ANALYZE, "verify", bad], capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        p = subprocess.run([ANALYZE, "verify", bad], capture_output=True, text=True, timeout=60, cwd=self.workdir,
+                           env=env)
         self.assertIn("notifyy", p.stdout + p.stderr)
 
     @unittest.skipUnless(ANALYZE, "systemd-analyze is not installed")
@@ -77,7 +83,7 @@ class UnitTests(NodeTestCase):
         with open(conf) as f:
             text = f.read()
         self.assertNotIn("@KMSHA_", text)
-        self.assertRegex(text, r"ExecStart=/\S+/kmsd --config /etc/kmsha/kmsha.ini --node-id %i")
+        self.assertRegex(text, r"ExecStart=/\S+/kmsd --config \$\{KMSHA_CONFIG\} --node-id \$\{KMSHA_NODE_ID\}")
         with open(os.path.join(ROOT, "ops", "systemd", "low-port.conf.example")) as f:
             dropin = f.read()
         self.assertIn("AmbientCapabilities=CAP_NET_BIND_SERVICE", dropin)
@@ -156,6 +162,102 @@ class NotifyTests(NodeTestCase):
         activate(n)
         self.assertEqual(n.stop(), 0)
 
+
+
+class JournalTests(NodeTestCase):
+    """Under systemd, stderr is a stream socket to journald and JOURNAL_STREAM names it: then
+    lines carry an sd-daemon <N> priority and no time of their own."""
+
+    def run_until_ready(self, env, stderr, extra=()):
+        port, admin = free_port(), free_port()
+        proc = subprocess.Popen([KMSD, "--node-id", "kms1", "--listen", "127.0.0.1:%d" % port,
+                                 "--admin", "127.0.0.1:%d" % admin, "--data-dir",
+                                 os.path.join(self.workdir, "data")] + list(extra),
+                                env=env, stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL)
+        return proc
+
+    def test_priorities_when_stderr_is_the_journal(self):
+        journal, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        st = os.fstat(child.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        proc = self.run_until_ready(env, child.fileno())
+        child.close()
+        journal.settimeout(0.5)
+        text = ""
+        try:
+            deadline = time.monotonic() + 15
+            while " ready" not in text and time.monotonic() < deadline:
+                try:
+                    text += journal.recv(65536).decode()
+                except socket.timeout:
+                    pass
+            self.assertIn(" ready", text)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(15), 0)
+            while True:
+                chunk = journal.recv(65536).decode()
+                if not chunk:
+                    break
+                text += chunk
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            journal.close()
+        lines = [l for l in text.splitlines() if l]
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[3467]>kms1 (debug|info|warn|error): ", line)
+            self.assertNotRegex(line, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "journald adds the time itself")
+        self.assertTrue(any(l.startswith("<6>kms1 info: ") for l in lines), lines)
+
+    def test_inherited_journal_stream_is_not_trusted(self):
+        # JOURNAL_STREAM from a parent whose stderr this is not (a redirect): plain text
+        env = dict(os.environ, JOURNAL_STREAM="1:1")
+        log_path = os.path.join(self.workdir, "kmsd.log")
+        with open(log_path, "w") as log:
+            proc = self.run_until_ready(env, log)
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    with open(log_path) as f:
+                        if " ready" in f.read():
+                            break
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(15), 0)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        with open(log_path) as f:
+            first = f.readline()
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z kms1 info: ")
+
+    def test_log_format_journal_setting(self):
+        cfg = os.path.join(self.workdir, "journal.ini")
+        with open(cfg, "w") as f:
+            f.write("[node]\nlog_format = journal\n")
+        log_path = os.path.join(self.workdir, "kmsd.log")
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        with open(log_path, "w") as log:
+            proc = self.run_until_ready(env, log, ["--config", cfg])
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    with open(log_path) as f:
+                        if " ready" in f.read():
+                            break
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(15), 0)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        with open(log_path) as f:
+            self.assertRegex(f.readline(), r"^<6>kms1 info: ")
 
 if __name__ == "__main__":
     main()

@@ -34,7 +34,7 @@ static int load_text(kmsd_config *cfg, const char *text, char *err, size_t errle
 
 /* Expects text to fail with exactly "TMPFILE:" + suffix. */
 #define CHECK_LOAD_ERR(text, suffix) do { \
-    kmsd_config c_; char e_[512], want_[600]; \
+    static kmsd_config c_; char e_[512], want_[600]; /* static: ASan gives each expansion its own stack */ \
     int rc_ = load_text(&c_, (text), e_, sizeof e_); \
     snprintf(want_, sizeof want_, "%s:%s", tmp_path, (suffix)); \
     CHECKF(rc_ == KMS_ECONFIG && strcmp(e_, want_) == 0, "rc %d\n  got  '%.200s'\n  want '%.200s'", \
@@ -42,7 +42,7 @@ static int load_text(kmsd_config *cfg, const char *text, char *err, size_t errle
 
 /* The same, when only the start of the message is fixed. */
 #define CHECK_LOAD_ERR_START(text, start) do { \
-    kmsd_config c_; char e_[512], want_[600]; \
+    static kmsd_config c_; char e_[512], want_[600]; /* static: ASan gives each expansion its own stack */ \
     int rc_ = load_text(&c_, (text), e_, sizeof e_); \
     snprintf(want_, sizeof want_, "%s:%s", tmp_path, (start)); \
     CHECKF(rc_ == KMS_ECONFIG && strncmp(e_, want_, strlen(want_)) == 0, "rc %d\n  got  '%.200s'\n  want '%.200s...'", \
@@ -287,7 +287,8 @@ static void test_reference(void)
     char *text;
     int n = read_reference(rows, 128, &text);
     static const char *keys[] = {
-        "id", "listen", "data_dir", "admin", "log_level", "audit_log", "admin_token_file", "admin_hosts",
+        "id", "listen", "data_dir", "admin", "log_level", "log_format", "audit_log", "admin_token_file",
+        "admin_hosts",
         "activation_interval", "renewal_interval", "client_lifetime_days", "count_cap",
         "max_clock_skew", "ndr64", "btfn", "verify_v4_mac", "allow_products",
         "epid_windows", "epid_office2010", "epid_office2013", "epid_office2016",
@@ -890,6 +891,70 @@ static void test_validate(void)
     CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
 }
 
+/* ---- dual-stack peers ------------------------------------------------------------------- */
+
+/* [peer.ID] kms and admin take address lists: an IPv4 and an IPv6 address of one node. */
+static void test_peer_addr_lists(void)
+{
+    kmsd_config c;
+    char err[512];
+    const char *ok = "[cluster]\ninsecure = true\n"
+                     "[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1688\nadmin = [2001:db8::1]:8688,10.0.0.1\n"
+                     "replication = [2001:db8::1]:7001\n"
+                     "[peer.b]\nkms = 10.0.0.2\nkms = [2001:db8::2]\nreplication = 10.0.0.2:7001\n";
+    CHECKF(load_text(&c, ok, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(c.n_peers, 2);
+    const config_peer *a = config_find_peer(&c, "a"), *b = config_find_peer(&c, "b");
+    CHECK(a && b);
+    if (!a || !b) return;
+    CHECK_EQ_INT(a->n_kms, 2);
+    CHECK(!strcmp(a->kms_addrs[0].host, "10.0.0.1") && a->kms_addrs[0].port == 1688);
+    CHECK(!strcmp(a->kms_addrs[1].host, "2001:db8::1") && a->kms_addrs[1].port == 1688);
+    CHECK(!strcmp(a->kms.host, "10.0.0.1") && a->kms.port == 1688); /* the first */
+    CHECK_EQ_INT(a->n_admin, 2);
+    CHECK(!strcmp(a->admin.host, "2001:db8::1") && a->admin.port == 8688);
+    CHECK(!strcmp(a->admin_addrs[1].host, "10.0.0.1") && a->admin_addrs[1].port == 8688);
+    CHECK(!strcmp(a->replication.host, "2001:db8::1"));
+    /* a repeated key appends, as [node] listen does */
+    CHECK_EQ_INT(b->n_kms, 2);
+    CHECK(!strcmp(b->kms_addrs[1].host, "2001:db8::2") && b->kms_addrs[1].port == 1688);
+    c.node_id[0] = 'a', c.node_id[1] = 0;
+    CHECKF(config_validate(&c, err, sizeof err) == 0, "%s", err);
+
+    CHECK_LOAD_ERR("[peer.a]\nkms = 10.0.0.1, 10.0.0.1:1688\n", "2: [peer.a] kms: '10.0.0.1:1688' is listed twice");
+    CHECK_LOAD_ERR("[peer.a]\nkms = 10.0.0.1, [2001:db8::1\n",
+                   "2: [peer.a] kms: '[2001:db8::1' is not an address (HOST:PORT or [IPV6]:PORT)");
+    CHECK_LOAD_ERR("[peer.a]\nadmin = ,\n", "2: [peer.a] admin: no address given");
+    CHECK_LOAD_ERR("[peer.a]\nkms = 1.0.0.1, 1.0.0.2\nkms = 1.0.0.3,1.0.0.4,1.0.0.5\n",
+                   "3: [peer.a] kms: too many addresses (at most 4)");
+    /* A bad entry stores nothing: the earlier list stays. */
+    CHECK(load_text(&c, "[peer.a]\nkms = 10.0.0.1\nkms = [::1], nowhere:x\n", err, sizeof err) == KMS_ECONFIG);
+
+    /* DNS publishing: one SRV port per node, and a derived target needs address literals. */
+    char text[1024];
+    const char *dns = "[dns]\nserver = 127.0.0.1:53\nzones = kms.test\ntsig_key_file = /k\n";
+    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1689\n"
+             "replication = 10.0.0.1:7001\n", dns);
+    CHECK(load_text(&c, text, err, sizeof err) == 0);
+    snprintf(c.node_id, sizeof c.node_id, "a");
+    CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
+    CHECKF(strstr(err, "[peer.a] kms: 10.0.0.1 takes port 1688, 2001:db8::1 port 1689: the SRV record has one port") == err,
+           "%s", err);
+    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = kms-a.example.edu, [2001:db8::1]\n"
+             "replication = 10.0.0.1:7001\n", dns);
+    CHECK(load_text(&c, text, err, sizeof err) == 0);
+    snprintf(c.node_id, sizeof c.node_id, "a");
+    CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
+    CHECKF(strstr(err, "[peer.a] target: needed for DNS publishing, since kms lists a host name (kms-a.example.edu)") == err,
+           "%s", err);
+    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1, [::]\n"
+             "replication = 10.0.0.1:7001\n", dns);
+    CHECK(load_text(&c, text, err, sizeof err) == 0);
+    snprintf(c.node_id, sizeof c.node_id, "a");
+    CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
+    CHECKF(strstr(err, "[peer.a] target: needed for DNS publishing, since kms is a wildcard address") == err, "%s", err);
+}
+
 int main(void)
 {
     test_defaults();
@@ -902,6 +967,7 @@ int main(void)
     test_cidr();
     test_allowlist();
     test_validate();
+    test_peer_addr_lists();
     if (tmp_path[0]) unlink(tmp_path);
     return tu_finish();
 }
