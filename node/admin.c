@@ -470,14 +470,6 @@ admin *admin_new(node *n, char *err, size_t errlen)
         admin_free(&a);
         return NULL;
     }
-    for (int i = 0; i < n->cfg.n_admin_also; i++) { /* the rest of [peer.ID] admin (dual-stack) */
-        const config_addr *ad = &n->cfg.admin_also[i];
-        if (evhttp_bind_socket(a->http, ad->host, ad->port) != 0) {
-            snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", ad->host, ad->port);
-            admin_free(&a);
-            return NULL;
-        }
-    }
     /* POST only for /drain and /undrain: every other handler starts with admin_get_only(). */
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(a->http, 8192);

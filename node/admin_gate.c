@@ -46,7 +46,8 @@ typedef struct aconn {
 struct admin_gate {
     node *n;
     struct evhttp *http;
-    listener *lst;
+    listener *lst[1 + CONFIG_MAX_PEER_ADDRS]; /* cfg.admin, then cfg.admin_also (dual-stack) */
+    int n_lst;
     char token[2 * TOKEN_BYTES + 1];
     route routes[MAX_ROUTES];
     int n_routes;
@@ -162,19 +163,33 @@ static bool split_host(const char *text, char *host, size_t cap, unsigned *port)
     return host[0] != 0;
 }
 
-/* Does "host[:port]" name this node's admin address? */
+/* Does "host[:port]" name the admin address a (its address, localhost for loopback, any
+ * IP literal for a wildcard address)? */
+static bool names_addr(const char *host, unsigned port, const config_addr *a)
+{
+    if (port && port != a->port) return false;
+    const char *mine = a->host;
+    bool wildcard = !mine[0] || !strcmp(mine, "0.0.0.0") || !strcmp(mine, "::");
+    if (!strcasecmp(host, mine)) return true;
+    if (wildcard && is_ip_literal(host)) return true; /* a rebinding attack needs a name */
+    return !strcasecmp(host, "localhost") && (wildcard || is_loopback_host(mine));
+}
+
+/* Does "host[:port]" name one of this node's admin addresses, or a name of [node]
+ * admin_hosts (with one of their ports)? */
 static bool host_allowed(const admin_gate *g, const char *text)
 {
     const kmsd_config *cfg = &g->n->cfg;
     char host[300];
     unsigned port;
     if (!split_host(text, host, sizeof host, &port)) return false;
-    if (port && port != cfg->admin.port) return false;
-    const char *mine = cfg->admin.host;
-    bool wildcard = !mine[0] || !strcmp(mine, "0.0.0.0") || !strcmp(mine, "::");
-    if (!strcasecmp(host, mine)) return true;
-    if (wildcard && is_ip_literal(host)) return true; /* a rebinding attack needs a name */
-    if (!strcasecmp(host, "localhost") && (wildcard || is_loopback_host(mine))) return true;
+    bool port_ok = !port || port == cfg->admin.port;
+    if (names_addr(host, port, &cfg->admin)) return true;
+    for (int i = 0; i < cfg->n_admin_also; i++) {
+        if (names_addr(host, port, &cfg->admin_also[i])) return true;
+        port_ok |= port == cfg->admin_also[i].port;
+    }
+    if (!port_ok) return false;
     /* [node] admin_hosts: names of this admin address, comma-separated */
     const char *p = cfg->admin_hosts;
     size_t hl = strlen(host);
@@ -193,7 +208,12 @@ static bool origin_allowed(const admin_gate *g, const char *origin)
     char host[300];
     unsigned port;
     if (!split_host(origin + 7, host, sizeof host, &port)) return false;
-    return (port ? port : 80) == g->n->cfg.admin.port && host_allowed(g, origin + 7);
+    if (!port) { /* "http://host" is port 80: say so, for the address check */
+        char with_port[320];
+        snprintf(with_port, sizeof with_port, "%s:80", origin + 7);
+        return host_allowed(g, with_port);
+    }
+    return host_allowed(g, origin + 7);
 }
 
 static bool token_ok(const admin_gate *g, const char *auth)
@@ -254,7 +274,8 @@ static void conn_gone(struct evhttp_connection *evcon, void *arg)
     event_free(c->deadline);
     event_free(c->adopt);
     free(c);
-    if (g->stats.open < g->n->cfg.admin_max_connections) listener_hold(g->lst, false);
+    if (g->stats.open < g->n->cfg.admin_max_connections)
+        for (int i = 0; i < g->n_lst; i++) listener_hold(g->lst[i], false);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -299,7 +320,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
          * kernel's queue and take no descriptor until one of these closes. */
         if (g->stats.open >= g->n->cfg.admin_max_connections) {
             g->stats.refused++;
-            listener_hold(g->lst, true);
+            for (int i = 0; i < g->n_lst; i++) listener_hold(g->lst[i], true);
             if (log_allow(LOG_CLASS_ADMIN))
                 log_info("admin: admin_max_connections (%u) open, not accepting more for now",
                          g->n->cfg.admin_max_connections);
@@ -402,11 +423,14 @@ admin_gate *admin_gate_new(node *n, struct evhttp *http, char *err, size_t errle
         return NULL;
     }
     evhttp_set_bevcb(http, make_bev, g);
-    g->lst = listener_new_http(n->base, &n->cfg.admin, http, "admin", err, errlen);
-    if (!g->lst) {
-        explicit_bzero(g->token, sizeof g->token);
-        free(g);
-        return NULL;
+    for (int i = 0; i <= n->cfg.n_admin_also; i++) {
+        const config_addr *ad = i ? &n->cfg.admin_also[i - 1] : &n->cfg.admin;
+        g->lst[g->n_lst] = listener_new_http(n->base, ad, http, "admin", err, errlen);
+        if (!g->lst[g->n_lst]) {
+            admin_gate_free(&g);
+            return NULL;
+        }
+        g->n_lst++;
     }
     return g;
 }
@@ -415,7 +439,7 @@ void admin_gate_free(admin_gate **self_p)
 {
     if (!self_p || !*self_p) return;
     admin_gate *g = *self_p;
-    listener_free(&g->lst);
+    for (int i = 0; i < g->n_lst; i++) listener_free(&g->lst[i]);
     while (g->conns) { /* normally gone with evhttp_free */
         aconn *c = g->conns;
         g->conns = c->next;

@@ -898,10 +898,10 @@ static void test_peer_addr_lists(void)
 {
     kmsd_config c;
     char err[512];
-    const char *ok = "[cluster]\ninsecure = true\n"
+    const char *ok = "[cluster]\nkey_dir = /k\n"
                      "[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1688\nadmin = [2001:db8::1]:8688,10.0.0.1\n"
-                     "replication = [2001:db8::1]:7001\n"
-                     "[peer.b]\nkms = 10.0.0.2\nkms = [2001:db8::2]\nreplication = 10.0.0.2:7001\n";
+                     "replication = [2001:db8::1]:7001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n"
+                     "[peer.b]\nkms = 10.0.0.2\nkms = [2001:db8::2]\nreplication = 10.0.0.2:7001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n";
     CHECKF(load_text(&c, ok, err, sizeof err) == 0, "%s", err);
     CHECK_EQ_INT(c.n_peers, 2);
     const config_peer *a = config_find_peer(&c, "a"), *b = config_find_peer(&c, "b");
@@ -933,21 +933,21 @@ static void test_peer_addr_lists(void)
     /* DNS publishing: one SRV port per node, and a derived target needs address literals. */
     char text[1024];
     const char *dns = "[dns]\nserver = 127.0.0.1:53\nzones = kms.test\ntsig_key_file = /k\n";
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1689\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = 10.0.0.1:1688, [2001:db8::1]:1689\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");
     CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
     CHECKF(strstr(err, "[peer.a] kms: 10.0.0.1 takes port 1688, 2001:db8::1 port 1689: the SRV record has one port") == err,
            "%s", err);
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = kms-a.example.edu, [2001:db8::1]\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = kms-a.example.edu, [2001:db8::1]\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");
     CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
     CHECKF(strstr(err, "[peer.a] target: needed for DNS publishing, since kms lists a host name (kms-a.example.edu)") == err,
            "%s", err);
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1, [::]\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = 10.0.0.1, [::]\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");
