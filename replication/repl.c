@@ -61,7 +61,7 @@ typedef struct peer {
     int64_t behind_since_ms;
     void *dealer;           /* to its ROUTER (NULL for self) */
     char pub_ep[300], router_ep[300]; /* its endpoints, for re-dialling */
-    double redialled_mono_ms;
+    bool redial;            /* a handshake with it failed: dial again (redial_failed_peers) */
     struct event *ev;
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
 } peer;
@@ -96,6 +96,7 @@ struct repl {
     bool zap_running;
     void *zap;               /* its REP socket, bound before the thread starts */
     char pub_key[41], sec_key[41]; /* this node's CURVE pair (Z85), for re-dialling */
+    void *monitor;           /* PAIR: failed handshakes of the SUB and the DEALERs */
     uint8_t allowed_keys[REPL_MAX_PEERS][32];
     int n_allowed;
 };
@@ -653,18 +654,40 @@ static void on_safety(evutil_socket_t fd, short what, void *arg)
 
 /* libzmq gives up a connection for good when its handshake fails on a protocol error (a
  * process without CURVE, or speaking something else, bound on a stopped peer's port):
- * the peer would stay unheard after it came back. So the connections to a peer that has
- * been silent for dead_after_ms are dialled again, at most once per dead_after_ms. */
-static void redial_silent_peers(repl *r, double mono)
+ * the peer would stay unheard after it came back. A monitor on the SUB reports failed
+ * handshakes; both connections to that peer are then dialled again at the next heartbeat
+ * tick (with that peer's server key set again on the SUB). */
+#define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+static void drain_monitor(repl *r)
 {
-    double every = (double)r->cfg.dead_after_ms;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, r->monitor, ZMQ_DONTWAIT) < 0) { zmq_msg_close(&ev); return; }
+        zmq_msg_init(&addr);
+        bool two = zmq_msg_more(&ev) && zmq_msg_recv(&addr, r->monitor, ZMQ_DONTWAIT) >= 0;
+        if (two && zmq_msg_size(&ev) >= 2) {
+            char ep[300];
+            snprintf(ep, sizeof ep, "%.*s", (int)zmq_msg_size(&addr), (const char *)zmq_msg_data(&addr));
+            for (int i = 0; i < r->n_peers; i++)
+                if (!strcmp(ep, r->peers[i].pub_ep) || !strcmp(ep, r->peers[i].router_ep)) r->peers[i].redial = true;
+        }
+        zmq_msg_close(&addr);
+        zmq_msg_close(&ev);
+    }
+}
+
+static void redial_failed_peers(repl *r)
+{
+    drain_monitor(r);
     for (int i = 0; i < r->n_peers; i++) {
         peer *p = &r->peers[i];
-        if (p->self || p->alive || mono - p->redialled_mono_ms < every || mono - p->heard_mono_ms < every) continue;
-        p->redialled_mono_ms = mono;
+        if (p->self || !p->redial) continue;
+        p->redial = false;
         zmq_disconnect(r->sub, p->pub_ep); /* ENOENT when libzmq dropped it already */
         zmq_disconnect(p->dealer, p->router_ep);
-        /* The SUB's server key is that of the last connect: set this peer's again. */
         if ((set_curve_client(r->sub, p->cfg->public_key, r->pub_key, r->sec_key) != 0 ||
              zmq_connect(r->sub, p->pub_ep) != 0 || zmq_connect(p->dealer, p->router_ep) != 0))
             rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: cannot dial peer %s again: %s", p->cfg->id,
@@ -689,7 +712,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
-    redial_silent_peers(r, mono);
+    redial_failed_peers(r);
     send_heartbeat(r);
     drain_all(r);
     maybe_sync(r);
@@ -838,6 +861,15 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
             goto fail;
         }
     }
+    /* The SUB's failed handshakes (redial_failed_peers); a peer's DEALER is dialled again
+     * with its SUB connection. */
+    if (zmq_socket_monitor(r->sub, "inproc://kmsha-repl-monitor", MONITOR_EVENTS) != 0 ||
+        !(r->monitor = zmq_socket(r->ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(r->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(r->monitor, "inproc://kmsha-repl-monitor") != 0) {
+        snprintf(err, errlen, "cannot monitor the replication sockets: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
     int maxmsg = MAX_MSG * 2;
     int64_t maxmsg64 = maxmsg;
     zmq_setsockopt(r->sub, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
@@ -915,6 +947,7 @@ void repl_free(repl **self_p)
         if (r->peers[i].ev) event_free(r->peers[i].ev);
         if (r->peers[i].dealer) zmq_close(r->peers[i].dealer);
     }
+    if (r->monitor) zmq_close(r->monitor);
     if (r->pub) zmq_close(r->pub);
     if (r->sub) zmq_close(r->sub);
     if (r->router) zmq_close(r->router);
