@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "bench/hist.h"
+#include "proto/clock.h"
 
 #define PAGE 4096
 #define DATA_PAGES 32768        /* a 128 MB data file: a store of a few hundred thousand clients */
@@ -53,13 +54,6 @@ typedef struct files {
     int data_fd, meta_fd, journal_fd;
     char data_path[4096], journal_path[4096];
 } files;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void sleep_ms(double ms)
 {
@@ -140,10 +134,10 @@ static void *background_main(void *arg)
 {
     background *b = arg;
     uint64_t rnd = 0x9e3779b97f4a7c15u;
-    double carry = 0, last = now_ms(), last_sync = last;
+    double carry = 0, last = clock_mono_ms(), last_sync = last;
     while (!atomic_load(&b->stop)) {
         sleep_ms(10);
-        double t = now_ms();
+        double t = clock_mono_ms();
         if (write_pages(b->fd, b->pages_per_ms * (t - last), &carry, &rnd) != 0 ||
             sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
             b->failed = errno;
@@ -198,28 +192,28 @@ static int run_model(const options *o, files *f, int model, result *r, char *err
     double carry = 0, interval = 1000 / o->rate;
     off_t journal_off = 0;
     uint64_t total = (uint64_t)(o->rate * o->seconds), done = 0;
-    double start = now_ms() + 10, last_end = 0;
+    double start = clock_mono_ms() + 10, last_end = 0;
     int rc = 0;
     while (done < total) {
         double oldest = start + (double)done * interval;
         /* kmsd's commit_delay_ms: the oldest record waits out its window, unless it
          * queued during the previous commit */
         double go = oldest <= last_end ? oldest : oldest + o->delay_ms;
-        double t = now_ms();
+        double t = clock_mono_ms();
         if (t < go) {
             sleep_ms(go - t);
-            t = now_ms();
+            t = clock_mono_ms();
         }
         uint64_t arrived = (uint64_t)((t - start) / interval) + 1;
         if (arrived > total) arrived = total;
         uint64_t n = arrived - done;
-        double t0 = now_ms();
+        double t0 = clock_mono_ms();
         if (commit(o, f, model, n, &carry, &rnd, &journal_off, &meta_turn) != 0) {
             snprintf(err, errlen, "write or fdatasync failed: %s", strerror(errno));
             rc = -1;
             break;
         }
-        double t1 = now_ms();
+        double t1 = clock_mono_ms();
         hist_record(r->commit, (uint64_t)((t1 - t0) * 1000));
         for (uint64_t i = done; i < arrived; i++)
             hist_record(r->latency, (uint64_t)((t1 - (start + (double)i * interval)) * 1000));

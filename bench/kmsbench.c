@@ -36,6 +36,7 @@
 
 #include "bench/bench.h"
 #include "ops/kmsctl/srvlookup.h"
+#include "proto/clock.h"
 #include "proto/dnsmsg.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
@@ -133,13 +134,6 @@ struct bench {
 };
 
 /* ------------------------------------------------------------------ small helpers */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -240,13 +234,6 @@ static int client_protocol(const bench_config *cfg, uint64_t i, int product)
     if (cfg->protocol > 0) return cfg->protocol;
     if (cfg->protocol < 0) return 4 + (int)(mix3(cfg->seed, i, 4) % 3);
     return cfg->products[product].protocol;
-}
-
-static uint64_t filetime_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return kms_filetime_from_unix((int64_t)ts.tv_sec) + (uint64_t)ts.tv_nsec / 100u;
 }
 
 
@@ -408,7 +395,7 @@ static void slot_finish(slot *s, int cause)
 {
     worker *w = s->w;
     bench *b = w->b;
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     slot_close(s);
     if (s->measured) {
         series_advance(w, now);
@@ -694,7 +681,7 @@ static void start_activation(worker *w, slot *s, uint64_t start_us, bool measure
             /* Open loop: never more outstanding than asked; the skipped start fails. */
             if (measured) {
                 w->res.attempted++;
-                record_failure(w, CAUSE_OVERLOAD, now_us());
+                record_failure(w, CAUSE_OVERLOAD, clock_mono_us());
             }
             atomic_fetch_add_explicit(&b->seq, 1, memory_order_relaxed);
             return;
@@ -721,7 +708,7 @@ static void start_activation(worker *w, slot *s, uint64_t start_us, bool measure
         .protocol = s->protocol, .app_id = p->app_id, .sku_id = p->sku_id, .kms_id = p->kms_id,
         .n_policy = p->n_policy, .license_status = LICENSE_STATUS_OOB,
         .binding_expiration = BINDING_EXPIRATION, .workstation = ws,
-        .client_time = filetime_now(), .ndr64 = cfg->ndr64, .btfn = true, .requests = 1,
+        .client_time = clock_filetime(0), .ndr64 = cfg->ndr64, .btfn = true, .requests = 1,
         .verify = cfg->verify, .random = bench_random, .random_ctx = &w->rng,
     };
     client_cmid(cfg, i, &kp.cmid);
@@ -740,7 +727,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     worker *w = s->w;
     (void)fd;
     (void)what;
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     if (s->state != S_IDLE || !may_start(w, now)) {
         maybe_finish_run(w);
         return;
@@ -766,7 +753,7 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
     worker *w = arg;
     (void)fd;
     (void)what;
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     /* at most a batch per turn, so answers are read even when the timetable runs ahead */
     for (int batch = 0; batch < 256; batch++) {
         uint64_t due = due_us(w, w->open_k);
@@ -789,7 +776,7 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
 static void sched_arm(worker *w)
 {
     uint64_t due = due_us(w, w->open_k);
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     uint64_t wait = due > now ? due - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000000u),
                          .tv_usec = (suseconds_t)(wait % 1000000u)};
@@ -819,7 +806,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
  * outstanding (at most --timeout), then stops the loop. */
 static void maybe_finish_run(worker *w)
 {
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     /* open loop: the timetable alone decides when starts end (see sched_cb) */
     if (!w->stopping && (w->b->cfg.rate <= 0 || w->b->stop_now) && !may_start(w, now))
         w->stopping = true;
@@ -845,7 +832,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     bench *b = w->b;
     (void)fd;
     (void)what;
-    uint64_t now = now_us();
+    uint64_t now = clock_mono_us();
     series_advance(w, now);
     if (w->id == 0 && b->cfg.progress && now < b->measure_us) {
         unsigned out = 0;
@@ -1421,7 +1408,7 @@ static void *worker_run(void *arg)
         if (w->n_slots == 0) w->stopping = true;
     }
     event_base_dispatch(w->base);
-    series_finish(w, now_us());
+    series_finish(w, clock_mono_us());
     return NULL;
 }
 
@@ -1521,13 +1508,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct timespec wall;
     struct rusage ru0, ru;
     if (getrusage(RUSAGE_SELF, &ru0) != 0) memset(&ru0, 0, sizeof ru0);
-    b.t0_us = now_us();
-    clock_gettime(CLOCK_REALTIME, &wall);
+    b.t0_us = clock_mono_us();
     b.measure_us = b.t0_us + (uint64_t)(cfg->warmup_s * 1e6);
-    b.res.started_unix = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 + cfg->warmup_s;
+    b.res.started_unix = (double)clock_wall_ms() / 1e3 + cfg->warmup_s;
     b.stop_us = cfg->duration_s > 0 ? b.measure_us + (uint64_t)(cfg->duration_s * 1e6) : UINT64_MAX;
     for (unsigned i = 0; i < b.n_workers; i++) b.workers[i].last_done_us = b.measure_us;
 
@@ -1552,7 +1537,7 @@ int main(int argc, char **argv)
     worker_run(&b.workers[0]);
     for (unsigned i = 1; i < started; i++) pthread_join(b.workers[i].thread, NULL);
 
-    uint64_t end = now_us();
+    uint64_t end = clock_mono_us();
     pthread_mutex_lock(&b.series_mu);
     for (uint64_t k = 0; k < SERIES_RING; k++) { /* anything a missing thread held up */
         series_slot *sl = &b.ring[b.next_final % SERIES_RING];

@@ -11,22 +11,9 @@
 #include <unistd.h>
 
 #include "replication/store.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -59,8 +46,8 @@ int main(int argc, char **argv)
     char origin[STORE_ORIGIN_MAX];
     int rc = repl_origin_for(dir, id, &vv, origin, sizeof origin);
     if (rc < 0 || store_set_origin(st, origin) < 0) { fprintf(stderr, "kmsseed: origin: %s\n", kms_strerror(rc)); return 1; }
-    double t0 = mono_s();
-    long long now = now_ms();
+    double t0 = (clock_mono_ms() / 1e3);
+    long long now = clock_wall_ms();
     srand(seed);
     for (long long i = 0; i < n; i++) {
         store_record r;
@@ -85,6 +72,6 @@ int main(int argc, char **argv)
     }
     store_free(&st);
     event_base_free(base);
-    printf("kmsseed: %lld records under origin %s in %.1f s\n", n, origin, mono_s() - t0);
+    printf("kmsseed: %lld records under origin %s in %.1f s\n", n, origin, (clock_mono_ms() / 1e3) - t0);
     return 0;
 }

@@ -15,9 +15,11 @@
 #include "node/admin_dns.h"
 #include "node/admin_gate.h"
 #include "node/dns.h"
+#include "node/ready.h"
 #include "node/server.h"
 #include "node/statuspage.h"
 #include "proto/kms.h"
+#include "proto/json.h"
 #include "proto/products.h"
 #include "replication/repl.h"
 
@@ -29,17 +31,8 @@ struct admin {
     admin_gate *gate;       /* the socket and the checks every request passes (admin_gate.c) */
 };
 
-static void add_json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void add_json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void send_reply(struct evhttp_request *req, int code, const char *reason,
                        const char *type, struct evbuffer *body)
@@ -60,8 +53,13 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
     if (a->n->stopping) {
         evbuffer_add_printf(b, "stopping\n");
         send_reply(req, 503, "Service Unavailable", "text/plain", b);
+    } else if (!ready_serving(a->n->ready)) {
+        /* Not ready: monitoring and load balancers see what clients see (refused). */
+        evbuffer_add_printf(b, "not ready: %s\n", ready_reason(a->n->ready));
+        send_reply(req, 503, "Service Unavailable", "text/plain", b);
     } else {
-        evbuffer_add_printf(b, "ok\n");
+        if (ready_get(a->n->ready) == READY_ALONE) evbuffer_add_printf(b, "ok (serving alone: %s)\n", ready_reason(a->n->ready));
+        else evbuffer_add_printf(b, "ok\n");
         send_reply(req, 200, "OK", "text/plain", b);
     }
     evbuffer_free(b);
@@ -225,6 +223,10 @@ static void status_cb(struct evhttp_request *req, void *arg)
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys,
                         rs.sync_dropped);
+    evbuffer_add_printf(b, ",\"serving\":{\"state\":\"%s\",\"since_ms\":%" PRId64 ",\"reason\":",
+                        ready_state_name(ready_get(n->ready)), ready_since_ms(n->ready));
+    add_json_string(b, ready_reason(n->ready));
+    evbuffer_add(b, "}", 1);
     dns_status_json(n->dns, b);
     add_unknown_ids(b, &n->unknown_ids);
     evbuffer_add_printf(b, ",\"recent\":[");
@@ -333,6 +335,11 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_count_reported{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), counts[i].count);
+    evbuffer_add_printf(b, "# HELP kmsha_application_served Whether [kms] allow_products serves this application "
+                           "(the count alerts consider only those).\n# TYPE kmsha_application_served gauge\n");
+    for (int i = 0; i < KMS_APP_COUNT; i++)
+        evbuffer_add_printf(b, "kmsha_application_served{node=\"%s\",application=\"%s\"} %d\n", id,
+                            products_app_slug((kms_app)i), config_app_served(&n->cfg, i) ? 1 : 0);
     evbuffer_add_printf(b, "# HELP kmsha_clients_live Distinct clients seen within the lifetime window.\n"
                            "# TYPE kmsha_clients_live gauge\n");
     for (int i = 0; i < KMS_APP_COUNT; i++)
@@ -436,6 +443,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "kmsha_admin_refusals_total{node=\"%s\",cause=\"request_timeout\"} %" PRIu64 "\n"
                            "kmsha_admin_refusals_total{node=\"%s\",cause=\"denied\"} %" PRIu64 "\n",
                         id, gs.refused, id, gs.timed_out, id, gs.denied);
+    ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);

@@ -20,6 +20,7 @@
 
 #include "node/query.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 
 #define ADMIN_CLIENTS_TURN 1024 /* records examined per loop turn */
 #define ADMIN_CLIENTS_JOBS 4    /* queries running at once */
@@ -54,6 +55,8 @@ static void reply(struct evhttp_request *req, int code, const char *reason, stru
     evhttp_send_reply(req, code, reason, body);
 }
 
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+
 static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
     struct evbuffer *b = evbuffer_new();
@@ -61,14 +64,20 @@ static void reply_error(struct evhttp_request *req, int code, const char *reason
         evhttp_send_error(req, 500, NULL);
         return;
     }
-    evbuffer_add_printf(b, "{\"error\":\"");
-    for (const char *p = msg; *p; p++) {
-        if (*p == '"' || *p == '\\') evbuffer_add_printf(b, "\\%c", *p);
-        else if ((unsigned char)*p >= 0x20) evbuffer_add(b, p, 1);
-    }
-    evbuffer_add_printf(b, "\"}\n");
+    evbuffer_add_printf(b, "{\"error\":");
+    json_write_str(msg, put_evbuffer, b);
+    evbuffer_add_printf(b, "}\n");
     reply(req, code, reason, b);
     evbuffer_free(b);
+}
+
+/* Frees a job that is no longer on its owner's list. */
+static void job_destroy(job *j)
+{
+    if (j->ev) event_free(j->ev);
+    if (j->items) evbuffer_free(j->items);
+    free(j->buf);
+    free(j);
 }
 
 static void job_free(job *j)
@@ -80,10 +89,7 @@ static void job_free(job *j)
             break;
         }
     a->n_jobs--;
-    if (j->ev) event_free(j->ev);
-    if (j->items) evbuffer_free(j->items);
-    free(j->buf);
-    free(j);
+    job_destroy(j);
 }
 
 /* The end of the answer: the counts and the cursor, after the last chunk. */
@@ -141,7 +147,7 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
     if (want > ADMIN_CLIENTS_TURN) want = ADMIN_CLIENTS_TURN;
     int got = query_step(n->store, &j->f, &j->s, j->buf, want, ADMIN_CLIENTS_TURN);
     if (got < 0) {
-        job_finish(j, kms_strerror(got));
+        job_finish(j, store_strerror(got));
         return;
     }
     char line[2048];
@@ -248,10 +254,13 @@ void admin_clients_free(admin_clients **self_p)
     if (!self_p || !*self_p) return;
     admin_clients *a = *self_p;
     while (a->jobs) {
+        job *j = a->jobs;
+        a->jobs = j->next;
+        a->n_jobs--;
         /* A request whose client left belongs to no connection: ending it frees it. The
          * others go with their connections in evhttp_free. */
-        if (!evhttp_request_get_connection(a->jobs->req)) evhttp_send_reply_end(a->jobs->req);
-        job_free(a->jobs);
+        if (!evhttp_request_get_connection(j->req)) evhttp_send_reply_end(j->req);
+        job_destroy(j);
     }
     free(a);
     *self_p = NULL;

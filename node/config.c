@@ -62,7 +62,7 @@ typedef struct setting {
     /* Extra check of a string value; returns NULL or what is wrong. */
     const char *(*check)(const char *value);
     const char *def;      /* default as text, parsed like a file value; NULL: from products */
-    bool reloadable;      /* takes effect on SIGHUP */
+    config_reload reload; /* on SIGHUP: how the new value takes effect, or RESTART */
     const char *help;
 } setting;
 
@@ -90,7 +90,7 @@ static const setting settings[] = {
      "127.0.0.1:8688", false,
      "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
     {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
-     "debug|info|warn|error", NULL, "info", true, "Least severe log message written"},
+     "debug|info|warn|error", NULL, "info", CONFIG_RELOAD_LOG_LEVEL, "Least severe log message written"},
     {"node", "log_format", ST_ENUM, OFF(log_format), SZ(log_format), 0, 0, 0, 0, false,
      "auto|text|journal", NULL, "auto", false,
      "Log lines: text = UTC time, node, level, message; journal = a <N> syslog priority "
@@ -119,10 +119,10 @@ static const setting settings[] = {
      NULL, NULL, "10080", true,
      "Minutes an activated client waits before it renews (sent in every response)"},
     {"kms", "client_lifetime_days", ST_UINT, OFF(client_lifetime_days), 0, 0, 1, 365, 0,
-     false, NULL, NULL, "30", true,
+     false, NULL, NULL, "30", CONFIG_RELOAD_COUNT_RULE,
      "Days a client keeps counting after its last request"},
     {"kms", "count_cap", ST_UINT, OFF(count_cap), 0, 0, 0, 10000, 0, false, NULL, NULL, "0",
-     true, "Largest count reported; 0 = twice the largest N of the application's live clients, N being the "
+     CONFIG_RELOAD_COUNT_RULE, "Largest count reported; 0 = twice the largest N of the application's live clients, N being the "
      "product table's for their KMS counted ID (never above 50 for Windows, 10 for Office)"},
     {"kms", "max_clock_skew", ST_UINT, OFF(max_clock_skew), 0, 0, 0, 10080, 0, false, NULL,
      NULL, "240", true,
@@ -185,7 +185,7 @@ static const setting settings[] = {
     {"store", "map_size_mb", ST_UINT, OFF(map_size_mb), 0, 0, 16, 1048576, 0, false, NULL,
      NULL, "4096", false, "Initial LMDB map size in MiB (doubled, up to 4 times, when the store fills it)"},
     {"store", "prune_interval", ST_UINT, OFF(prune_interval), 0, 0, 10, 86400, 0, false, NULL,
-     NULL, "3600", true, "Seconds between background prunes of expired client records (one also runs at start-up; "
+     NULL, "3600", CONFIG_RELOAD_PRUNE_TIMER, "Seconds between background prunes of expired client records (one also runs at start-up; "
      "a prune takes 2,048 records per transaction, between activations' commits)"},
 
     /* [cluster] (the peers themselves are [peer.ID] sections, see peer_section) */
@@ -199,6 +199,10 @@ static const setting settings[] = {
      false, NULL, NULL, "500", false, "Milliseconds between heartbeats (which carry the version vector)"},
     {"cluster", "dead_after_ms", ST_UINT, OFF(dead_after_ms), 0, 0, 200, 600000, 0, false, NULL,
      NULL, "3000", false, "A peer silent this long is marked dead"},
+    {"cluster", "alone_after_ms", ST_UINT, OFF(alone_after_ms), 0, 0, 0, 3600000, 0, false, NULL,
+     NULL, "10000", true,
+     "A starting node serves only once it holds what its live peers advertise; hearing no peer at all "
+     "for this long it serves alone (and says so in /status, the log and kmsha_serving_alone)"},
     {"cluster", "log_retention_hours", ST_UINT, OFF(log_retention_hours), 0, 0, 1, 87600, 0,
      false, NULL, NULL, "168",
      false, "Hours the update log is kept for catch-up; older gaps are filled by a snapshot"},
@@ -216,13 +220,16 @@ static const setting settings[] = {
     {"dns", "zones", ST_STRING, OFF(dns_zones), SZ(dns_zones), 0, 0, 0, 0, false, NULL,
      check_dns_zones, "", false,
      "Zones that get _vlmcs._tcp SRV records, comma-separated: ZONE, or ZONE:SITE where nodes of "
-     "SITE keep their priority and the others get priority + remote_priority_offset; "
+     "SITE keep their priority and every other node comes after them (priority + remote_priority_offset, the offset "
+     "raised where needed so that the site's nodes sort first); "
      "node host names (ID.ZONE) go in the first zone"},
     {"dns", "tsig_key_file", ST_STRING, OFF(dns_tsig_key_file), SZ(dns_tsig_key_file), 0, 0, 0, 0,
      false, NULL, NULL, "", false,
      "BIND key file (tsig-keygen -a hmac-sha256 NAME) signing the updates; required with server"},
-    {"dns", "ttl", ST_UINT, OFF(dns_ttl), 0, 0, 5, 86400, 0, false, NULL, NULL, "60", false,
-     "TTL in seconds of the published records"},
+    {"dns", "ttl", ST_UINT, OFF(dns_ttl), 0, 0, 5, 86400, 0, false, NULL, NULL, "30", false,
+     "TTL in seconds of the published records: how long resolvers may still hand out a node after its records "
+     "are withdrawn (a stopping node withdraws its own first; a dead one goes after dead_after_ms + withdraw_after). "
+     "30 s keeps a rolling restart's stale answers short; clients that still get one fail over to the next record"},
     {"dns", "refresh_interval", ST_UINT, OFF(dns_refresh_interval), 0, 0, 1, 86400, 0, false,
      NULL, NULL, "60", false, "Seconds between look-ups that verify (and repair) this node's records"},
     {"dns", "withdraw_after", ST_UINT, OFF(dns_withdraw_after), 0, 0, 1, 86400, 0, false, NULL,
@@ -230,7 +237,8 @@ static const setting settings[] = {
      "Seconds a peer must be dead (after dead_after_ms) before the lowest live node deletes its records"},
     {"dns", "remote_priority_offset", ST_UINT, OFF(dns_remote_priority_offset), 0, 0, 0, 65535, 0,
      false, NULL, NULL, "10", false,
-     "Added to the priority of nodes of other sites in a ZONE:SITE zone (capped at 65535)"},
+     "Added to the priority of nodes of other sites in a ZONE:SITE zone (capped at 65535); raised automatically to "
+     "the largest priority of the site's nodes minus the smallest of the others, plus 1, when smaller"},
     {"dns", "timeout_ms", ST_UINT, OFF(dns_timeout_ms), 0, 0, 100, 60000, 0, false, NULL, NULL,
      "2000", false, "Milliseconds to wait for the DNS server's answer (look-up or update)"},
 };
@@ -244,6 +252,7 @@ static const char *const peer_keys_help[][2] = {
     {"site", "site name (SRV records per site; status)"},
     {"priority", "SRV priority 0..65535, lower is preferred (default 0)"},
     {"weight", "SRV weight 0..65535 within a priority (default 100)"},
+    {"drained", "true: this node starts drained (as after kmsctl drain: its SRV records withdrawn, it serves); for a new or rebuilt node, whose data directory (where kmsctl drain keeps the state) is empty. kmsctl undrain publishes it; remove the line once the node is in service (kmsd --drained does the same for one start)"},
     {"target", "SRV target host name (default: ID.<first [dns] zone>, published with A and AAAA records of the kms addresses; a single host name in kms is used as it is)"},
 };
 
@@ -259,6 +268,7 @@ typedef struct section_hook {
 } section_hook;
 static int peer_section(kmsd_config *cfg, const char *section, const char *key,
                         const char *value, char *why, size_t whylen);
+static int parse_bool(const char *v, bool *out, char *why, size_t whylen);
 static const section_hook section_hooks[] = {
     {"peer.", peer_section},
 };
@@ -406,6 +416,7 @@ static int peer_section(kmsd_config *cfg, const char *section, const char *key,
         snprintf(dst, cap, "%s", value);
         return 0;
     }
+    if (!strcmp(key, "drained")) return parse_bool(value, &p->drained, why, whylen);
     if (!strcmp(key, "priority") || !strcmp(key, "weight")) {
         errno = 0;
         unsigned long v = strtoul(value, &end, 10);
@@ -417,6 +428,30 @@ static int peer_section(kmsd_config *cfg, const char *section, const char *key,
         return 0;
     }
     return KMS_ENOTFOUND;
+}
+
+uint16_t config_srv_priority(const kmsd_config *cfg, const config_dns_zone *zone, const config_peer *p)
+{
+    uint32_t prio = p->priority;
+    if (zone->site[0] && strcmp(zone->site, p->site) != 0) {
+        /* Another site's node: after every node of the zone's site, whatever the base
+         * priorities (the offset grows when the bases alone would not do it). */
+        uint32_t max_local = 0, min_remote = UINT32_MAX;
+        bool any_local = false;
+        for (int i = 0; i < cfg->n_peers; i++) {
+            const config_peer *q = &cfg->peers[i];
+            if (!strcmp(q->site, zone->site)) {
+                any_local = true;
+                if (q->priority > max_local) max_local = q->priority;
+            } else if (q->priority < min_remote) {
+                min_remote = q->priority;
+            }
+        }
+        uint32_t offset = cfg->dns_remote_priority_offset;
+        if (any_local && min_remote + offset <= max_local) offset = max_local - min_remote + 1;
+        prio += offset;
+    }
+    return (uint16_t)(prio > 65535 ? 65535 : prio);
 }
 
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id)
@@ -838,6 +873,19 @@ bad:;
         put(why, whylen, "'%.64s' is not a product (application or KMS counted ID slug or GUID)", v);
     }
     return KMS_ECONFIG;
+}
+
+bool config_app_served(const kmsd_config *cfg, int app)
+{
+    for (int i = 0; i < cfg->n_allow && i < CONFIG_MAX_ALLOW; i++)
+        if (cfg->allow[i].is_app && cfg->allow[i].app == app) return true;
+    for (size_t i = 0; i < products_count(); i++) {
+        const kms_product *p = products_at(i);
+        kms_guid g;
+        if ((int)p->app == app && kms_guid_parse(p->id, &g) == 0 && config_product_allowed(cfg, app, p, &g)) return true;
+    }
+    /* A KMS counted ID the table does not know, allowed by GUID, names no application. */
+    return false;
 }
 
 bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
@@ -1398,7 +1446,88 @@ bool config_is_reloadable(const char *section, const char *key)
     if (!section || !key) return false;
     int group;
     const setting *s = find_setting(section, key, &group);
-    return s && s->reloadable;
+    return s && s->reload != CONFIG_RELOAD_RESTART;
+}
+
+/* Does setting s differ between a and b? */
+static bool setting_differs(const kmsd_config *a, const kmsd_config *b, const setting *s)
+{
+    const char *fa = (const char *)a + s->offset, *fb = (const char *)b + s->offset;
+    switch (s->type) {
+    case ST_STRING:
+    case ST_ENUM: return strncmp(fa, fb, s->size) != 0;
+    case ST_BOOL: return *(const bool *)(const void *)fa != *(const bool *)(const void *)fb;
+    case ST_UINT: return memcmp(fa, fb, sizeof(uint32_t)) != 0;
+    case ST_ADDR: return memcmp(fa, fb, sizeof(config_addr)) != 0;
+    case ST_ADDR_LIST:
+    case ST_CIDR_LIST:
+    case ST_PRODUCT_LIST: {
+        int na = *(const int *)(const void *)((const char *)a + s->count_offset);
+        int nb = *(const int *)(const void *)((const char *)b + s->count_offset);
+        return na != nb || memcmp(fa, fb, (size_t)na * entry_size(s)) != 0;
+    }
+    case ST_EPID:
+        for (int g = 0; g < KMS_GROUP_COUNT; g++)
+            if (strcmp(a->epid[g], b->epid[g]) != 0) return true;
+        return false;
+    case ST_HWID: return memcmp(a->hwid, b->hwid, sizeof a->hwid) != 0;
+    }
+    return false;
+}
+
+static void copy_setting(kmsd_config *to, const kmsd_config *from, const setting *s)
+{
+    size_t len;
+    switch (s->type) {
+    case ST_STRING:
+    case ST_ENUM: len = s->size; break;
+    case ST_BOOL: len = sizeof(bool); break;
+    case ST_UINT: len = sizeof(uint32_t); break;
+    case ST_ADDR: len = sizeof(config_addr); break;
+    case ST_ADDR_LIST:
+    case ST_CIDR_LIST:
+    case ST_PRODUCT_LIST:
+        len = s->size * entry_size(s);
+        memcpy((char *)to + s->count_offset, (const char *)from + s->count_offset, sizeof(int));
+        break;
+    case ST_EPID: len = sizeof to->epid; break;
+    case ST_HWID: len = sizeof to->hwid; break;
+    default: return;
+    }
+    memcpy((char *)to + s->offset, (const char *)from + s->offset, len);
+}
+
+static void add_name(char *list, size_t cap, const setting *s)
+{
+    size_t l = strlen(list);
+    snprintf(list + l, cap - l, "%s[%s] %s%s", l ? ", " : "", s->section, s->key, per_group(s) ? "*" : "");
+}
+
+unsigned config_reload_apply(kmsd_config *cur, const kmsd_config *fresh, char *changed, size_t changed_cap,
+                             char *restart, size_t restart_cap)
+{
+    unsigned actions = 0;
+    if (changed_cap) changed[0] = 0;
+    if (restart_cap) restart[0] = 0;
+    for (size_t i = 0; i < COUNTOF(settings); i++) {
+        const setting *s = &settings[i];
+        if (!setting_differs(cur, fresh, s)) continue;
+        if (s->reload == CONFIG_RELOAD_RESTART) {
+            add_name(restart, restart_cap, s);
+            continue;
+        }
+        copy_setting(cur, fresh, s);
+        add_name(changed, changed_cap, s);
+        actions |= 1u << s->reload;
+    }
+    bool peers_differ = cur->n_peers != fresh->n_peers;
+    for (int i = 0; !peers_differ && i < cur->n_peers; i++)
+        peers_differ = memcmp(&cur->peers[i], &fresh->peers[i], sizeof cur->peers[i]) != 0;
+    if (peers_differ) {
+        size_t l = strlen(restart);
+        snprintf(restart + l, restart_cap - l, "%s[peer.*]", l ? ", " : "");
+    }
+    return actions;
 }
 
 /* ---- reference ------------------------------------------------------------------------- */
@@ -1454,7 +1583,11 @@ static void write_row(FILE *out, const setting *s, const char *key, const char *
     case ST_EPID: fputs("8-part ePID (spec 5.4)", out); break;
     case ST_HWID: fputs("16 hex digits", out); break;
     }
-    fprintf(out, " | %s | ", s->reloadable ? "yes" : "restart");
+    static const char *const how[CONFIG_RELOAD_COUNT] = {
+        [CONFIG_RELOAD_RESTART] = "restart", [CONFIG_RELOAD_AT_USE] = "yes",
+        [CONFIG_RELOAD_LOG_LEVEL] = "yes (at once)", [CONFIG_RELOAD_PRUNE_TIMER] = "yes (the prune timer is re-armed)",
+        [CONFIG_RELOAD_COUNT_RULE] = "yes (the count index takes the new rule)"};
+    fprintf(out, " | %s | ", how[s->reload]);
     cell(out, s->help);
     fputs(" |\n", out);
 }

@@ -56,6 +56,7 @@ typedef struct config_peer {
     uint32_t priority;        /* SRV priority (lower is preferred) */
     uint32_t weight;          /* SRV weight within a priority */
     char target[256];         /* SRV target host name ("" = derive from the KMS address) */
+    bool drained;             /* starts drained (a new or rebuilt node) */
 } config_peer;
 
 typedef struct kmsd_config {
@@ -111,6 +112,7 @@ typedef struct kmsd_config {
     char key_dir[CONFIG_PATH_MAX]; /* this node's CURVE secret key: KEY_DIR/<id>.key */
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
+    uint32_t alone_after_ms;       /* with no live peer this long, a syncing node serves alone */
     uint32_t log_retention_hours;
     uint32_t log_max_mb;          /* size bound of the update log */
     uint32_t sync_batch;
@@ -162,6 +164,10 @@ bool config_cidr_match(const config_cidr *c, int family, const uint8_t *addr);
 bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *p,
                             const kms_guid *kms_id);
 
+/* Does the allowlist serve any product of application app (kms_app)? For the alerts:
+ * a count below N matters only for what the cluster serves. */
+bool config_app_served(const kmsd_config *cfg, int app);
+
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
 
@@ -176,10 +182,32 @@ typedef struct config_dns_zone {
  * the entries in out[0..*count), or a static description of what is wrong. */
 const char *config_parse_dns_zones(const char *text, config_dns_zone *out, int max, int *count);
 
+/* The SRV priority of peer p in zone: its own in a zone without a site or of its site; in
+ * another site's zone, raised past every node of that site (base + an offset at least
+ * remote_priority_offset and large enough that the site's nodes always sort first). */
+uint16_t config_srv_priority(const kmsd_config *cfg, const config_dns_zone *zone, const config_peer *p);
+
 /* Writes the settings table as Markdown (section, key, type, default, range, reload,
  * description). */
 void config_write_reference(FILE *out);
 /* Whether a setting can change on SIGHUP (true) or needs a restart. */
 bool config_is_reloadable(const char *section, const char *key);
+
+/* How a reloadable setting takes effect (a column of the settings table). */
+typedef enum config_reload {
+    CONFIG_RELOAD_RESTART = 0,   /* needs a restart */
+    CONFIG_RELOAD_AT_USE = 1,    /* read from the configuration each time it is used */
+    CONFIG_RELOAD_LOG_LEVEL,     /* the caller calls log_set_level */
+    CONFIG_RELOAD_PRUNE_TIMER,   /* the caller re-arms the prune timer */
+    CONFIG_RELOAD_COUNT_RULE,    /* the caller gives the count index its new rule */
+    CONFIG_RELOAD_COUNT
+} config_reload;
+
+/* SIGHUP: copies every reloadable setting of fresh that differs into cur, and lists the
+ * settings that differ by "[section] key" name: in changed those applied, in restart
+ * those that need a restart (peers as "[peer.*]"). Returns the actions the caller owes,
+ * as a mask of 1 << config_reload. */
+unsigned config_reload_apply(kmsd_config *cur, const kmsd_config *fresh, char *changed, size_t changed_cap,
+                             char *restart, size_t restart_cap);
 
 #endif

@@ -11,9 +11,9 @@
  * responsible for (it is the lowest live id). Records are identified by their target, so
  * every node must have its own target name.
  *
- * c-ares runs on the node's libevent loop: ARES_OPT_SOCK_STATE_CB tells which sockets to
- * watch, one timer follows ares_timeout(). The channel only ever talks to [dns] server
- * (no resolv.conf servers, no search list, no recursion). */
+ * c-ares runs on the node's libevent loop through node/resolver.h (the one c-ares driver,
+ * also used by kmsctl's look-ups); the channel only ever talks to [dns] server (no
+ * resolv.conf servers, no search list, no recursion). */
 #include "node/dns.h"
 
 #include <arpa/inet.h>
@@ -32,14 +32,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "node/log.h"
+#include "node/ready.h"
+#include "node/resolver.h"
+#include "proto/clock.h"
 #include "proto/dnsmsg.h"
 #include "proto/errors.h"
+#include "proto/json.h"
+#include "proto/rpc.h"
 #include "replication/repl.h"
 
 #define DNS_MAX_RECORDS 32    /* SRV records kept per zone look-up */
 #define DNS_MAX_ADDRS 8       /* addresses kept per name look-up */
-#define DNS_MAX_FDS 16        /* sockets c-ares may have open */
 #define DNS_UPDATE_MAX 4096   /* bytes of one UPDATE message */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -61,16 +69,22 @@ static const uint16_t fam_type[N_FAMS] = {DNSMSG_T_A, DNSMSG_T_AAAA};
 static const char *const fam_name[N_FAMS] = {"A", "AAAA"};
 static const size_t fam_len[N_FAMS] = {4, 16};
 
-typedef struct fdslot {
-    ares_socket_t fd; /* ARES_SOCKET_BAD = free */
-    struct event *ev;
-} fdslot;
+enum { PROBE_NONE, PROBE_UP, PROBE_DOWN };
+struct probe;
 
 typedef struct peer_state {
     config_peer cfg;
     bool self;
     double dead_since_ms;      /* monotonic; 0 = alive */
     bool withdrawn;            /* this node deleted its records since it died */
+    /* The probe of its KMS port (a DCE/RPC bind only: nothing is counted) that must fail
+     * before this node withdraws it. */
+    struct probe *probe;       /* in flight, or NULL */
+    int probe_result;          /* PROBE_NONE, PROBE_UP, PROBE_DOWN (since it died) */
+    double probe_done_ms;      /* monotonic */
+    bool logged_minority, logged_up;
+    struct sockaddr_storage kms_sa;  /* its KMS address, resolved at start */
+    int kms_salen;             /* 0: cannot be probed (name did not resolve) */
     char target[256];          /* SRV target, absolute */
     bool derived;              /* target is ID.<first zone>, with address records */
     struct {
@@ -131,10 +145,8 @@ struct dns {
     int n_peers, self;
     peer_state peers[CONFIG_MAX_PEERS];
 
-    ares_channel ch;
-    bool have_channel;
-    fdslot fds[DNS_MAX_FDS];
-    struct event *ares_timer, *tick, *kick;
+    resolver *res;            /* the channel to [dns] server */
+    struct event *tick, *kick;
 
     /* the publisher */
     view pub;
@@ -160,7 +172,23 @@ struct dns {
     unsigned suppressed;
 
     dns_check *checks;
+
+    /* leaving (SIGTERM): this node's records are deleted, then done runs */
+    bool leaving;
+    int leave_inflight;
+    struct event *leave_timer;
+    double leave_started_ms;
+    void (*leave_done)(void *arg);
+    void *leave_arg;
 };
+
+typedef struct probe {
+    dns *d;
+    int peer;
+    struct bufferevent *bev;
+    uint8_t got[16];
+    size_t n_got;
+} probe;
 
 typedef enum op_kind { OP_SRV, OP_ADDR, OP_UPDATE } op_kind;
 
@@ -174,27 +202,12 @@ typedef struct op {
 
 static void start_cycle(dns *d);
 static void check_finish(dns_check *c);
+static void leave_send(dns *d);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void json_string(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') evbuffer_add_printf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) evbuffer_add_printf(b, "\\u%04x", c);
-        else evbuffer_add(b, s, 1);
-    }
-    evbuffer_add(b, "\"", 1);
-}
+static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
+static void json_string(struct evbuffer *b, const char *s) { json_write_str(s, put_evbuffer, b); }
 
 static void json_srv(struct evbuffer *b, const dnsmsg_srv *s)
 {
@@ -219,12 +232,8 @@ static void absolute(const char *in, char *out, size_t cap)
 /* The SRV record peer p should have in zone z. */
 static void should_record(const dns *d, const peer_state *p, int z, dnsmsg_srv *out)
 {
-    uint32_t prio = p->cfg.priority;
-    const config_dns_zone *zc = &d->zones[z].cfg;
-    if (zc->site[0] && strcmp(zc->site, p->cfg.site) != 0) prio += d->n->cfg.dns_remote_priority_offset;
-    if (prio > 65535) prio = 65535;
     memset(out, 0, sizeof *out);
-    out->priority = (uint16_t)prio;
+    out->priority = config_srv_priority(&d->n->cfg, &d->zones[z].cfg, &p->cfg);
     out->weight = (uint16_t)(p->cfg.weight > 65535 ? 65535 : p->cfg.weight);
     out->port = p->cfg.kms.port;
     /* A bounded copy, not snprintf: gcc 12 at -O2 cannot tell that the peer's target and
@@ -238,6 +247,12 @@ static bool same_srv(const dnsmsg_srv *a, const dnsmsg_srv *b)
 {
     return a->priority == b->priority && a->weight == b->weight && a->port == b->port &&
            dnsmsg_name_equal(a->target, b->target);
+}
+
+/* Should this node's own records be in DNS now? */
+static bool own_wanted(const dns *d)
+{
+    return !d->drained && !d->leaving && ready_serving(d->n->ready);
 }
 
 /* Does the look-up of peer p's family f records (v) hold exactly its addresses? */
@@ -268,6 +283,17 @@ static bool lowest_live(const dns *d)
     return true;
 }
 
+/* Does this node see a strict majority of the cluster alive (itself included)? A cluster
+ * of one or two nodes has no majority without every node: there the probe alone decides. */
+static bool sees_majority(const dns *d, int *alive_out)
+{
+    int alive = 0;
+    for (int i = 0; i < d->n_peers; i++)
+        if (peer_alive(d, i)) alive++;
+    if (alive_out) *alive_out = alive;
+    return d->n_peers <= 2 || 2 * alive > d->n_peers;
+}
+
 /* Milliseconds since this node last heard peer i (monotonic; -1 when unknown). */
 static double silent_ms(const dns *d, int i)
 {
@@ -285,60 +311,102 @@ static bool dead_long_enough(const dns *d, int i)
     return silent >= 0 && silent >= (double)d->n->cfg.dead_after_ms + (double)d->n->cfg.dns_withdraw_after * 1000;
 }
 
-/* ---- c-ares on libevent ------------------------------------------------------------------- */
 
-static void rearm_timer(dns *d)
-{
-    if (!d->have_channel || d->destroying) return;
-    struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
-    if (tvp) evtimer_add(d->ares_timer, tvp);
-    else evtimer_del(d->ares_timer);
-}
+/* ---- probing a silent peer's KMS port ------------------------------------------------------ */
 
-static void fd_cb(evutil_socket_t fd, short what, void *arg)
+static void probe_finish(probe *pr, int result, const char *why)
 {
-    dns *d = arg;
-    ares_process_fd(d->ch, (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
-                    (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
-    rearm_timer(d);
-}
-
-static void ares_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    dns *d = arg;
-    ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-    rearm_timer(d);
-}
-
-static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-    dns *d = data;
-    fdslot *slot = NULL, *free_slot = NULL;
-    for (int i = 0; i < DNS_MAX_FDS; i++) {
-        if (d->fds[i].fd == fd) slot = &d->fds[i];
-        else if (!free_slot && d->fds[i].fd == ARES_SOCKET_BAD) free_slot = &d->fds[i];
+    dns *d = pr->d;
+    peer_state *p = &d->peers[pr->peer];
+    if (pr->bev) bufferevent_free(pr->bev);
+    p->probe = NULL;
+    p->probe_result = result;
+    p->probe_done_ms = node_mono_ms();
+    if (result == PROBE_UP) {
+        if (!p->logged_up)
+            log_warnx("dns: peer %s is silent on replication but its KMS port %s:%u answers a bind: keeping its "
+                      "records (replication ports blocked?)", p->cfg.id, p->cfg.kms.host, p->cfg.kms.port);
+        p->logged_up = true;
+    } else {
+        log_info("dns: peer %s: its KMS port %s:%u does not answer (%s)", p->cfg.id, p->cfg.kms.host,
+                 p->cfg.kms.port, why);
+        d->again = true; /* withdraw it now */
+        struct timeval now = {0, 0};
+        evtimer_add(d->kick, &now);
     }
-    if (!readable && !writable) {
-        if (slot) {
-            event_del(slot->ev);
-            slot->fd = ARES_SOCKET_BAD;
-        }
+    free(pr);
+}
+
+static void probe_read_cb(struct bufferevent *bev, void *arg)
+{
+    probe *pr = arg;
+    pr->n_got += bufferevent_read(bev, pr->got + pr->n_got, sizeof pr->got - pr->n_got);
+    if (pr->n_got < sizeof pr->got) return;
+    /* A DCE/RPC header: version 5.0, bind_ack or bind_nak: a KMS host is there. */
+    bool rpc = pr->got[0] == 5 && pr->got[1] == 0 && (pr->got[2] == RPC_PT_BIND_ACK || pr->got[2] == RPC_PT_BIND_NAK);
+    probe_finish(pr, rpc ? PROBE_UP : PROBE_DOWN, rpc ? "" : "not a DCE/RPC bind answer");
+}
+
+static void probe_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    probe *pr = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        uint8_t pdu[256];
+        rpc_bind_offer offer = {.ndr32 = true};
+        int n = rpc_client_encode_bind(RPC_PT_BIND, 1, &offer, pdu, sizeof pdu);
+        if (n < 0 || bufferevent_write(bev, pdu, (size_t)n) != 0) probe_finish(pr, PROBE_DOWN, "cannot send a bind");
         return;
     }
-    if (!slot) {
-        if (!free_slot) {
-            log_error("dns: more than %d sockets open; a DNS exchange will time out", DNS_MAX_FDS);
-            return;
-        }
-        slot = free_slot;
-        slot->fd = fd;
+    const char *why = (what & BEV_EVENT_TIMEOUT) ? "no answer within timeout_ms"
+                    : (what & BEV_EVENT_EOF) ? "closed without answering"
+                    : "connection refused or unreachable";
+    probe_finish(pr, PROBE_DOWN, why);
+}
+
+/* Connects to peer i's KMS port and sends a bind (no request: nothing is stored or
+ * counted); bounded by timeout_ms, on the event loop. */
+static void start_probe(dns *d, int i)
+{
+    peer_state *p = &d->peers[i];
+    if (p->probe) return;
+    if (!p->kms_salen) { /* unresolvable: cannot prove it dead */
+        if (!p->logged_up) log_warnx("dns: peer %s: kms address %s cannot be probed (not resolved at start): keeping its records",
+                                     p->cfg.id, p->cfg.kms.host);
+        p->logged_up = true;
+        p->probe_result = PROBE_UP;
+        p->probe_done_ms = node_mono_ms();
+        return;
     }
-    short what = (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0) | EV_PERSIST);
-    event_del(slot->ev);
-    event_assign(slot->ev, d->n->base, (evutil_socket_t)fd, what, fd_cb, d);
-    event_add(slot->ev, NULL);
+    probe *pr = calloc(1, sizeof *pr);
+    if (!pr) return;
+    pr->d = d;
+    pr->peer = i;
+    pr->bev = bufferevent_socket_new(d->n->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!pr->bev) { free(pr); return; }
+    p->probe = pr;
+    bufferevent_setcb(pr->bev, probe_read_cb, NULL, probe_event_cb, pr);
+    struct timeval tv = {d->n->cfg.dns_timeout_ms / 1000, (d->n->cfg.dns_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(pr->bev, &tv, &tv);
+    bufferevent_enable(pr->bev, EV_READ);
+    if (bufferevent_socket_connect(pr->bev, (struct sockaddr *)&p->kms_sa, p->kms_salen) != 0)
+        probe_finish(pr, PROBE_DOWN, "connect failed");
+}
+
+static void cancel_probe(peer_state *p)
+{
+    if (!p->probe) return;
+    bufferevent_free(p->probe->bev);
+    free(p->probe);
+    p->probe = NULL;
+}
+
+/* May this node withdraw dead peer i now? It must be the lowest live node, see a majority,
+ * and the peer's KMS port must have failed the probe. */
+static bool may_withdraw(const dns *d, int i)
+{
+    const peer_state *p = &d->peers[i];
+    return lowest_live(d) && sees_majority(d, NULL) && !p->withdrawn && dead_long_enough(d, i) &&
+           p->probe_result == PROBE_DOWN;
 }
 
 /* ---- failures ------------------------------------------------------------------------------ */
@@ -482,7 +550,7 @@ static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
         if (!o) { note_failure(v, R_OTHER, "out of memory"); continue; }
         snprintf(name, sizeof name, "_vlmcs._tcp.%s", d->zones[z].cfg.name);
         name[strlen(name) - 1] = 0; /* c-ares takes the name without the root dot */
-        ares_query(d->ch, name, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, o);
+        resolver_query(d->res, name, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, o);
     }
     for (int i = 0; i < d->n_peers; i++) {
         if (!want_addr[i] || !d->peers[i].derived) continue;
@@ -492,10 +560,9 @@ static void start_lookups(dns *d, dns_check *c, const bool *want_addr)
             v->peer[i][f].asked = true;
             snprintf(name, sizeof name, "%s", d->peers[i].target);
             name[strlen(name) - 1] = 0;
-            ares_query(d->ch, name, DNSMSG_C_IN, fam_type[f], addr_cb, o);
+            resolver_query(d->res, name, DNSMSG_C_IN, fam_type[f], addr_cb, o);
         }
     }
-    rearm_timer(d);
 }
 
 /* ---- updates ----------------------------------------------------------------------------------- */
@@ -535,6 +602,40 @@ static const char *update_hint(int rcode, int tsig_error)
     }
 }
 
+/* Checks the server's answer to an UPDATE of zone z signed with mac: -1 when applied,
+ * else a failure reason (R_*) with the message in err. */
+static int update_answer(dns *d, int status, const unsigned char *abuf, int alen, const uint8_t *mac, int z,
+                         char *err, size_t errlen)
+{
+    const char *zone = d->zones[z].cfg.name;
+    if (status != ARES_SUCCESS) {
+        snprintf(err, errlen, "%s from %s updating zone %s", ares_reason_text(status), d->server_text, zone);
+        return ares_reason(status);
+    }
+    dnsmsg_info info;
+    int rc = dnsmsg_parse(abuf, (size_t)alen, &info);
+    if (rc != 0 || !info.qr || info.opcode != DNSMSG_OP_UPDATE) {
+        snprintf(err, errlen, "malformed answer from %s to the update of zone %s", d->server_text, zone);
+        return R_MALFORMED;
+    }
+    if (info.rcode != DNSMSG_NOERROR || (info.has_tsig && info.tsig_error)) {
+        int te = info.has_tsig ? info.tsig_error : 0;
+        if (te)
+            snprintf(err, errlen, "%s (%s) from %s updating zone %.255s with key %.255s: %s", dnsmsg_rcode_name(info.rcode),
+                     dnsmsg_rcode_name(te), d->server_text, zone, d->key.name, update_hint(info.rcode, te));
+        else
+            snprintf(err, errlen, "%s from %s updating zone %.255s with key %.255s: %s", dnsmsg_rcode_name(info.rcode),
+                     d->server_text, zone, d->key.name, update_hint(info.rcode, 0));
+        return update_reason(info.rcode, te);
+    }
+    if ((rc = dnsmsg_tsig_verify(abuf, (size_t)alen, &info, &d->key, mac, DNSMSG_MAC_LEN, (uint64_t)time(NULL))) != 0) {
+        snprintf(err, errlen, "the answer of %s to the update of zone %.255s is not signed with key %.255s (%s)", d->server_text,
+                 zone, d->key.name, rc == KMS_ETIMEOUT ? "time signed out of range" : "TSIG check failed");
+        return R_UNSIGNED;
+    }
+    return -1;
+}
+
 static void update_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
@@ -542,35 +643,11 @@ static void update_cb(void *arg, int status, int timeouts, unsigned char *abuf, 
     if (status == ARES_EDESTRUCTION || o->d->destroying) { free(o); return; }
     dns *d = o->d;
     view *v = &d->pub;
-    const char *zone = d->zones[o->zone].cfg.name;
-    if (status != ARES_SUCCESS) {
+    char err[1024];
+    int reason = update_answer(d, status, abuf, alen, o->mac, o->zone, err, sizeof err);
+    if (reason >= 0) {
         d->updates_failed++;
-        note_failure(v, ares_reason(status), "%s from %s updating zone %s", ares_reason_text(status),
-                     d->server_text, zone);
-        op_done(o);
-        return;
-    }
-    dnsmsg_info info;
-    int rc = dnsmsg_parse(abuf, (size_t)alen, &info);
-    if (rc != 0 || !info.qr || info.opcode != DNSMSG_OP_UPDATE) {
-        d->updates_failed++;
-        note_failure(v, R_MALFORMED, "malformed answer from %s to the update of zone %s", d->server_text, zone);
-    } else if (info.rcode != DNSMSG_NOERROR || (info.has_tsig && info.tsig_error)) {
-        d->updates_failed++;
-        int te = info.has_tsig ? info.tsig_error : 0;
-        if (te)
-            note_failure(v, update_reason(info.rcode, te), "%s (%s) from %s updating zone %s with key %s: %s",
-                         dnsmsg_rcode_name(info.rcode), dnsmsg_rcode_name(te), d->server_text, zone,
-                         d->key.name, update_hint(info.rcode, te));
-        else
-            note_failure(v, update_reason(info.rcode, 0), "%s from %s updating zone %s with key %s: %s",
-                         dnsmsg_rcode_name(info.rcode), d->server_text, zone, d->key.name,
-                         update_hint(info.rcode, 0));
-    } else if ((rc = dnsmsg_tsig_verify(abuf, (size_t)alen, &info, &d->key, o->mac, sizeof o->mac,
-                                        (uint64_t)time(NULL))) != 0) {
-        d->updates_failed++;
-        note_failure(v, R_UNSIGNED, "the answer of %s to the update of zone %s is not signed with key %s (%s)",
-                     d->server_text, zone, d->key.name, rc == KMS_ETIMEOUT ? "time signed out of range" : "TSIG check failed");
+        note_failure(v, reason, "%s", err);
     } else {
         d->updates_ok++;
         /* The zone now holds what this node wanted. */
@@ -578,7 +655,7 @@ static void update_cb(void *arg, int status, int timeouts, unsigned char *abuf, 
         zs->n_own = 0;
         if (d->own_should) should_record(d, &d->peers[d->self], o->zone, &zs->own[zs->n_own++]);
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     op_done(o);
 }
@@ -655,7 +732,7 @@ static void send_updates(dns *d)
         for (int i = 0; i < v->zone[z].n && zs->n_own < 4; i++)
             if (dnsmsg_name_equal(v->zone[z].rec[i].target, me->target)) zs->own[zs->n_own++] = v->zone[z].rec[i];
         zs->known = true;
-        zs->checked_ms = wall_ms();
+        zs->checked_ms = clock_wall_ms();
     }
     for (int z = 0; z < d->n_zones; z++) {
         uint8_t buf[DNS_UPDATE_MAX];
@@ -677,9 +754,8 @@ static void send_updates(dns *d)
             continue;
         }
         log_debug("dns: zone %s: sending an update of %d changes", d->zones[z].cfg.name, changes);
-        ares_send(d->ch, buf, slen, update_cb, o);
+        resolver_send(d->res, buf, slen, update_cb, o);
     }
-    rearm_timer(d);
 }
 
 /* ---- the cycle -------------------------------------------------------------------------------- */
@@ -706,6 +782,10 @@ static void cycle_end(dns *d)
     view *v = &d->pub;
     double now = node_mono_ms();
     d->busy = false;
+    if (d->leaving) { /* SIGTERM came while this cycle ran */
+        if (d->leave_done && !d->leave_inflight) leave_send(d);
+        return;
+    }
     if (d->again) { /* asked for while this cycle ran */
         struct timeval tv = {0, 0};
         evtimer_add(d->kick, &tv);
@@ -714,7 +794,7 @@ static void cycle_end(dns *d)
         d->failures[v->reason]++;
         d->failing = true;
         snprintf(d->last_error, sizeof d->last_error, "%s", v->error);
-        d->last_error_ms = wall_ms();
+        d->last_error_ms = clock_wall_ms();
         if (d->backoff_ms < BACKOFF_MIN_MS) d->backoff_ms = BACKOFF_MIN_MS;
         log_failure(d, v->error);
         d->next_cycle_ms = now + d->backoff_ms;
@@ -724,10 +804,10 @@ static void cycle_end(dns *d)
         return;
     }
     if (d->failing) log_info("dns: the DNS server %s works again", d->server_text);
-    int state = d->own_should ? 1 : 2;
+    int state = d->own_should ? 1 : d->drained ? 2 : 3;
     if (state != d->logged_state)
-        log_info("dns: %s in %d zone%s via %s", d->own_should ? "published" : "withdrawn (drained)", d->n_zones,
-                 d->n_zones == 1 ? "" : "s", d->server_text);
+        log_info("dns: %s in %d zone%s via %s", state == 1 ? "published" : state == 2 ? "withdrawn (drained)" : "withdrawn (catching up)",
+                 d->n_zones, d->n_zones == 1 ? "" : "s", d->server_text);
     d->logged_state = state;
     for (int p = 0; p < d->n_peers; p++) {
         if (d->withdraw_now[p] && !d->peers[p].withdrawn) {
@@ -740,7 +820,7 @@ static void cycle_end(dns *d)
     d->ever_ok = true;
     d->suppressed = 0;
     d->logged_error[0] = 0;
-    d->last_success_ms = wall_ms();
+    d->last_success_ms = clock_wall_ms();
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_cycle_ms = now + (double)d->n->cfg.dns_refresh_interval * 1000;
     d->next_retry_mono = 0;
@@ -778,17 +858,17 @@ static void op_done(op *o)
 
 static void start_cycle(dns *d)
 {
-    if (d->busy || !d->enabled || d->destroying) return;
+    if (d->busy || !d->enabled || d->destroying || d->leaving) return;
     d->busy = true;
     d->again = false; /* this cycle sees the latest state */
     memset(&d->pub, 0, sizeof d->pub);
-    d->own_should = !d->drained;
-    bool lowest = lowest_live(d);
+    /* Published only while serving: not while catching up (node/ready.h). */
+    d->own_should = !d->drained && ready_serving(d->n->ready);
     bool want_addr[CONFIG_MAX_PEERS] = {false};
     for (int i = 0; i < d->n_peers; i++) {
         /* Once per death: a peer that is back but not heard from yet may have published
          * again, and must not lose its records to every later cycle of this node. */
-        d->withdraw_now[i] = lowest && !d->peers[i].withdrawn && dead_long_enough(d, i);
+        d->withdraw_now[i] = may_withdraw(d, i);
         want_addr[i] = i == d->self || d->withdraw_now[i];
     }
     d->pub.inflight = 1; /* held while queueing (see settle) */
@@ -802,7 +882,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     dns *d = arg;
     double now = node_mono_ms();
+    if (d->leaving) return;
     bool lowest = lowest_live(d);
+    int alive = 0;
+    bool majority = sees_majority(d, &alive);
     for (int i = 0; i < d->n_peers; i++) {
         peer_state *p = &d->peers[i];
         if (p->self) continue;
@@ -810,11 +893,31 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             if (p->dead_since_ms > 0 && p->withdrawn) log_info("dns: peer %s is back; it publishes its records itself", p->cfg.id);
             p->dead_since_ms = 0;
             p->withdrawn = false;
+            cancel_probe(p);
+            p->probe_result = PROBE_NONE;
+            p->logged_minority = p->logged_up = false;
             continue;
         }
         if (p->dead_since_ms == 0) p->dead_since_ms = now;
-        /* withdraw it now, once (while failing, the backoff decides) */
-        if (lowest && !p->withdrawn && dead_long_enough(d, i) && !d->failing && !d->busy) d->again = true;
+        if (!lowest || p->withdrawn || !dead_long_enough(d, i)) continue;
+        if (!majority) {
+            /* Cut off from the others, this node cannot tell their death from its own
+             * isolation: it never withdraws anyone. */
+            if (!p->logged_minority)
+                log_warnx("dns: would withdraw peer %s (silent for %.0f s), but this node sees only %d of %d nodes "
+                          "alive, no majority: keeping its records", p->cfg.id, silent_ms(d, i) / 1000, alive,
+                          d->n_peers);
+            p->logged_minority = true;
+            continue;
+        }
+        p->logged_minority = false;
+        /* The probe decides; one that found the port answering is repeated every
+         * withdraw_after. */
+        if (p->probe_result == PROBE_NONE ||
+            (p->probe_result == PROBE_UP && now - p->probe_done_ms >= (double)d->n->cfg.dns_withdraw_after * 1000))
+            start_probe(d, i);
+        else if (p->probe_result == PROBE_DOWN && !d->failing && !d->busy)
+            d->again = true; /* withdraw it now, once (while failing, the backoff decides) */
     }
     if (d->verify_at_ms > 0 && now >= d->verify_at_ms && !d->failing) {
         d->verify_at_ms = 0;
@@ -894,7 +997,6 @@ dns *dns_new(node *n, char *err, size_t errlen)
     d->n = n;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_id = (uint16_t)(getpid() ^ time(NULL));
-    for (int i = 0; i < DNS_MAX_FDS; i++) d->fds[i].fd = ARES_SOCKET_BAD;
     snprintf(d->drained_path, sizeof d->drained_path, "%s/drained", n->cfg.data_dir);
     struct stat st;
     d->drained = stat(d->drained_path, &st) == 0;
@@ -933,6 +1035,25 @@ dns *dns_new(node *n, char *err, size_t errlen)
 
     for (int i = 0; i < d->n_peers; i++)
         if (set_target(d, &d->peers[i], err, errlen) != 0) { dns_free(&d); return NULL; }
+    /* The KMS addresses the withdrawal probe connects to, resolved once here (the event
+     * loop never resolves names). */
+    for (int i = 0; i < d->n_peers; i++) {
+        peer_state *p = &d->peers[i];
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        char port[8];
+        snprintf(port, sizeof port, "%u", p->cfg.kms.port);
+        if (p->self || !p->cfg.kms.port) continue;
+        if (getaddrinfo(p->cfg.kms.host, port, &hints, &res) != 0 || !res) {
+            log_warnx("dns: peer %s: kms address %s does not resolve: it will not be probed, and so never withdrawn",
+                      p->cfg.id, p->cfg.kms.host);
+            continue;
+        }
+        memcpy(&p->kms_sa, res->ai_addr, res->ai_addrlen);
+        p->kms_salen = (int)res->ai_addrlen;
+        freeaddrinfo(res);
+    }
     if (read_key(d, cfg->dns_tsig_key_file, err, errlen) != 0) { dns_free(&d); return NULL; }
     config_addr server;
     if (config_parse_addr(cfg->dns_server, 53, &server) != 0) {
@@ -943,59 +1064,19 @@ dns *dns_new(node *n, char *err, size_t errlen)
     snprintf(d->server_text, sizeof d->server_text, strchr(server.host, ':') ? "[%s]:%u" : "%s:%u",
              server.host, server.port);
 
-    static bool ares_ready;
-    if (!ares_ready) {
-        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-            snprintf(err, errlen, "c-ares: cannot initialise");
-            dns_free(&d);
-            return NULL;
-        }
-        ares_ready = true;
-    }
-    /* Only ever [dns] server: no resolv.conf servers, no search domains, no hosts file, no
-     * recursion; answers with any RCODE come back to us (NOCHECKRESP). Two tries share
-     * timeout_ms. */
-    struct ares_options o;
-    memset(&o, 0, sizeof o);
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP | ARES_FLAG_NORECURSE;
-    o.timeout = (int)(cfg->dns_timeout_ms / 2 > 50 ? cfg->dns_timeout_ms / 2 : 50);
-    o.tries = 2;
-    o.ndomains = 0;
-    o.domains = NULL;
-    char lookups[] = "b";
-    o.lookups = lookups;
-    char resolvconf[] = "/dev/null";
-    o.resolvconf_path = resolvconf;
-    o.sock_state_cb = sock_state_cb;
-    o.sock_state_cb_data = d;
-    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS |
-               ARES_OPT_SOCK_STATE_CB | ARES_OPT_RESOLVCONF;
-    int rc = ares_init_options(&d->ch, &o, mask);
-    if (rc != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+    /* Only ever [dns] server (no resolv.conf servers, search domains or hosts file), no
+     * recursion; answers with any RCODE come back to us (NOCHECKRESP). */
+    char rerr[200];
+    d->res = resolver_new(n->base, server.host, server.port, (int)cfg->dns_timeout_ms,
+                          ARES_FLAG_NOCHECKRESP | ARES_FLAG_NORECURSE, rerr, sizeof rerr);
+    if (!d->res) {
+        snprintf(err, errlen, "[dns] server %s: %s", d->server_text, rerr);
         dns_free(&d);
         return NULL;
     }
-    d->have_channel = true;
-    struct ares_addr_port_node srv;
-    memset(&srv, 0, sizeof srv);
-    if (inet_pton(AF_INET, server.host, &srv.addr.addr4) == 1) srv.family = AF_INET;
-    else if (inet_pton(AF_INET6, server.host, &srv.addr.addr6) == 1) srv.family = AF_INET6;
-    srv.udp_port = server.port;
-    srv.tcp_port = server.port;
-    if (!srv.family || (rc = ares_set_servers_ports(d->ch, &srv)) != ARES_SUCCESS) {
-        snprintf(err, errlen, "[dns] server %s: %s", d->server_text, srv.family ? ares_strerror(rc) : "not an IP address");
-        dns_free(&d);
-        return NULL;
-    }
-    for (int i = 0; i < DNS_MAX_FDS; i++) {
-        d->fds[i].ev = event_new(n->base, -1, 0, fd_cb, d);
-        if (!d->fds[i].ev) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
-    }
-    d->ares_timer = evtimer_new(n->base, ares_timer_cb, d);
     d->tick = event_new(n->base, -1, EV_PERSIST, tick_cb, d);
     d->kick = evtimer_new(n->base, tick_cb, d);
-    if (!d->ares_timer || !d->tick || !d->kick) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
+    if (!d->tick || !d->kick) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
     d->enabled = true;
     /* A node back from the dead publishes at once, but its peers notice it only with its
      * heartbeats: one of them may withdraw its records meanwhile. So it looks again when
@@ -1017,19 +1098,136 @@ void dns_free(dns **self_p)
     if (!self_p || !*self_p) return;
     dns *d = *self_p;
     d->destroying = true;
-    if (d->have_channel) ares_destroy(d->ch); /* runs every callback with ARES_EDESTRUCTION */
+    resolver_free(&d->res); /* runs every callback with ARES_EDESTRUCTION */
     for (dns_check *c = d->checks, *next; c; c = next) {
         next = c->next;
         free(c);
     }
-    for (int i = 0; i < DNS_MAX_FDS; i++)
-        if (d->fds[i].ev) event_free(d->fds[i].ev);
-    if (d->ares_timer) event_free(d->ares_timer);
     if (d->tick) event_free(d->tick);
     if (d->kick) event_free(d->kick);
+    if (d->leave_timer) event_free(d->leave_timer);
+    for (int i = 0; i < d->n_peers; i++) cancel_probe(&d->peers[i]);
     memset(&d->key, 0, sizeof d->key);
     free(d);
     *self_p = NULL;
+}
+
+/* ---- leaving (SIGTERM) and the catch-up gate ------------------------------------------------ */
+
+static void leave_finish(dns *d, const char *how)
+{
+    if (!d->leave_done) return;
+    void (*done)(void *) = d->leave_done;
+    d->leave_done = NULL;
+    if (d->leave_timer) evtimer_del(d->leave_timer);
+    if (how) log_info("dns: %s", how);
+    done(d->leave_arg);
+}
+
+static void leave_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dns *d = arg;
+    char how[600];
+    snprintf(how, sizeof how, "no answer from %s within timeout_ms (%u ms) to the withdrawal of this node's records; "
+             "stopping anyway (the peers withdraw them after dead_after_ms + withdraw_after)", d->server_text,
+             d->n->cfg.dns_timeout_ms);
+    leave_finish(d, how);
+}
+
+static void leave_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    (void)timeouts;
+    op *o = arg;
+    if (status == ARES_EDESTRUCTION || o->d->destroying) { free(o); return; }
+    dns *d = o->d;
+    char err[1024];
+    int reason = update_answer(d, status, abuf, alen, o->mac, o->zone, err, sizeof err);
+    if (reason >= 0) {
+        d->updates_failed++;
+        d->failures[reason]++;
+        log_warnx("dns: withdrawing this node's records before stopping failed: %s", err);
+    } else {
+        d->updates_ok++;
+        d->zones[o->zone].n_own = 0;
+    }
+    free(o);
+    if (--d->leave_inflight == 0) {
+        char how[160];
+        snprintf(how, sizeof how, "this node's records withdrawn from %d zone%s before stopping (%.0f ms)", d->n_zones,
+                 d->n_zones == 1 ? "" : "s", node_mono_ms() - d->leave_started_ms);
+        leave_finish(d, reason >= 0 ? NULL : how);
+    }
+}
+
+/* Sends one UPDATE per zone deleting this node's records: the one it should have and any
+ * other it was last seen with (deleting a record that is not there is no error). */
+static void send_leave(dns *d)
+{
+    const peer_state *me = &d->peers[d->self];
+    for (int z = 0; z < d->n_zones; z++) {
+        uint8_t buf[DNS_UPDATE_MAX];
+        char owner[300];
+        snprintf(owner, sizeof owner, "_vlmcs._tcp.%s", d->zones[z].cfg.name);
+        dnsmsg_update u;
+        dnsmsg_update_init(&u, buf, sizeof buf, d->next_id++, d->zones[z].cfg.name);
+        dnsmsg_rr rr;
+        dnsmsg_srv want;
+        should_record(d, me, z, &want);
+        if (dnsmsg_rr_srv(&rr, owner, 0, want.priority, want.weight, want.port, want.target) == 0)
+            dnsmsg_update_delete_rr(&u, &rr);
+        const zone_state *zs = &d->zones[z];
+        for (int i = 0; i < zs->n_own; i++)
+            if (!same_srv(&zs->own[i], &want) &&
+                dnsmsg_rr_srv(&rr, owner, 0, zs->own[i].priority, zs->own[i].weight, zs->own[i].port, zs->own[i].target) == 0)
+                dnsmsg_update_delete_rr(&u, &rr);
+        for (int f = 0; z == 0 && me->derived && f < N_FAMS; f++)
+            if (me->fam[f].n) dnsmsg_update_delete_rrset(&u, me->target, fam_type[f]);
+        int len = dnsmsg_update_finish(&u);
+        op *o = len > 0 ? calloc(1, sizeof *o) : NULL;
+        if (!o) { log_error("dns: cannot build the withdrawal of zone %s", d->zones[z].cfg.name); continue; }
+        o->d = d;
+        o->kind = OP_UPDATE;
+        o->zone = z;
+        int slen = dnsmsg_tsig_sign(buf, (size_t)len, sizeof buf, &d->key, NULL, 0, (uint64_t)time(NULL), DNSMSG_FUDGE, o->mac);
+        if (slen < 0) { log_error("dns: cannot sign the withdrawal of zone %s", d->zones[z].cfg.name); free(o); continue; }
+        d->leave_inflight++;
+        resolver_send(d->res, buf, slen, leave_cb, o);
+    }
+}
+
+void dns_leave(dns *d, void (*done)(void *arg), void *arg)
+{
+    if (!d || !d->enabled) { done(arg); return; }
+    d->leaving = true;
+    d->own_should = false; /* a cycle in flight no longer adds this node's record */
+    d->leave_done = done;
+    d->leave_arg = arg;
+    d->leave_started_ms = node_mono_ms();
+    d->leave_timer = evtimer_new(d->n->base, leave_timeout_cb, d);
+    for (int i = 0; i < d->n_peers; i++) cancel_probe(&d->peers[i]);
+    /* A cycle in flight may have an UPDATE adding this node's record on its way: the
+     * withdrawal goes after its answer (cycle_end), or the server could apply them in
+     * the other order. */
+    if (!d->busy) leave_send(d);
+}
+
+/* Sends the withdrawal; its answers (or timeout_ms) end the leave. */
+static void leave_send(dns *d)
+{
+    struct timeval tv = {d->n->cfg.dns_timeout_ms / 1000, (d->n->cfg.dns_timeout_ms % 1000) * 1000};
+    if (d->leave_timer) evtimer_add(d->leave_timer, &tv);
+    send_leave(d);
+    if (d->leave_inflight == 0) leave_finish(d, "nothing to withdraw before stopping");
+}
+
+void dns_serving_changed(dns *d)
+{
+    if (!d || !d->enabled || d->leaving) return;
+    d->again = true;
+    struct timeval now = {0, 0};
+    evtimer_add(d->kick, &now);
 }
 
 /* ---- drain ------------------------------------------------------------------------------------------ */
@@ -1068,8 +1266,10 @@ static const char *state_text(const dns *d, char *buf, size_t cap)
 {
     if (!d->enabled) return "off";
     if (d->failing) { snprintf(buf, cap, "failing: %s", d->last_error); return buf; }
+    if (d->leaving) return "withdrawn (stopping)";
     if (!d->ever_ok) return "pending";
-    return d->drained ? "withdrawn (drained)" : "published";
+    if (d->drained) return "withdrawn (drained)";
+    return ready_serving(d->n->ready) ? "published" : "withdrawn (catching up)";
 }
 
 void dns_status_json(const dns *d, struct evbuffer *b)
@@ -1097,7 +1297,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
         evbuffer_add_printf(b, ",\"site\":");
         json_string(b, zs->cfg.site);
         evbuffer_add_printf(b, ",\"should\":[");
-        if (!d->drained) json_srv(b, &want);
+        if (own_wanted(d)) json_srv(b, &want);
         evbuffer_add_printf(b, "],\"published\":");
         if (!zs->known) {
             evbuffer_add_printf(b, "null");
@@ -1109,7 +1309,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
             }
             evbuffer_add(b, "]", 1);
         }
-        bool ok = zs->known && (d->drained ? zs->n_own == 0 : zs->n_own == 1 && same_srv(&zs->own[0], &want));
+        bool ok = zs->known && (!own_wanted(d) ? zs->n_own == 0 : zs->n_own == 1 && same_srv(&zs->own[0], &want));
         evbuffer_add_printf(b, ",\"ok\":%s,\"checked_ms\":%" PRId64 "}", ok ? "true" : "false", zs->checked_ms);
     }
     evbuffer_add_printf(b, "],\"withdrawn_peers\":[");
@@ -1120,9 +1320,9 @@ void dns_status_json(const dns *d, struct evbuffer *b)
         json_string(b, d->peers[p].cfg.id);
     }
     double now = node_mono_ms();
-    evbuffer_add_printf(b, "],\"withdraws_dead_peers\":%s,\"last_error\":", lowest_live(d) ? "true" : "false");
+    evbuffer_add_printf(b, "],\"withdraws_dead_peers\":%s,\"last_error\":", lowest_live(d) && sees_majority(d, NULL) ? "true" : "false");
     json_string(b, d->last_error);
-    int64_t wnow = wall_ms();
+    int64_t wnow = clock_wall_ms();
     evbuffer_add_printf(b, ",\"last_error_ms\":%" PRId64 ",\"last_success_ms\":%" PRId64
                            ",\"next_retry_ms\":%" PRId64 ",\"next_refresh_ms\":%" PRId64
                            ",\"updates_ok\":%" PRIu64 ",\"updates_failed\":%" PRIu64 "}",
@@ -1207,6 +1407,29 @@ static void unlink_check(dns *d, dns_check *c)
         if (*pp == c) { *pp = c->next; return; }
 }
 
+/* "a < b = c": ids sorted by priority (then id), '=' between equal priorities. */
+typedef struct order_entry {
+    const char *id;
+    unsigned prio;
+} order_entry;
+
+static int order_cmp(const void *a, const void *b)
+{
+    const order_entry *x = a, *y = b;
+    if (x->prio != y->prio) return x->prio < y->prio ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void order_text(order_entry *e, int n, char *out, size_t cap)
+{
+    qsort(e, (size_t)n, sizeof *e, order_cmp);
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, cap - l, "%s%s", i == 0 ? "" : e[i].prio == e[i - 1].prio ? " = " : " < ", e[i].id);
+    }
+}
+
 /* Writes the check's JSON; returns whether everything is as it should be. */
 static bool check_json(dns_check *c, struct evbuffer *b)
 {
@@ -1229,6 +1452,9 @@ static bool check_json(dns_check *c, struct evbuffer *b)
         evbuffer_add_printf(b, ",\"looked_up\":%s,\"error\":", v->zone[z].done ? "true" : "false");
         json_string(b, v->zone[z].error);
         evbuffer_add_printf(b, ",\"records\":[");
+        order_entry published[DNS_MAX_RECORDS], intended[DNS_MAX_RECORDS];
+        bool seen[CONFIG_MAX_PEERS] = {false};
+        int n_order = 0, unknown = 0;
         for (int i = 0; i < v->zone[z].n; i++) {
             const dnsmsg_srv *r = &v->zone[z].rec[i];
             evbuffer_add_printf(b, "%s{\"priority\":%u,\"weight\":%u,\"port\":%u,\"target\":", i ? "," : "",
@@ -1241,13 +1467,33 @@ static bool check_json(dns_check *c, struct evbuffer *b)
             if (owner >= 0) json_string(b, d->peers[owner].cfg.id);
             else evbuffer_add_printf(b, "null");
             evbuffer_add(b, "}", 1);
+            if (owner < 0) {
+                unknown++; /* no node of this cluster: a removed node's leftover */
+            } else if (!seen[owner]) {
+                seen[owner] = true;
+                dnsmsg_srv want;
+                should_record(d, &d->peers[owner], z, &want);
+                published[n_order] = (order_entry){d->peers[owner].cfg.id, r->priority};
+                intended[n_order++] = (order_entry){d->peers[owner].cfg.id, want.priority};
+            }
         }
-        evbuffer_add_printf(b, "],\"peers\":[");
+        /* The order clients try the published nodes in, against the intended one. */
+        char pub_order[CONFIG_MAX_PEERS * 70], want_order[CONFIG_MAX_PEERS * 70];
+        order_text(published, n_order, pub_order, sizeof pub_order);
+        order_text(intended, n_order, want_order, sizeof want_order);
+        bool order_ok = strcmp(pub_order, want_order) == 0;
+        if (!order_ok || unknown) all_ok = false;
+        evbuffer_add_printf(b, "],\"unknown_records\":%d,\"order_ok\":%s,\"published_order\":", unknown,
+                            order_ok ? "true" : "false");
+        json_string(b, pub_order);
+        evbuffer_add_printf(b, ",\"intended_order\":");
+        json_string(b, want_order);
+        evbuffer_add_printf(b, ",\"peers\":[");
         for (int p = 0; p < d->n_peers; p++) {
             const peer_state *ps = &d->peers[p];
             bool alive = peer_alive(d, p);
-            const char *expect = ps->self ? (d->drained ? "absent" : "present")
-                               : alive ? "present" : dead_long_enough(d, p) ? "absent" : "either";
+            const char *expect = ps->self ? (own_wanted(d) ? "present" : "absent")
+                               : alive ? "present" : ps->withdrawn ? "absent" : "either";
             dnsmsg_srv want;
             should_record(d, ps, z, &want);
             int matching = 0, others = 0;

@@ -28,6 +28,14 @@ bool dns_drained(const dns *d);
  * a restart) and withdraws or republishes at once. Returns 0 or KMS_EIO (errno set). */
 int dns_set_drained(dns *d, bool drained);
 
+/* SIGTERM: deletes this node's records from every zone (one signed UPDATE per zone, sent
+ * after the answer to a publishing round in flight) and runs done once the server has
+ * answered them all, or timeout_ms after sending; no cycle runs afterwards. Without
+ * publishing, done runs at once. */
+void dns_leave(dns *d, void (*done)(void *arg), void *arg);
+/* The catch-up gate changed (node/ready.h): publish or withdraw this node's records now. */
+void dns_serving_changed(dns *d);
+
 /* Appends the "dns" member of /status (starting with ',': ,"dns":{...}). */
 void dns_status_json(const dns *d, struct evbuffer *b);
 /* Appends the Prometheus lines of DNS publishing (kmsha_dns_*). */

@@ -19,6 +19,7 @@
 #include "node/config.h"
 #include "node/log.h"
 #include "node/node.h"
+#include "node/ready.h"
 #include "node/sdnotify.h"
 #include "node/server.h"
 #include "proto/errors.h"
@@ -48,6 +49,8 @@ static void usage(FILE *out)
             "  --node-id ID         this node's id ([node] id)\n"
             "  --admin ADDR:PORT    admin HTTP address, or 'off' ([node] admin)\n"
             "  --log-level LEVEL    debug, info, warn or error\n"
+            "  --drained            start drained: SRV records withdrawn until kmsctl undrain\n"
+            "                       (e.g. for a rebuilt node; [peer.ID] drained = true alike)\n"
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
             "                       store under ./var/ID, CURVE keys made at first start in ./var/keys,\n"
@@ -58,6 +61,40 @@ static void usage(FILE *out)
             "  --clock-offset SECS  shift the node's clock (count expiry and clock checks)\n"
             "Without --config, kmsd runs on embedded defaults: KMS on 127.0.0.1:1688, admin on\n"
             "127.0.0.1:8688, store under ./var.\n");
+}
+
+/* --check-config: the SRV records the cluster publishes in each zone, in the order clients
+ * try them (priority, then weight), so an administrator sees what a site zone prefers. */
+static const kmsd_config *plan_cfg;
+static const config_dns_zone *plan_zone;
+
+static int plan_cmp(const void *a, const void *b)
+{
+    const config_peer *x = a, *y = b;
+    uint16_t px = config_srv_priority(plan_cfg, plan_zone, x), py = config_srv_priority(plan_cfg, plan_zone, y);
+    if (px != py) return px < py ? -1 : 1;
+    if (x->weight != y->weight) return x->weight > y->weight ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void print_srv_plan(const kmsd_config *cfg)
+{
+    config_dns_zone zones[CONFIG_MAX_DNS_ZONES];
+    int nz = 0;
+    if (!cfg->dns_server[0] || cfg->n_peers == 0 || config_parse_dns_zones(cfg->dns_zones, zones, CONFIG_MAX_DNS_ZONES, &nz))
+        return;
+    static config_peer sorted[CONFIG_MAX_PEERS];
+    for (int z = 0; z < nz; z++) {
+        memcpy(sorted, cfg->peers, sizeof sorted[0] * (size_t)cfg->n_peers);
+        plan_cfg = cfg;
+        plan_zone = &zones[z];
+        qsort(sorted, (size_t)cfg->n_peers, sizeof sorted[0], plan_cmp);
+        printf("_vlmcs._tcp.%s%s%s%s SRV, in the order clients try them:", zones[z].name,
+               zones[z].site[0] ? " (site " : "", zones[z].site, zones[z].site[0] ? ")" : "");
+        for (int i = 0; i < cfg->n_peers; i++)
+            printf(" %s %u/%u", sorted[i].id, config_srv_priority(cfg, &zones[z], &sorted[i]), sorted[i].weight);
+        printf("\n");
+    }
 }
 
 static int mkdir_p(const char *path)
@@ -104,7 +141,7 @@ static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < cfg->n_peers; i++) ids[i] = cfg->peers[i].id;
     if (repl_keys_ensure(cfg->key_dir, ids, cfg->n_peers, pubs, err, errlen) != 0) return -1;
     for (int i = 0; i < cfg->n_peers; i++)
-        snprintf(cfg->peers[i].public_key, sizeof cfg->peers[i].public_key, "%s", pubs[i]);
+        memcpy(cfg->peers[i].public_key, pubs[i], sizeof cfg->peers[i].public_key); /* 40 + NUL */
     return 0;
 }
 
@@ -144,9 +181,69 @@ static void fit_open_files(kmsd_config *cfg, bool quiet)
 typedef struct daemon_state {
     node n;
     struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *log_bound_timer;
-    bool listen_given, admin_given, data_dir_given, local_cluster;
+    bool local_cluster, start_drained;
+    const char *config_arg;   /* --config FILE as given */
+    int argc;                 /* the command line, replayed over the file on SIGHUP */
+    char **argv;
     double stop_started_ms;
 } daemon_state;
+
+/* Builds the configuration as kmsd reads it: embedded defaults, the built-in local cluster
+ * or the file, the command-line overrides, then what this node's [peer.ID] says where
+ * no flag said otherwise. At start and on SIGHUP alike, so a reload keeps every flag
+ * (--node-id, --listen, --log-level, ...). Returns 0, 1 (bad configuration) or 2 (bad
+ * usage) with the message in err. */
+static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t errlen)
+{
+    config_defaults(cfg);
+    if (d->local_cluster && config_load_text(cfg, "(built-in local cluster)", local_cluster_ini, err, errlen) < 0) return 1;
+    if (d->config_arg && config_load(cfg, d->config_arg, err, errlen) < 0) return 1;
+    bool listen_given = false, admin_given = false, data_dir_given = false;
+    for (int i = 1; i < d->argc; i++) {
+        const char *a = d->argv[i];
+        const char *section = "node", *key = NULL;
+        if (!strcmp(a, "--config") || !strcmp(a, "--clock-offset")) { i++; continue; }
+        if (!strcmp(a, "--local-cluster") || !strcmp(a, "--drained")) continue;
+        if (!strcmp(a, "--listen")) key = "listen";
+        else if (!strcmp(a, "--data-dir")) key = "data_dir";
+        else if (!strcmp(a, "--node-id")) key = "id";
+        else if (!strcmp(a, "--admin")) key = "admin";
+        else if (!strcmp(a, "--log-level")) key = "log_level";
+        else { snprintf(err, errlen, "unknown option '%s' (see kmsd --help)", a); return 2; }
+        if (i + 1 >= d->argc) { snprintf(err, errlen, "%s needs a value", a); return 2; }
+        if (!strcmp(key, "listen") && !listen_given) cfg->n_listen = 0; /* the flags replace the list */
+        if (!strcmp(key, "listen")) listen_given = true;
+        if (!strcmp(key, "admin")) admin_given = true;
+        if (!strcmp(key, "data_dir")) data_dir_given = true;
+        if (config_set(cfg, section, key, d->argv[++i], a, err, errlen) < 0) return 2;
+    }
+    /* In a cluster file, this node's [peer.ID] entry says where it listens. */
+    const config_peer *me = config_find_peer(cfg, cfg->node_id);
+    if (me && me->n_kms && !listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
+        memcpy(cfg->listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
+        cfg->n_listen = me->n_kms;
+    }
+    if (me && me->n_admin && !admin_given) {
+        cfg->admin = me->admin;
+        memcpy(cfg->admin_also, me->admin_addrs + 1, (size_t)(me->n_admin - 1) * sizeof me->admin_addrs[0]);
+        cfg->n_admin_also = me->n_admin - 1;
+    }
+    if (d->local_cluster && !data_dir_given) snprintf(cfg->data_dir, sizeof cfg->data_dir, "./var/%s", cfg->node_id);
+    if (d->local_cluster && local_cluster_keys(cfg, err, errlen) != 0) return 1;
+    return config_validate(cfg, err, errlen) < 0 ? 1 : 0;
+}
+
+static void arm_prune_timer(daemon_state *d)
+{
+    struct timeval pt = {(time_t)d->n.cfg.prune_interval, 0};
+    evtimer_add(d->prune_timer, &pt); /* re-adding a pending timer re-arms it */
+}
+
+static void audit_path_of(const kmsd_config *cfg, char *out, size_t cap)
+{
+    if (!cfg->audit_log[0]) snprintf(out, cap, "%s/audit.log", cfg->data_dir);
+    else snprintf(out, cap, "%s", cfg->audit_log);
+}
 
 static int load_record(void *ctx, const store_record *rec)
 {
@@ -157,7 +254,7 @@ static int load_record(void *ctx, const store_record *rec)
 static void prune_done(void *arg, int status)
 {
     (void)arg;
-    if (status < 0) log_warnx("pruning expired records failed: %s", kms_strerror(status));
+    if (status < 0) log_warnx("pruning expired records failed: %s", store_strerror(status));
 }
 
 static void prune_cb(evutil_socket_t fd, short what, void *arg)
@@ -165,6 +262,7 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     node *n = arg;
+    log_debug("pruning expired client records (every %u s)", n->cfg.prune_interval);
     int64_t now = node_now_ms(n);
     size_t dropped = clients_expire(n->clients, now);
     if (dropped) log_info("%zu client records expired from the count", dropped);
@@ -220,6 +318,20 @@ static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(d->stop_timer, &tv);
 }
 
+/* The node's records are out of DNS (or the bound ran out): stop accepting, finish what is
+ * in flight, exit. */
+static void left_dns(void *arg)
+{
+    daemon_state *d = arg;
+    log_info("no new connections; finishing %u in-flight requests", server_pending(d->n.server));
+    sdnotify_stopping("stopping: finishing in-flight requests");
+    server_stop_accepting(d->n.server);
+    d->stop_started_ms = node_mono_ms();
+    if (!d->stop_timer) d->stop_timer = evtimer_new(d->n.base, stop_check_cb, d);
+    struct timeval tv = {0, 0};
+    evtimer_add(d->stop_timer, &tv);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -229,82 +341,49 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(d->n.base, NULL);
         return;
     }
-    log_info("%s: no new connections; finishing %u in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-             server_pending(d->n.server));
     d->n.stopping = true;
-    sdnotify_stopping("stopping: finishing in-flight requests");
-    server_stop_accepting(d->n.server);
-    d->stop_started_ms = node_mono_ms();
-    d->stop_timer = evtimer_new(d->n.base, stop_check_cb, d);
-    struct timeval tv = {0, 0};
-    evtimer_add(d->stop_timer, &tv);
+    /* Leave before stopping: clients that look the node up now go elsewhere, while those
+     * that already have its address are still served until it stops accepting. */
+    log_info("%s: withdrawing this node's DNS records, then stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sdnotify_stopping("stopping: withdrawing the DNS records");
+    dns_leave(d->n.dns, left_dns, d);
 }
 
-/* Reloads the configuration file: settings marked reloadable take effect, the others are
- * reported as needing a restart. */
+/* SIGHUP: builds the configuration again as at start (file and flags), applies every
+ * reloadable setting through the settings table (config_reload_apply), performs what the
+ * changed rows ask for, reopens the audit log (log rotation), and names the settings that
+ * changed but need a restart. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
     daemon_state *d = arg;
     node *n = &d->n;
-    if (!n->config_path[0]) {
-        log_info("SIGHUP: running on embedded defaults, nothing to reload");
+    char audit_path[CONFIG_PATH_MAX + 16];
+    audit_path_of(&n->cfg, audit_path, sizeof audit_path);
+    if (audit_reopen(audit_path) != 0) log_error("SIGHUP: audit_log %s: cannot reopen: %s (still writing to the old file)", audit_path, strerror(errno));
+    if (!d->config_arg && !d->local_cluster) {
+        log_info("SIGHUP: audit log reopened; running on embedded defaults, no configuration to reload");
         return;
     }
     kmsd_config *fresh = malloc(sizeof *fresh);
-    char err[512];
-    if (!fresh) return;
-    config_defaults(fresh);
-    if (config_load(fresh, n->config_path, err, sizeof err) < 0 || config_validate(fresh, err, sizeof err) < 0) {
-        log_error("SIGHUP: configuration not reloaded: %s", err);
+    char err[1024], changed[1024], restart[1024];
+    if (!fresh) { log_error("SIGHUP: out of memory; configuration not reloaded"); return; }
+    if (build_config(d, fresh, err, sizeof err) != 0) {
+        log_error("SIGHUP: configuration not reloaded (nothing changed): %s", err);
         free(fresh);
         return;
     }
-    kmsd_config *cur = &n->cfg;
-    /* Reloadable settings. */
-    cur->activation_interval = fresh->activation_interval;
-    cur->renewal_interval = fresh->renewal_interval;
-    cur->client_lifetime_days = fresh->client_lifetime_days;
-    cur->count_cap = fresh->count_cap;
-    clients_set_rule(n->clients, cur->client_lifetime_days, cur->count_cap);
-    cur->max_clock_skew = fresh->max_clock_skew;
-    cur->verify_v4_mac = fresh->verify_v4_mac;
-    cur->ndr64 = fresh->ndr64;
-    cur->btfn = fresh->btfn;
-    memcpy(cur->allow, fresh->allow, sizeof cur->allow);
-    cur->n_allow = fresh->n_allow;
-    memcpy(cur->epid, fresh->epid, sizeof cur->epid);
-    memcpy(cur->hwid, fresh->hwid, sizeof cur->hwid);
-    cur->max_connections = fresh->max_connections;
-    fit_open_files(cur, true);
-    cur->max_connections_per_address = fresh->max_connections_per_address;
-    cur->max_pdu_size = fresh->max_pdu_size;
-    cur->idle_timeout = fresh->idle_timeout;
-    cur->connection_timeout = fresh->connection_timeout;
-    cur->max_requests_per_connection = fresh->max_requests_per_connection;
-    cur->pdu_timeout = fresh->pdu_timeout;
-    cur->ipv6_prefix_len = fresh->ipv6_prefix_len;
-    memcpy(cur->allow_clients, fresh->allow_clients, sizeof cur->allow_clients);
-    cur->n_allow_clients = fresh->n_allow_clients;
-    cur->prune_interval = fresh->prune_interval;
-    if (strcmp(cur->log_level, fresh->log_level) != 0) {
-        snprintf(cur->log_level, sizeof cur->log_level, "%s", fresh->log_level);
-        log_set_level(cur->log_level);
-    }
-    /* Settings that need a restart. */
-    if (strcmp(cur->node_id, fresh->node_id) || strcmp(cur->data_dir, fresh->data_dir) ||
-        cur->n_listen != fresh->n_listen || memcmp(cur->listen, fresh->listen, sizeof cur->listen) ||
-        memcmp(&cur->admin, &fresh->admin, sizeof cur->admin) || strcmp(cur->audit_log, fresh->audit_log) ||
-        cur->commit_delay_ms != fresh->commit_delay_ms || cur->map_size_mb != fresh->map_size_mb)
-        log_warnx("SIGHUP: changes to node id, listen, admin, data_dir, audit_log or [store] need a restart");
-    if (strcmp(cur->dns_server, fresh->dns_server) || strcmp(cur->dns_zones, fresh->dns_zones) ||
-        strcmp(cur->dns_tsig_key_file, fresh->dns_tsig_key_file) || cur->dns_ttl != fresh->dns_ttl ||
-        cur->dns_refresh_interval != fresh->dns_refresh_interval || cur->dns_withdraw_after != fresh->dns_withdraw_after ||
-        cur->dns_remote_priority_offset != fresh->dns_remote_priority_offset || cur->dns_timeout_ms != fresh->dns_timeout_ms)
-        log_warnx("SIGHUP: changes to [dns] need a restart");
-    log_info("SIGHUP: configuration reloaded from %s", n->config_path);
+    uint32_t prune_was = n->cfg.prune_interval;
+    unsigned actions = config_reload_apply(&n->cfg, fresh, changed, sizeof changed, restart, sizeof restart);
     free(fresh);
+    fit_open_files(&n->cfg, true); /* max_connections may have changed */
+    if (actions & (1u << CONFIG_RELOAD_LOG_LEVEL)) log_set_level(n->cfg.log_level);
+    if (actions & (1u << CONFIG_RELOAD_COUNT_RULE)) clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
+    if ((actions & (1u << CONFIG_RELOAD_PRUNE_TIMER)) && prune_was != n->cfg.prune_interval) arm_prune_timer(d);
+    if (restart[0]) log_warnx("SIGHUP: changed but not applied until a restart: %s", restart);
+    log_info("SIGHUP: configuration reloaded from %s; audit log reopened; %s%s", d->config_arg ? n->config_path : "(built-in local cluster)",
+             changed[0] ? "applied: " : "no reloadable setting changed", changed);
 }
 
 int main(int argc, char **argv)
@@ -334,6 +413,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             printf("%s: configuration OK\n", argv[i + 1]);
+            print_srv_plan(&cfg);
             return 0;
         }
         if (!strcmp(a, "--config")) {
@@ -346,72 +426,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "kmsd: --local-cluster and --config exclude each other\n");
         return 2;
     }
-    if (d.local_cluster && config_load_text(&n->cfg, "(built-in local cluster)", local_cluster_ini, err, sizeof err) < 0) {
-        fprintf(stderr, "kmsd: %s\n", err);
-        return 1;
-    }
-    if (config_path) {
-        if (config_load(&n->cfg, config_path, err, sizeof err) < 0) {
-            fprintf(stderr, "kmsd: %s\n", err);
-            return 1;
-        }
-        if (!realpath(config_path, n->config_path))
-            snprintf(n->config_path, sizeof n->config_path, "%s", config_path);
-    }
-
-    /* Pass 2: command-line overrides. */
-    bool listen_reset = false;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *section = NULL, *key = NULL;
-        if (!strcmp(a, "--config")) { i++; continue; }
-        if (!strcmp(a, "--local-cluster")) continue;
-        if (!strcmp(a, "--listen")) { section = "node"; key = "listen"; }
-        else if (!strcmp(a, "--data-dir")) { section = "node"; key = "data_dir"; }
-        else if (!strcmp(a, "--node-id")) { section = "node"; key = "id"; }
-        else if (!strcmp(a, "--admin")) { section = "node"; key = "admin"; }
-        else if (!strcmp(a, "--log-level")) { section = "node"; key = "log_level"; }
-        else if (!strcmp(a, "--clock-offset")) {
+        if (!strcmp(argv[i], "--drained")) d.start_drained = true;
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--listen") || !strcmp(argv[i], "--data-dir") ||
+            !strcmp(argv[i], "--node-id") || !strcmp(argv[i], "--admin") || !strcmp(argv[i], "--log-level")) {
+            i++;
+            continue;
+        }
+        if (!strcmp(argv[i], "--clock-offset")) {
             if (i + 1 >= argc) { fprintf(stderr, "kmsd: --clock-offset needs SECONDS\n"); return 2; }
             char *end;
             long long off = strtoll(argv[++i], &end, 10);
             if (*end) { fprintf(stderr, "kmsd: --clock-offset: '%s' is not a number of seconds\n", argv[i]); return 2; }
             n->clock_offset_ms = off * 1000;
-            continue;
-        } else {
-            fprintf(stderr, "kmsd: unknown option '%s' (see kmsd --help)\n", a);
-            return 2;
-        }
-        if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a value\n", a); return 2; }
-        if (!strcmp(key, "listen") && !listen_reset) { n->cfg.n_listen = 0; listen_reset = true; }
-        if (!strcmp(key, "listen")) d.listen_given = true;
-        if (!strcmp(key, "admin")) d.admin_given = true;
-        if (!strcmp(key, "data_dir")) d.data_dir_given = true;
-        if (config_set(&n->cfg, section, key, argv[++i], a, err, sizeof err) < 0) {
-            fprintf(stderr, "kmsd: %s\n", err);
-            return 2;
         }
     }
-    /* In a cluster file, this node's [peer.ID] entry says where it listens. */
-    const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);
-    if (me && me->n_kms && !d.listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
-        memcpy(n->cfg.listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
-        n->cfg.n_listen = me->n_kms;
+    if (config_path) {
+        if (!realpath(config_path, n->config_path))
+            snprintf(n->config_path, sizeof n->config_path, "%s", config_path);
+        d.config_arg = n->config_path; /* SIGHUP reads the same file whatever the directory */
     }
-    if (me && me->n_admin && !d.admin_given) {
-        n->cfg.admin = me->admin;
-        memcpy(n->cfg.admin_also, me->admin_addrs + 1, (size_t)(me->n_admin - 1) * sizeof me->admin_addrs[0]);
-        n->cfg.n_admin_also = me->n_admin - 1;
-    }
-    if (d.local_cluster && !d.data_dir_given)
-        snprintf(n->cfg.data_dir, sizeof n->cfg.data_dir, "./var/%s", n->cfg.node_id);
-    if (d.local_cluster && local_cluster_keys(&n->cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "kmsd: --local-cluster: %s\n", err);
-        return 1;
-    }
-    if (config_validate(&n->cfg, err, sizeof err) < 0) {
+    d.argc = argc;
+    d.argv = argv;
+    int brc = build_config(&d, &n->cfg, err, sizeof err);
+    if (brc != 0) {
         fprintf(stderr, "kmsd: %s\n", err);
-        return 1;
+        return brc;
     }
 
     log_init(n->cfg.node_id, n->cfg.log_level);
@@ -426,8 +466,7 @@ int main(int argc, char **argv)
 
     if (mkdir_p(n->cfg.data_dir) != 0) fatalx("data_dir %s: %s", n->cfg.data_dir, strerror(errno));
     char audit_path[CONFIG_PATH_MAX + 16];
-    if (!n->cfg.audit_log[0]) snprintf(audit_path, sizeof audit_path, "%s/audit.log", n->cfg.data_dir);
-    else snprintf(audit_path, sizeof audit_path, "%s", n->cfg.audit_log);
+    audit_path_of(&n->cfg, audit_path, sizeof audit_path);
     if (audit_open(audit_path) != 0) fatalx("audit_log %s: %s", audit_path, strerror(errno));
 
     store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
@@ -458,6 +497,14 @@ int main(int argc, char **argv)
     if (!n->server) fatalx("%s", err);
     n->admin = admin_new(n, err, sizeof err);
     if (!n->admin && err[0]) fatalx("%s", err);
+    const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);
+    if ((d.start_drained || (me && me->drained)) && !dns_drained(n->dns)) {
+        if (dns_set_drained(n->dns, true) != 0) fatalx("data_dir %s: cannot write the drained flag: %s", n->cfg.data_dir, strerror(errno));
+        log_info("started drained (%s): kmsctl undrain %s publishes this node's DNS records",
+                 d.start_drained ? "--drained" : "[peer] drained = true", n->cfg.node_id);
+    }
+    n->ready = ready_new(n, err, sizeof err); /* opens the KMS listeners once caught up */
+    if (!n->ready) fatalx("%s", err);
 
     d.sig_term = evsignal_new(n->base, SIGTERM, on_stop_signal, &d);
     d.sig_int = evsignal_new(n->base, SIGINT, on_stop_signal, &d);
@@ -467,8 +514,7 @@ int main(int argc, char **argv)
     evsignal_add(d.sig_hup, NULL);
     prune_cb(-1, 0, n); /* once at start: a node back from a long outage sheds old state first */
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
-    struct timeval pt = {(time_t)n->cfg.prune_interval, 0};
-    evtimer_add(d.prune_timer, &pt);
+    arm_prune_timer(&d);
     d.log_bound_timer = event_new(n->base, -1, EV_PERSIST, log_bound_cb, n);
     struct timeval lt = {LOG_BOUND_CHECK_S, 0};
     if (!d.log_bound_timer || evtimer_add(d.log_bound_timer, &lt) != 0) fatalx("cannot start the log size check");
@@ -476,7 +522,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < n->cfg.n_listen; i++)
         log_info("listening for KMS on %s%s%s:%u", strchr(n->cfg.listen[i].host, ':') ? "[" : "",
                  n->cfg.listen[i].host, strchr(n->cfg.listen[i].host, ':') ? "]" : "", n->cfg.listen[i].port);
-    if (n->admin) log_info("admin HTTP on http://%s:%u/ (/status, /metrics, /healthz)", n->cfg.admin.host, n->cfg.admin.port);
+    for (int i = -1; n->admin && i < n->cfg.n_admin_also; i++) {
+        const config_addr *a = i < 0 ? &n->cfg.admin : &n->cfg.admin_also[i];
+        log_info("admin HTTP on http://%s%s%s:%u/ (/status, /metrics, /healthz)", strchr(a->host, ':') ? "[" : "",
+                 a->host, strchr(a->host, ':') ? "]" : "", a->port);
+    }
     log_info("kmsd " KMSHA_VERSION " node %s ready%s", n->cfg.node_id,
              n->config_path[0] ? "" : " (embedded defaults)");
     char sd_status[200];
@@ -490,6 +540,7 @@ int main(int argc, char **argv)
     /* The store first: it commits what is queued and runs the callbacks still owed, which
      * refer to connections and to the replication engine. */
     store_free(&n->store);
+    ready_free(&n->ready);
     server_free(&n->server);
     admin_free(&n->admin);
     dns_free(&n->dns);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include "node/metrics.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/products.h"
 
 const char *kmshost_hresult_name(uint32_t hr)
@@ -145,34 +146,8 @@ static void put_hex32(jbuf *b, uint32_t v)
     put_mem(b, t, sizeof t);
 }
 
-/* A JSON string; control characters as \u00XX. The closing quote is written only when it
- * fits, as before. */
-static void json_str(jbuf *b, const char *s)
-{
-    if (b->pos + 1 >= b->cap) return;
-    put_mem(b, "\"", 1);
-    while (*s && b->pos + 7 < b->cap) {
-        /* A run of characters that need no escape, copied at once (each still has the
-         * seven bytes of room an escape would need, as when they went one by one). */
-        size_t room = b->cap - 7 - b->pos, run = 0;
-        while (run < room && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
-        if (run) {
-            put_mem(b, s, run);
-            s += run;
-            continue;
-        }
-        unsigned char c = (unsigned char)*s++;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put_mem(b, e, 2);
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            put_mem(b, e, 6);
-        }
-    }
-    put_mem(b, "\"", 1);
-}
+static void put_piece(void *ctx, const char *p, size_t n) { put_mem(ctx, p, n); }
+static void json_str(jbuf *b, const char *s) { json_write_str(s, put_piece, b); }
 
 static void put_guid(jbuf *b, const char *key, const kms_guid *g)
 {

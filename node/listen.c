@@ -55,19 +55,23 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     l->cb(lev, fd, sa, salen, l->arg);
 }
 
+bool listen_failure_pauses(const char *what, int e)
+{
+    bool resources = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+    if (log_allow(LOG_CLASS_ACCEPT))
+        log_warnx("%s port: accept failed: %s%s", what, strerror(e),
+                  resources ? " (raise the open file limit or lower the connection limits); "
+                              "pausing accept for a moment" : "");
+    return resources;
+}
+
 static void error_cb(struct evconnlistener *lev, void *arg)
 {
     listener *l = arg;
     for (int i = 0; i < HTTP_LISTENERS; i++)
         if (http_listeners[i] && http_listeners[i]->lev == lev) l = http_listeners[i];
-    int e = EVUTIL_SOCKET_ERROR();
     l->failures++;
-    bool resources = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-    if (log_allow(LOG_CLASS_ACCEPT))
-        log_warnx("%s port: accept failed: %s%s", l->what, strerror(e),
-                  resources ? " (raise the open file limit or lower the connection limits); "
-                              "pausing accept for a moment" : "");
-    if (!resources) return;
+    if (!listen_failure_pauses(l->what, EVUTIL_SOCKET_ERROR())) return;
     /* The pending connection stays in the kernel's queue: without a pause the loop would
      * be called again at once for it, and fail again. */
     l->paused = true;

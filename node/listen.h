@@ -28,6 +28,9 @@ listener *listener_new_http(struct event_base *base, const config_addr *a, struc
 void listener_free(listener **self_p);
 /* Stops (hold) or resumes accepting: new connections wait in the kernel's queue. */
 void listener_hold(listener *l, bool hold);
+/* Logs a failed accept() (rate-limited) and says whether it was for want of resources,
+ * when the caller's listeners should pause LISTEN_BACKOFF_MS (for listeners of its own). */
+bool listen_failure_pauses(const char *what, int err);
 /* accept() failures since the start (each one paused the listener). */
 uint64_t listener_failures(const listener *l);
 

@@ -223,6 +223,19 @@ int audit_open(const char *path)
 
 static size_t audit_unflushed;
 
+int audit_reopen(const char *path)
+{
+    if (strcmp(path, "off") == 0 || strcmp(path, "-") == 0) return 0; /* nothing to reopen */
+    /* The new file first: when it cannot be opened the old one keeps being written. */
+    FILE *f = fopen(path, "a");
+    if (!f) return -1;
+    audit_close();
+    audit_fp = f;
+    setvbuf(audit_fp, NULL, _IOFBF, 1 << 16);
+    writeback_start(fileno(audit_fp));
+    return 0;
+}
+
 void audit_close(void)
 {
     audit_flush();

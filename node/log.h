@@ -46,6 +46,9 @@ void log_route_libevent(void);
  * stops it. */
 int audit_open(const char *path); /* "-" = stdout, "off" = none; 0 or -1 (errno) */
 void audit_close(void);
+/* SIGHUP (log rotation): opens path anew (after a rename, a new file) and then closes the
+ * old one; when path cannot be opened the old file stays in use. 0 or -1 (errno). */
+int audit_reopen(const char *path);
 /* Writes one complete JSON line (the caller formats it; a newline is appended). Lines are
  * collected in a buffer and written by audit_flush: the daemon flushes once per turn of
  * its event loop (one write() for every line of that turn), and at exit. */

@@ -17,6 +17,7 @@ struct server;
 struct admin;
 struct repl;
 struct dns;
+struct ready;
 
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
 
@@ -45,6 +46,7 @@ typedef struct node {
     struct admin *admin;
     struct repl *repl;        /* NULL for a node without peers */
     struct dns *dns;          /* DNS publishing and the drain state (node/dns.h) */
+    struct ready *ready;      /* the catch-up gate: serving or not (node/ready.h) */
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;

@@ -14,6 +14,7 @@
 #include "node/metrics.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
+#include "proto/json.h"
 #include "proto/products.h"
 
 #define QUERY_PAGE 256 /* records per read transaction */
@@ -298,22 +299,9 @@ int query_cursor_parse(query_scan *s, const char *hex)
 /* Appends s as a JSON string literal; returns false when out of room. */
 static bool put_json_str(char **p, char *end, const char *s)
 {
-    if (*p >= end) return false;
-    *(*p)++ = '"';
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (end - *p < 8) return false;
-        if (*c == '"' || *c == '\\') {
-            *(*p)++ = '\\';
-            *(*p)++ = (char)*c;
-        } else if (*c < 0x20 || *c == 0x7f) {
-            *p += snprintf(*p, (size_t)(end - *p), "\\u%04x", *c);
-        } else {
-            *(*p)++ = (char)*c;
-        }
-    }
-    if (end - *p < 2) return false;
-    *(*p)++ = '"';
-    **p = 0;
+    size_t room = (size_t)(end - *p), n = json_format_str(*p, room, s);
+    if (n >= room) return false;
+    *p += n;
     return true;
 }
 

@@ -4,6 +4,12 @@
  * connection does not read, so PDUs are answered in order and a flooding client is held
  * back by TCP itself.
  *
+ * A connection is never freed inside its own callbacks or its callers: conn_close marks it
+ * closed, stops its events and puts it on the server's close queue, which is drained once
+ * per turn of the event loop (as Redis's freeClientAsync), so whoever still holds the
+ * pointer in this turn may keep using it. The store holds a committing connection as its
+ * callback argument: such a connection waits for the commit before it is queued.
+ *
  * Plain events rather than bufferevents: on this path every system call counts (a whole
  * activation is a handful of small PDUs), so answers are sent with one send() each and a
  * write event exists only while a client is slow to read; the idle timeout is a common
@@ -52,6 +58,15 @@ typedef struct addr_count {
 
 typedef struct conn conn;
 
+/* The life of a connection. */
+typedef enum conn_state {
+    CONN_OPEN,       /* reading and answering PDUs */
+    CONN_COMMITTING, /* a request awaits its commit (the store holds the connection) */
+    CONN_FLUSHING,   /* the last bytes are being written; closed once they are out */
+    CONN_ABANDONED,  /* closed while committing: queued when the commit returns */
+    CONN_CLOSED,     /* on the close queue: freed at the end of this loop turn */
+} conn_state;
+
 typedef struct listener_ctx {
     struct server *srv;
     uint16_t port; /* the bind_ack secondary address of connections accepted here */
@@ -59,16 +74,23 @@ typedef struct listener_ctx {
 
 struct server {
     node *n;
-    listener *listeners[CONFIG_MAX_LISTEN];
+    struct evconnlistener *listeners[CONFIG_MAX_LISTEN]; /* NULL while not accepting */
+    evutil_socket_t fds[CONFIG_MAX_LISTEN];  /* bound sockets; -1 when closed */
     listener_ctx lctx[CONFIG_MAX_LISTEN];
+    bool accepting;
+    bool stopped;  /* server_stop_accepting ran: never accept again */
     const struct timeval *idle_tv; /* common timeout of idle_timeout seconds */
     uint32_t idle_tv_seconds;
     int n_listeners;
     conn *conns; /* doubly linked list of open connections */
+    conn *closed; /* the close queue (linked by next_closed) */
     /* Connections that have not completed a PDU yet, oldest first: at max_connections
      * the oldest of them makes room for a new client (a flood of silent or trickling
      * connections cannot lock clients out). */
     conn *fresh_head, *fresh_tail;
+    struct event *accept_resume; /* re-enables accepting after descriptors ran out */
+    struct event *close_ev; /* activated when the queue gets its first entry */
+    bool stopping; /* server_stop_accepting: close each connection after its answer */
     unsigned n_conns;
     unsigned n_pending;
     uint32_t assoc_group_next;
@@ -85,31 +107,29 @@ struct conn {
     struct event *rev;      /* readable (persistent; removed while a commit is pending) */
     struct event *wev;      /* writable: added only while out holds unsent bytes */
     struct event *idle;     /* idle timeout, re-armed at every complete PDU */
-    struct event *life_timer;
     struct event *pdu_timer; /* pdu_timeout: armed while a PDU is incomplete */
-    /* The five events and the first input buffer live in the connection itself: one
-     * allocation per connection instead of seven. */
-    struct event rev_ev, wev_ev, idle_ev, life_ev, pdu_ev;
+    struct event pdu_ev;
+    bool fresh;             /* in the fresh list: no complete PDU yet */
+    bool pdu_pending;       /* pdu_timer is armed */
+    conn *fresh_prev, *fresh_next;
+    struct event *life_timer;
+    /* The four events and the first input buffer live in the connection itself: one
+     * allocation per connection instead of six. */
+    struct event rev_ev, wev_ev, idle_ev, life_ev;
     uint8_t *in;            /* in_inline until a PDU needs more */
     size_t in_len, in_cap;
     uint8_t in_inline[INPUT_INITIAL];
     uint8_t *out;
     size_t out_len, out_cap;
-    bool reading;           /* rev is added */
-    bool dead;              /* a send failed: close at the next safe point */
-    bool fresh;             /* in the fresh list: no complete PDU yet */
-    bool pdu_pending;       /* pdu_timer is armed */
+    conn_state state;
     conn *prev, *next;
-    conn *fresh_prev, *fresh_next;
+    conn *next_closed;
     char peer[64];        /* "ip:port" for logs */
     char peer_ip[48];     /* "ip" for records */
-    addr_key key;           /* the per-address limit's key (IPv6: its ipv6_prefix_len network) */
+    addr_key key;
     rpc_server_conn rpc;
     rpc_server_options rpcopt;
     uint32_t requests;
-    bool busy;            /* a request awaits its commit */
-    bool closing;         /* free when the commit returns */
-    bool close_after_write;
     /* the request in flight */
     rpc_request req;      /* msg pointer is not valid after the PDU is drained */
     kms_request kreq;
@@ -207,6 +227,7 @@ static void fresh_append(conn *c)
     s->fresh_tail = c;
 }
 
+/* Frees a connection: only from the close queue (or server_free). */
 static void conn_free(conn *c)
 {
     server *s = c->srv;
@@ -229,24 +250,65 @@ static void conn_free(conn *c)
 
 static void conn_stop_reading(conn *c)
 {
-    if (c->reading) { event_del(c->rev); c->reading = false; }
+    if (event_pending(c->rev, EV_READ, NULL)) event_del(c->rev);
 }
 
 static void conn_start_reading(conn *c)
 {
-    if (!c->reading && !c->closing && !c->close_after_write) { event_add(c->rev, NULL); c->reading = true; }
+    if (c->state == CONN_OPEN && !event_pending(c->rev, EV_READ, NULL)) event_add(c->rev, NULL);
 }
 
-/* Closes now, or once the in-flight commit returns (the store holds c as its argument). */
+static bool conn_is_closed(const conn *c) { return c->state == CONN_CLOSED || c->state == CONN_ABANDONED; }
+
+/* Closes the connection at the next safe point: its events stop now; it is freed when the
+ * close queue is drained at the end of this loop turn, or, while the store holds it for a
+ * commit, when the commit returns. Never frees: the caller may keep using c. */
 static void conn_close(conn *c)
 {
-    if (c->busy) {
-        c->closing = true;
-        conn_stop_reading(c);
-        if (c->wev) event_del(c->wev);
+    if (conn_is_closed(c)) return;
+    fresh_remove(c);
+    event_del(c->rev);
+    event_del(c->wev);
+    event_del(c->idle);
+    event_del(c->pdu_timer);
+    c->pdu_pending = false;
+    event_del(c->life_timer);
+    if (c->state == CONN_COMMITTING) {
+        c->state = CONN_ABANDONED;
         return;
     }
-    conn_free(c);
+    c->state = CONN_CLOSED;
+    server *s = c->srv;
+    if (!s->closed) event_active(s->close_ev, EV_TIMEOUT, 0);
+    c->next_closed = s->closed;
+    s->closed = c;
+}
+
+/* Frees the connections on the close queue. */
+static void close_queue_drain(server *s)
+{
+    while (s->closed) {
+        conn *c = s->closed;
+        s->closed = c->next_closed;
+        conn_free(c);
+    }
+}
+
+/* Runs from the event loop after the callbacks already active this turn: no caller of a
+ * connection function is on the stack. */
+static void close_queue_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    close_queue_drain(arg);
+}
+
+/* Closes once the output buffer is empty (now if it is). */
+static void conn_close_after_write(conn *c)
+{
+    conn_stop_reading(c);
+    if (c->out_len == 0) conn_close(c);
+    else c->state = CONN_FLUSHING;
 }
 
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -265,7 +327,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         c->out_len -= (size_t)w;
     }
     event_del(c->wev);
-    if (c->close_after_write && !c->busy) conn_free(c);
+    if (c->state == CONN_FLUSHING) conn_close(c);
 }
 
 static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
@@ -310,21 +372,17 @@ static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Sends bytes at once when the socket takes them (the usual case: one system call), else
- * keeps the rest and waits for writability. Marks the connection dead on an error and for
- * closing after the flush when close is set; never frees it (callers are inside it). */
-static void conn_send(conn *c, const uint8_t *buf, size_t len, bool close)
+ * keeps the rest and waits for writability. Closes the connection on an error (conn_close:
+ * c stays valid for the caller). */
+static void conn_send(conn *c, const uint8_t *buf, size_t len)
 {
-    if (close) {
-        c->close_after_write = true;
-        conn_stop_reading(c);
-    }
-    if (c->dead) return;
+    if (conn_is_closed(c)) return;
     size_t off = 0;
     if (c->out_len == 0) {
         ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             log_debug("client %s: send failed: %s", c->peer, strerror(errno));
-            c->dead = true;
+            conn_close(c);
             return;
         }
         if (w > 0) off = (size_t)w;
@@ -333,14 +391,14 @@ static void conn_send(conn *c, const uint8_t *buf, size_t len, bool close)
     size_t rest = len - off;
     if (c->out_len + rest > OUTPUT_LIMIT) {
         if (log_allow(LOGCLASS_CONN)) log_info("client %s: does not read its answers, closing", c->peer);
-        c->dead = true;
+        conn_close(c);
         return;
     }
     if (c->out_len + rest > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 1024;
         while (cap < c->out_len + rest) cap *= 2;
         uint8_t *nb = realloc(c->out, cap);
-        if (!nb) { c->dead = true; return; }
+        if (!nb) { conn_close(c); return; }
         c->out = nb;
         c->out_cap = cap;
     }
@@ -357,7 +415,7 @@ static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t stat
     c->srv->n->metrics.refusals[MREF_FAULT]++;
     if (log_allow(LOGCLASS_CONN))
         log_info("client %s: RPC fault 0x%08X: %s", c->peer, status, why);
-    if (n > 0) conn_send(c, out, (size_t)n, false);
+    if (n > 0) conn_send(c, out, (size_t)n);
 }
 
 /* ---------- the KMS request ---------- */
@@ -498,7 +556,7 @@ static void conn_answer(conn *c)
     if (d->hresult != KMS_HR_OK && log_allow(LOGCLASS_CONN))
         log_info("client %s: refused with 0x%08X (%s): %s", c->peer, d->hresult,
                  kmshost_hresult_name(d->hresult), d->reason);
-    conn_send(c, pdu, (size_t)plen, false);
+    conn_send(c, pdu, (size_t)plen);
 }
 
 static void commit_done(void *arg, int status, const store_update *u)
@@ -508,23 +566,25 @@ static void commit_done(void *arg, int status, const store_update *u)
      * the answer (the publish is a non-blocking send). */
     if (status == 0 && u) repl_publish(c->srv->n->repl, u);
     server *s = c->srv;
-    c->busy = false;
+    bool abandoned = c->state == CONN_ABANDONED;
+    c->state = CONN_OPEN;
     s->n_pending--;
     if (status < 0) {
         log_error("client %s: record not committed (%s): closing without an answer so the "
-                  "client retries", c->peer, kms_strerror(status));
+                  "client retries", c->peer, store_strerror(status));
         c->decision.result = MR_STORE_ERROR;
         account(c, &c->decision, node_mono_ms() - c->started_ms);
-        conn_free(c);
+        conn_close(c);
         return;
     }
-    if (c->closing) { /* the client went away meanwhile: the record is kept, no answer */
-        conn_free(c);
+    if (abandoned) { /* the client went away meanwhile: the record is kept, no answer */
+        conn_close(c);
         return;
     }
     conn_answer(c);
-    if (c->dead || c->close_after_write) {
-        if (c->dead || c->out_len == 0) conn_free(c);
+    if (conn_is_closed(c)) return;
+    if (s->stopping) {
+        conn_close_after_write(c);
         return;
     }
     conn_start_reading(c);
@@ -552,24 +612,24 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     }
     int prc = store_put_logged_async(n->store, &c->decision.record, commit_done, c);
     if (prc < 0) {
-        log_error("client %s: cannot queue the record (%s), closing", c->peer, kms_strerror(prc));
+        log_error("client %s: cannot queue the record (%s), closing", c->peer, store_strerror(prc));
         c->decision.result = MR_STORE_ERROR;
         account(c, &c->decision, node_mono_ms() - c->started_ms);
-        c->close_after_write = true; /* conn_process frees it: nothing is left to send */
+        conn_close(c);
         return;
     }
-    c->busy = true;
+    c->state = CONN_COMMITTING;
     c->srv->n_pending++;
     /* conn_process stops reading if the client pipelines more while we commit. */
 }
 
 /* Handles complete PDUs in the input buffer until it runs dry, a request goes in flight or
- * the connection is closed (then c is freed: callers return at once). */
+ * the connection is closed. */
 static void conn_process(conn *c)
 {
     node *n = c->srv->n;
     size_t pos = 0;
-    while (!c->busy && !c->close_after_write && !c->dead) {
+    while (c->state == CONN_OPEN) {
         size_t avail = c->in_len - pos;
         if (avail < RPC_HEADER_LEN) break;
         const uint8_t *p = c->in + pos;
@@ -612,7 +672,7 @@ static void conn_process(conn *c)
                 conn_close(c);
                 return;
             }
-            conn_send(c, out, (size_t)alen, false);
+            conn_send(c, out, (size_t)alen);
             break;
         }
         case RPC_PT_REQUEST:
@@ -641,15 +701,11 @@ static void conn_process(conn *c)
         /* A complete PDU: the client is active. idle_timeout counts from here, not from
          * its last byte (a byte every few seconds does not keep a connection). */
         fresh_remove(c);
-        event_add(c->idle, c->srv->idle_tv);
+        if (c->state == CONN_OPEN || c->state == CONN_COMMITTING) event_add(c->idle, c->srv->idle_tv);
         if (c->pdu_pending) { event_del(c->pdu_timer); c->pdu_pending = false; }
     }
     /* Part of a PDU waits for the rest: it has pdu_timeout from its first byte. */
-    if (c->in_len > 0 && !c->pdu_pending && !c->busy) arm_pdu_timer(c);
-    if (c->dead || (c->close_after_write && c->out_len == 0 && !c->busy)) {
-        conn_close(c);
-        return;
-    }
+    if (c->in_len > 0 && !c->pdu_pending && c->state == CONN_OPEN) arm_pdu_timer(c);
     /* While busy the read event stays armed (two epoll_ctl calls per request saved): only
      * a client that sends more before its answer wakes conn_read_cb, which stops reading
      * then, so a pipelining client waits until we answer. */
@@ -659,7 +715,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     conn *c = arg;
-    if (c->busy) { conn_stop_reading(c); return; }
+    if (c->state != CONN_OPEN) { conn_stop_reading(c); return; }
     if (c->in_len == c->in_cap) { /* a full buffer is a PDU larger than the buffer: grow */
         size_t cap = c->in_cap * 2;
         size_t max = (size_t)c->srv->n->cfg.max_pdu_size + RPC_HEADER_LEN;
@@ -738,7 +794,7 @@ static void limit_key(addr_key *k, uint32_t prefix)
 static bool evict_fresh(server *s)
 {
     conn *old = s->fresh_head;
-    if (!old || old->busy) return false;
+    if (!old || old->state != CONN_OPEN) return false;
     s->n->metrics.refusals[MREF_MAX_CONNECTIONS]++;
     if (log_allow(LOGCLASS_CONN))
         log_info("client %s: closed to make room (max_connections reached, no complete PDU yet)", old->peer);
@@ -760,9 +816,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int why = -1;
     bool allowed = client_allowed(&n->cfg, &key);
     limit_key(&key, n->cfg.ipv6_prefix_len); /* from here on: the key of the per-address limit */
+    /* closed connections still count until the close queue drains at the end of this turn */
+    unsigned closing = 0;
+    for (conn *q = s->closed; q && closing < 64; q = q->next_closed) closing++;
     if (!allowed) why = MREF_ALLOWLIST;
     else if (addr_get(s, &key) >= n->cfg.max_connections_per_address) why = MREF_PER_ADDRESS;
-    else if (s->n_conns >= n->cfg.max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
+    else if (s->n_conns - closing >= n->cfg.max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
     if (why >= 0) {
         n->metrics.refusals[why]++;
         if (log_allow(LOGCLASS_ACCEPT))
@@ -819,12 +878,71 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     arm_pdu_timer(c);
     struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
     evtimer_add(c->life_timer, &life);
-    c->reading = true;
+    c->state = CONN_OPEN;
     event_add(c->rev, NULL);
     (void)l;
     /* A client sends its bind right after connecting: under load it is usually here
      * already, so read it now instead of after another turn of the loop. */
     conn_read_cb(fd, EV_READ, c);
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server *s = arg;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) evconnlistener_enable(s->listeners[i]);
+}
+
+/* accept() failed: when for want of descriptors, stop accepting for LISTEN_BACKOFF_MS
+ * rather than spin on the pending connection (node/listen.h). */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    server *s = ((listener_ctx *)arg)->srv;
+    if (!listen_failure_pauses("KMS", EVUTIL_SOCKET_ERROR())) return;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) evconnlistener_disable(s->listeners[i]);
+    struct timeval tv = {0, LISTEN_BACKOFF_MS * 1000};
+    evtimer_add(s->accept_resume, &tv);
+}
+
+/* Creates and binds (without listening) the socket of listen address i: a port that is taken
+ * fails here, at start, while nobody can connect before the node serves. */
+static int bind_listen_socket(server *s, int i, char *err, size_t errlen)
+{
+    const config_addr *a = &s->n->cfg.listen[i];
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof port, "%u", a->port);
+    int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
+        return KMS_EIO;
+    }
+    int one = 1;
+    evutil_socket_t fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int e = errno;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            e = errno;
+            evutil_closesocket(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", a->host, a->port, strerror(e));
+        return KMS_EIO;
+    }
+    s->fds[i] = fd;
+    return 0;
 }
 
 server *server_new(node *n, char *err, size_t errlen)
@@ -833,34 +951,74 @@ server *server_new(node *n, char *err, size_t errlen)
     if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
     s->n = n;
     s->audit_flush_ev = event_new(n->base, -1, 0, audit_flush_cb, s);
-    if (!s->audit_flush_ev) { snprintf(err, errlen, "out of memory"); free(s); return NULL; }
+    s->close_ev = event_new(n->base, -1, 0, close_queue_cb, s);
+    s->accept_resume = evtimer_new(n->base, accept_resume_cb, s);
+    if (!s->audit_flush_ev || !s->close_ev || !s->accept_resume) { snprintf(err, errlen, "out of memory"); server_free(&s); return NULL; }
     uint32_t seed;
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++) s->fds[i] = -1;
+    s->n_listeners = n->cfg.n_listen;
     for (int i = 0; i < n->cfg.n_listen; i++) {
         s->lctx[i].srv = s;
         s->lctx[i].port = n->cfg.listen[i].port;
-        s->listeners[i] = listener_new(n->base, &n->cfg.listen[i], accept_cb, &s->lctx[i], "KMS", err, errlen);
-        if (!s->listeners[i]) {
+        if (bind_listen_socket(s, i, err, errlen) != 0) {
             server_free(&s);
             return NULL;
         }
-        s->n_listeners = i + 1;
     }
     return s;
 }
 
+int server_set_accepting(server *s, bool on)
+{
+    if (!s || s->stopped || s->accepting == on) return 0;
+    if (!on) {
+        /* Listening sockets are closed, not just disabled: a connection to a port nobody
+         * listens on is reset at once, so the client tries its next SRV target now
+         * rather than after its own timeout. */
+        for (int i = 0; i < s->n_listeners; i++) {
+            if (s->listeners[i]) evconnlistener_free(s->listeners[i]); /* closes fds[i] */
+            else if (s->fds[i] >= 0) evutil_closesocket(s->fds[i]);
+            s->listeners[i] = NULL;
+            s->fds[i] = -1;
+        }
+        s->accepting = false;
+        return 0;
+    }
+    char err[300];
+    for (int i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i]) continue;
+        if (s->fds[i] < 0 && bind_listen_socket(s, i, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return KMS_EIO;
+        }
+        if (listen(s->fds[i], 1024) != 0) {
+            log_error("cannot listen on %s:%u: %s", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port, strerror(errno));
+            return KMS_EIO;
+        }
+        s->listeners[i] = evconnlistener_new(s->n->base, accept_cb, &s->lctx[i],
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, s->fds[i]);
+        if (!s->listeners[i]) {
+            log_error("cannot accept on %s:%u: out of memory", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port);
+            return KMS_ENOMEM;
+        }
+        evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);
+    }
+    s->accepting = true;
+    return 0;
+}
+
+bool server_accepting(const server *s) { return s && s->accepting; }
+
 void server_stop_accepting(server *s)
 {
-    for (int i = 0; i < s->n_listeners; i++) listener_free(&s->listeners[i]);
+    server_set_accepting(s, false);
+    s->stopped = true;
     /* Idle connections go now; those with a request in flight close after answering. */
-    conn *c = s->conns;
-    while (c) {
-        conn *next = c->next;
-        if (!c->busy) conn_free(c);
-        else c->close_after_write = true;
-        c = next;
-    }
+    s->stopping = true;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->state == CONN_OPEN || c->state == CONN_FLUSHING) conn_close(c);
 }
 
 unsigned server_pending(const server *s) { return s ? s->n_pending : 0; }
@@ -870,14 +1028,21 @@ void server_free(server **self_p)
 {
     if (!self_p || !*self_p) return;
     server *s = *self_p;
-    for (int i = 0; i < s->n_listeners; i++) listener_free(&s->listeners[i]);
-    while (s->conns) {
-        s->conns->busy = false;
-        conn_free(s->conns);
+    for (int i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i]) evconnlistener_free(s->listeners[i]);
+        else if (s->fds[i] >= 0) evutil_closesocket(s->fds[i]);
+    }
+    /* The store is gone by now (kmsd frees it first): no commit callback is owed. */
+    close_queue_drain(s);
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        conn_free(c);
     }
     for (int i = 0; i < ADDR_BUCKETS; i++)
         while (s->by_addr[i]) { addr_count *d = s->by_addr[i]; s->by_addr[i] = d->next; free(d); }
     if (s->audit_flush_ev) event_free(s->audit_flush_ev);
+    if (s->close_ev) event_free(s->close_ev);
+    if (s->accept_resume) event_free(s->accept_resume);
     audit_flush();
     explicit_bzero(s->rnd_pool, sizeof s->rnd_pool);
     free(s);

@@ -1,6 +1,8 @@
-/* cursor.h: bounds-checked little-endian readers and writers over caller buffers.
- * The first error sticks (c->err), so a parser reads everything and checks once at the
- * end; reads past the end yield zeros, writes past the end write nothing. Header-only. */
+/* cursor.h: bounds-checked readers and writers over caller buffers, little-endian (rc_u16,
+ * wc_u16: DCE/RPC, KMS, replication) and big-endian (rc_be16, wc_be16: DNS). The first
+ * error sticks (c->err: a later failure never replaces it, also one a parser set itself),
+ * so a parser reads everything and checks once at the end; reads after an error or past
+ * the end yield zeros, writes after an error or past the end write nothing. Header-only. */
 #ifndef KMSHA_CURSOR_H
 #define KMSHA_CURSOR_H
 
@@ -13,21 +15,22 @@ typedef struct rcursor {
     const uint8_t *p;
     size_t len;
     size_t pos;
-    int err; /* 0 or KMS_ETRUNC */
+    int err; /* 0, KMS_ETRUNC, or the caller's own first error */
 } rcursor;
 
 typedef struct wcursor {
     uint8_t *p;
     size_t cap;
     size_t pos;
-    int err; /* 0 or KMS_ESPACE */
+    int err; /* 0, KMS_ESPACE, or the caller's own first error */
 } wcursor;
 
 static inline rcursor rc_init(const uint8_t *p, size_t len) { rcursor c = {p, len, 0, 0}; return c; }
 static inline size_t rc_left(const rcursor *c) { return c->err ? 0 : c->len - c->pos; }
 static inline const uint8_t *rc_take(rcursor *c, size_t n)
 {
-    if (c->err || c->len - c->pos < n) { c->err = KMS_ETRUNC; return NULL; }
+    if (c->err) return NULL;
+    if (c->len - c->pos < n) { c->err = KMS_ETRUNC; return NULL; }
     const uint8_t *r = c->p + c->pos;
     c->pos += n;
     return r;
@@ -55,11 +58,31 @@ static inline uint64_t rc_u64(rcursor *c)
     uint64_t hi = rc_u32(c);
     return lo | (hi << 32);
 }
+static inline uint16_t rc_be16(rcursor *c)
+{
+    const uint8_t *s = rc_take(c, 2);
+    return s ? (uint16_t)((s[0] << 8) | s[1]) : 0;
+}
+static inline uint32_t rc_be32(rcursor *c)
+{
+    const uint8_t *s = rc_take(c, 4);
+    return s ? ((uint32_t)s[0] << 24) | ((uint32_t)s[1] << 16) | ((uint32_t)s[2] << 8) | s[3] : 0;
+}
+/* 48 bits (the DNS TSIG time). */
+static inline uint64_t rc_be48(rcursor *c)
+{
+    const uint8_t *s = rc_take(c, 6);
+    uint64_t v = 0;
+    if (s)
+        for (int i = 0; i < 6; i++) v = (v << 8) | s[i];
+    return v;
+}
 
 static inline wcursor wc_init(uint8_t *p, size_t cap) { wcursor c = {p, cap, 0, 0}; return c; }
 static inline uint8_t *wc_reserve(wcursor *c, size_t n)
 {
-    if (c->err || c->cap - c->pos < n) { c->err = KMS_ESPACE; return NULL; }
+    if (c->err) return NULL;
+    if (c->cap - c->pos < n) { c->err = KMS_ESPACE; return NULL; }
     uint8_t *r = c->p + c->pos;
     c->pos += n;
     return r;
@@ -78,6 +101,18 @@ static inline void wc_u32(wcursor *c, uint32_t v)
     wc_bytes(c, b, 4);
 }
 static inline void wc_u64(wcursor *c, uint64_t v) { wc_u32(c, (uint32_t)v); wc_u32(c, (uint32_t)(v >> 32)); }
+static inline void wc_be16(wcursor *c, uint16_t v) { uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v}; wc_bytes(c, b, 2); }
+static inline void wc_be32(wcursor *c, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    wc_bytes(c, b, 4);
+}
+static inline void wc_be48(wcursor *c, uint64_t v)
+{
+    uint8_t b[6];
+    for (int i = 0; i < 6; i++) b[i] = (uint8_t)(v >> (8 * (5 - i)));
+    wc_bytes(c, b, 6);
+}
 /* Patches a u16/u32 at an absolute offset already written (frag_length, alloc_hint). */
 static inline void wc_put_u16_at(wcursor *c, size_t off, uint16_t v)
 {

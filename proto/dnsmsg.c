@@ -15,48 +15,6 @@
 /* hmac-sha256. in wire form */
 static const uint8_t alg_hmac_sha256[] = {11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0};
 
-/* ---- big-endian cursor helpers ------------------------------------------------------ */
-
-/* rc_take records KMS_ETRUNC even over an earlier error; these keep the first one. */
-static const uint8_t *take(rcursor *c, size_t n) { return c->err ? NULL : rc_take(c, n); }
-static void skip(rcursor *c, size_t n) { (void)take(c, n); }
-
-static uint16_t rd16(rcursor *c)
-{
-    const uint8_t *s = take(c, 2);
-    return s ? (uint16_t)((s[0] << 8) | s[1]) : 0;
-}
-
-static uint32_t rd32(rcursor *c)
-{
-    const uint8_t *s = take(c, 4);
-    return s ? ((uint32_t)s[0] << 24) | ((uint32_t)s[1] << 16) | ((uint32_t)s[2] << 8) | s[3] : 0;
-}
-
-static uint64_t rd48(rcursor *c)
-{
-    uint64_t hi = rd16(c);
-    return (hi << 32) | rd32(c);
-}
-
-static void wr16(wcursor *c, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    wc_bytes(c, b, 2);
-}
-
-static void wr32(wcursor *c, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    wc_bytes(c, b, 4);
-}
-
-static void wr48(wcursor *c, uint64_t v)
-{
-    wr16(c, (uint16_t)(v >> 32));
-    wr32(c, (uint32_t)v);
-}
-
 static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
@@ -263,19 +221,19 @@ static int write_rdata(wcursor *c, const dnsmsg_rr *rr)
     case DNSMSG_T_SRV: {
         int n = dnsmsg_name_to_wire(rr->target, w);
         if (n < 0) return n;
-        wr16(c, (uint16_t)(6 + n));
-        wr16(c, rr->priority);
-        wr16(c, rr->weight);
-        wr16(c, rr->port);
+        wc_be16(c, (uint16_t)(6 + n));
+        wc_be16(c, rr->priority);
+        wc_be16(c, rr->weight);
+        wc_be16(c, rr->port);
         wc_bytes(c, w, (size_t)n); /* RFC 2782: the target is never compressed */
         return 0;
     }
     case DNSMSG_T_A:
-        wr16(c, 4);
+        wc_be16(c, 4);
         wc_bytes(c, rr->addr, 4);
         return 0;
     case DNSMSG_T_AAAA:
-        wr16(c, 16);
+        wc_be16(c, 16);
         wc_bytes(c, rr->addr, 16);
         return 0;
     default:
@@ -304,15 +262,15 @@ int dnsmsg_update_init(dnsmsg_update *u, uint8_t *buf, size_t cap, uint16_t id, 
     int n = dnsmsg_name_to_wire(zone, w);
     if (n < 0) return fail(u, KMS_EINVAL);
     wcursor c = wc_init(buf, cap);
-    wr16(&c, id);
-    wr16(&c, (uint16_t)(DNSMSG_OP_UPDATE << 11));
-    wr16(&c, 1); /* ZOCOUNT */
-    wr16(&c, 0); /* PRCOUNT */
-    wr16(&c, 0); /* UPCOUNT */
-    wr16(&c, 0); /* ADCOUNT */
+    wc_be16(&c, id);
+    wc_be16(&c, (uint16_t)(DNSMSG_OP_UPDATE << 11));
+    wc_be16(&c, 1); /* ZOCOUNT */
+    wc_be16(&c, 0); /* PRCOUNT */
+    wc_be16(&c, 0); /* UPCOUNT */
+    wc_be16(&c, 0); /* ADCOUNT */
     wc_bytes(&c, w, (size_t)n);
-    wr16(&c, DNSMSG_T_SOA);
-    wr16(&c, DNSMSG_C_IN);
+    wc_be16(&c, DNSMSG_T_SOA);
+    wc_be16(&c, DNSMSG_C_IN);
     if (c.err) return fail(u, c.err);
     u->len = c.pos;
     u->section = SEC_PREREQ;
@@ -332,14 +290,14 @@ static int append(dnsmsg_update *u, int sec, const char *name, uint16_t type, ui
     wcursor c = wc_init(u->buf, u->cap);
     c.pos = u->len;
     wc_bytes(&c, w, (size_t)n);
-    wr16(&c, type);
-    wr16(&c, rclass);
-    wr32(&c, ttl);
+    wc_be16(&c, type);
+    wc_be16(&c, rclass);
+    wc_be32(&c, ttl);
     if (rdata) {
         int rc = write_rdata(&c, rdata);
         if (rc < 0) return fail(u, rc);
     } else {
-        wr16(&c, 0);
+        wc_be16(&c, 0);
     }
     if (c.err) return fail(u, c.err);
     size_t count_off = sec == SEC_PREREQ ? 6 : 8;
@@ -451,13 +409,13 @@ static size_t tsig_variables(uint8_t *out, size_t cap, const dnsmsg_key *key, ui
 {
     wcursor c = wc_init(out, cap);
     wc_bytes(&c, key->wire, key->wire_len);
-    wr16(&c, DNSMSG_C_ANY);
-    wr32(&c, 0);
+    wc_be16(&c, DNSMSG_C_ANY);
+    wc_be32(&c, 0);
     wc_bytes(&c, alg_hmac_sha256, sizeof alg_hmac_sha256);
-    wr48(&c, time_signed);
-    wr16(&c, fudge);
-    wr16(&c, error);
-    wr16(&c, other_len);
+    wc_be48(&c, time_signed);
+    wc_be16(&c, fudge);
+    wc_be16(&c, error);
+    wc_be16(&c, other_len);
     return c.err ? 0 : c.pos;
 }
 
@@ -482,18 +440,18 @@ int dnsmsg_tsig_sign(uint8_t *buf, size_t len, size_t cap, const dnsmsg_key *key
     wcursor c = wc_init(buf, cap);
     c.pos = len;
     wc_bytes(&c, key->wire, key->wire_len);
-    wr16(&c, DNSMSG_T_TSIG);
-    wr16(&c, DNSMSG_C_ANY);
-    wr32(&c, 0);
-    wr16(&c, (uint16_t)(sizeof alg_hmac_sha256 + 6 + 2 + 2 + DNSMSG_MAC_LEN + 2 + 2 + 2));
+    wc_be16(&c, DNSMSG_T_TSIG);
+    wc_be16(&c, DNSMSG_C_ANY);
+    wc_be32(&c, 0);
+    wc_be16(&c, (uint16_t)(sizeof alg_hmac_sha256 + 6 + 2 + 2 + DNSMSG_MAC_LEN + 2 + 2 + 2));
     wc_bytes(&c, alg_hmac_sha256, sizeof alg_hmac_sha256);
-    wr48(&c, time_signed);
-    wr16(&c, fudge);
-    wr16(&c, DNSMSG_MAC_LEN);
+    wc_be48(&c, time_signed);
+    wc_be16(&c, fudge);
+    wc_be16(&c, DNSMSG_MAC_LEN);
     wc_bytes(&c, mac, DNSMSG_MAC_LEN);
-    wr16(&c, get16(buf)); /* original ID */
-    wr16(&c, 0);          /* error */
-    wr16(&c, 0);          /* other len */
+    wc_be16(&c, get16(buf)); /* original ID */
+    wc_be16(&c, 0);          /* error */
+    wc_be16(&c, 0);          /* other len */
     if (c.err) return c.err;
     if (c.pos > 65535) return KMS_ETOOBIG;
     put16(buf + 10, (uint16_t)(arcount + 1));
@@ -508,16 +466,16 @@ static void read_tsig_rdata(const uint8_t *msg, size_t len, rcursor *c, size_t r
     size_t alg_len;
     read_name(msg, len, c, alg, &alg_len);
     info->tsig_alg_ok = !c->err && wire_equal_ci(alg, alg_len, alg_hmac_sha256, sizeof alg_hmac_sha256);
-    info->tsig_time = rd48(c);
-    info->tsig_fudge = rd16(c);
-    info->tsig_mac_len = rd16(c);
+    info->tsig_time = rc_be48(c);
+    info->tsig_fudge = rc_be16(c);
+    info->tsig_mac_len = rc_be16(c);
     info->tsig_mac_off = c->pos;
-    skip(c, info->tsig_mac_len);
-    info->tsig_orig_id = rd16(c);
-    info->tsig_error = rd16(c);
-    info->tsig_other_len = rd16(c);
+    rc_skip(c, info->tsig_mac_len);
+    info->tsig_orig_id = rc_be16(c);
+    info->tsig_error = rc_be16(c);
+    info->tsig_other_len = rc_be16(c);
     info->tsig_other_off = c->pos;
-    skip(c, info->tsig_other_len);
+    rc_skip(c, info->tsig_other_len);
     if (!c->err && c->pos != end) c->err = KMS_EINVAL; /* rdata length disagrees */
 }
 
@@ -526,21 +484,21 @@ int dnsmsg_parse(const uint8_t *msg, size_t len, dnsmsg_info *info)
     if (!msg || !info) return KMS_EINVAL;
     memset(info, 0, sizeof *info);
     rcursor c = rc_init(msg, len);
-    info->id = rd16(&c);
-    info->flags = rd16(&c);
+    info->id = rc_be16(&c);
+    info->flags = rc_be16(&c);
     info->qr = (info->flags & 0x8000) != 0;
     info->opcode = (info->flags >> 11) & 0xF;
     info->rcode = info->flags & 0xF;
-    info->qdcount = rd16(&c);
-    info->ancount = rd16(&c);
-    info->nscount = rd16(&c);
-    info->arcount = rd16(&c);
+    info->qdcount = rc_be16(&c);
+    info->ancount = rc_be16(&c);
+    info->nscount = rc_be16(&c);
+    info->arcount = rc_be16(&c);
     if (c.err) return c.err;
     uint8_t wire[DNSMSG_WIRE_NAME_MAX];
     size_t wl;
     for (unsigned i = 0; i < info->qdcount && !c.err; i++) {
         read_name(msg, len, &c, wire, &wl);
-        skip(&c, 4); /* type, class */
+        rc_skip(&c, 4); /* type, class */
     }
     if (c.err) return c.err;
     info->answer_off = c.pos;
@@ -548,10 +506,10 @@ int dnsmsg_parse(const uint8_t *msg, size_t len, dnsmsg_info *info)
     for (unsigned i = 0; i < total && !c.err; i++) {
         size_t start = c.pos;
         read_name(msg, len, &c, wire, &wl);
-        uint16_t type = rd16(&c);
-        uint16_t rclass = rd16(&c);
-        uint32_t ttl = rd32(&c);
-        uint16_t rdlen = rd16(&c);
+        uint16_t type = rc_be16(&c);
+        uint16_t rclass = rc_be16(&c);
+        uint32_t ttl = rc_be32(&c);
+        uint16_t rdlen = rc_be16(&c);
         if (c.err) break;
         if (rc_left(&c) < rdlen) { c.err = KMS_ETRUNC; break; }
         if (type == DNSMSG_T_TSIG) {
@@ -566,7 +524,7 @@ int dnsmsg_parse(const uint8_t *msg, size_t len, dnsmsg_info *info)
             info->tsig_key_len = wl;
             read_tsig_rdata(msg, len, &c, rdlen, info);
         } else {
-            skip(&c, rdlen);
+            rc_skip(&c, rdlen);
         }
     }
     if (!c.err && c.pos != len) c.err = KMS_EINVAL; /* trailing bytes */
@@ -586,10 +544,10 @@ int dnsmsg_read_rr(const uint8_t *msg, size_t len, size_t *pos, dnsmsg_rr *rr)
     uint8_t wire[DNSMSG_WIRE_NAME_MAX];
     size_t wl;
     read_name(msg, len, &c, wire, &wl);
-    rr->type = rd16(&c);
-    rr->rclass = rd16(&c);
-    rr->ttl = rd32(&c);
-    rr->rdlength = rd16(&c);
+    rr->type = rc_be16(&c);
+    rr->rclass = rc_be16(&c);
+    rr->ttl = rc_be32(&c);
+    rr->rdlength = rc_be16(&c);
     if (c.err) return c.err;
     if (rc_left(&c) < rr->rdlength) return KMS_ETRUNC;
     if (dnsmsg_name_to_text(wire, wl, rr->name, sizeof rr->name) != 0) return KMS_EINVAL;
@@ -597,9 +555,9 @@ int dnsmsg_read_rr(const uint8_t *msg, size_t len, size_t *pos, dnsmsg_rr *rr)
     if (rr->rdlength == 0) {
         /* deletions and prerequisites carry no rdata */
     } else if (rr->type == DNSMSG_T_SRV) {
-        rr->priority = rd16(&c);
-        rr->weight = rd16(&c);
-        rr->port = rd16(&c);
+        rr->priority = rc_be16(&c);
+        rr->weight = rc_be16(&c);
+        rr->port = rc_be16(&c);
         read_name(msg, len, &c, wire, &wl);
         if (c.err) return c.err;
         if (c.pos != end) return KMS_EINVAL;
@@ -607,9 +565,9 @@ int dnsmsg_read_rr(const uint8_t *msg, size_t len, size_t *pos, dnsmsg_rr *rr)
     } else if (rr->type == DNSMSG_T_A || rr->type == DNSMSG_T_AAAA) {
         size_t n = rr->type == DNSMSG_T_A ? 4 : 16;
         if (rr->rdlength != n) return KMS_EINVAL;
-        { const uint8_t *a = take(&c, n); if (a) memcpy(rr->addr, a, n); }
+        { const uint8_t *a = rc_take(&c, n); if (a) memcpy(rr->addr, a, n); }
     } else {
-        skip(&c, rr->rdlength);
+        rc_skip(&c, rr->rdlength);
     }
     if (c.err) return c.err;
     *pos = end;

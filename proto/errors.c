@@ -1,5 +1,24 @@
 /* errors.c: names for the KMS_E* error codes. */
+#define _GNU_SOURCE /* strerrorname_np */
 #include "proto/errors.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int kms_error_errno(int e)
+{
+    return e > 0 && e < KMS_ECAUSE_ERRNO - KMS_ECAUSE_ERRNO_END ? KMS_ECAUSE_ERRNO - e : KMS_EIO;
+}
+
+static const char *errno_text(int e)
+{
+    static _Thread_local char buf[160];
+    const char *name = strerrorname_np(e);
+    char text[120];
+    const char *t = strerror_r(e, text, sizeof text); /* GNU: returns the text */
+    snprintf(buf, sizeof buf, "%s: %s", name ? name : "errno", t);
+    return buf;
+}
 
 const char *kms_strerror(int code)
 {
@@ -29,6 +48,9 @@ const char *kms_strerror(int code)
     case KMS_ESTORE: return "store failure";
     case KMS_EPDU: return "unexpected PDU type";
     case KMS_EEPID: return "malformed ePID";
-    default: return "unknown error";
+    default:
+        if (code <= KMS_ECAUSE_ERRNO && code >= KMS_ECAUSE_ERRNO_END) return errno_text(KMS_ECAUSE_ERRNO - code);
+        if (code <= KMS_ECAUSE_LMDB && code >= KMS_ECAUSE_LMDB_END) return "store failure (LMDB)";
+        return "unknown error";
     }
 }

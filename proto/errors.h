@@ -31,7 +31,20 @@ enum kms_error {
     KMS_EEPID = -24,     /* ePID malformed (length, terminator, characters) */
 };
 
-/* Returns a static, human-readable description of a KMS_E* code (never NULL). */
+/* Codes that carry their cause up to the log (not a KMS_E* enumerator each):
+ * KMS_ECAUSE_ERRNO - e: a system call failed with errno e (kms_error_errno(e));
+ * KMS_ECAUSE_LMDB - n: LMDB's error MDB_KEYEXIST + n (the store makes them; its
+ * store_strerror names them with LMDB's own text). */
+#define KMS_ECAUSE_ERRNO (-1000)
+#define KMS_ECAUSE_ERRNO_END (-1999)
+#define KMS_ECAUSE_LMDB (-2000)
+#define KMS_ECAUSE_LMDB_END (-2099)
+/* The code for errno e (> 0). */
+int kms_error_errno(int e);
+
+/* Returns a human-readable description of a code (never NULL): static for the KMS_E*
+ * enumerators; for an errno code "EIO: Input/output error" in a per-thread buffer valid
+ * until the thread's next call. */
 const char *kms_strerror(int code);
 
 #endif

@@ -339,7 +339,7 @@ static void apply_done(void *arg, int status, const store_update *u)
         store_get_vv(r->store, &r->pending);
         if (status < 0)
             rlog(r, REPL_LOG_ERROR | REPL_LOG_LIMITED, "replication: update %s/%" PRIu64 " not applied: %s",
-                 u ? u->origin : "?", u ? u->seq : 0, kms_strerror(status));
+                 u ? u->origin : "?", u ? u->seq : 0, store_strerror(status));
     }
 }
 
@@ -362,7 +362,7 @@ static void snapshot_done(void *arg, int status, const store_update *u)
     repl *r = arg;
     r->snapshot_pending_commits--;
     if (status < 0) {
-        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not committed: %s", kms_strerror(status));
+        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not committed: %s", store_strerror(status));
         r->snapshot_active = false;
     }
     store_get_vv(r->store, &r->pending);
@@ -477,7 +477,7 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
             if (ours.e[k].seq <= theirs) continue;
             int got = store_log_read(r->store, ours.e[k].origin, theirs + 1, r->batch + rp.n, max - rp.n);
             if (got == KMS_ENOTFOUND) { snapshot = true; break; }
-            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", kms_strerror(got)); return; }
+            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", store_strerror(got)); return; }
             rp.n += (uint32_t)got;
             if (theirs + (uint64_t)got < ours.e[k].seq) rp.more = 1;
         }
@@ -493,7 +493,7 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         size_t clen = rq.snapshot ? rq.cursor_len : 0;
         if (clen) memcpy(cursor, rq.cursor, clen);
         int got = store_snapshot_read(r->store, cursor, &clen, r->records, max, clen ? NULL : &rp.vv);
-        if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading a snapshot page failed: %s", kms_strerror(got)); return; }
+        if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading a snapshot page failed: %s", store_strerror(got)); return; }
         for (int i = 0; i < got; i++) r->batch[i].rec = r->records[i];
         rp.n = (uint32_t)got;
         rp.done = (uint32_t)got < max;
@@ -552,7 +552,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     int prc = store_apply_snapshot_async(r->store, r->records, rp.n, rp.done ? &r->snapshot_vv : NULL,
                                          snapshot_done, r);
     if (prc < 0) {
-        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: %s", kms_strerror(prc));
+        rlog(r, REPL_LOG_ERROR, "replication: snapshot page not queued: %s", store_strerror(prc));
         r->snapshot_active = false;
         return;
     }

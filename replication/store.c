@@ -40,6 +40,7 @@
  * Log keys therefore sort by origin length, then origin bytes, then sequence numerically:
  * each origin's updates are one contiguous run in seq order. */
 #include "replication/store.h"
+#include "replication/store_lmdb.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -53,6 +54,7 @@
 #include <unistd.h>
 #include <stdio.h>
 
+#include "proto/clock.h"
 #include "proto/cursor.h"
 #include "proto/errors.h"
 #include "proto/products.h"
@@ -363,11 +365,23 @@ int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
 
 /* ---- LMDB helpers ---- */
 
-static double mono_ms(void)
+/* The status for LMDB's rc (an MDB_* code, or an errno from a system call it made). */
+static int cause(int rc)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    if (rc == 0) return 0;
+    if (rc > 0) return kms_error_errno(rc);
+    if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE) return KMS_ECAUSE_LMDB - (rc - MDB_KEYEXIST);
+    return KMS_ESTORE;
+}
+
+const char *store_strerror(int status)
+{
+    if (status <= KMS_ECAUSE_LMDB && status >= KMS_ECAUSE_LMDB_END) {
+        int rc = MDB_KEYEXIST + (KMS_ECAUSE_LMDB - status);
+        if (rc == MDB_MAP_FULL) return "map full (MDB_MAP_FULL: the store reached its map size)";
+        return mdb_strerror(rc);
+    }
+    return kms_strerror(status);
 }
 
 /* Begins a transaction with txn_lock held for reading; on success the caller must
@@ -425,13 +439,6 @@ static void update_sizes(store *self, uint64_t entries)
     self->stats.map_size = info.me_mapsize;
     self->stats.map_used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     pthread_mutex_unlock(&self->mu);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the update log and the version vector in LMDB ---- */
@@ -500,8 +507,8 @@ static int log_next_origin(MDB_cursor *cur, MDB_val *k, MDB_val *v)
     return rc;
 }
 
-/* Reads the "vv" DB. Entries that do not parse are skipped. Returns an MDB code. */
-static int load_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
+/* Reads the "vv" DB (store_lmdb.h). */
+int store_lmdb_read_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
 {
     memset(out, 0, sizeof *out);
     MDB_cursor *cur;
@@ -674,10 +681,10 @@ static int apply_writes(store *self, opvec *batch, bool logged, uint64_t *writte
     int rc = txn_begin_locked(self, 0, &txn);
     if (rc) return rc;
     *written = 0;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     if (logged) {
         memset(self->wvv_dirty, 0, sizeof self->wvv_dirty);
-        rc = load_vv(txn, self->dbi_vv, &self->wvv);
+        rc = store_lmdb_read_vv(txn, self->dbi_vv, &self->wvv);
     }
     for (size_t i = 0; i < batch->n && !rc; i++)
         if (is_txn_op(batch->v[i].kind)) rc = apply_op(self, txn, &batch->v[i], now, written);
@@ -821,7 +828,7 @@ static void process_batch(store *self, opvec *batch)
     }
 
     uint64_t entries = UINT64_MAX, written = 0, commits = 0, failures = 0;
-    double t0 = mono_ms(), dt = -1;
+    double t0 = clock_mono_ms(), dt = -1;
     bool vv_changed = false;
     if (writes) {
         int rc = apply_writes(self, batch, logged, &written, &entries);
@@ -830,10 +837,10 @@ static void process_batch(store *self, opvec *batch)
         if (rc == 0) commits++; else failures++;
         if (rc) written = 0;
         vv_changed = rc == 0 && logged;
-        dt = mono_ms() - t0;
+        dt = clock_mono_ms() - t0;
         for (size_t i = 0; i < batch->n; i++) {
             store_op *op = &batch->v[i];
-            if (rc && is_txn_op(op->kind)) op->status = KMS_ESTORE;
+            if (rc && is_txn_op(op->kind)) op->status = cause(rc);
             if (op->kind == OP_PUT_LOGGED && op->status < 0) op->seq = 0; /* none assigned */
         }
         free_snapshots(batch);
@@ -852,7 +859,7 @@ static void process_batch(store *self, opvec *batch)
                 rc = apply_log_prune(self, op, &commits);
         }
         if (rc) { failures++; op->more = false; }
-        op->status = rc ? KMS_ESTORE : 0;
+        op->status = cause(rc);
     }
     size_t carry = 0; /* prunes with chunks to go (requeued below) */
     for (size_t i = 0; i < batch->n; i++)
@@ -1028,7 +1035,7 @@ static int open_dbs(store *self, char *err, size_t errlen)
         v.mv_data = b;
         if ((rc = mdb_put(txn, self->dbi_meta, &k, &v, 0))) goto abort;
     }
-    if ((rc = load_vv(txn, self->dbi_vv, &self->vv))) goto abort;
+    if ((rc = store_lmdb_read_vv(txn, self->dbi_vv, &self->vv))) goto abort;
     MDB_stat st;
     if ((rc = mdb_stat(txn, self->dbi_clients, &st))) goto abort;
     self->stats.entries = st.ms_entries;
@@ -1178,37 +1185,43 @@ int store_prune_async(store *self, int64_t before_ms, store_done_fn done, void *
 int store_each(store *self, store_each_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
-    int rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
-    if (rc == 0) {
-        MDB_val k, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        while (rc == 0) {
-            store_record rec;
-            /* A record that does not decode is skipped rather than blocking start-up. */
-            if (decode_value(&k, &v, &rec) && fn(ctx, &rec) != 0) break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND) rc = 0;
-    }
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
+    int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);
     mdb_txn_abort(txn);
     txn_unlock(self);
-    return rc ? KMS_ESTORE : 0;
+    return cause(rc);
+}
+
+int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        store_record rec;
+        /* A record that does not decode is skipped rather than blocking start-up. */
+        if (decode_value(&k, &v, &rec) && fn(ctx, &rec) != 0) break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int store_get(store *self, uint8_t app, const uint8_t cmid[16], store_record *out)
 {
     MDB_txn *txn;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     uint8_t key[STORE_KEY_LEN];
     make_key(key, app, cmid);
     MDB_val k = {sizeof key, key}, v;
     int rc = mdb_get(txn, self->dbi_clients, &k, &v);
     int ret;
     if (rc == MDB_NOTFOUND) ret = KMS_ENOTFOUND;
-    else if (rc) ret = KMS_ESTORE;
+    else if (rc) ret = cause(rc);
     else ret = decode_value(&k, &v, out) ? 0 : KMS_ESTORE;
     mdb_txn_abort(txn);
     txn_unlock(self);
@@ -1320,7 +1333,8 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
     if (!olen || (max && !out)) return KMS_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     int ret = 0;
     if (mdb_cursor_open(txn, self->dbi_log, &cur) != 0) {
         ret = KMS_ESTORE;
@@ -1330,7 +1344,7 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
     MDB_val k = {log_key(kb, origin, olen, from_seq), kb}, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc == MDB_NOTFOUND) ret = KMS_ENOTFOUND;
-    else if (rc) ret = KMS_ESTORE;
+    else if (rc) ret = cause(rc);
     uint64_t want = from_seq;
     while (rc == 0 && (size_t)ret < max) {
         char o[STORE_ORIGIN_MAX];
@@ -1350,7 +1364,7 @@ int store_log_read(store *self, const char *origin, uint64_t from_seq, store_upd
         want++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (rc && rc != MDB_NOTFOUND && ret >= 0) ret = KMS_ESTORE;
+    if (rc && rc != MDB_NOTFOUND && ret >= 0) ret = cause(rc);
     mdb_cursor_close(cur);
 done:
     mdb_txn_abort(txn);
@@ -1366,9 +1380,10 @@ int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *curs
         return KMS_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (txn_begin_locked(self, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    int brc = txn_begin_locked(self, MDB_RDONLY, &txn);
+    if (brc) return cause(brc);
     int ret = 0, rc;
-    if (*cursor_len == 0 && vv_at_start && load_vv(txn, self->dbi_vv, vv_at_start) != 0) {
+    if (*cursor_len == 0 && vv_at_start && store_lmdb_read_vv(txn, self->dbi_vv, vv_at_start) != 0) {
         ret = KMS_ESTORE;
         goto done;
     }
@@ -1397,7 +1412,7 @@ int store_snapshot_read(store *self, uint8_t cursor[STORE_KEY_LEN], size_t *curs
         }
         if ((size_t)ret < max) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (rc && rc != MDB_NOTFOUND) ret = KMS_ESTORE;
+    if (rc && rc != MDB_NOTFOUND) ret = cause(rc);
     mdb_cursor_close(cur);
 done:
     mdb_txn_abort(txn);

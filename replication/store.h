@@ -45,6 +45,20 @@ typedef struct store_options {
 /* Called on the event loop thread once the write is durable (status 0) or failed (< 0). */
 typedef void (*store_done_fn)(void *arg, int status);
 
+/* Failures carry their cause: a failed commit or read returns (or passes to its callback)
+ * LMDB's error or the errno of the system call (proto/errors.h's KMS_ECAUSE_* codes);
+ * KMS_ESTORE means the store is closing or closed. store_strerror names any status:
+ * "map full (MDB_MAP_FULL: ...)", "EIO: Input/output error", LMDB's mdb_strerror text,
+ * else kms_strerror's. */
+const char *store_strerror(int status);
+
+/* Failures carry their cause: a failed commit or read returns (or passes to its callback)
+ * LMDB's error or the errno of the system call (proto/errors.h's KMS_ECAUSE_* codes);
+ * KMS_ESTORE means the store is closing or closed. store_strerror names any status:
+ * "map full (MDB_MAP_FULL: ...)", "EIO: Input/output error", LMDB's mdb_strerror text,
+ * else kms_strerror's. */
+const char *store_strerror(int status);
+
 /* Opens (creating) the store in directory dir and starts the writer thread, which
  * signals completions into base through an eventfd (no evthread set-up needed). base may
  * be NULL for tools: callbacks are then held until store_free. Returns NULL with a

@@ -1,6 +1,7 @@
 /* testutil.c: see testutil.h. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "tests/testutil.h"
+#include "proto/clock.h"
 
 #include <ftw.h>
 #include <time.h>
@@ -155,9 +156,4 @@ char *tu_temp_dir(const char *prefix, char *buf, size_t len)
 
 void tu_remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
-double tu_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+double tu_mono_ms(void) { return clock_mono_ms(); }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
 #include "proto/errors.h"
 #include "proto/kmsclient.h"
 #include "proto/products.h"
@@ -100,20 +101,6 @@ typedef struct conn {
     client_result *res;
 } conn;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_ms_f(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 static int fail(client_result *res, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -130,7 +117,7 @@ static int fail(client_result *res, int err, const char *fmt, ...)
 /* Milliseconds left before the deadline (0 when passed). */
 static int remaining(const conn *c)
 {
-    int64_t left = c->deadline_ms - now_ms();
+    int64_t left = c->deadline_ms - (int64_t)clock_mono_ms();
     if (left <= 0) return 0;
     return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
@@ -339,13 +326,6 @@ static void random_cmid(kms_guid *g)
     g->b[8] = (uint8_t)((g->b[8] & 0x3F) | 0x80);
 }
 
-static uint64_t client_filetime(int64_t offset_s)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return kms_filetime_from_unix((int64_t)ts.tv_sec + offset_s) + (uint64_t)ts.tv_nsec / 100;
-}
-
 static const char *syntax_name(rpc_syntax s)
 {
     return s == RPC_SYNTAX_NDR64 ? "NDR64" : s == RPC_SYNTAX_NDR32 ? "NDR32" : "none";
@@ -361,7 +341,7 @@ static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, in
         .n_policy = opt->n_policy, .license_status = opt->license_status, .vm = opt->vm,
         .binding_expiration = CLIENT_BINDING_EXPIRATION,
         .workstation = opt->workstation[0] ? opt->workstation : "kmsctl",
-        .client_time = client_filetime(opt->time_offset_s), .ndr64 = opt->ndr64,
+        .client_time = clock_filetime(opt->time_offset_s), .ndr64 = opt->ndr64,
         .btfn = opt->btfn, .requests = requests, .verify = true,
         .random = kms_random_openssl, .random_ctx = NULL,
     };
@@ -397,7 +377,7 @@ int client_activate(const char *host, uint16_t port, const client_options *opt,
                     client_result *res)
 {
     memset(res, 0, sizeof *res);
-    double t0 = now_ms_f();
+    double t0 = clock_mono_ms();
     if (!host || !*host || !opt)
         return fail(res, KMS_EINVAL, "no KMS host given");
     if (opt->protocol < 4 || opt->protocol > 6)
@@ -409,7 +389,7 @@ int client_activate(const char *host, uint16_t port, const client_options *opt,
     c.fd = -1;
     c.res = res;
     c.timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 5000;
-    c.deadline_ms = now_ms() + c.timeout_ms;
+    c.deadline_ms = (int64_t)clock_mono_ms() + c.timeout_ms;
     int requests = opt->requests > 0 ? opt->requests : 1;
 
     kms_guid cmid = opt->cmid;
@@ -425,6 +405,6 @@ int client_activate(const char *host, uint16_t port, const client_options *opt,
     }
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
-    res->elapsed_ms = now_ms_f() - t0;
+    res->elapsed_ms = clock_mono_ms() - t0;
     return r;
 }

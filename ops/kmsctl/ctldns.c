@@ -140,8 +140,10 @@ static const char dns_usage[] =
     "  Asks the node at --admin (default " DEFAULT_ADMIN ") to look up every zone of its [dns]\n"
     "  section on the DNS server and compares what is published with what should be: each\n"
     "  live node's SRV record (priority, weight, port, target) and address record, no\n"
-    "  records of nodes dead longer than withdraw_after or drained. Exit status 1 when\n"
-    "  something differs or the look-up fails.\n";
+    "  records of nodes withdrawn or drained, the order clients try the nodes in (in a\n"
+    "  ZONE:SITE zone the site's nodes first), and no record of a name that is no node of\n"
+    "  the cluster (a removed node's leftover). Exit status 1 when something differs or\n"
+    "  the look-up fails.\n";
 
 /* Is node id drained? Asks its admin address (found in the local /status). -1 unknown. */
 static int peer_drained(json_t *local_status, const char *id, int timeout_ms)
@@ -203,7 +205,11 @@ int ctldns_dns(int argc, char **argv)
     /* Another node's missing record is right when that node is drained: ask it. */
     json_t *drained = json_object();
     for (size_t z = 0; z < json_array_size(zones); z++) {
-        json_t *peers = json_object_get(json_array_get(zones, z), "peers");
+        json_t *zo = json_array_get(zones, z);
+        /* A record of no node of the cluster, or the nodes in another order than intended. */
+        if (json_integer_value(json_object_get(zo, "unknown_records")) > 0 || json_is_false(json_object_get(zo, "order_ok")))
+            ok = false;
+        json_t *peers = json_object_get(zo, "peers");
         for (size_t i = 0; i < json_array_size(peers); i++) {
             json_t *p = json_array_get(peers, i);
             if (json_is_true(json_object_get(p, "ok"))) continue;
@@ -273,10 +279,14 @@ int ctldns_dns(int argc, char **argv)
             for (size_t i = 0; i < json_array_size(recs); i++) {
                 json_t *r = json_array_get(recs, i);
                 if (!json_is_null(json_object_get(r, "peer"))) continue;
-                printf("  %-16s %-8s ", "(not a node)", "-");
+                printf("  %-16s %-8s ", "(no node)", "-");
                 print_srv(r);
-                printf("  foreign record, left alone\n");
+                printf("  NOT A NODE of this cluster (a removed node's leftover? delete it)\n");
             }
+            bool order_ok = json_is_true(json_object_get(zo, "order_ok"));
+            printf("  order: %s%s%s%s\n", jstr(zo, "published_order"), order_ok ? " (as intended)" : " WRONG ORDER, intended: ",
+                   order_ok ? "" : jstr(zo, "intended_order"),
+                   jstr(zo, "site")[0] && order_ok ? "; the site's nodes first" : "");
         }
         printf("%s\n", ok ? "DNS records: as they should be" : "DNS records: DIFFER from what should be published");
     }

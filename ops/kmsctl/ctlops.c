@@ -24,6 +24,7 @@
 #include "ops/kmsctl/httpc.h"
 #include "node/query.h"
 #include "ops/kmsctl/storefile.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -184,9 +185,7 @@ int ctlops_clients(int argc, char **argv)
     query_filter_init(&f);
     char q[4096] = "";
     char err[300];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = clock_wall_ms();
     ctlargs o = {.argc = argc, .argv = argv};
     const char *arg;
     while ((arg = ctlargs_next(&o))) {
@@ -313,13 +312,6 @@ static const char restore_usage[] =
     "  in DIR is kept as data.mdb.before-restore-TIME with --force, refused without. The\n"
     "  node then starts with a fresh replication origin and catches up from its peers.\n";
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int ctlops_backup(int argc, char **argv)
 {
     const char *data_dir = NULL, *dest = NULL;
@@ -347,7 +339,7 @@ int ctlops_backup(int argc, char **argv)
         return EXIT_USAGE;
     }
     char err[600];
-    double t0 = mono_ms();
+    double t0 = clock_mono_ms();
     storefile *sf = storefile_open(data_dir, err, sizeof err);
     if (!sf) {
         fprintf(stderr, "kmsctl: %s\n", err);
@@ -372,7 +364,7 @@ int ctlops_backup(int argc, char **argv)
     snprintf(path, sizeof path, "%s/data.mdb", dest);
     struct stat st;
     long long bytes = stat(path, &st) == 0 ? (long long)st.st_size : 0;
-    double ms = mono_ms() - t0;
+    double ms = clock_mono_ms() - t0;
     if (json) {
         printf("{\"ok\":true,\"source\":");
         json_t *s1 = json_string(data_dir), *s2 = json_string(dest);

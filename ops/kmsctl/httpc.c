@@ -12,18 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
 #include "proto/errors.h"
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int wait_fd(int fd, short ev, long long deadline)
 {
-    long long left = deadline - mono_ms();
+    long long left = deadline - (long long)clock_mono_ms();
     if (left <= 0) return KMS_ETIMEOUT;
     struct pollfd p = {fd, ev, 0};
     int rc = poll(&p, 1, (int)left);
@@ -37,7 +31,7 @@ int httpc_request(const char *method, const char *host, uint16_t port, const cha
 {
     *body = NULL;
     *len = 0;
-    long long deadline = mono_ms() + timeout_ms;
+    long long deadline = (long long)clock_mono_ms() + timeout_ms;
     char portbuf[8];
     snprintf(portbuf, sizeof portbuf, "%u", port);
     struct addrinfo hints = {0}, *res = NULL;

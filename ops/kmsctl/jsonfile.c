@@ -1,13 +1,8 @@
 /* jsonfile.c: JSON text written to stdio streams (see jsonfile.h). */
 #include "ops/kmsctl/jsonfile.h"
 
-void jsonfile_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
+#include "proto/json.h"
+
+static void put_file(void *ctx, const char *p, size_t n) { fwrite(p, 1, n, ctx); }
+
+void jsonfile_str(FILE *f, const char *s) { json_write_str(s, put_file, f); }

@@ -5,8 +5,7 @@
 
 #include <stdio.h>
 
-/* Writes s as a JSON string: quotes, backslash escapes for '"' and '\', control
- * characters as \u00XX; other bytes (UTF-8 included) as they are. */
+/* Writes s as a JSON string literal (proto/json.h's rules). */
 void jsonfile_str(FILE *f, const char *s);
 
 #endif

@@ -26,6 +26,7 @@
 #include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 #include "ops/kmsctl/i18n.h"
+#include "ops/kmsctl/jsonfile.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
@@ -45,20 +46,6 @@ static bool parse_ll(const char *s, long long lo, long long hi, long long *out)
     if (errno || !end || *end || v < lo || v > hi) return false;
     *out = v;
     return true;
-}
-
-/* Writes s as a JSON string literal. */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 /* HOST, HOST:PORT, [V6], [V6]:PORT, or a bare IPv6 address. */
@@ -153,14 +140,14 @@ static void print_json_result(const client_options *opt, const client_result *re
     kms_guid_format(&res->response.cmid, cmid);
     const kms_response *r = &res->response;
     printf("{\"ok\":true,\"host\":");
-    json_str(stdout, target);
+    jsonfile_str(stdout, target);
     printf(",\"product\":");
-    json_str(stdout, slug);
+    jsonfile_str(stdout, slug);
     printf(",\"product_name\":");
-    json_str(stdout, pname);
+    jsonfile_str(stdout, pname);
     printf(",\"protocol\":\"%u.%u\",\"syntax\":\"%s\",\"epid\":", r->version_major,
            r->version_minor, res->syntax == RPC_SYNTAX_NDR64 ? "NDR64" : "NDR32");
-    json_str(stdout, res->epid);
+    jsonfile_str(stdout, res->epid);
     if (r->version_major >= 6)
         printf(",\"hwid\":\"%02X%02X%02X%02X%02X%02X%02X%02X\"", r->hwid[0], r->hwid[1],
                r->hwid[2], r->hwid[3], r->hwid[4], r->hwid[5], r->hwid[6], r->hwid[7]);
@@ -229,13 +216,13 @@ static int srv_attempt(void *ctx, const char *addr, uint16_t port, const char *s
         fprintf(stderr, "kmsctl: SRV target %s (%s): %s\n", srv_target, shown, msg);
         if (t->json) {
             printf("{\"ok\":false,\"host\":");
-            json_str(stdout, shown);
+            jsonfile_str(stdout, shown);
             printf(",\"srv_target\":");
-            json_str(stdout, srv_target);
+            jsonfile_str(stdout, srv_target);
             printf(",\"error\":");
-            json_str(stdout, kms_strerror(r));
+            jsonfile_str(stdout, kms_strerror(r));
             printf(",\"message\":");
-            json_str(stdout, res.message);
+            jsonfile_str(stdout, res.message);
             printf("}\n");
         }
         return EXIT_FAIL;
@@ -418,11 +405,11 @@ static int cmd_activate(int argc, char **argv)
         fprintf(stderr, "kmsctl: %s\n", res.message[0] ? res.message : kms_strerror(r));
         if (json) {
             printf("{\"ok\":false,\"host\":");
-            json_str(stdout, shown);
+            jsonfile_str(stdout, shown);
             printf(",\"error\":");
-            json_str(stdout, kms_strerror(r));
+            jsonfile_str(stdout, kms_strerror(r));
             printf(",\"message\":");
-            json_str(stdout, res.message);
+            jsonfile_str(stdout, res.message);
             if (r == KMS_EREFUSED) printf(",\"hresult\":\"0x%08X\"", res.hresult);
             if (r == KMS_EFAULT) printf(",\"fault_status\":\"0x%08X\"", res.fault_status);
             printf(",\"elapsed_ms\":%.3f}\n", res.elapsed_ms);
@@ -519,15 +506,15 @@ static int cmd_products(int argc, char **argv)
         sku_info(sku, &app, &kms_slug, &protocol);
         if (json) {
             fputs(i ? ",\n {\"slug\":" : "\n {\"slug\":", stdout);
-            json_str(stdout, sku->slug);
+            jsonfile_str(stdout, sku->slug);
             fputs(",\"name\":", stdout);
-            json_str(stdout, sku->name);
+            jsonfile_str(stdout, sku->name);
             fputs(",\"application\":", stdout);
-            json_str(stdout, app);
+            jsonfile_str(stdout, app);
             fputs(",\"kms_id\":", stdout);
-            json_str(stdout, kms_slug);
+            jsonfile_str(stdout, kms_slug);
             fputs(",\"sku_id\":", stdout);
-            json_str(stdout, sku->id);
+            jsonfile_str(stdout, sku->id);
             printf(",\"n\":%u,\"protocol\":%d}", (unsigned)sku->n_policy, protocol);
         } else {
             printf("%-28s %-12s %-20s %3u %d.0   %s\n", sku->slug, app, kms_slug,
@@ -545,7 +532,8 @@ static const char keygen_usage[] =
     "usage: kmsctl keygen [--dir DIR] [--force] NAME\n"
     "  Writes a CURVE key pair for node NAME: DIR/NAME.key (secret, mode 0600) and\n"
     "  DIR/NAME.pub, and prints the line to put in that node's [peer.NAME] section.\n"
-    "  DIR defaults to the current directory; existing files are kept unless --force.\n";
+    "  DIR defaults to the current directory and is made (mode 0700) when missing; existing\n"
+    "  files are kept unless --force.\n";
 
 static int cmd_keygen(int argc, char **argv)
 {
@@ -567,6 +555,8 @@ static int cmd_keygen(int argc, char **argv)
             ctlargs_usage_error("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
             return EXIT_USAGE;
         }
+    if (mkdir(dir, 0700) == 0) fprintf(stderr, "kmsctl: made directory %s\n", dir);
+    else if (errno != EEXIST) { fprintf(stderr, "kmsctl: %s: %s\n", dir, strerror(errno)); return EXIT_FAIL; }
     char pub[41], err[4200];
     if (repl_keygen(dir, name, force, pub, err, sizeof err) != 0) {
         fprintf(stderr, "kmsctl: %s\n", err);

@@ -1,16 +1,17 @@
-/* srvlookup.c: see srvlookup.h. One c-ares channel per call, driven with poll() until the
- * answers are in or the deadline passes. */
+/* srvlookup.c: see srvlookup.h. One resolver (node/resolver.h, the c-ares driver) per
+ * call, on a loop of its own, run until the answers are in or the deadline passes. */
 #include "ops/kmsctl/srvlookup.h"
 
 #include <arpa/inet.h>
 #include <ares.h>
+#include <event2/event.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "node/config.h"
+#include "node/resolver.h"
 #include "proto/errors.h"
 
 typedef struct lookup {
@@ -24,98 +25,37 @@ typedef struct lookup {
     int parse_error;
 } lookup;
 
-static long long mono_ms(void)
+/* A resolver on a loop of its own that talks to server only. */
+/* NULL with *rc KMS_EINVAL (a bad server) or KMS_EIO and the reason in err. */
+static resolver *open_resolver(const char *server, int timeout_ms, struct event_base **base, int *rc,
+                               char *err, size_t errlen)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A channel that talks to server only. */
-static int open_channel(const char *server, int timeout_ms, ares_channel *ch, char *err, size_t errlen)
-{
-    static int ready;
-    if (!ready) {
-        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-            snprintf(err, errlen, "c-ares cannot initialise");
-            return KMS_EIO;
-        }
-        ready = 1;
-    }
+    *rc = KMS_EINVAL;
     config_addr a;
-    struct ares_addr_port_node srv;
-    memset(&srv, 0, sizeof srv);
     if (!server || config_parse_addr(server, 53, &a) != 0 || a.port == 0) {
         snprintf(err, errlen, "'%s' is not a DNS server address (IP:PORT)", server ? server : "");
-        return KMS_EINVAL;
+        return NULL;
     }
-    if (inet_pton(AF_INET, a.host, &srv.addr.addr4) == 1) srv.family = AF_INET;
-    else if (inet_pton(AF_INET6, a.host, &srv.addr.addr6) == 1) srv.family = AF_INET6;
-    else {
+    uint8_t tmp[16];
+    if (inet_pton(AF_INET, a.host, tmp) != 1 && inet_pton(AF_INET6, a.host, tmp) != 1) {
         snprintf(err, errlen, "'%s': the DNS server must be given as an IP address", server);
-        return KMS_EINVAL;
+        return NULL;
     }
-    srv.udp_port = srv.tcp_port = a.port;
-    struct ares_options o;
-    memset(&o, 0, sizeof o);
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-    o.timeout = timeout_ms / 2 > 50 ? timeout_ms / 2 : 50;
-    o.tries = 2;
-    char lookups[] = "b";
-    o.lookups = lookups;
-    char resolvconf[] = "/dev/null";
-    o.resolvconf_path = resolvconf;
-    int rc = ares_init_options(ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
-                                           ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS | ARES_OPT_RESOLVCONF);
-    if (rc != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
-        return KMS_EIO;
+    *rc = KMS_EIO;
+    *base = event_base_new();
+    if (!*base) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
-    if ((rc = ares_set_servers_ports(*ch, &srv)) != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
-        ares_destroy(*ch);
-        return KMS_EIO;
-    }
-    return 0;
+    resolver *r = resolver_new(*base, a.host, a.port, timeout_ms, 0, err, errlen);
+    if (!r) event_base_free(*base);
+    return r;
 }
 
-/* Runs the channel until nothing is pending or the deadline passes. */
-static void run(ares_channel ch, lookup *l, long long deadline)
+static void close_resolver(resolver **r, struct event_base *base)
 {
-    while (l->pending > 0) {
-        long long left = deadline - mono_ms();
-        if (left <= 0) {
-            ares_cancel(ch); /* the callbacks run with ARES_ECANCELLED */
-            return;
-        }
-        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
-        struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-        int n = 0;
-        for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            /* ARES_GETSOCK_WRITABLE shifts a signed 1 into bit 31: test the bits unsigned */
-        unsigned ub = (unsigned)bits;
-        short ev = (short)(((ub >> i) & 1u ? POLLIN : 0) | ((ub >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
-            if (!ev) continue;
-            pfd[n].fd = socks[i];
-            pfd[n].events = ev;
-            pfd[n].revents = 0;
-            n++;
-        }
-        struct timeval tv, *tvp = ares_timeout(ch, NULL, &tv);
-        long long wait = tvp ? (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000 : left;
-        if (wait > left) wait = left;
-        int r = poll(pfd, (nfds_t)n, (int)wait);
-        if (r <= 0) {
-            ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-            continue;
-        }
-        for (int i = 0; i < n; i++) {
-            if (!pfd[i].revents) continue;
-            ares_process_fd(ch, (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD,
-                            (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD);
-        }
-    }
+    resolver_free(r);
+    event_base_free(base);
 }
 
 static int status_error(int status, const char *what, const char *server, int timeout_ms, char *err, size_t errlen)
@@ -163,17 +103,18 @@ int srvlookup_srv(const char *server, const char *name, int timeout_ms, dnsmsg_s
         snprintf(err, errlen, "'%s' is not a DNS name", name ? name : "");
         return KMS_EINVAL;
     }
-    ares_channel ch;
-    int rc = open_channel(server, timeout_ms, &ch, err, errlen);
-    if (rc < 0) return rc;
+    struct event_base *base;
+    int rc;
+    resolver *r = open_resolver(server, timeout_ms, &base, &rc, err, errlen);
+    if (!r) return rc;
     lookup l = {.pending = 1, .srv = out, .srv_cap = cap};
     char q[300];
     snprintf(q, sizeof q, "%s", name);
     size_t ql = strlen(q);
     if (ql > 1 && q[ql - 1] == '.') q[ql - 1] = 0;
-    ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, &l);
-    run(ch, &l, mono_ms() + timeout_ms);
-    ares_destroy(ch);
+    resolver_query(r, q, DNSMSG_C_IN, DNSMSG_T_SRV, srv_cb, &l);
+    resolver_wait(r, timeout_ms);
+    close_resolver(&r, base);
     if (l.status[0] == ARES_ENODATA || l.status[0] == ARES_ENOTFOUND) return 0;
     if (l.status[0] != ARES_SUCCESS) return status_error(l.status[0], name, server, timeout_ms, err, errlen);
     if (l.parse_error) {
@@ -229,19 +170,20 @@ int srvlookup_addrs(const char *server, const char *host, int timeout_ms,
         snprintf(err, errlen, "'%s' is not a DNS name", host);
         return KMS_EINVAL;
     }
-    ares_channel ch;
-    int rc = open_channel(server, timeout_ms, &ch, err, errlen);
-    if (rc < 0) return rc;
+    struct event_base *base;
+    int rc;
+    resolver *r = open_resolver(server, timeout_ms, &base, &rc, err, errlen);
+    if (!r) return rc;
     lookup l = {.pending = 2};
     char q[300];
     snprintf(q, sizeof q, "%s", host);
     size_t ql = strlen(q);
     if (ql > 1 && q[ql - 1] == '.') q[ql - 1] = 0;
     /* A first, so IPv4 addresses come first; both run at once. */
-    ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_A, a_cb, &l);
-    ares_query(ch, q, DNSMSG_C_IN, DNSMSG_T_AAAA, aaaa_cb, &l);
-    run(ch, &l, mono_ms() + timeout_ms);
-    ares_destroy(ch);
+    resolver_query(r, q, DNSMSG_C_IN, DNSMSG_T_A, a_cb, &l);
+    resolver_query(r, q, DNSMSG_C_IN, DNSMSG_T_AAAA, aaaa_cb, &l);
+    resolver_wait(r, timeout_ms);
+    close_resolver(&r, base);
     size_t n = 0;
     for (int f = 0; f < 2; f++) /* IPv4 first */
         for (size_t i = 0; i < l.nfound[f] && n < cap; i++) memcpy(out[n++], l.found[f][i], SRVLOOKUP_ADDR_LEN);

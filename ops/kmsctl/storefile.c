@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "ops/kmsctl/jsonfile.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
+#include "replication/store_lmdb.h"
 
 struct storefile {
     MDB_env *env;
@@ -113,21 +115,8 @@ void storefile_close(storefile **self_p)
 int storefile_each(storefile *self, store_each_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
     if (mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
-    int rc = mdb_cursor_open(txn, self->dbi_clients, &cur);
-    if (rc == 0) {
-        MDB_val k, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        while (rc == 0) {
-            store_record rec;
-            if (store_entry_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &rec) && fn(ctx, &rec) != 0)
-                break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND) rc = 0;
-    }
+    int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);
     mdb_txn_abort(txn);
     return rc ? KMS_ESTORE : 0;
 }
@@ -141,24 +130,7 @@ int storefile_stats(storefile *self, uint64_t *records, store_vv *vv)
     if (rc == 0 && records) *records = st.ms_entries;
     if (rc == 0 && vv) {
         memset(vv, 0, sizeof *vv);
-        MDB_cursor *cur;
-        if (self->has_vv && mdb_cursor_open(txn, self->dbi_vv, &cur) == 0) {
-            MDB_val k, v;
-            int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-            while (r == 0 && vv->n < STORE_VV_MAX) {
-                if (k.mv_size > 0 && k.mv_size < STORE_ORIGIN_MAX && v.mv_size == 8) {
-                    const uint8_t *b = v.mv_data;
-                    uint64_t seq = 0;
-                    for (int i = 7; i >= 0; i--) seq = seq << 8 | b[i];
-                    memcpy(vv->e[vv->n].origin, k.mv_data, k.mv_size);
-                    vv->e[vv->n].origin[k.mv_size] = 0;
-                    vv->e[vv->n].seq = seq;
-                    vv->n++;
-                }
-                r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            }
-            mdb_cursor_close(cur);
-        }
+        if (self->has_vv) rc = store_lmdb_read_vv(txn, self->dbi_vv, vv);
     }
     mdb_txn_abort(txn);
     return rc ? KMS_ESTORE : 0;
@@ -210,15 +182,15 @@ int storefile_copy(storefile *self, const char *source_label, const char *dest, 
         set_err(err, errlen, "%s: %s", tmp, strerror(errno));
         return KMS_EIO;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t created_ms = clock_wall_ms();
+    time_t created_s = (time_t)(created_ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&created_s, &tm);
     char when[40];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(f, "{\"format\":\"kmsha-store-backup\",\"version\":1,\"created\":\"%s\",\"created_ms\":%" PRId64
                ",\"source\":",
-            when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            when, created_ms);
     jsonfile_str(f, source_label);
     fprintf(f, ",\"records\":%" PRIu64 ",\"version_vector\":{", records);
     for (int i = 0; i < vv.n; i++) {

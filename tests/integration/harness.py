@@ -400,7 +400,8 @@ def sanitized_build():
 class Cluster:
     """N kmsd nodes on 127.0.0.1, 127.0.0.2, ... reading one cluster file, as in production."""
 
-    def __init__(self, case, n=3, cluster_config="", peer_extra=None, ids=None):
+    def __init__(self, case, n=3, cluster_config="", peer_extra=None, ids=None, keys=True):
+        # keys: always (replication is always CURVE-authenticated); kept for callers that say so
         self.case = case
         self.ids = ids or ["kms%d" % (i + 1) for i in range(n)]
         self.kms_port = free_port("127.0.0.1")
@@ -417,7 +418,7 @@ class Cluster:
             assert rc == 0, err
             self.pubkeys[nid] = out.split("public_key = ")[1].strip()
         text = "[node]\nadmin_token_file = %s\n" % os.path.join(case.workdir, "admin.token")
-        text += "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
+        text += "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nalone_after_ms = 2000\n"
         text += "key_dir = %s\n" % self.key_dir
         text += cluster_config
         for i, nid in enumerate(self.ids):

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (KMSCTL, KMSD, REPLPOKE, Cluster, NodeTestCase, activate, cmid, connected_to, kmsctl, main,
@@ -131,6 +132,64 @@ class ClusterTests(NodeTestCase):
         c.wait_converged(4, nodes=c.nodes[:2])
 
 
+class ReloadTests(NodeTestCase):
+    def test_sighup_on_a_cluster_node_applies_what_changed_and_names_nothing_else(self):
+        """kmsd@ID runs with --node-id (and the harness adds --listen, --admin, --data-dir):
+        SIGHUP applies log_level and re-arms the prune timer, reopens the audit log, and
+        reports nothing else."""
+        c = Cluster(self).start()
+        n = c.nodes[0]
+        activate(n, "--cmid", cmid(1))
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text + "\n[node]\nlog_level = debug\n[store]\nprune_interval = 10\n")
+        # Log rotation: the old audit file is renamed away before the signal.
+        os.rename(n.audit_path, n.audit_path + ".1")
+        before = len(n.read_log())
+        n.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP: configuration reloaded" not in n.read_log()[before:] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = n.read_log()[before:]
+        self.assertIn("applied: [node] log_level, [store] prune_interval", log)
+        self.assertNotIn("restart", log)
+        self.assertNotIn("not reloaded", log)
+        # The audit log was reopened: the next request goes to a new audit.log.
+        activate(n, "--cmid", cmid(2))
+        deadline = time.monotonic() + 10
+        while not n.audit() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([a["cmid"] for a in n.audit()], [cmid(2)])
+        # The prune timer runs every 10 s now (it was 3600 s), and debug lines are written.
+        deadline = time.monotonic() + 25
+        while "pruning expired client records (every 10 s)" not in n.read_log()[before:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertIn("pruning expired client records (every 10 s)", n.read_log()[before:])
+        self.assertTrue(n.alive())
+
+    def test_sighup_keeps_command_line_overrides(self):
+        c = Cluster(self)
+        n = c.nodes[0]
+        c.start([n])
+        n.stop()
+        n.start(["--log-level", "warn"])
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text + "\n[kms]\nactivation_interval = 60\n[dns]\nttl = 45\n")
+        n.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP: changed but not applied" not in n.read_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = n.read_log()
+        # Only the restart-only key that changed is named; the --log-level warn override
+        # still holds (the reload's own info line is not written).
+        self.assertIn("SIGHUP: changed but not applied until a restart: [dns] ttl\n", log)
+        self.assertNotIn("SIGHUP: configuration reloaded", log)
+        self.assertEqual(activate(n, "--cmid", cmid(3))["activation_interval"], 60)
+
+
 class CurveTests(NodeTestCase):
     def test_curve_cluster_works_and_refuses_unknown_keys(self):
         c = Cluster(self).start(None)
@@ -163,6 +222,42 @@ class CurveTests(NodeTestCase):
                    lambda: c.nodes[1].status()["cluster"]["replication"]["refused_keys"] > 0)
         self.assertEqual(rogue.status()["store"]["records"], 0)
         self.assertEqual(c.counts(nodes=c.nodes[:2]), [9, 9])
+
+    def test_key_rotation_as_the_operations_guide_says(self):
+        """ops/README.md section 4, step by step (KEY_DIR in a temporary directory instead of
+        /etc/kmsha/keys): the rotated node keeps serving, nobody loses a record, and after
+        step 4 it replicates with everyone again."""
+        c = Cluster(self, keys=True).start()
+        self.spread = ClusterTests.spread.__get__(self)
+        self.spread(c, 1, 6)
+        c.wait_converged(6)
+        x = c.nodes[2]
+        # 1. On X: kmsctl keygen --dir /etc/kmsha/keys.new X (the directory does not exist yet).
+        new_dir = c.key_dir + ".new"
+        rc, out, err = kmsctl("keygen", "--dir", new_dir, "kms3")
+        self.assertEqual(rc, 0, err)
+        new_pub = out.split("public_key = ")[1].strip()
+        # 2. The new public_key into [peer.X], the file to every node (one file here).
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text.replace(c.pubkeys["kms3"], new_pub))
+        # 3. Restart every other node one at a time: X replicates with nobody meanwhile,
+        # and still serves.
+        for n in c.nodes[:2]:
+            n.stop()
+            n.start()
+        activate(x, "--cmid", cmid(50))
+        self.spread(c, 7, 10, nodes=c.nodes[:2])
+        # 4. On X: the new secret key over the old one, readable by the service's group,
+        # then restart X: it catches up at once.
+        p = subprocess.run(["install", "-m", "0640", os.path.join(new_dir, "kms3.key"),
+                            os.path.join(c.key_dir, "kms3.key")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(os.path.join(c.key_dir, "kms3.key")).st_mode & 0o777, 0o640)
+        x.stop()
+        x.start()
+        c.wait_converged(11, records=11)
 
     def test_no_keys_or_insecure_refuses_to_start(self):
         # Replication is always authenticated, on loopback too: no keys, no cluster.

@@ -49,11 +49,15 @@ def apparmor_enforced():
 
 
 class Named:
-    """A named with dynamic zones kms.test and site1.kms.test in its own directory."""
+    """A named with dynamic zones kms.test and site1.kms.test in its own directory; on
+    127.0.0.1 and a free port, or on host:53 inside a network namespace (wrapper: the
+    command prefix that enters it, e.g. ["ip", "netns", "exec", NS])."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", wrapper=()):
         self.dir = tempfile.mkdtemp(prefix="kmsha-named-")
-        self.port = free_port("127.0.0.1")
+        self.host = host
+        self.wrapper = list(wrapper)
+        self.port = 53 if self.wrapper else free_port("127.0.0.1")
         keygen = tool("tsig-keygen")
         self.key_file = os.path.join(self.dir, "kmsha.key")
         self.wrong_key_file = os.path.join(self.dir, "wrong.key")
@@ -76,9 +80,9 @@ class Named:
         self.conf = os.path.join(self.dir, "named.conf")
         with open(self.conf, "w") as f:
             f.write('include "%s";\n' % self.key_file)
-            f.write('options {\n  directory "%s";\n  listen-on port %d { 127.0.0.1; };\n  listen-on-v6 { none; };\n'
+            f.write('options {\n  directory "%s";\n  listen-on port %d { %s; };\n  listen-on-v6 { none; };\n'
                     '  pid-file "%s/named.pid";\n  session-keyfile "%s/session.key";\n  recursion no;\n'
-                    '  dnssec-validation no;\n  notify no;\n};\ncontrols { };\n' % (self.dir, self.port, self.dir, self.dir))
+                    '  dnssec-validation no;\n  notify no;\n};\ncontrols { };\n' % (self.dir, self.port, self.host, self.dir, self.dir))
             f.write(zones)
         named = tool("named")
         if apparmor_enforced():
@@ -86,23 +90,25 @@ class Named:
             shutil.copy2(named, copy)
             named = copy
         self.log = open(os.path.join(self.dir, "named.log"), "w")
-        self.proc = subprocess.Popen([named, "-g", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.wrapper + [named, "-g", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("named exited:\n" + self.read_log())
             if self.dig("kms.test", "SOA"):
                 return
             time.sleep(0.1)
-        raise AssertionError("named did not answer:\n" + self.read_log())
+        log = self.read_log()
+        self.stop()  # not left running (in a namespace the test is about to delete)
+        raise AssertionError("named did not answer:\n" + log)
 
     @property
     def server(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     def dig(self, name, rtype):
-        p = subprocess.run([tool("dig"), "@127.0.0.1", "-p", str(self.port), "+short", "+norecurse", "+time=1",
+        p = subprocess.run(self.wrapper + [tool("dig"), "@" + self.host, "-p", str(self.port), "+short", "+norecurse", "+time=1",
                             "+tries=2", name, rtype], capture_output=True, text=True, timeout=10)
         return [l for l in p.stdout.splitlines() if l and not l.startswith(";")]
 
@@ -279,6 +285,87 @@ class DnsTests(NodeTestCase):
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
 
+    def test_rebuilt_node_serves_and_publishes_only_once_caught_up_and_leaves_before_stopping(self):
+        """A node wiped and restarted under load is never seen answering a count lower than
+        the cluster's, and its SRV record comes back only once it has caught up; SIGTERM
+        takes its record out of named before the process exits."""
+        named = self.named
+        # count_cap off the way (the count grows past 50); small catch-up pages make the
+        # rebuild take long enough to be watched.
+        c = Cluster(self, cluster_config="sync_batch = 8\n[kms]\ncount_cap = 10000\n" + dns_section(named, zones="kms.test"))
+        c.start()
+        target = "kms2.kms.test."
+        wait_for("three SRV records", lambda: len(named.srv("kms.test")) == 3)
+        bench = os.path.join(BUILD, "kmsbench")
+        p = subprocess.run([bench, "--no-progress", "-n", "3000", "--clients", "3000", "-c", "16", "--seed", "5"]
+                           + [n.addr for n in c.nodes], capture_output=True, text=True, timeout=180)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        c.wait_converged(3000, records=3000, timeout=60)
+        cluster_count = 3000  # the cluster never holds fewer from here on
+        victim = c.nodes[1]
+
+        # SIGTERM: the record leaves named before the process exits.
+        self.assertEqual(victim.stop(), 0)
+        self.assertNotIn(target, named.srv("kms.test"), "kms2's SRV record still in named after it exited")
+        self.assertEqual(named.dig("kms2.kms.test", "A"), [])
+        self.assertIn("records withdrawn from 1 zone before stopping", victim.read_log())
+
+        # Wiped and restarted while load goes on at the other two nodes.
+        shutil.rmtree(victim.data_dir)
+        load = subprocess.Popen([bench, "--no-progress", "-r", "100", "-d", "8", "--clients", "100000", "--seed", "6",
+                                 c.nodes[0].addr, c.nodes[2].addr], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            victim.start(wait=False)
+            answers, refused, k, behind = [], 0, 0, 0
+            published_at = serving_seen = None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                k += 1
+                live = c.nodes[0].count()  # kms1's count just before this request
+                rc, out, err = kmsctl("activate", "--json", "--timeout", "2000", "--cmid", cmid(900000 + k), victim.addr)
+                if rc == 0:
+                    got = json.loads(out)["count"]
+                    answers.append(got)
+                    # A new client: counted on top of everything the cluster held when the
+                    # node came back (live updates of the last milliseconds may still be
+                    # on their way: printed, not asserted).
+                    self.assertGreater(got, cluster_count, "the rebuilt node answered count %d; the cluster held %d" % (got, cluster_count))
+                    behind = max(behind, live + 1 - got)
+                else:
+                    refused += 1
+                    self.assertIn("refused", err)
+                # named first, the node's state after: a record seen published must belong
+                # to a node that says it serves by the time it is asked.
+                published = target in named.srv("kms.test")
+                try:
+                    st = victim.status()
+                    code, body = victim.http("/healthz")
+                except OSError:
+                    self.assertFalse(published, "kms2 published before its admin address answered")
+                    continue
+                if st["serving"]["state"] == "syncing":
+                    self.assertEqual(code, 503, body)
+                    self.assertIn("not ready", body)
+                    self.assertEqual(st["dns"]["state"], "withdrawn (catching up)", st["dns"])
+                else:
+                    serving_seen = serving_seen or time.monotonic()
+                if published:
+                    # Published only after it caught up.
+                    self.assertIsNotNone(serving_seen, "kms2 published while catching up: %s" % st["serving"])
+                    published_at = time.monotonic()
+                if published_at and len(answers) >= 5:
+                    break
+            print("rebuilt node: %d connections refused while catching up, then %d answers (first count %s; "
+                  "at most %d behind kms1's count read just before)" % (refused, len(answers), answers[:1], behind))
+            self.assertIsNotNone(published_at, "kms2 never published again")
+            self.assertGreaterEqual(len(answers), 5)
+        finally:
+            out, err = load.communicate(timeout=60)
+        self.assertEqual(load.returncode, 0, out + err)
+        log = victim.read_log()
+        self.assertIn("not serving until caught up", log)
+        self.assertRegex(log, r"serving: caught up with kms[13]")
+
     def test_dual_stack_node_gets_a_and_aaaa(self):
         """A node with an IPv4 and an IPv6 kms address publishes both an A and an AAAA
         record for its SRV target; a single-stack node only its A; kmsctl dns check checks
@@ -346,6 +433,46 @@ class DnsTests(NodeTestCase):
         print("kms1 (never heard by kms2) withdrawn %.2f s after kms2's start" % t_gone)
         self.assertGreaterEqual(t_gone, DEAD_AFTER_S + WITHDRAW_AFTER)
         self.assertIn("withdrew the records of peer kms1", c.nodes[1].read_log())
+
+    def test_started_drained_and_a_removed_nodes_leftover_record(self):
+        """kmsd --drained starts a node drained (a rebuilt node's data directory has no
+        drained flag); kmsctl dns check reports an SRV record whose target is no node of
+        the cluster (a removed node's leftover) and exits 1."""
+        named = self.named
+        n = self.node(node_id="kmsd1", config=dns_section(named, zones="kms.test"), extra_args=["--drained"])
+        n.start()
+        wait_for("drained at start", lambda: n.status()["dns"]["state"] == "withdrawn (drained)")
+        self.assertIn("started drained (--drained)", n.read_log())
+        self.assertTrue(os.path.exists(os.path.join(n.data_dir, "drained")))
+        self.assertNotIn("kmsd1.kms.test.", named.srv("kms.test"))
+        admin = "127.0.0.1:%d" % n.admin_port
+        rc, out, err = kmsctl("dns", "check", "--admin", admin)
+        self.assertEqual(rc, 0, out + err)
+        leftover = "_vlmcs._tcp.kms.test. 30 IN SRV 0 100 1688 kms-removed.kms.test."
+        nsupdate = shutil.which("nsupdate") or "/usr/bin/nsupdate"
+
+        def update(op):
+            p = subprocess.run([nsupdate, "-k", named.key_file], input="server 127.0.0.1 %d\nzone kms.test\nupdate %s %s\nsend\n"
+                               % (named.port, op, leftover), capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+        update("add")
+        try:
+            rc, out, err = kmsctl("dns", "check", "--admin", admin)
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("NOT A NODE of this cluster", out)
+            self.assertIn("kms-removed.kms.test.", out)
+        finally:
+            update("delete")
+
+        # A new node can be told in the cluster file: [peer.ID] drained = true.
+        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
+                      "replication = 127.0.0.1:%d\ndrained = true\n" % (free_port(), free_port(span=2))
+                      + dns_section(named, zones="kms.test"))
+        m.start()
+        wait_for("drained by the file", lambda: m.status()["dns"]["state"] == "withdrawn (drained)")
+        self.assertIn("started drained ([peer] drained = true)", m.read_log())
+        self.assertIn('kmsha_serving_alone{node="kmsd2"} 1', m.metrics())
 
     def test_wrong_tsig_key_is_reported_and_the_node_keeps_serving(self):
         named = self.named

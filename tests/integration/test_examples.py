@@ -65,6 +65,26 @@ class ExampleTests(unittest.TestCase):
         self.assertIn("key_dir", text)
         self.assertIn("tsig_key_file", text)
 
+    def test_each_site_zone_of_the_example_prefers_its_site(self):
+        """kmsd --check-config prints the SRV records of every zone in the order clients try
+        them: in each ZONE:SITE zone every node of SITE comes before every other node."""
+        path = os.path.join(ROOT, "ops", "examples", "three-sites.ini")
+        with open(path) as f:
+            text = f.read()
+        site_of = {m.group(1): re.search(r"(?m)^site = (\S+)", m.group(2)).group(1)
+                   for m in re.finditer(r"(?ms)^\[peer\.([^\]]+)\](.*?)(?=^\[|\Z)", text)}
+        rc, out = check(path, "kms-north-1")
+        self.assertEqual(rc, 0, out)
+        zones = re.findall(r"^_vlmcs\._tcp\.(\S+) \(site (\S+)\) SRV, in the order clients try them: (.*)$", out, re.M)
+        self.assertEqual({z[1] for z in zones}, {"main", "north", "hospital"}, out)
+        for zone, site, order in zones:
+            recs = [(nid, int(pw.split("/")[0])) for nid, pw in re.findall(r"(\S+) (\d+/\d+)", order)]
+            self.assertEqual(len(recs), 6, order)
+            local = [p for nid, p in recs if site_of[nid] == site]
+            remote = [p for nid, p in recs if site_of[nid] != site]
+            self.assertTrue(local and remote)
+            self.assertLess(max(local), min(remote), "%s: %s" % (zone, order))
+
 
 if __name__ == "__main__":
     main()

@@ -203,7 +203,7 @@ class PrometheusExampleTests(unittest.TestCase):
             rules = f.read()
         used = set(re.findall(r"\b(kmsha_[a-z_]+)", rules))
         exported = ""
-        for src in ("admin.c", "dns.c"):
+        for src in ("admin.c", "dns.c", "ready.c"):
             if os.path.exists(os.path.join(ROOT, "node", src)):
                 with open(os.path.join(ROOT, "node", src)) as f:
                     exported += f.read()

@@ -211,12 +211,11 @@ class JournalTests(NodeTestCase):
             self.assertNotRegex(line, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "journald adds the time itself")
         self.assertTrue(any(l.startswith("<6>kms1 info: ") for l in lines), lines)
 
-    def test_inherited_journal_stream_is_not_trusted(self):
-        # JOURNAL_STREAM from a parent whose stderr this is not (a redirect): plain text
-        env = dict(os.environ, JOURNAL_STREAM="1:1")
+    def log_until_ready_and_stop(self, env, extra=()):
+        """Runs kmsd with stderr to a file until it is ready, stops it; returns the log."""
         log_path = os.path.join(self.workdir, "kmsd.log")
         with open(log_path, "w") as log:
-            proc = self.run_until_ready(env, log)
+            proc = self.run_until_ready(env, log, extra)
             try:
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:
@@ -231,33 +230,22 @@ class JournalTests(NodeTestCase):
                     proc.kill()
                     proc.wait()
         with open(log_path) as f:
-            first = f.readline()
-        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z kms1 info: ")
+            return f.read()
+
+    def test_inherited_journal_stream_is_not_trusted(self):
+        # JOURNAL_STREAM from a parent whose stderr this is not (a redirect): plain text
+        text = self.log_until_ready_and_stop(dict(os.environ, JOURNAL_STREAM="1:1"))
+        self.assertRegex(text.splitlines()[0], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z kms1 info: ")
 
     def test_log_format_journal_setting(self):
         cfg = os.path.join(self.workdir, "journal.ini")
         with open(cfg, "w") as f:
             f.write("[node]\nlog_format = journal\n")
-        log_path = os.path.join(self.workdir, "kmsd.log")
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)
-        with open(log_path, "w") as log:
-            proc = self.run_until_ready(env, log, ["--config", cfg])
-            try:
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline:
-                    with open(log_path) as f:
-                        if " ready" in f.read():
-                            break
-                    time.sleep(0.05)
-                proc.send_signal(signal.SIGTERM)
-                self.assertEqual(proc.wait(15), 0)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        with open(log_path) as f:
-            self.assertRegex(f.readline(), r"^<6>kms1 info: ")
+        text = self.log_until_ready_and_stop(env, ["--config", cfg])
+        self.assertRegex(text.splitlines()[0], r"^<6>kms1 info: ")
+
 
 if __name__ == "__main__":
     main()

@@ -300,7 +300,7 @@ static void test_reference(void)
         "admin_max_connections", "admin_request_timeout", "allow_clients",
         "commit_delay_ms", "map_size_mb", "prune_interval",
         "name", "key_dir", "heartbeat_interval_ms", "dead_after_ms",
-        "log_retention_hours", "log_max_mb", "sync_batch",
+        "alone_after_ms", "log_retention_hours", "log_max_mb", "sync_batch",
         "server", "zones", "tsig_key_file", "ttl", "refresh_interval", "withdraw_after",
         "remote_priority_offset", "timeout_ms"};
     CHECK_EQ_INT(n, (int)(sizeof keys / sizeof keys[0]));
@@ -334,7 +334,7 @@ static void test_reference(void)
 
     /* Reload column agrees with config_is_reloadable. */
     for (int r = 0; r < n; r++)
-        CHECKF(config_is_reloadable(rows[r].section, rows[r].key) == (strcmp(rows[r].reload, "yes") == 0),
+        CHECKF(config_is_reloadable(rows[r].section, rows[r].key) == (strncmp(rows[r].reload, "yes", 3) == 0),
                "reload %s", rows[r].key);
     CHECK(config_is_reloadable("kms", "activation_interval"));
     CHECK(config_is_reloadable("kms", "allow_products"));
@@ -372,7 +372,7 @@ static void test_reference(void)
         CHECK(config_set(&c, rows[r].section, rows[r].key, v, "--t", err, sizeof err) == KMS_ECONFIG);
         CHECKF(strcmp(err, want) == 0, "got '%.200s' want '%.200s'", err, want);
     }
-    CHECK_EQ_INT(ints, 28);
+    CHECK_EQ_INT(ints, 29);
     free(text);
 }
 

@@ -539,6 +539,56 @@ static void test_map_growth(void)
     tu_remove_dir(dir);
 }
 
+/* A commit that fails says why: LMDB's map full, or the errno of a system call. */
+typedef struct last_status {
+    int calls, failed, status;
+} last_status;
+
+static void on_status(void *arg, int status)
+{
+    last_status *l = arg;
+    l->calls++;
+    if (status < 0) { l->failed++; l->status = status; }
+}
+
+static void test_error_causes(void)
+{
+    char dir[64];
+    tu_temp_dir("store", dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    /* One batch far larger than the map can grow to (4 doublings of 64 KiB): the writer
+     * waits 3 s after the first put, so every put below is in that batch, however slow
+     * the machine. */
+    store_options o = {.commit_delay_ms = 3000, .map_size = 64 * 1024, .no_sync = true};
+    char err[256];
+    store *s = store_open(base, dir, &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) return;
+    last_status l = {0, 0, 0};
+    const int n = 12000;
+    for (int i = 0; i < n; i++) {
+        store_record x;
+        tu_make_record(&x, (uint32_t)i, T0);
+        store_put_async(s, &x, on_status, &l);
+    }
+    double until = tu_mono_ms() + 20000;
+    while (l.calls < n && tu_mono_ms() < until) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        if (l.calls < n) usleep(500);
+    }
+    CHECK_EQ_INT(l.calls, n);
+    CHECK(l.failed > 0);
+    CHECKF(strstr(store_strerror(l.status), "map full") != NULL, "failed commit: %s", store_strerror(l.status));
+    store_free(&s);
+    event_base_free(base);
+    tu_remove_dir(dir);
+    /* errno causes and the rest of the vocabulary */
+    CHECK(strcmp(store_strerror(kms_error_errno(EIO)), "EIO: Input/output error") == 0);
+    CHECK(strcmp(store_strerror(kms_error_errno(ENOSPC)), "ENOSPC: No space left on device") == 0);
+    CHECK(strcmp(store_strerror(KMS_ESTORE), kms_strerror(KMS_ESTORE)) == 0);
+    CHECK(strcmp(kms_strerror(kms_error_errno(EIO)), "EIO: Input/output error") == 0);
+}
+
 static void test_open_errors(void)
 {
     char err[256] = "";
@@ -818,5 +868,6 @@ int main(void)
     test_prune();
     test_prune_yields_to_writes();
     test_map_growth();
+    test_error_causes();
     return tu_finish();
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
 #include "proto/errors.h"
 #include "tests/store_fixtures.h"
 #include "tests/testutil.h"
@@ -28,13 +29,6 @@
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 /* ---- helpers ---- */
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool same_vv(const store_vv *a, const store_vv *b)
 {
@@ -425,7 +419,7 @@ static void test_log_read_prune(void)
     wait_calls(base, queued);
     CHECK_EQ_INT(g_calls, (int)n_old + 5);
     usleep(3000);
-    int64_t cut = wall_ms();
+    int64_t cut = clock_wall_ms();
     usleep(3000);
     for (uint32_t i = n_old; i < n_old + 50; i++) {
         store_record r;
@@ -501,7 +495,7 @@ static void test_log_read_prune(void)
 
     /* Pruning everything leaves an empty log and the vv. */
     prc = 1;
-    store_log_prune_async(s, wall_ms() + 60000, on_done, &prc);
+    store_log_prune_async(s, clock_wall_ms() + 60000, on_done, &prc);
     wait_calls(base, queued + 3);
     CHECK_EQ_INT(prc, 0);
     store_log_stats(s, &entries, &oldest);
