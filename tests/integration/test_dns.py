@@ -466,8 +466,12 @@ class DnsTests(NodeTestCase):
             update("delete")
 
         # A new node can be told in the cluster file: [peer.ID] drained = true.
-        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
-                      "replication = 127.0.0.1:%d\ndrained = true\n" % (free_port(), free_port(span=2))
+        keys = os.path.join(self.workdir, "keys")  # replication is always CURVE: a key pair
+        rc, out, err = kmsctl("keygen", "--dir", keys, "kmsd2")
+        self.assertEqual(rc, 0, err)
+        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\nkey_dir = %s\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
+                      "replication = 127.0.0.1:%d\ndrained = true\n%s\n" % (keys, free_port(), free_port(span=2),
+                                                                           out.splitlines()[-1])
                       + dns_section(named, zones="kms.test"))
         m.start()
         wait_for("drained by the file", lambda: m.status()["dns"]["state"] == "withdrawn (drained)")
