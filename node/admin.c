@@ -14,6 +14,7 @@
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
 #include "node/admin_gate.h"
+#include "node/admin_report.h"
 #include "node/dns.h"
 #include "node/ready.h"
 #include "node/server.h"
@@ -29,6 +30,7 @@ struct admin {
     admin_clients *clients; /* GET /clients (admin_clients.c) */
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
     admin_gate *gate;       /* the socket and the checks every request passes (admin_gate.c) */
+    admin_report *report;   /* GET /report and the background reports (admin_report.c) */
 };
 
 static void put_evbuffer(void *ctx, const char *p, size_t n) { evbuffer_add(ctx, p, n); }
@@ -197,14 +199,19 @@ static void status_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, ",\"site\":");
         add_json_string(b, pi.site);
         const config_peer *cp = config_find_peer(&n->cfg, pi.id);
-        char addr[300] = "";
+        char addr[CONFIG_MAX_PEER_ADDRS * 270] = "";
         if (cp && cp->admin.port)
             snprintf(addr, sizeof addr, strchr(cp->admin.host, ':') ? "[%s]:%u" : "%s:%u", cp->admin.host, cp->admin.port);
         evbuffer_add_printf(b, ",\"admin\":");
         add_json_string(b, addr);
         addr[0] = 0;
-        if (cp && cp->kms.port)
-            snprintf(addr, sizeof addr, strchr(cp->kms.host, ':') ? "[%s]:%u" : "%s:%u", cp->kms.host, cp->kms.port);
+        for (int k = 0, used = 0; cp && k < cp->n_kms; k++) { /* every address: "IPv4:PORT, [IPv6]:PORT" */
+            const config_addr *ka = &cp->kms_addrs[k];
+            int w = snprintf(addr + used, sizeof addr - (size_t)used, strchr(ka->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+                             k ? ", " : "", ka->host, ka->port);
+            if (w < 0 || (size_t)w >= sizeof addr - (size_t)used) break;
+            used += w;
+        }
         evbuffer_add_printf(b, ",\"kms\":");
         add_json_string(b, addr);
         evbuffer_add_printf(b, ",\"self\":%s,\"alive\":%s,\"last_heard_ms\":%" PRId64
@@ -239,10 +246,41 @@ static void status_cb(struct evhttp_request *req, void *arg)
         add_json_string(b, r->address);
         evbuffer_add_printf(b, ",\"product\":");
         add_json_string(b, r->product);
-        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32 "\"}",
-                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult);
+        evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32
+                               "\",\"result_name\":\"%s\"}",
+                            r->app >= 0 ? products_app_slug((kms_app)r->app) : "unknown", r->count, r->hresult,
+                            metrics_result_name(r->result));
     }
     evbuffer_add_printf(b, "]}\n");
+    allow_peer_origin(req, n);
+    send_reply(req, 200, "OK", "application/json", b);
+    evbuffer_free(b);
+}
+
+/* GET /activity: this node's answers per minute over the last 24 hours (oldest first),
+ * for the status page's chart (which sums every node's). */
+static void activity_cb(struct evhttp_request *req, void *arg)
+{
+    admin *a = arg;
+    if (!admin_get_only(req)) return;
+    node *n = a->n;
+    node_activity_advance(n, node_now_ms(n));
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"node\":");
+    add_json_string(b, n->cfg.node_id);
+    evbuffer_add_printf(b, ",\"minutes\":%d,\"end_ms\":%" PRId64, NODE_ACTIVITY_MINUTES,
+                        (n->activity_minute + 1) * 60000);
+    const uint32_t *rows[2] = {n->activity_activated, n->activity_below};
+    const char *names[2] = {"activated", "below_threshold"};
+    for (int k = 0; k < 2; k++) {
+        evbuffer_add_printf(b, ",\"%s\":[", names[k]);
+        for (int i = 0; i < NODE_ACTIVITY_MINUTES; i++) {
+            int64_t m = n->activity_minute - NODE_ACTIVITY_MINUTES + 1 + i;
+            evbuffer_add_printf(b, "%s%" PRIu32, i ? "," : "", m < 0 ? 0 : rows[k][m % NODE_ACTIVITY_MINUTES]);
+        }
+        evbuffer_add_printf(b, "]");
+    }
+    evbuffer_add_printf(b, "}\n");
     allow_peer_origin(req, n);
     send_reply(req, 200, "OK", "application/json", b);
     evbuffer_free(b);
@@ -445,6 +483,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                         id, gs.refused, id, gs.timed_out, id, gs.denied);
     ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
+    admin_report_metrics(a->report, b);
     send_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
@@ -454,7 +493,7 @@ static void fallback_cb(struct evhttp_request *req, void *arg)
     (void)arg;
     if (!admin_get_only(req)) return;
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "not found: try /status, /metrics or /healthz\n");
+    evbuffer_add_printf(b, "not found: try /status, /metrics, /healthz, /report or /clients\n");
     send_reply(req, 404, "Not Found", "text/plain", b);
     evbuffer_free(b);
 }
@@ -487,6 +526,7 @@ admin *admin_new(node *n, char *err, size_t errlen)
     admin_gate_route(a->gate, "/healthz", healthz_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/status", status_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/metrics", metrics_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/activity", activity_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/", statuspage_cb, a, ADMIN_OPEN);
     a->clients = admin_clients_new(n, a->gate);
     if (!a->clients) {
@@ -500,6 +540,12 @@ admin *admin_new(node *n, char *err, size_t errlen)
         admin_free(&a);
         return NULL;
     }
+    a->report = admin_report_new(n, a->gate);
+    if (!a->report) {
+        snprintf(err, errlen, "out of memory");
+        admin_free(&a);
+        return NULL;
+    }
     admin_gate_fallback(a->gate, fallback_cb, a);
     return a;
 }
@@ -509,6 +555,7 @@ void admin_free(admin **self_p)
     if (!self_p || !*self_p) return;
     admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
     admin_dns_free(&(*self_p)->dns);
+    admin_report_free(&(*self_p)->report);
     if ((*self_p)->http) evhttp_free((*self_p)->http); /* closes the gate's connections */
     admin_gate_free(&(*self_p)->gate);
     free(*self_p);

@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 
 #include "node/query.h"
+#include "node/report.h"
 #include "proto/errors.h"
 #include "proto/json.h"
 
@@ -39,6 +40,7 @@ struct job {
     struct evhttp_request *req;
     struct event *ev;
     query_filter f;
+    report_rules rules; /* judge room, at_risk and cloned (f.rules points here) */
     query_scan s;
     size_t limit, returned;
     bool sending;           /* a chunk is on its way: wait for chunk_sent */
@@ -76,6 +78,7 @@ static void job_destroy(job *j)
 {
     if (j->ev) event_free(j->ev);
     if (j->items) evbuffer_free(j->items);
+    report_rules_free(&j->rules);
     free(j->buf);
     free(j);
 }
@@ -150,7 +153,7 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
         job_finish(j, store_strerror(got));
         return;
     }
-    char line[2048];
+    char line[QUERY_RECORD_JSON_MAX];
     for (int i = 0; i < got; i++) {
         int len = query_record_json(&j->buf[i], line, sizeof line);
         if (len < 0) continue;
@@ -193,6 +196,13 @@ static void clients_cb(struct evhttp_request *req, void *arg)
     query_filter_init(&j->f);
     const char *after = "";
     char err[256] = "";
+    if (report_rules_init(&j->rules, &n->cfg, NULL, err, sizeof err) != 0) {
+        reply_error(req, 500, "Internal Server Error", err);
+        free(j);
+        return;
+    }
+    j->f.rules = &j->rules;
+    j->f.now_ms = node_now_ms(n);
     struct evkeyvalq kv;
     TAILQ_INIT(&kv);
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -217,6 +227,7 @@ static void clients_cb(struct evhttp_request *req, void *arg)
     evhttp_clear_headers(&kv);
     if (err[0]) {
         reply_error(req, 400, "Bad Request", err);
+        report_rules_free(&j->rules);
         free(j);
         return;
     }

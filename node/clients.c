@@ -468,6 +468,11 @@ size_t clients_expire(clients_index *self, int64_t now_ms)
     return dropped;
 }
 
+uint32_t clients_rule_count(const clients_index *self, uint32_t live, uint16_t max_n)
+{
+    return reported(self, live, max_n);
+}
+
 uint32_t clients_count(clients_index *self, int app, int64_t now_ms)
 {
     if (app < 0 || app >= CLIENTS_APPS) return 0;

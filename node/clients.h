@@ -56,6 +56,9 @@ clients_stat clients_stat_at(const clients_index *self, int app, int64_t now_ms)
  * many were dropped. */
 size_t clients_expire(clients_index *self, int64_t now_ms);
 
+/* The count reported for `live` clients whose largest N is max_n, under the index's rule
+ * (the activation report's forecast applies it to future days). */
+uint32_t clients_rule_count(const clients_index *self, uint32_t live, uint16_t max_n);
 /* last_seen of a CMID, or -1 when absent. */
 int64_t clients_last_seen(const clients_index *self, int app, const uint8_t cmid[16]);
 /* Total records held, and bytes of memory used by the index. */

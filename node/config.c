@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <regex.h>
 #include "proto/errors.h"
 #include "proto/guid.h"
 
@@ -70,6 +71,7 @@ static const char *check_node_id(const char *v);
 static const char *check_nonempty(const char *v);
 static const char *check_dns_server(const char *v);
 static const char *check_dns_zones(const char *v);
+static const char *check_room_pattern(const char *v);
 
 #define OFF(f) offsetof(kmsd_config, f)
 #define SZ(f) sizeof(((kmsd_config *)0)->f)
@@ -83,12 +85,14 @@ static const setting settings[] = {
     {"node", "listen", ST_ADDR_LIST, OFF(listen), CAP(listen), OFF(n_listen), 0, 0, 1688,
      false, NULL, NULL, "127.0.0.1:1688", false,
      "KMS addresses to listen on: HOST:PORT, [V6]:PORT or HOST (port 1688); "
-     "comma-separated, the key may be repeated"},
+     "comma-separated, the key may be repeated. In a cluster file a node listens on its "
+     "[peer.ID] kms addresses unless this key (or --listen) is given"},
     {"node", "data_dir", ST_STRING, OFF(data_dir), SZ(data_dir), 0, 0, 0, 0, false, NULL,
      check_nonempty, "./var", false, "Directory of the LMDB store (and the default audit log)"},
     {"node", "admin", ST_ADDR, OFF(admin), 0, 0, 0, 0, 8688, true, NULL, NULL,
      "127.0.0.1:8688", false,
-     "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables"},
+     "Admin HTTP address (/metrics, /status, /healthz); port 8688 when omitted; off disables. "
+     "In a cluster file, by default the node's [peer.ID] admin addresses"},
     {"node", "log_level", ST_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, false,
      "debug|info|warn|error", NULL, "info", CONFIG_RELOAD_LOG_LEVEL, "Least severe log message written"},
     {"node", "log_format", ST_ENUM, OFF(log_format), SZ(log_format), 0, 0, 0, 0, false,
@@ -241,6 +245,29 @@ static const setting settings[] = {
      "the largest priority of the site's nodes minus the smallest of the others, plus 1, when smaller"},
     {"dns", "timeout_ms", ST_UINT, OFF(dns_timeout_ms), 0, 0, 100, 60000, 0, false, NULL, NULL,
      "2000", false, "Milliseconds to wait for the DNS server's answer (look-up or update)"},
+
+    /* [report]: activation health (node/report.c: GET /report, kmsctl report, /metrics) */
+    {"report", "at_risk_days", ST_UINT, OFF(report_at_risk_days), 0, 0, 1, 180, 0, false, NULL, NULL,
+     "14", CONFIG_RELOAD_AT_USE,
+     "A client that will stop working within this many days (licence state time left, from its last "
+     "request) is reported at risk"},
+    {"report", "room_pattern", ST_STRING, OFF(report_room_pattern), SZ(report_room_pattern), 0, 0, 0, 0,
+     false, NULL, check_room_pattern, "", CONFIG_RELOAD_AT_USE,
+     "Rooms by workstation name: a POSIX extended regex with one capture group, the room "
+     "(^([A-Z]+-[0-9]+)-); names that do not match go to room \"unmatched\"; empty = rooms by "
+     "client address prefix"},
+    {"report", "room_prefix_v4", ST_UINT, OFF(report_room_prefix_v4), 0, 0, 8, 32, 0, false, NULL, NULL,
+     "24", CONFIG_RELOAD_AT_USE, "Rooms by address: IPv4 prefix length"},
+    {"report", "room_prefix_v6", ST_UINT, OFF(report_room_prefix_v6), 0, 0, 16, 128, 0, false, NULL,
+     NULL, "64", CONFIG_RELOAD_AT_USE, "Rooms by address: IPv6 prefix length"},
+    {"report", "metrics_rooms", ST_UINT, OFF(report_metrics_rooms), 0, 0, 0, 1000, 0, false, NULL,
+     NULL, "50", CONFIG_RELOAD_AT_USE,
+     "Rooms with their own label in /metrics (those with the most clients below threshold, at risk "
+     "or cloned, then the most live); the others are summed as room=\"other\""},
+    {"report", "interval", ST_UINT, OFF(report_interval), 0, 0, 10, 86400, 0, false, NULL, NULL, "60",
+     CONFIG_RELOAD_AT_USE,
+     "Seconds between the background reports behind /metrics and the status page (a report scans the "
+     "store in bounded steps between KMS requests)"},
 };
 
 /* [peer.ID]: one node of the cluster. Keys of config_peer; documented in the reference. */
@@ -325,7 +352,7 @@ static bool z85_key_ok(const char *v)
     return true;
 }
 
-static bool take_entry(const char *b, const char *e, char *out, size_t cap);
+static int next_entry(const char **cur, char *out, size_t cap, char *why, size_t whylen);
 
 /* [peer.ID] kms / admin: a comma-separated address list (both families for a dual-stack
  * node), appended to list[0..*n); *first mirrors list[0]. All entries are checked before
@@ -336,35 +363,29 @@ static int peer_addr_list(const char *value, uint16_t defport, config_addr *list
     config_addr got[CONFIG_MAX_PEER_ADDRS];
     int k = 0;
     char entry[300];
-    for (const char *b = value;;) {
-        const char *comma = strchr(b, ',');
-        const char *e = comma ? comma : b + strlen(b);
-        if (!take_entry(b, e, entry, sizeof entry)) {
-            put(why, whylen, "entry '%.64s...' too long", b);
+    const char *cur = value;
+    int more;
+    while ((more = next_entry(&cur, entry, sizeof entry, why, whylen)) > 0) {
+        if (!entry[0]) continue;
+        if (*n + k >= CONFIG_MAX_PEER_ADDRS) {
+            put(why, whylen, "too many addresses (at most %d)", CONFIG_MAX_PEER_ADDRS);
             return KMS_ECONFIG;
         }
-        if (entry[0]) {
-            if (*n + k >= CONFIG_MAX_PEER_ADDRS) {
-                put(why, whylen, "too many addresses (at most %d)", CONFIG_MAX_PEER_ADDRS);
-                return KMS_ECONFIG;
-            }
-            config_addr *a = &got[k];
-            if (config_parse_addr(entry, defport, a) != 0 || a->port == 0) {
-                put(why, whylen, "'%.64s' is not an address (HOST:PORT or [IPV6]:PORT)", entry);
-                return KMS_ECONFIG;
-            }
-            for (int j = 0; j < *n + k; j++) {
-                const config_addr *o = j < *n ? &list[j] : &got[j - *n];
-                if (o->port == a->port && !strcmp(o->host, a->host)) {
-                    put(why, whylen, "'%.64s' is listed twice", entry);
-                    return KMS_ECONFIG;
-                }
-            }
-            k++;
+        config_addr *a = &got[k];
+        if (config_parse_addr(entry, defport, a) != 0 || a->port == 0) {
+            put(why, whylen, "'%.64s' is not an address (HOST:PORT or [IPV6]:PORT)", entry);
+            return KMS_ECONFIG;
         }
-        if (!comma) break;
-        b = comma + 1;
+        for (int j = 0; j < *n + k; j++) {
+            const config_addr *o = j < *n ? &list[j] : &got[j - *n];
+            if (o->port == a->port && !strcmp(o->host, a->host)) {
+                put(why, whylen, "'%.64s' is listed twice", entry);
+                return KMS_ECONFIG;
+            }
+        }
+        k++;
     }
+    if (more < 0) return more;
     if (k == 0) { put(why, whylen, "no address given"); return KMS_ECONFIG; }
     memcpy(list + *n, got, (size_t)k * sizeof got[0]);
     *n += k;
@@ -481,6 +502,14 @@ static const setting *find_setting(const char *section, const char *key, int *gr
     return NULL;
 }
 
+bool config_key_from_file(const kmsd_config *cfg, const char *section, const char *key)
+{
+    _Static_assert(COUNTOF(settings) <= sizeof cfg->keys_from_file, "keys_from_file is too small");
+    int group;
+    const setting *s = find_setting(section, key, &group);
+    return s && cfg->keys_from_file[s - settings];
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t') s++;
@@ -498,6 +527,20 @@ static bool take_entry(const char *b, const char *e, char *out, size_t cap)
     memcpy(out, b, (size_t)(e - b));
     out[e - b] = 0;
     return true;
+}
+
+/* Takes the next comma-separated entry of *cur into out (trimmed; "" for an empty one) and
+ * moves *cur past it. Returns 1, 0 when the text is used up, or KMS_ECONFIG (too long). */
+static int next_entry(const char **cur, char *out, size_t cap, char *why, size_t whylen)
+{
+    if (!*cur) return 0;
+    const char *b = *cur, *comma = strchr(b, ',');
+    if (!take_entry(b, comma ? comma : b + strlen(b), out, cap)) {
+        put(why, whylen, "entry '%.64s...' too long", b);
+        return KMS_ECONFIG;
+    }
+    *cur = comma ? comma + 1 : NULL;
+    return 1;
 }
 
 /* ---- value checks ---------------------------------------------------------------------- */
@@ -528,6 +571,16 @@ static const char *check_dns_server(const char *v)
     if (inet_pton(AF_INET, a.host, &a6) != 1 && inet_pton(AF_INET6, a.host, &a6) != 1)
         return "must be an IP address (IP:PORT or [V6]:PORT), not a name";
     return NULL;
+}
+
+static const char *check_room_pattern(const char *v)
+{
+    if (!*v) return NULL;
+    regex_t re;
+    if (regcomp(&re, v, REG_EXTENDED) != 0) return "not a POSIX extended regular expression";
+    size_t groups = re.re_nsub;
+    regfree(&re);
+    return groups == 1 ? NULL : "needs exactly one capture group, the room: ^([A-Z]+-[0-9]+)-";
 }
 
 static const char *check_dns_zones(const char *v)
@@ -953,27 +1006,20 @@ static int set_list(kmsd_config *cfg, const setting *s, const char *v, char *why
     char entry[300];
     int *count = count_of(cfg, s);
     for (int pass = 0; pass < 2; pass++) {
-        int n = *count;
-        for (const char *b = v;;) {
-            const char *comma = strchr(b, ',');
-            const char *e = comma ? comma : b + strlen(b);
-            if (!take_entry(b, e, entry, sizeof entry)) {
-                put(why, whylen, "entry '%.64s...' too long", b);
+        int n = *count, more;
+        const char *cur = v;
+        while ((more = next_entry(&cur, entry, sizeof entry, why, whylen)) > 0) {
+            if (!entry[0]) continue;
+            if ((size_t)n >= s->size) {
+                put(why, whylen, "too many entries (at most %zu)", s->size);
                 return KMS_ECONFIG;
             }
-            if (entry[0]) {
-                if ((size_t)n >= s->size) {
-                    put(why, whylen, "too many entries (at most %zu)", s->size);
-                    return KMS_ECONFIG;
-                }
-                void *dst = pass ? (void *)((char *)field(cfg, s) + (size_t)n * entry_size(s))
-                                 : (void *)&scratch;
-                if (parse_entry(s, entry, dst, why, whylen) != 0) return KMS_ECONFIG;
-                n++;
-            }
-            if (!comma) break;
-            b = comma + 1;
+            void *dst = pass ? (void *)((char *)field(cfg, s) + (size_t)n * entry_size(s))
+                             : (void *)&scratch;
+            if (parse_entry(s, entry, dst, why, whylen) != 0) return KMS_ECONFIG;
+            n++;
         }
+        if (more < 0) return more;
         if (pass) *count = n;
     }
     return 0;
@@ -1276,7 +1322,10 @@ static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, s
             rc = KMS_ECONFIG;
             break;
         }
-        if (!*seen) *seen = lineno;
+        if (!*seen) {
+            *seen = lineno;
+            cfg->keys_from_file[s - settings] = 1;
+        }
     }
     if (rc == 0 && ferror(f)) {
         put(err, errlen, "%s: read error: %s", path, strerror(errno));

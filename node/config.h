@@ -127,9 +127,18 @@ typedef struct kmsd_config {
     uint32_t dns_remote_priority_offset; /* added to other sites' priorities in a site zone */
     uint32_t dns_timeout_ms;       /* per DNS exchange */
 
+    /* [report] (activation health: node/report.c, GET /report, kmsctl report) */
+    uint32_t report_at_risk_days;  /* a client with less time left than this is at risk */
+    char report_room_pattern[256]; /* regex over the workstation name, one capture group; "" = by address */
+    uint32_t report_room_prefix_v4;/* rooms by address: IPv4 prefix length */
+    uint32_t report_room_prefix_v6;/* rooms by address: IPv6 prefix length */
+    uint32_t report_metrics_rooms; /* rooms with their own /metrics label; the rest are "other" */
+    uint32_t report_interval;      /* seconds between background reports (/metrics, status page) */
     /* [peer.ID] sections, in file order */
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;
+    /* Which settings a file gave (config_key_from_file), by their row in the table. */
+    unsigned char keys_from_file[128];
 } kmsd_config;
 
 /* Fills cfg with the embedded defaults. */
@@ -168,6 +177,8 @@ bool config_product_allowed(const kmsd_config *cfg, int app, const kms_product *
  * a count below N matters only for what the cluster serves. */
 bool config_app_served(const kmsd_config *cfg, int app);
 
+/* true when a configuration file (not the defaults) gave [section] key. */
+bool config_key_from_file(const kmsd_config *cfg, const char *section, const char *key);
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
 

@@ -202,7 +202,8 @@ static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t err
     for (int i = 1; i < d->argc; i++) {
         const char *a = d->argv[i];
         const char *section = "node", *key = NULL;
-        if (!strcmp(a, "--config") || !strcmp(a, "--clock-offset")) { i++; continue; }
+        if (!strcmp(a, "--config") || !strcmp(a, "--clock-offset") || !strcmp(a, "--check-config") ||
+            !strcmp(a, "-n")) { i++; continue; }
         if (!strcmp(a, "--local-cluster") || !strcmp(a, "--drained")) continue;
         if (!strcmp(a, "--listen")) key = "listen";
         else if (!strcmp(a, "--data-dir")) key = "data_dir";
@@ -217,8 +218,12 @@ static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t err
         if (!strcmp(key, "data_dir")) data_dir_given = true;
         if (config_set(cfg, section, key, d->argv[++i], a, err, errlen) < 0) return 2;
     }
-    /* In a cluster file, this node's [peer.ID] entry says where it listens. */
+    /* In a cluster file, this node's [peer.ID] entry says where it listens, unless the
+     * command line or the file's [node] listen / admin says so explicitly (e.g. a wildcard
+     * address to bind while SRV records name the peer's address). */
     const config_peer *me = config_find_peer(cfg, cfg->node_id);
+    if (config_key_from_file(cfg, "node", "listen")) listen_given = true;
+    if (config_key_from_file(cfg, "node", "admin")) admin_given = true;
     if (me && me->n_kms && !listen_given) { /* all its addresses: IPv4 and IPv6 for a dual-stack node */
         memcpy(cfg->listen, me->kms_addrs, (size_t)me->n_kms * sizeof me->kms_addrs[0]);
         cfg->n_listen = me->n_kms;
@@ -402,17 +407,29 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--config-reference")) { config_write_reference(stdout); return 0; }
         if (!strcmp(a, "--check-config") || !strcmp(a, "-n")) {
             if (i + 1 >= argc) { fprintf(stderr, "kmsd: %s needs a FILE\n", a); return 2; }
-            kmsd_config cfg;
-            config_defaults(&cfg);
-            int crc = config_load(&cfg, argv[i + 1], err, sizeof err);
-            /* --node-id ID: check the file as node ID of a cluster file reads it. */
-            for (int k = 1; crc >= 0 && k + 1 < argc; k++)
-                if (!strcmp(argv[k], "--node-id")) crc = config_set(&cfg, "node", "id", argv[k + 1], "--node-id", err, sizeof err);
-            if (crc < 0 || config_validate(&cfg, err, sizeof err) < 0) {
+            /* The configuration exactly as a start with these flags builds it (the file,
+             * --node-id ID as that node of a cluster file, every other flag). */
+            static kmsd_config cfg;
+            daemon_state cd = {.config_arg = argv[i + 1], .argc = argc, .argv = argv};
+            for (int k = 1; k < argc; k++)
+                if (!strcmp(argv[k], "--local-cluster")) cd.local_cluster = true;
+            int crc = build_config(&cd, &cfg, err, sizeof err);
+            if (crc != 0) {
                 fprintf(stderr, "kmsd: %s\n", err);
-                return 1;
+                return crc;
             }
             printf("%s: configuration OK\n", argv[i + 1]);
+            printf("node %s: KMS on", cfg.node_id);
+            for (int k = 0; k < cfg.n_listen; k++)
+                printf(strchr(cfg.listen[k].host, ':') ? "%s [%s]:%u" : "%s %s:%u", k ? "," : "",
+                       cfg.listen[k].host, (unsigned)cfg.listen[k].port);
+            if (cfg.admin.port)
+                printf(strchr(cfg.admin.host, ':') ? "; admin on [%s]:%u" : "; admin on %s:%u", cfg.admin.host,
+                       (unsigned)cfg.admin.port);
+            for (int k = 0; cfg.admin.port && k < cfg.n_admin_also; k++)
+                printf(strchr(cfg.admin_also[k].host, ':') ? ", [%s]:%u" : ", %s:%u", cfg.admin_also[k].host,
+                       (unsigned)cfg.admin_also[k].port);
+            printf("\n");
             print_srv_plan(&cfg);
             return 0;
         }

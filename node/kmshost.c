@@ -104,9 +104,18 @@ void kmshost_decide(const kmsd_config *cfg, const products_index *products, clie
     kms_request_workstation(req, rec->workstation, sizeof rec->workstation);
     snprintf(rec->address, sizeof rec->address, "%s", client_addr);
     snprintf(rec->node, sizeof rec->node, "%s", cfg->node_id);
+    rec->binding_expiration = req->binding_expiration;
+    rec->count = (uint16_t)(d->count > UINT16_MAX ? UINT16_MAX : d->count);
+    store_record_add_name(rec, rec->workstation, rec->address, now_ms);
     d->hresult = KMS_HR_OK;
-    d->result = MR_ACTIVATED;
-    d->reason = "activated";
+    /* Windows stays in grace (and keeps asking) while the count is below its N. */
+    if (d->count < req->required_count) {
+        d->result = MR_BELOW_THRESHOLD;
+        d->reason = "count below the client's N";
+    } else {
+        d->result = MR_ACTIVATED;
+        d->reason = "activated";
+    }
 }
 
 /* The audit line is built by appending pieces: no printf on this per-request path (its
@@ -206,6 +215,8 @@ void kmshost_audit_json(const kmsd_config *cfg, const products_index *products,
         put_uint(&b, req->version_minor, 1);
         put_str(&b, "\",\"license_status\":");
         put_uint(&b, req->license_status, 1);
+        put_str(&b, ",\"binding_expiration\":");
+        put_uint(&b, req->binding_expiration, 1);
         put_str(&b, ",\"vm\":");
         put_uint(&b, req->vm_info, 1);
         put_str(&b, ",\"n_policy\":");

@@ -16,7 +16,7 @@ void metrics_hist_observe(metrics_hist *h, double ms)
 
 const char *metrics_result_name(int r)
 {
-    static const char *names[MR_COUNT] = {"activated", "invalid_data", "product_refused",
+    static const char *names[MR_COUNT] = {"activated", "below_threshold", "invalid_data", "product_refused",
                                           "time_refused", "store_error"};
     return r >= 0 && r < MR_COUNT ? names[r] : "unknown";
 }

@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 enum metrics_result {
-    MR_ACTIVATED = 0,     /* S_OK with a count */
+    MR_ACTIVATED = 0,     /* S_OK with a count at or above the client's N */
+    MR_BELOW_THRESHOLD,   /* S_OK with a count below the client's N: it stays in grace */
     MR_INVALID_DATA,      /* 0x8007000D: malformed, unsupported version, bad MAC */
     MR_PRODUCT_REFUSED,   /* 0xC004F042 */
     MR_TIME_REFUSED,      /* 0xC004F06C */
@@ -44,11 +45,12 @@ void metrics_hist_observe(metrics_hist *h, double ms);
 
 typedef struct metrics {
     uint64_t requests_total;             /* KMS requests answered or failed */
-    uint64_t requests_failed;            /* everything but MR_ACTIVATED */
+    uint64_t requests_failed;            /* everything not answered with a count */
     uint64_t by_license_status[8];       /* 0..6 per spec 3.1; 7 = out of range */
     uint64_t by_result[MR_COUNT];
     uint64_t by_protocol[3];             /* v4, v5, v6 */
-    uint64_t by_app[3];                  /* kms_app of successful activations */
+    uint64_t by_app[3];                  /* kms_app of activations (count >= N) */
+    uint64_t below_by_app[3];            /* kms_app of answers below the client's N */
     uint64_t refusals[MREF_COUNT];
     uint64_t by_product[METRICS_PRODUCT_SLOTS][MR_COUNT]; /* requests by product group, result */
     uint64_t connections_total;
@@ -59,7 +61,9 @@ typedef struct metrics {
     metrics_hist repl_delay;
 } metrics;
 
-const char *metrics_result_name(int r);   /* "activated", "invalid_data", ... */
+const char *metrics_result_name(int r);   /* "activated", "below_threshold", "invalid_data", ... */
+/* Whether the request was answered with a count (activated or below threshold). */
+static inline int metrics_result_answered(int r) { return r == MR_ACTIVATED || r == MR_BELOW_THRESHOLD; }
 const char *metrics_refusal_name(int r);  /* "allowlist", ... */
 const char *metrics_license_status_name(int s); /* "unlicensed", "licensed", "oob_grace", ... */
 

@@ -27,6 +27,29 @@ void node_note_recent(node *n, const node_recent *r)
     n->recent_next++;
 }
 
+void node_activity_advance(node *n, int64_t now_ms)
+{
+    int64_t minute = now_ms / 60000;
+    if (minute <= n->activity_minute) return;
+    int64_t from = n->activity_minute + 1;
+    if (minute - from >= NODE_ACTIVITY_MINUTES) from = minute - NODE_ACTIVITY_MINUTES + 1;
+    for (int64_t m = from; m <= minute; m++) {
+        n->activity_activated[m % NODE_ACTIVITY_MINUTES] = 0;
+        n->activity_below[m % NODE_ACTIVITY_MINUTES] = 0;
+    }
+    n->activity_minute = minute;
+}
+
+void node_note_activity(node *n, int result, int64_t now_ms)
+{
+    if (result != MR_ACTIVATED && result != MR_BELOW_THRESHOLD) return;
+    node_activity_advance(n, now_ms);
+    int64_t minute = now_ms / 60000;
+    if (minute <= n->activity_minute - NODE_ACTIVITY_MINUTES || minute < 0) return; /* clock stepped back a day */
+    uint32_t *slot = result == MR_ACTIVATED ? n->activity_activated : n->activity_below;
+    slot[minute % NODE_ACTIVITY_MINUTES]++;
+}
+
 /* The replication engine's log lines, in the daemon's vocabulary. */
 static void repl_log(void *arg, int level, const char *line)
 {

@@ -20,6 +20,7 @@ struct dns;
 struct ready;
 
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
+#define NODE_ACTIVITY_MINUTES 1440 /* answers per minute kept for /activity (24 h) */
 
 typedef struct node_recent {
     int64_t ts_ms;
@@ -29,6 +30,7 @@ typedef struct node_recent {
     int app;
     uint32_t count;
     uint32_t hresult;
+    int result;               /* enum metrics_result */
 } node_recent;
 
 typedef struct node {
@@ -50,6 +52,10 @@ typedef struct node {
     char origin[64];          /* this node's update origin (see repl_origin_for) */
     node_recent recent[NODE_RECENT_MAX];
     unsigned recent_next;
+    /* Answers per minute of the node's clock, ring indexed by minute % NODE_ACTIVITY_MINUTES;
+     * activity_minute: the newest minute held (older slots are cleared as time moves on). */
+    uint32_t activity_activated[NODE_ACTIVITY_MINUTES], activity_below[NODE_ACTIVITY_MINUTES];
+    int64_t activity_minute;
     unknownids unknown_ids;   /* KMS counted IDs not in the product table (this node's requests) */
 } node;
 
@@ -59,6 +65,10 @@ int64_t node_now_ms(const node *n);
 double node_mono_ms(void);
 /* Remembers an answered request for /status. */
 void node_note_recent(node *n, const node_recent *r);
+/* Counts an answer (result: enum metrics_result) in its minute for /activity. */
+void node_note_activity(node *n, int result, int64_t now_ms);
+/* Moves the per-minute ring to now_ms's minute (clearing the minutes that passed). */
+void node_activity_advance(node *n, int64_t now_ms);
 /* Starts replication (n->repl) for the peers of n->cfg, counting what it applies in
  * n->clients; n->repl stays NULL for a node without peers. Returns 0, or -1 with the reason
  * in err. n->store must be open with its origin (n->origin) set. */

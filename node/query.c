@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
+#include "node/config.h"
 #include "node/metrics.h"
+#include "node/report.h"
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/json.h"
@@ -25,6 +29,14 @@ void query_filter_init(query_filter *f)
     f->app = -1;
     f->since_ms = INT64_MIN;
     f->until_ms = INT64_MAX;
+    f->status = QUERY_STATUS_ANY;
+}
+
+static int parse_bool(const char *v)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) return 1;
+    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) return 0;
+    return -1;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -148,8 +160,47 @@ int query_filter_set(query_filter *f, const char *key, const char *value, int64_
             return fail(err, errlen, "workstation: '%.60s' is too long", value);
         snprintf(f->workstation, sizeof f->workstation, "%s", value);
     } else if (!strcmp(key, "address")) {
-        if (strlen(value) >= sizeof f->address) return fail(err, errlen, "address: '%.60s' is too long", value);
-        snprintf(f->address, sizeof f->address, "%s", value);
+        config_cidr c;
+        if (config_parse_cidr(value, &c) != 0)
+            return fail(err, errlen, "address: '%.60s' is not an address or network (10.1.2.3, 10.0.0.0/8, "
+                        "2001:db8::/32)", value);
+        f->has_address = true;
+        f->addr_family = c.family;
+        memcpy(f->addr, c.addr, sizeof f->addr);
+        f->addr_prefix = c.prefix;
+    } else if (!strcmp(key, "status")) {
+        int st = QUERY_STATUS_ANY;
+        if (!strcmp(value, "below_threshold")) st = QUERY_STATUS_BELOW_THRESHOLD;
+        else if (!strcmp(value, "activated")) st = QUERY_STATUS_ACTIVATED;
+        for (int i = 0; i < 7 && st == QUERY_STATUS_ANY; i++)
+            if (!strcmp(value, metrics_license_status_name(i))) st = i;
+        if (st == QUERY_STATUS_ANY)
+            return fail(err, errlen, "status: '%.60s' is not below_threshold, activated or a licence status (unlicensed, "
+                        "licensed, oob_grace, oot_grace, non_genuine_grace, notification, extended_grace)", value);
+        f->status = st;
+    } else if (!strcmp(key, "product")) {
+        kms_guid g;
+        const kms_sku *sku = products_sku_find_slug(value);
+        const kms_product *kp = sku ? NULL : products_find_slug(value);
+        const char *id = sku ? sku->id : kp ? kp->id : value;
+        if (kms_guid_parse(id, &g) != 0)
+            return fail(err, errlen, "product: '%.60s' is not a product (kmsctl products), a KMS counted ID slug or a GUID",
+                        value);
+        memcpy(f->product, g.b, 16);
+        f->has_product = true;
+    } else if (!strcmp(key, "node")) {
+        size_t n = strlen(value);
+        if (!n || n >= sizeof f->node || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+            return fail(err, errlen, "node: '%.60s' is not a node id", value);
+        snprintf(f->node, sizeof f->node, "%s", value);
+    } else if (!strcmp(key, "room")) {
+        if (!*value || strlen(value) >= sizeof f->room) return fail(err, errlen, "room: '%.60s' is not a room name", value);
+        snprintf(f->room, sizeof f->room, "%s", value);
+    } else if (!strcmp(key, "at_risk") || !strcmp(key, "cloned")) {
+        int b = parse_bool(value);
+        if (b < 0) return fail(err, errlen, "%s: '%.20s' is not true or false", key, value);
+        if (key[0] == 'a') f->at_risk = b;
+        else f->cloned = b;
     } else if (!strcmp(key, "application") || !strcmp(key, "app")) {
         int app = products_app_parse(value);
         if (app < 0) return fail(err, errlen, "application: '%.60s' is not windows, office2010 or office2013", value);
@@ -182,13 +233,43 @@ static bool contains_nocase(const char *hay, const char *needle)
     return false;
 }
 
+/* Is the text address in the filter's network? */
+static bool address_in(const query_filter *f, const char *text)
+{
+    uint8_t a[16];
+    int family = AF_INET;
+    if (inet_pton(AF_INET, text, a) != 1) {
+        if (inet_pton(AF_INET6, text, a) != 1) return false;
+        family = AF_INET6;
+    }
+    config_cidr c = {.family = f->addr_family, .prefix = (uint8_t)f->addr_prefix};
+    memcpy(c.addr, f->addr, sizeof c.addr);
+    return config_cidr_match(&c, family, a);
+}
+
 bool query_match(const query_filter *f, const store_record *rec)
 {
     if (f->app >= 0 && rec->app != f->app) return false;
     if (f->has_cmid && memcmp(rec->cmid, f->cmid, 16) != 0) return false;
     if (rec->last_seen_ms < f->since_ms || rec->last_seen_ms >= f->until_ms) return false;
-    if (f->address[0] && strcmp(rec->address, f->address) != 0) return false;
+    if (f->has_address && !address_in(f, rec->address)) return false;
     if (f->workstation[0] && !contains_nocase(rec->workstation, f->workstation)) return false;
+    if (f->node[0] && strcmp(rec->node, f->node) != 0) return false;
+    if (f->has_product && memcmp(rec->sku_id, f->product, 16) != 0 && memcmp(rec->kms_id, f->product, 16) != 0)
+        return false;
+    if (f->status == QUERY_STATUS_BELOW_THRESHOLD && !store_record_below_threshold(rec)) return false;
+    if (f->status == QUERY_STATUS_ACTIVATED && (!rec->count || store_record_below_threshold(rec))) return false;
+    if (f->status >= 0 && f->status < 8 && rec->license_status != f->status) return false;
+    if (f->room[0] || f->at_risk || f->cloned) {
+        if (!f->rules) return false;
+        if (f->at_risk && !report_at_risk(f->rules, rec, f->now_ms, NULL, NULL)) return false;
+        if (f->cloned && report_names_live(f->rules, rec, f->now_ms) < 2) return false;
+        if (f->room[0]) {
+            char room[REPORT_ROOM_MAX];
+            report_room(f->rules, rec, room);
+            if (strcmp(room, f->room) != 0) return false;
+        }
+    }
     return true;
 }
 
@@ -358,7 +439,18 @@ int query_record_json(const store_record *rec, char *out, size_t cap)
               put_fmt(&p, end, ",\"license_status\":\"%s\",\"vm\":%s,\"n_policy\":%u,\"protocol\":%u,\"node\":",
                       metrics_license_status_name(rec->license_status), rec->vm ? "true" : "false",
                       (unsigned)rec->n_policy, (unsigned)rec->protocol) &&
-              put_json_str(&p, end, rec->node) && put_fmt(&p, end, "}");
+              put_json_str(&p, end, rec->node) &&
+              put_fmt(&p, end, ",\"binding_expiration\":%" PRIu32 ",\"count\":%u,\"result\":%s,\"names\":[",
+                      rec->binding_expiration, (unsigned)rec->count,
+                      !rec->count ? "null" : store_record_below_threshold(rec) ? "\"below_threshold\"" : "\"activated\"");
+    for (unsigned i = 0; ok && i < rec->n_names && i < STORE_NAMES_MAX; i++) {
+        char seen[64];
+        iso_utc(rec->names[i].last_seen_ms, seen);
+        ok = put_fmt(&p, end, "%s{\"workstation\":", i ? "," : "") && put_json_str(&p, end, rec->names[i].name) &&
+             put_fmt(&p, end, ",\"address\":") && put_json_str(&p, end, rec->names[i].address) &&
+             put_fmt(&p, end, ",\"last_seen\":\"%s\",\"last_seen_ms\":%" PRId64 "}", seen, rec->names[i].last_seen_ms);
+    }
+    ok = ok && put_fmt(&p, end, "]}");
     if (!ok) {
         out[0] = 0;
         return KMS_ESPACE;

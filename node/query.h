@@ -13,24 +13,51 @@
 #define QUERY_LIMIT_DEFAULT 1000
 #define QUERY_LIMIT_MAX 100000
 #define QUERY_CURSOR_HEXLEN (2 * STORE_KEY_LEN) /* hex digits of a resume cursor */
+#define QUERY_RECORD_JSON_MAX 12288 /* room for query_record_json of any record */
+
+struct report_rules;
+
+enum query_status {
+    QUERY_STATUS_ANY = -1,
+    /* 0..7: the licence status the client last reported (metrics_license_status_name) */
+    QUERY_STATUS_BELOW_THRESHOLD = 100, /* last answer below the client's N */
+    QUERY_STATUS_ACTIVATED = 101,       /* last answer at or above it */
+};
 
 typedef struct query_filter {
     bool has_cmid;
     uint8_t cmid[16];                        /* wire bytes */
     int app;                                 /* kms_app, or -1 for every application */
     char workstation[STORE_WORKSTATION_MAX]; /* substring, ASCII case-insensitive; "" = any */
-    char address[STORE_ADDR_MAX];            /* exact client address; "" = any */
+    bool has_address;
+    int addr_family;                         /* AF_INET or AF_INET6 */
+    uint8_t addr[16];                        /* network (CIDR) the last client address lies in */
+    unsigned addr_prefix;
     int64_t since_ms;                        /* last_seen_ms >= since_ms (INT64_MIN = any) */
     int64_t until_ms;                        /* last_seen_ms <  until_ms (INT64_MAX = any) */
+    int status;                              /* enum query_status */
+    bool has_product;
+    uint8_t product[16];                     /* SKU or KMS counted ID (either matches) */
+    char node[STORE_NODE_MAX];               /* node that saw it last, exactly; "" = any */
+    char room[64];                           /* report_room, exactly; "" = any */
+    bool at_risk, cloned;                    /* report_at_risk / report_names_live >= 2 */
+    /* What judges room, at_risk and cloned: set by the caller (query_match of a filter that
+     * asks for them without rules matches nothing). */
+    const struct report_rules *rules;
+    int64_t now_ms;
 } query_filter;
 
 /* A filter that matches every record. */
 void query_filter_init(query_filter *f);
 
-/* Sets one criterion from its URL parameter: cmid (GUID), workstation, address,
- * application (windows, office2010, office2013 or an application GUID), since / until
- * (see query_parse_time; relative times count back from now_ms). Returns 0, or
- * KMS_EINVAL with a one-line reason in err (an unknown key is KMS_EINVAL too). */
+/* Sets one criterion from its URL parameter: cmid (GUID), workstation, address (a CIDR,
+ * 10.0.0.0/8 or 2001:db8::/32, or one address), application (windows, office2010,
+ * office2013 or an application GUID), since / until (see query_parse_time; relative times
+ * count back from now_ms), status (a licence status name: unlicensed, licensed,
+ * oob_grace, oot_grace, non_genuine_grace, notification, extended_grace; or
+ * below_threshold, activated), product (SKU or KMS counted ID: slug or GUID), node, room,
+ * at_risk and cloned (true/false). Returns 0, or KMS_EINVAL with a one-line reason in err
+ * (an unknown key is KMS_EINVAL too). */
 int query_filter_set(query_filter *f, const char *key, const char *value, int64_t now_ms,
                      char *err, size_t errlen);
 
@@ -72,7 +99,10 @@ int query_cursor_parse(query_scan *s, const char *hex);
 /* One record as a JSON object (no newline): application, cmid, workstation, address,
  * first_seen / last_seen (ISO 8601 UTC) and *_ms, sku, product (SKU slug when known),
  * kms_id, product_group (KMS counted ID slug when known), license_status, vm, n_policy,
- * protocol, node. Returns the length written (without the NUL) or KMS_ESPACE. */
+ * protocol, node, binding_expiration, count (of the last answer; 0 = not known), result
+ * ("activated", "below_threshold" or null), names (the workstation names seen with the CMID:
+ * workstation, address, last_seen). Returns the length written (without the NUL) or
+ * KMS_ESPACE. */
 int query_record_json(const store_record *rec, char *out, size_t cap);
 
 #endif

@@ -425,7 +425,7 @@ static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t stat
 static void note_unknown_id(conn *c, const kmshost_decision *d)
 {
     node *n = c->srv->n;
-    bool activated = d->result == MR_ACTIVATED;
+    bool activated = metrics_result_answered(d->result); /* "answered with a count" (unknownids.h) */
     int r = unknownids_note(&n->unknown_ids, &c->kreq.kms_id, d->app, activated, node_now_ms(n));
     char id[KMS_GUID_STRLEN];
     kms_guid_format(&c->kreq.kms_id, id);
@@ -455,7 +455,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     node *n = c->srv->n;
     metrics *m = &n->metrics;
     m->requests_total++;
-    if (d->result != MR_ACTIVATED) m->requests_failed++;
+    if (!metrics_result_answered(d->result)) m->requests_failed++;
     m->by_result[d->result]++;
     /* A request that was never decoded (bad version, bad MAC, truncated) has no licence
      * status or protocol to count: it counts only as failed. */
@@ -466,6 +466,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
             m->by_protocol[c->kreq.version_major - 4]++;
     }
     if (d->result == MR_ACTIVATED && d->app >= 0 && d->app < 3) m->by_app[d->app]++;
+    if (d->result == MR_BELOW_THRESHOLD && d->app >= 0 && d->app < 3) m->below_by_app[d->app]++;
     /* The product's index in the table (its pointer's offset), not a scan per request. */
     size_t slot = METRICS_PRODUCT_SLOTS - 1;
     if (d->product) {
@@ -480,7 +481,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     char ws_buf[STORE_WORKSTATION_MAX];
     const char *ws = "";
     int decode_status = c->decode_status;
-    if (decode_status >= 0 && d->result == MR_ACTIVATED) {
+    if (decode_status >= 0 && metrics_result_answered(d->result)) {
         ws = d->record.workstation;
     } else if (decode_status >= 0) {
         kms_request_workstation(&c->kreq, ws_buf, sizeof ws_buf);
@@ -503,7 +504,9 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     r.app = d->app;
     r.count = d->count;
     r.hresult = d->hresult;
+    r.result = d->result;
     node_note_recent(n, &r);
+    node_note_activity(n, d->result, r.ts_ms);
 }
 
 /* kms_random_fn over the server's pool: one RAND_bytes per 4 KiB instead of per response

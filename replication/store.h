@@ -16,6 +16,14 @@ struct event_base;
 #define STORE_WORKSTATION_MAX 192 /* UTF-8 bytes incl. NUL (63 UTF-16 units, sanitised) */
 #define STORE_ADDR_MAX 48
 #define STORE_NODE_MAX 64
+#define STORE_NAMES_MAX 4 /* workstation names kept per record (cloned-image detection) */
+
+/* One workstation name a CMID was seen with: the newest sighting's address and time. */
+typedef struct store_name {
+    char name[STORE_WORKSTATION_MAX];
+    char address[STORE_ADDR_MAX];
+    int64_t last_seen_ms;
+} store_name;
 
 /* One client record, keyed by (app, cmid). Times are unix milliseconds. */
 typedef struct store_record {
@@ -32,7 +40,20 @@ typedef struct store_record {
     char workstation[STORE_WORKSTATION_MAX];
     char address[STORE_ADDR_MAX]; /* last client address, text */
     char node[STORE_NODE_MAX];    /* node that saw it last */
+    /* Record version 2 (all zero in a version-1 record: "not known"): */
+    uint32_t binding_expiration;  /* minutes left in the client's licence state, as it sent them */
+    uint16_t count;               /* count in the last answer (0 = not known); below the
+                                     record's n_policy means the client stays unactivated */
+    uint8_t n_names;              /* names[0..n_names): distinct, newest first (ties: name order) */
+    store_name names[STORE_NAMES_MAX]; /* workstation names seen with this CMID: merged by
+                                     union, the STORE_NAMES_MAX newest kept */
 } store_record;
+
+/* Whether the last answer to this client was below its N (it stays unactivated). */
+static inline int store_record_below_threshold(const store_record *r)
+{
+    return r->count > 0 && r->count < r->n_policy;
+}
 
 typedef struct store store;
 
@@ -108,13 +129,20 @@ typedef struct store_stats {
 } store_stats;
 void store_get_stats(store *self, store_stats *out);
 
-/* Merge rule, exposed for replication and tests: merges src into dst in place. Returns
- * true when dst changed. */
+/* Merge rule, exposed for replication and tests: merges src into dst in place (the later
+ * record wins, first_seen keeps the minimum, the name sets are united). Returns true when
+ * dst changed. */
 bool store_record_merge(store_record *dst, const store_record *src);
 
-/* Bounded, versioned serialisation used in LMDB (and by replication). Returns bytes written /
- * consumed, or KMS_ESPACE / KMS_ETRUNC / KMS_EVERSION. */
-#define STORE_RECORD_WIRE_MAX 400
+/* Bounded, versioned serialisation used in LMDB (and by replication). Version 1 is the
+ * original layout; version 2 appends binding_expiration, count and the name set, and is
+ * written only when one of them is set, so every record has exactly one encoding (a
+ * version-1 record decodes with them zero). Returns bytes written / consumed, or
+ * KMS_ESPACE / KMS_ETRUNC / KMS_EVERSION / KMS_EINVAL (a name set out of order). */
+#define STORE_RECORD_WIRE_MAX 1400
+
+/* Adds (name, address, seen_ms) to rec's name set (an empty name is ignored). */
+void store_record_add_name(store_record *rec, const char *name, const char *address, int64_t seen_ms);
 int store_record_encode(const store_record *rec, uint8_t *out, size_t cap);
 int store_record_decode(const uint8_t *buf, size_t len, store_record *rec);
 /* One entry of the clients database: the value decodes exactly and the key (STORE_KEY_LEN

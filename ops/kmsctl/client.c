@@ -31,6 +31,7 @@ void client_options_default(client_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->license_status = 2;
+    opt->binding_expiration = CLIENT_BINDING_EXPIRATION;
     opt->ndr64 = true;
     opt->btfn = true;
     opt->requests = 1;
@@ -332,14 +333,15 @@ static const char *syntax_name(rpc_syntax s)
 }
 
 /* The exchange on the connected socket: the machine's PDUs out, the host's bytes in. */
-static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, int requests)
+/* bind_only: stop once the bind is answered (client_probe: nothing is activated). */
+static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, int requests, bool bind_only)
 {
     client_result *res = c->res;
     kmsc_params p = {
         .protocol = opt->protocol, .app_id = opt->app_id, .sku_id = opt->sku_id,
         .kms_id = opt->kms_id, .cmid = *cmid, .previous_cmid = opt->previous_cmid,
         .n_policy = opt->n_policy, .license_status = opt->license_status, .vm = opt->vm,
-        .binding_expiration = CLIENT_BINDING_EXPIRATION,
+        .binding_expiration = opt->binding_expiration,
         .workstation = opt->workstation[0] ? opt->workstation : "kmsctl",
         .client_time = clock_filetime(opt->time_offset_s), .ndr64 = opt->ndr64,
         .btfn = opt->btfn, .requests = requests, .verify = true,
@@ -347,8 +349,11 @@ static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, in
     };
     kmsc m;
     int st = kmsc_start(&m, &p);
+    int sent_pdus = 0;
     while (st == KMSC_SEND || st == KMSC_RECV) {
+        if (st == KMSC_SEND && bind_only && sent_pdus == 1) return 0; /* the bind was answered */
         if (st == KMSC_SEND) {
+            sent_pdus++;
             char sent[32];
             size_t len;
             const uint8_t *out = kmsc_output(&m, &len);
@@ -371,6 +376,29 @@ static int exchange(conn *c, const client_options *opt, const kms_guid *cmid, in
     res->response = m.response;
     memcpy(res->epid, m.epid, sizeof res->epid < sizeof m.epid ? sizeof res->epid : sizeof m.epid);
     return 0;
+}
+
+int client_probe(const char *host, uint16_t port, int timeout_ms, client_result *res)
+{
+    memset(res, 0, sizeof *res);
+    double t0 = clock_mono_ms();
+    if (!host || !*host || port == 0) return fail(res, KMS_EINVAL, "no KMS host and port given");
+    conn c;
+    memset(&c, 0, sizeof c);
+    c.fd = -1;
+    c.res = res;
+    c.timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    c.deadline_ms = (int64_t)clock_mono_ms() + c.timeout_ms;
+    client_options opt;
+    client_options_default(&opt);
+    kms_guid cmid;
+    random_cmid(&cmid);
+    int r = do_connect(&c, host, port);
+    if (!r) r = exchange(&c, &opt, &cmid, 1, true);
+    if (!r) snprintf(res->message, sizeof res->message, "bind to %s acknowledged", c.peer);
+    if (c.fd >= 0) close(c.fd);
+    res->elapsed_ms = clock_mono_ms() - t0;
+    return r;
 }
 
 int client_activate(const char *host, uint16_t port, const client_options *opt,
@@ -396,7 +424,7 @@ int client_activate(const char *host, uint16_t port, const client_options *opt,
     if (kms_guid_is_zero(&cmid)) random_cmid(&cmid);
 
     int r = do_connect(&c, host, port);
-    if (r == 0) r = exchange(&c, opt, &cmid, requests);
+    if (r == 0) r = exchange(&c, opt, &cmid, requests, false);
     if (r == 0) {
         res->error = 0;
         snprintf(res->message, sizeof res->message, "%d response%s from %s verified over %s",

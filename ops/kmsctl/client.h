@@ -17,6 +17,7 @@ typedef struct client_options {
     kms_guid previous_cmid;
     char workstation[64];      /* ASCII; "" = "kmsctl" */
     uint32_t license_status;   /* default 2 (OOB grace) */
+    uint32_t binding_expiration; /* minutes left in that state (default 43200, 30 days) */
     uint32_t vm;               /* 0 */
     bool ndr64;                /* offer NDR64 (default true) */
     bool btfn;                 /* offer BTFN (default true) */
@@ -45,6 +46,10 @@ void client_options_default(client_options *opt);
 int client_options_set_product(client_options *opt, const char *name);
 
 /* Runs the activation against host:port (IPv4, IPv6 or a name). Returns res->error. */
+/* Connects and completes an RPC bind (NDR32 + NDR64 + BTFN, as Windows offers), then
+ * closes: proves the KMS port answers without an activation (nothing is counted).
+ * Returns 0 or a KMS_E* code with res->message saying what went wrong. */
+int client_probe(const char *host, uint16_t port, int timeout_ms, client_result *res);
 int client_activate(const char *host, uint16_t port, const client_options *opt,
                     client_result *res);
 

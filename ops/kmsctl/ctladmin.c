@@ -17,7 +17,7 @@ static const char *token_file;
 void ctladmin_set_token_file(const char *path) { token_file = path; }
 
 /* Reads the token once; "" when no file is found (the node then says what it needs). */
-static const char *token(void)
+const char *ctladmin_token(void)
 {
     static char tok[256];
     static bool loaded;
@@ -51,7 +51,7 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
     int status = 0;
     char *body = NULL, err[256];
     size_t len = 0;
-    if (httpc_request(method, a.host, a.port, path, token(), timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
+    if (httpc_request(method, a.host, a.port, path, ctladmin_token(), timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
         fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
         return NULL;
     }
@@ -61,7 +61,7 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
         const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
         fprintf(stderr, "kmsctl: %s %s%s answered HTTP %d: %.300s\n", method, admin, path, status,
                 msg ? msg : body);
-        if (status == 403 && !token()[0])
+        if (status == 403 && !ctladmin_token()[0])
             fprintf(stderr, "kmsctl: no admin token found: give the node's admin_token_file with "
                             "kmsctl --token-file FILE or KMSHA_ADMIN_TOKEN_FILE\n");
         json_decref(j);

@@ -19,6 +19,8 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
  * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
  * Nodes make it at first start ([node] admin_token_file). */
 void ctladmin_set_token_file(const char *path);
+/* That token ("" when none was found). */
+const char *ctladmin_token(void);
 
 /* GET /status from admin and, with cluster, from every peer that node lists (each node's
  * own view; the node itself is not asked twice). Returns an array of the statuses in the

@@ -23,6 +23,7 @@
 
 #include "ops/kmsctl/httpc.h"
 #include "node/query.h"
+#include "node/report.h"
 #include "ops/kmsctl/storefile.h"
 #include "proto/clock.h"
 #include "proto/errors.h"
@@ -46,8 +47,21 @@ static const char clients_usage[] =
     "  this machine).\n"
     "  --cmid GUID             the client machine ID\n"
     "  --workstation TEXT      workstation name contains TEXT (case-insensitive)\n"
-    "  --address IP            last client address\n"
+    "  --address CIDR          last client address in CIDR (10.1.4.0/24, 2001:db8::/32) or equal\n"
+    "                          to one address\n"
     "  --application APP       windows, office2010 or office2013 (2013 and later)\n"
+    "  --status STATUS         below_threshold (last answer below the client's N), activated,\n"
+    "                          or the licence status the client reported: unlicensed, licensed,\n"
+    "                          oob_grace, oot_grace, non_genuine_grace, notification,\n"
+    "                          extended_grace\n"
+    "  --product PRODUCT       SKU (kmsctl products) or KMS counted ID (win10, office2019, ...),\n"
+    "                          slug or GUID\n"
+    "  --node ID               the node that answered the client last\n"
+    "  --room ROOM             the room kmsctl report shows (10.1.4.0/24, or the capture of\n"
+    "                          [report] room_pattern)\n"
+    "  --at-risk               clients that stop working within [report] at_risk_days\n"
+    "  --cloned                client machine IDs seen with several workstation names\n"
+    "  --sort last_seen        oldest first (default: application, CMID order)\n"
     "  --since TIME            last seen at or after TIME\n"
     "  --until TIME            last seen before TIME\n"
     "                          TIME: 2024-09-01, 2024-09-01T08:30[:00][Z|+02:00] (no zone:\n"
@@ -74,7 +88,7 @@ static int collect_rec(void *ctx, const store_record *rec)
         c->more = true;
         return 1;
     }
-    char line[2048];
+    char line[QUERY_RECORD_JSON_MAX];
     if (query_record_json(rec, line, sizeof line) < 0) return 0;
     json_t *j = json_loads(line, 0, NULL);
     if (j) json_array_append_new(c->arr, j);
@@ -131,7 +145,7 @@ static void print_clients(json_t *arr, int format, bool more, size_t limit)
     }
     if (format == 1) { /* CSV */
         puts("application,cmid,workstation,address,first_seen,last_seen,product,product_group,license_status,vm,"
-             "n_policy,protocol,node");
+             "n_policy,protocol,node,count,result,binding_expiration");
         json_array_foreach(arr, i, r) {
             char n1[16], n2[16];
             snprintf(n1, sizeof n1, "%lld", (long long)json_integer_value(json_object_get(r, "n_policy")));
@@ -148,24 +162,50 @@ static void print_clients(json_t *arr, int format, bool more, size_t limit)
             csv_field(json_is_true(json_object_get(r, "vm")) ? "true" : "false", false);
             csv_field(n1, false);
             csv_field(n2, false);
-            csv_field(js(r, "node"), true);
+            csv_field(js(r, "node"), false);
+            char n3[16], n4[16];
+            snprintf(n3, sizeof n3, "%lld", (long long)json_integer_value(json_object_get(r, "count")));
+            snprintf(n4, sizeof n4, "%lld", (long long)json_integer_value(json_object_get(r, "binding_expiration")));
+            csv_field(n3, false);
+            csv_field(js(r, "result"), false);
+            csv_field(n4, true);
         }
     } else {
         if (json_array_size(arr)) {
-            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %s\n", "LAST SEEN", "APP", "WORKSTATION", "ADDRESS",
-                   "CMID", "PRODUCT", "STATUS", "NODE");
+            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", "LAST SEEN", "APP", "WORKSTATION",
+                   "ADDRESS", "CMID", "PRODUCT", "STATUS", "RESULT", "NODE");
         }
         json_array_foreach(arr, i, r) {
             char when[32];
             local_time((long long)json_integer_value(json_object_get(r, "last_seen_ms")), when);
             const char *prod = json_is_string(json_object_get(r, "product")) ? js(r, "product") : js(r, "product_group");
-            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %s\n", when, js(r, "application"),
+            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", when, js(r, "application"),
                    js(r, "workstation"), js(r, "address"), js(r, "cmid"), prod[0] ? prod : "unknown",
-                   js(r, "license_status"), js(r, "node"));
+                   js(r, "license_status"), js(r, "result")[0] ? js(r, "result") : "-", js(r, "node"));
         }
         printf("%zu client record%s%s\n", json_array_size(arr), json_array_size(arr) == 1 ? "" : "s",
                json_array_size(arr) ? "" : " match");
     }
+}
+
+static int cmp_last_seen(const void *x, const void *y)
+{
+    long long a = (long long)json_integer_value(json_object_get(*(json_t *const *)x, "last_seen_ms"));
+    long long b = (long long)json_integer_value(json_object_get(*(json_t *const *)y, "last_seen_ms"));
+    return a < b ? -1 : a > b;
+}
+
+/* Sorts the records of arr by last seen, oldest first. */
+static void sort_by_last_seen(json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    json_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof *v, cmp_last_seen);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, v[i]);
+    free(v);
 }
 
 static void add_param(char *q, size_t cap, const char *key, const char *val)
@@ -180,6 +220,7 @@ int ctlops_clients(int argc, char **argv)
 {
     const char *admin = NULL, *data_dir = NULL; /* admin NULL: ctlnode_admin() */
     int format = 0, timeout = 10000;
+    bool sort_last_seen = false;
     long long limit = QUERY_LIMIT_DEFAULT;
     query_filter f;
     query_filter_init(&f);
@@ -213,8 +254,21 @@ int ctlops_clients(int argc, char **argv)
             }
             if (lim) limit = n;
             else timeout = (int)n;
+        } else if (ctlargs_is(&o, "--sort")) {
+            if (!(v = ctlargs_value(&o))) return EXIT_USAGE;
+            if (strcmp(v, "last_seen") != 0) {
+                ctlargs_usage_error("clients: --sort: '%s' is not last_seen", v);
+                return EXIT_USAGE;
+            }
+            sort_last_seen = true;
+        } else if (ctlargs_is(&o, "--at-risk") || ctlargs_is(&o, "--cloned")) {
+            if (!ctlargs_flag(&o)) return EXIT_USAGE;
+            const char *key = ctlargs_is(&o, "--at-risk") ? "at_risk" : "cloned";
+            query_filter_set(&f, key, "true", now_ms, err, sizeof err);
+            add_param(q, sizeof q, key, "true");
         } else if (ctlargs_is(&o, "--cmid") || ctlargs_is(&o, "--workstation") || ctlargs_is(&o, "--address") || ctlargs_is(&o, "--application") ||
-                   ctlargs_is(&o, "--since") || ctlargs_is(&o, "--until")) {
+                   ctlargs_is(&o, "--since") || ctlargs_is(&o, "--until") || ctlargs_is(&o, "--status") ||
+                   ctlargs_is(&o, "--product") || ctlargs_is(&o, "--node") || ctlargs_is(&o, "--room")) {
             const char *key = o.name + 2; /* ctlargs_value() leaves o.name alone */
             if (!(v = ctlargs_value(&o))) return EXIT_USAGE;
             if (query_filter_set(&f, key, v, now_ms, err, sizeof err) != 0) {
@@ -247,8 +301,17 @@ int ctlops_clients(int argc, char **argv)
             json_decref(arr);
             return EXIT_FAIL;
         }
+        /* Rooms, at-risk and cloned are judged by the default settings here (a store has
+         * no configuration with it). */
+        kmsd_config defaults;
+        config_defaults(&defaults);
+        report_rules rules;
+        report_rules_init(&rules, &defaults, NULL, err, sizeof err);
+        f.rules = &rules;
+        f.now_ms = now_ms;
         collect c = {.f = &f, .arr = arr, .limit = (size_t)limit};
         int rc = storefile_each(sf, collect_rec, &c);
+        report_rules_free(&rules);
         storefile_close(&sf);
         if (rc < 0) {
             fprintf(stderr, "kmsctl: %s: cannot read the store: %s\n", data_dir, kms_strerror(rc));
@@ -290,6 +353,7 @@ int ctlops_clients(int argc, char **argv)
             if (!more || !after[0] || json_array_size(arr) >= (size_t)limit) break;
         }
     }
+    if (sort_last_seen) sort_by_last_seen(arr);
     print_clients(arr, format, more, (size_t)limit);
     json_decref(arr);
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;

@@ -20,6 +20,7 @@
 #include "ops/kmsctl/client.h"
 #include "ops/kmsctl/ctldns.h"
 #include "ops/kmsctl/ctlops.h"
+#include "ops/kmsctl/ctlhealth.h"
 #include "ops/kmsctl/ctlunknown.h"
 #include "ops/kmsctl/ctladmin.h"
 #include "ops/kmsctl/ctlargs.h"
@@ -128,6 +129,7 @@ static const char activate_usage[] =
     "  --no-btfn               do not offer bind-time feature negotiation\n"
     "  --requests N            requests on one connection (default 1)\n"
     "  --license-status N      0..6 (default 2, initial grace)\n"
+    "  --binding-expiration MIN  minutes left in that licence state (default 43200)\n"
     "  --vm                    claim to be a virtual machine\n"
     "  --time-offset SECONDS   shift the client clock (tests the host's 4 h check)\n"
     "  --timeout MS            deadline for the whole exchange (default 5000)\n"
@@ -153,8 +155,9 @@ static void print_json_result(const client_options *opt, const client_result *re
                r->hwid[2], r->hwid[3], r->hwid[4], r->hwid[5], r->hwid[6], r->hwid[7]);
     else
         printf(",\"hwid\":null");
-    printf(",\"count\":%" PRIu32 ",\"required\":%u,\"activated\":%s", r->count,
-           (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false");
+    printf(",\"count\":%" PRIu32 ",\"required\":%u,\"activated\":%s,\"result\":\"%s\"", r->count,
+           (unsigned)opt->n_policy, r->count >= opt->n_policy ? "true" : "false",
+           r->count >= opt->n_policy ? "activated" : "below_threshold");
     printf(",\"activation_interval\":%" PRIu32 ",\"renewal_interval\":%" PRIu32, r->activation_interval,
            r->renewal_interval);
     char kms_id[KMS_GUID_STRLEN];
@@ -337,6 +340,13 @@ static int cmd_activate(int argc, char **argv)
                 return EXIT_USAGE;
             }
             opt.license_status = (uint32_t)v;
+        } else if (ctlargs_is(&s, "--binding-expiration")) {
+            if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
+            if (!parse_ll(val, 0, 4294967295LL, &v)) {
+                ctlargs_usage_error("--binding-expiration: '%s' is not a number of minutes", val);
+                return EXIT_USAGE;
+            }
+            opt.binding_expiration = (uint32_t)v;
         } else if (ctlargs_is(&s, "--time-offset")) {
             if (!(val = ctlargs_value(&s))) return EXIT_USAGE;
             /* +-100 years keeps the FILETIME arithmetic far from overflow */
@@ -605,11 +615,15 @@ static void print_dlv(json_t *st)
     json_t *c;
     printf(_("    Current count:\n"));
     json_object_foreach(counts, key, c)
-        printf(_("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)\n"),
-               jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"));
+        printf(_("        %-14s %lld  (clients seen in the lifetime window: %lld, largest N: %lld)%s\n"),
+               jstr(c, "name"), jint(c, "count"), jint(c, "live_clients"), jint(c, "max_n"),
+               jint(c, "live_clients") && jint(c, "count") < jint(c, "max_n")
+                   ? _("  BELOW N: clients are answered but not activated") : "");
     ctlunknown_print_status(st);
     printf(_("    Total requests received: %lld\n"), jint(req, "total"));
     printf(_("    Failed requests received: %lld\n"), jint(req, "failed"));
+    printf(_("    Requests answered below the client's N (not activated): %lld\n"),
+           jint(json_object_get(req, "by_result"), "below_threshold"));
     static const char *const names[][2] = {
         {"unlicensed", N_("Unlicensed")}, {"licensed", N_("Licensed")},
         {"oob_grace", N_("Initial grace period")},
@@ -754,7 +768,9 @@ static const command commands[] = {
     {"status", cmd_status, "a node's counters like slmgr /dlv (--cluster: every node)"},
     {"peers", cmd_peers, "the cluster's nodes as one node sees them"},
     {"keygen", cmd_keygen, "write a CURVE key pair for a node"},
-    {"clients", ctlops_clients, "query client records (CMID, workstation, address, application, time)"},
+    {"clients", ctlops_clients, "query client records (CMID, workstation, address, room, status, ...)"},
+    {"report", ctlhealth_report, "activation health: below threshold, at risk, cloned, forecast, rooms"},
+    {"preflight", ctlhealth_preflight, "the checks to run before term: PASS / WARN / FAIL per check"},
     {"backup", ctlops_backup, "write a consistent copy of a (live) store"},
     {"restore", ctlops_restore, "put a backup in place for a stopped node"},
     {"drain", ctldns_drain, "withdraw a node's DNS SRV records while it keeps serving"},

@@ -260,6 +260,11 @@ class Node:
             return [json.loads(l) for l in f if l.strip()]
 
 
+def sh(*args, check=True):
+    """Runs a command (ip netns ..., for the tests that build networks); raises when it fails."""
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=check)
+
+
 def kmsctl(*args, timeout=30):
     """Runs kmsctl; returns (exit code, stdout, stderr)."""
     p = subprocess.run([KMSCTL] + [str(a) for a in args], capture_output=True, text=True,
@@ -309,6 +314,41 @@ class NodeTestCase(unittest.TestCase):
         n = Node(self.workdir, **kw)
         self.nodes.append(n)
         return n
+
+
+class NetnsTestCase(NodeTestCase):
+    """A test on a network of its own: setUp calls build_network(), which makes namespaces
+    with self.netns(NAME) (lo up); they go after the nodes stop. Needs root and iproute2:
+    skipped, saying why, where namespaces cannot be made."""
+
+    def setUp(self):
+        super().setUp()
+        self.made_netns = []
+        if os.geteuid() != 0:
+            self.skipTest("needs root for network namespaces")
+        try:
+            self.build_network()
+        except (subprocess.CalledProcessError, FileNotFoundError) as e:
+            self.cleanup_netns()
+            self.skipTest("cannot create network namespaces here: %s" % getattr(e, "stderr", e))
+
+    def build_network(self):
+        raise NotImplementedError
+
+    def netns(self, name):
+        sh("ip", "netns", "add", name)
+        self.made_netns.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def cleanup_netns(self):
+        for ns in reversed(self.made_netns):
+            sh("ip", "netns", "del", ns, check=False)
+        self.made_netns = []
+
+    def tearDown(self):
+        super().tearDown()  # stops the nodes first
+        self.cleanup_netns()
 
 
 def vector(name):

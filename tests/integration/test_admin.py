@@ -59,7 +59,9 @@ class AdminTests(NodeTestCase):
         self.assertEqual(st["requests"]["by_license_status"]["oob_grace"], 3)
         self.assertEqual(st["recent"][0]["result"], "0xC004F042")
         m = parse_metrics(n.metrics())
-        self.assertEqual(m[("kmsha_requests_total", 'node="kms1",result="activated"')], 3)
+        # Counts 1 and 2 of 25, 1 of 5: answered below the threshold, not activated.
+        self.assertEqual(m[("kmsha_requests_total", 'node="kms1",result="below_threshold"')], 3)
+        self.assertEqual(m[("kmsha_requests_total", 'node="kms1",result="activated"')], 0)
         self.assertEqual(m[("kmsha_requests_total", 'node="kms1",result="product_refused"')], 1)
         self.assertEqual(m[("kmsha_count_reported", 'node="kms1",application="windows"')], 2)
         self.assertEqual(m[("kmsha_count_reported", 'node="kms1",application="office2013"')], 1)

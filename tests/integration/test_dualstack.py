@@ -10,43 +10,18 @@ import os
 import random
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, Node, NodeTestCase, cmid, kmsctl, main  # noqa: E402
+from harness import KMSCTL, KMSD, NetnsTestCase, Node, cmid, kmsctl, main, sh, wait_until  # noqa: E402
 
 
-def sh(*args, check=True):
-    return subprocess.run(list(args), capture_output=True, text=True, check=check)
-
-
-class DualStackTests(NodeTestCase):
-    def setUp(self):
-        super().setUp()
-        if os.geteuid() != 0:
-            self.skipTest("needs root for a network namespace")
+class DualStackTests(NetnsTestCase):
+    def build_network(self):
         self.net = random.randrange(10, 250)
-        self.ns = "kmsha-ds-%04x" % random.randrange(0x10000)
-        self.made = False
-        try:
-            sh("ip", "netns", "add", self.ns)
-            self.made = True
-            sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-            for i in (1, 2):
-                sh("ip", "-n", self.ns, "addr", "add", "%s/32" % self.v4(i), "dev", "lo")
-                sh("ip", "-n", self.ns, "addr", "add", "%s/128" % self.v6(i), "dev", "lo", "nodad")
-        except (subprocess.CalledProcessError, FileNotFoundError) as e:
-            self.cleanup_netns()
-            self.skipTest("cannot create a network namespace here: %s" % getattr(e, "stderr", e))
-
-    def cleanup_netns(self):
-        if self.made:
-            sh("ip", "netns", "del", self.ns, check=False)
-            self.made = False
-
-    def tearDown(self):
-        super().tearDown()  # stops the nodes first
-        self.cleanup_netns()
+        self.ns = self.netns("kmsha-ds-%04x" % random.randrange(0x10000))
+        for i in (1, 2):
+            sh("ip", "-n", self.ns, "addr", "add", "%s/32" % self.v4(i), "dev", "lo")
+            sh("ip", "-n", self.ns, "addr", "add", "%s/128" % self.v6(i), "dev", "lo", "nodad")
 
     def v4(self, i):
         return "10.202.%d.%d" % (self.net, i)
@@ -69,18 +44,13 @@ class DualStackTests(NodeTestCase):
         self.assertEqual(p.returncode, 0, "GET %s: %s" % (url, p.stderr))
         return p.stdout
 
-    def wait_counts(self, nodes, expect, timeout=20):
-        deadline = time.monotonic() + timeout
-        counts = None
-        while time.monotonic() < deadline:
+    def wait_counts(self, nodes, expect):
+        def counts():
             try:
-                counts = [n.count() for n in nodes]
-            except (OSError, AssertionError):
-                counts = None
-            if counts == [expect] * len(nodes):
-                return
-            time.sleep(0.05)
-        self.fail("counts %s, want %d on every node" % (counts, expect))
+                return [n.count() for n in nodes] == [expect] * len(nodes)
+            except OSError:
+                return False
+        wait_until("count %d on every node" % expect, counts)
 
     def test_cluster_replicates_over_ipv6_and_activates_over_both(self):
         keys = os.path.join(self.workdir, "keys")
@@ -95,7 +65,7 @@ class DualStackTests(NodeTestCase):
         path = os.path.join(self.workdir, "cluster.ini")
         with open(path, "w") as f:
             f.write(text)
-        p = subprocess.run([os.path.join(os.path.dirname(KMSCTL), "kmsd"), "--check-config", path,
+        p = subprocess.run([KMSD, "--check-config", path,
                             "--node-id", "kms1"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stderr)
         nodes = []
@@ -109,6 +79,12 @@ class DualStackTests(NodeTestCase):
             n.start(wait=False)
         for n in nodes:
             n.wait_ready()  # admin over IPv4
+        for i, n in enumerate(nodes, 1):
+            log = n.read_log()
+            for addr in ("%s:1688" % self.v4(i), "[%s]:1688" % self.v6(i)):
+                self.assertIn("listening for KMS on %s" % addr, log)
+            for addr in ("%s:8688" % self.v4(i), "[%s]:8688" % self.v6(i)):
+                self.assertIn("admin HTTP on http://%s/" % addr, log)
 
         # Each node listens on both of its kms addresses and serves admin on both.
         for i, n in enumerate(nodes, 1):
@@ -126,6 +102,8 @@ class DualStackTests(NodeTestCase):
         for n in nodes:
             peers = {p["id"]: p for p in n.status()["cluster"]["peers"]}
             self.assertTrue(all(p["alive"] for p in peers.values()), peers)
+            for i in (1, 2):  # /status (and the status page) list both of a peer's addresses
+                self.assertEqual(peers["kms%d" % i]["kms"], "%s:1688, [%s]:1688" % (self.v4(i), self.v6(i)))
             self.assertEqual(n.status()["store"]["records"], 4)
         # Each node saw its clients with their own family's address (the audit log).
         self.assertIn(self.v6(1), json.dumps(nodes[0].audit()))

@@ -86,5 +86,31 @@ class ExampleTests(unittest.TestCase):
             self.assertLess(max(local), min(remote), "%s: %s" % (zone, order))
 
 
+    def test_check_config_says_where_the_node_listens(self):
+        """--check-config builds the configuration as a start does: in a cluster file a node
+        listens on its [peer.ID] kms addresses, unless the file's [node] listen (or --listen)
+        says otherwise; the answer names the addresses."""
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "c.ini")
+            peers = ("[peer.a]\nkms = 127.0.0.1:21688\nadmin = 127.0.0.1:28688\nreplication = 127.0.0.1:27001\n"
+                     "[peer.b]\nkms = 127.0.0.2:21688\nreplication = 127.0.0.2:27001\n")
+            with open(path, "w") as f:
+                f.write(peers)
+            rc, out = check(path, "a")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("node a: KMS on 127.0.0.1:21688; admin on 127.0.0.1:28688", out)
+            with open(path, "w") as f:
+                f.write("[node]\nlisten = 0.0.0.0:21688\nadmin = 127.0.0.9:28688\n" + peers)
+            rc, out = check(path, "b")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("node b: KMS on 0.0.0.0:21688; admin on 127.0.0.9:28688", out)
+            p = subprocess.run([KMSD, "--check-config", path, "--node-id", "a", "--listen", "127.0.0.5:1688"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertIn("node a: KMS on 127.0.0.5:1688;", p.stdout)
+            p = subprocess.run([KMSD, "--check-config", path, "--bogus"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("unknown option '--bogus'", p.stderr)
+
 if __name__ == "__main__":
     main()

@@ -65,7 +65,9 @@ class MetricsTests(NodeTestCase):
             return m[(name, labels)]
 
         self.assertEqual(v("kmsha_up", L), 1)
-        self.assertEqual(v("kmsha_requests_total", L + ',result="activated"'), 6)
+        # Every count here is below the client's N (25 Windows, 5 Office): answered, not activated.
+        self.assertEqual(v("kmsha_requests_total", L + ',result="below_threshold"'), 6)
+        self.assertEqual(v("kmsha_requests_total", L + ',result="activated"'), 0)
         self.assertEqual(v("kmsha_requests_total", L + ',result="product_refused"'), 1)
         self.assertEqual(v("kmsha_requests_total", L + ',result="time_refused"'), 1)
         self.assertEqual(v("kmsha_requests_total", L + ',result="invalid_data"'), 0)
@@ -77,17 +79,17 @@ class MetricsTests(NodeTestCase):
         self.assertEqual(v("kmsha_requests_by_protocol_total", L + ',protocol="5"'), 1)
         self.assertEqual(v("kmsha_requests_by_protocol_total", L + ',protocol="6"'), 6)
         # Product groups (KMS counted IDs): win10-pro and win10 group, win7, office2016.
-        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win10",application="windows",result="activated"'), 4)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win10",application="windows",result="below_threshold"'), 4)
         self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win10",application="windows",result="time_refused"'), 1)
-        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win7",application="windows",result="activated"'), 1)
-        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="office2016",application="office2013",result="activated"'), 1)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="win7",application="windows",result="below_threshold"'), 1)
+        self.assertEqual(v("kmsha_requests_by_product_total", L + ',product="office2016",application="office2013",result="below_threshold"'), 1)
         by_product = sum(val for (name, _), val in m.items() if name == "kmsha_requests_by_product_total")
         self.assertEqual(by_product, 8)
         refused = [lab for (name, lab), val in m.items()
                    if name == "kmsha_requests_by_product_total" and 'result="product_refused"' in lab and val == 1]
         self.assertEqual(len(refused), 1, refused)
-        self.assertEqual(v("kmsha_activations_total", L + ',application="windows"'), 5)
-        self.assertEqual(v("kmsha_activations_total", L + ',application="office2013"'), 1)
+        self.assertEqual(v("kmsha_activations_total", L + ',application="windows"'), 0)
+        self.assertEqual(v("kmsha_activations_total", L + ',application="office2013"'), 0)
         self.assertEqual(v("kmsha_count_reported", L + ',application="windows"'), 4)
         self.assertEqual(v("kmsha_count_reported", L + ',application="office2013"'), 1)
         self.assertEqual(v("kmsha_count_reported", L + ',application="office2010"'), 0)
@@ -155,8 +157,9 @@ class MetricsTests(NodeTestCase):
         for app in ("windows", "office2013"):
             self.assertEqual(m[("kmsha_unknown_product_requests_total",
                                 'node="kms1",kms_id="%s",application="%s"' % (unknown, app))], 1)
+        # Count 1 of N 25 and 1 of N 5: answered below the threshold.
         self.assertEqual(m[("kmsha_requests_by_product_total",
-                            'node="kms1",product="unknown",application="unknown",result="activated"')], 2)
+                            'node="kms1",product="unknown",application="unknown",result="below_threshold"')], 2)
 
     def test_refusals_by_allowlist(self):
         n = self.node(config="[limits]\nallow_clients = 192.0.2.0/24\n").start()
@@ -203,7 +206,7 @@ class PrometheusExampleTests(unittest.TestCase):
             rules = f.read()
         used = set(re.findall(r"\b(kmsha_[a-z_]+)", rules))
         exported = ""
-        for src in ("admin.c", "dns.c", "ready.c"):
+        for src in ("admin.c", "dns.c", "ready.c", "report.c"):
             if os.path.exists(os.path.join(ROOT, "node", src)):
                 with open(os.path.join(ROOT, "node", src)) as f:
                     exported += f.read()

@@ -14,51 +14,26 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, Node, NodeTestCase, cmid, kmsctl, main, peer_alive, wait_until  # noqa: E402
+from harness import KMSCTL, NetnsTestCase, Node, cmid, kmsctl, main, sh, peer_alive, wait_until  # noqa: E402
 
 
-def sh(*args, check=True):
-    return subprocess.run(list(args), capture_output=True, text=True, check=check)
-
-
-class PartitionTests(NodeTestCase):
-    def setUp(self):
-        super().setUp()
-        if os.geteuid() != 0:
-            self.skipTest("needs root for network namespaces")
+class PartitionTests(NetnsTestCase):
+    def build_network(self):
         tag = "%04x" % random.randrange(0x10000)
         self.net = random.randrange(10, 250)
-        self.sw = "kmsha-sw-" + tag
+        self.sw = self.netns("kmsha-sw-" + tag)
         self.ns = ["kmsha-n%d-%s" % (i, tag) for i in (1, 2, 3)]
-        self.made = []
-        try:
-            sh("ip", "netns", "add", self.sw)
-            self.made.append(self.sw)
-            sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge")
-            sh("ip", "-n", self.sw, "link", "set", "br0", "up")
-            for i, ns in enumerate(self.ns, 1):
-                sh("ip", "netns", "add", ns)
-                self.made.append(ns)
-                sh("ip", "-n", ns, "link", "set", "lo", "up")
-                sh("ip", "link", "add", "kv%d%s" % (i, tag), "netns", ns, "type", "veth", "peer", "name",
-                   "p%d" % i, "netns", self.sw)
-                sh("ip", "-n", ns, "link", "set", "kv%d%s" % (i, tag), "name", "eth0")
-                sh("ip", "-n", ns, "addr", "add", "10.201.%d.%d/24" % (self.net, i), "dev", "eth0")
-                sh("ip", "-n", ns, "link", "set", "eth0", "up")
-                sh("ip", "-n", self.sw, "link", "set", "p%d" % i, "master", "br0")
-                sh("ip", "-n", self.sw, "link", "set", "p%d" % i, "up")
-        except (subprocess.CalledProcessError, FileNotFoundError) as e:
-            self.cleanup_netns()
-            self.skipTest("cannot create network namespaces here: %s" % getattr(e, "stderr", e))
-
-    def cleanup_netns(self):
-        for ns in reversed(self.made):
-            sh("ip", "netns", "del", ns, check=False)
-        self.made = []
-
-    def tearDown(self):
-        super().tearDown()  # stops the nodes first
-        self.cleanup_netns()
+        sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", self.sw, "link", "set", "br0", "up")
+        for i, ns in enumerate(self.ns, 1):
+            self.netns(ns)
+            sh("ip", "link", "add", "kv%d%s" % (i, tag), "netns", ns, "type", "veth", "peer", "name",
+               "p%d" % i, "netns", self.sw)
+            sh("ip", "-n", ns, "link", "set", "kv%d%s" % (i, tag), "name", "eth0")
+            sh("ip", "-n", ns, "addr", "add", "10.201.%d.%d/24" % (self.net, i), "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", self.sw, "link", "set", "p%d" % i, "master", "br0")
+            sh("ip", "-n", self.sw, "link", "set", "p%d" % i, "up")
 
     def ip(self, i):
         return "10.201.%d.%d" % (self.net, i)

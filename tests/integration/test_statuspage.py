@@ -118,7 +118,7 @@ class StatusPageTests(NodeTestCase):
                 self.assertEqual(shown["LAB-%d-PC%d" % (i + 1, k)][1], "kms%d" % (i + 1))
         self.assertEqual(recent[0][2], "OFFICE-ROOM")
         self.assertEqual(recent[0][5], "office2013")
-        self.assertEqual(recent[0][7], "activated")
+        self.assertEqual(recent[0][7], "below threshold")  # count 1 of N 5
 
         # A dead node shows as dead on the others' pages.
         c.nodes[2].kill9()
@@ -137,6 +137,90 @@ class StatusPageTests(NodeTestCase):
         shot = os.path.join(self.workdir, "statuspage.png")
         self.chromium("http://%s:%d/" % (c.nodes[1].host, c.nodes[1].admin_port), "--window-size=1400,900",
                       "--screenshot=" + shot)
+        self.assertTrue(os.path.getsize(shot) > 10000)
+        if os.environ.get("KMSHA_KEEP"):
+            print("screenshot: %s" % shot)
+
+    def test_health_sections_charts_and_search(self):
+        c = Cluster(self).start()
+        for i in range(26):  # 24 below threshold, then activated
+            activate(c.nodes[i % 3], "--cmid", cmid(i), "--workstation", "RM-101-PC%02d" % i)
+            c.wait_converged(i + 1)
+        activate(c.nodes[0], "--cmid", cmid(50), "--workstation", "RM-202-PC01")
+        activate(c.nodes[1], "--cmid", cmid(50), "--workstation", "RM-202-PC02")  # cloned image
+        c.wait_converged(27)
+        node = c.nodes[1]
+        url = "http://%s:%d/#q=RM-101-PC0" % (node.host, node.admin_port)
+        html = self.chromium(url, "--dump-dom")
+        for sec in ("sec-health", "sec-charts", "sec-forecast", "sec-below", "sec-risk", "sec-cloned", "sec-rooms",
+                    "sec-unknown", "sec-search"):
+            self.assertIn('id="%s"' % sec, html)
+
+        class Rows(HTMLParser):
+            def __init__(self):
+                super().__init__()
+                self.table = None
+                self.rows = {}
+                self.cell = None
+                self.svgs = {}
+                self.chart = None
+                self.polylines = []
+                self.times = []
+
+            def handle_starttag(self, tag, attrs):
+                a = dict(attrs)
+                if tag == "table":
+                    self.table = a.get("id")
+                elif tag == "tr" and self.table:
+                    self.rows.setdefault(self.table, []).append([])
+                elif tag == "td" and self.table:
+                    self.cell = ""
+                elif tag == "div" and a.get("class") == "chart":
+                    self.chart = a.get("id")
+                elif tag == "svg" and self.chart:
+                    self.svgs[self.chart] = a
+                elif tag == "polyline":
+                    self.polylines.append(a)
+                elif tag == "time":
+                    self.times.append(a)
+
+            def handle_endtag(self, tag):
+                if tag == "td" and self.cell is not None and self.table:
+                    self.rows[self.table][-1].append(self.cell.strip())
+                    self.cell = None
+                elif tag == "table":
+                    self.table = None
+
+            def handle_data(self, data):
+                if self.cell is not None:
+                    self.cell += data
+
+        d = Rows()
+        d.feed(html)
+        rows = {k: [r for r in v if r] for k, v in d.rows.items()}
+        # Below threshold: the 24 first clients, counts 1..24 of N 25.
+        self.assertEqual(len(rows["below"]), 24)
+        self.assertEqual({r[2] for r in rows["below"]}, {"RM-101-PC%02d" % i for i in range(24)})
+        self.assertTrue(all(r[6] == "25" for r in rows["below"]))
+        self.assertEqual(len(rows["risk"]), 24)
+        self.assertEqual(len(rows["cloned"]), 1)
+        self.assertIn("RM-202-PC01", rows["cloned"][0][2])
+        self.assertIn("RM-202-PC02", rows["cloned"][0][2])
+        self.assertEqual([r[:3] for r in rows["rooms"]], [["127.0.0.0/24", "27", "24"]])
+        self.assertEqual(rows["forecast"][0][:3], ["windows", "27", "25"])
+        self.assertIn("none: every KMS counted ID asked for is in the product table", html)
+        # The search box (#q=) asked /clients: the ten RM-101-PC0x.
+        self.assertEqual(sorted(r[2] for r in rows["found"]), ["RM-101-PC%02d" % i for i in range(10)])
+        # Charts: answers per minute summed over the three nodes; count history and forecast.
+        self.assertEqual(d.svgs["chart-activity"].get("data-total"), "28")
+        apps = {(p.get("data-app"), p.get("class")) for p in d.polylines}
+        self.assertIn(("windows", "history"), apps)
+        self.assertTrue(any(p.get("class") == "forecast" for p in d.polylines))
+        # Times carry the date and zone, with UTC on hover.
+        self.assertTrue(d.times)
+        self.assertTrue(all(t.get("title", "").endswith("(UTC)") and t.get("datetime") for t in d.times))
+        shot = os.path.join(self.workdir, "statuspage-health.png")
+        self.chromium(url, "--window-size=1400,2800", "--screenshot=" + shot)
         self.assertTrue(os.path.getsize(shot) > 10000)
         if os.environ.get("KMSHA_KEEP"):
             print("screenshot: %s" % shot)

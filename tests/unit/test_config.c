@@ -302,7 +302,8 @@ static void test_reference(void)
         "name", "key_dir", "heartbeat_interval_ms", "dead_after_ms",
         "alone_after_ms", "log_retention_hours", "log_max_mb", "sync_batch",
         "server", "zones", "tsig_key_file", "ttl", "refresh_interval", "withdraw_after",
-        "remote_priority_offset", "timeout_ms"};
+        "remote_priority_offset", "timeout_ms",
+        "at_risk_days", "room_pattern", "room_prefix_v4", "room_prefix_v6", "metrics_rooms", "interval"};
     CHECK_EQ_INT(n, (int)(sizeof keys / sizeof keys[0]));
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         bool found = false;
@@ -329,6 +330,12 @@ static void test_reference(void)
     char err[512];
     config_defaults(&a);
     CHECKF(load_text(&b, file, err, sizeof err) == 0, "%s", err);
+    /* the file gave every key (and the defaults none); otherwise the same configuration */
+    for (int r = 0; r < n; r++) {
+        CHECKF(config_key_from_file(&b, rows[r].section, rows[r].key), "[%.40s] %.60s", rows[r].section, rows[r].key);
+        CHECK(!config_key_from_file(&a, rows[r].section, rows[r].key));
+    }
+    memset(b.keys_from_file, 0, sizeof b.keys_from_file);
     CHECK(memcmp(&a, &b, sizeof a) == 0);
     free(file);
 
@@ -447,6 +454,13 @@ static void test_errors(void)
     CHECK_LOAD_ERR("[peer.a]\npublic_key = short\n", "2: [peer.a] public_key: not a CURVE public key (40 Z85 characters)");
     CHECK_LOAD_ERR("[peer.a]\npriority = 70000\n", "2: [peer.a] priority: value '70000' out of range 0..65535");
     CHECK_LOAD_ERR_START("[peer.a]\nreplication = nowhere:\n", "2: [peer.a] replication: 'nowhere:' is not an address");
+    CHECK_LOAD_ERR_START("[report]\nroom_pattern = ^([A-Z]+\n", "2: [report] room_pattern: ");
+    CHECK_LOAD_ERR_START("[report]\nroom_pattern = ^LAB-[0-9]+\n", "2: [report] room_pattern: ");
+    {
+        kmsd_config c;
+        char err[256];
+        CHECK(load_text(&c, "[report]\nroom_pattern = ^([A-Z]+-[0-9]+)-\n", err, sizeof err) == 0);
+    }
     CHECK_LOAD_ERR("[kms\n", "1: malformed section header (expected [name])");
     CHECK_LOAD_ERR("[]\n", "1: malformed section header (expected [name])");
     CHECK_LOAD_ERR("[kms] junk\n", "1: malformed section header (expected [name])");

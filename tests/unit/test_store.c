@@ -80,8 +80,10 @@ static void test_codec(void)
     /* Wrong version. */
     uint8_t v[STORE_RECORD_WIRE_MAX];
     memcpy(v, buf, (size_t)n);
-    v[0] = 2;
+    v[0] = 3;
     CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EVERSION);
+    v[0] = 2; /* a version-1 body under the version-2 tag lacks the extension */
+    CHECK(store_record_decode(v, (size_t)n, &d) < 0);
     v[0] = 0;
     CHECK_EQ_INT(store_record_decode(v, (size_t)n, &d), KMS_EVERSION);
     /* Unknown application. */
@@ -123,6 +125,77 @@ static void test_codec(void)
     CHECK_EQ_INT(strlen(d.node), STORE_NODE_MAX - 1);
     full.app = 3;
     CHECK_EQ_INT(store_record_encode(&full, buf, sizeof buf), KMS_EINVAL);
+
+    /* Version 2: binding_expiration, count and the name set, written only when set. */
+    {
+        store_record r2 = r;
+        r2.binding_expiration = 43200;
+        r2.count = 13;
+        store_record_add_name(&r2, "LAB-1", "10.0.0.1", T0);
+        store_record_add_name(&r2, "LAB-2", "10.0.0.2", T0 + 5);
+        store_record_add_name(&r2, "", "10.0.0.3", T0 + 9); /* no name: not kept */
+        CHECK_EQ_INT(r2.n_names, 2);
+        uint8_t b2[STORE_RECORD_WIRE_MAX];
+        uint8_t b1[STORE_RECORD_WIRE_MAX];
+        int n1 = store_record_encode(&r, b1, sizeof b1);
+        int n2 = store_record_encode(&r2, b2, sizeof b2);
+        CHECK(n1 > 0 && n2 > n1);
+        CHECK_EQ_INT(b2[0], 2);
+        CHECK_EQ_INT(store_record_decode(b2, (size_t)n2, &d), n2);
+        CHECK(tu_same_record(&r2, &d));
+        CHECK(d.binding_expiration == 43200 && d.count == 13 && store_record_below_threshold(&d));
+        CHECK(strcmp(d.names[0].name, "LAB-2") == 0 && strcmp(d.names[1].address, "10.0.0.1") == 0);
+        int bad2 = 0;
+        for (int len = 0; len < n2; len++)
+            if (store_record_decode(b2, (size_t)len, &d) >= 0) bad2++;
+        CHECK_EQ_INT(bad2, 0);
+        /* The same name again: one entry, the newer sighting. */
+        store_record_add_name(&r2, "LAB-1", "10.0.0.7", T0 + 20);
+        CHECK_EQ_INT(r2.n_names, 2);
+        CHECK(strcmp(r2.names[0].name, "LAB-1") == 0 && strcmp(r2.names[0].address, "10.0.0.7") == 0);
+        /* Bounded: the STORE_NAMES_MAX newest stay. */
+        for (int k = 0; k < 6; k++) {
+            char nm[16];
+            snprintf(nm, sizeof nm, "PC-%d", k);
+            store_record_add_name(&r2, nm, "10.0.0.9", T0 + 100 + k);
+        }
+        CHECK_EQ_INT(r2.n_names, STORE_NAMES_MAX);
+        CHECK(strcmp(r2.names[0].name, "PC-5") == 0 && strcmp(r2.names[STORE_NAMES_MAX - 1].name, "PC-2") == 0);
+        /* Out of order (older first) is not the one encoding of the set: refused. */
+        store_record bad_order = r2;
+        store_name t = bad_order.names[0];
+        bad_order.names[0] = bad_order.names[1];
+        bad_order.names[1] = t;
+        n2 = store_record_encode(&bad_order, b2, sizeof b2);
+        CHECK(n2 > 0);
+        CHECK_EQ_INT(store_record_decode(b2, (size_t)n2, &d), KMS_EINVAL);
+        /* A version-2 record with nothing version 1 lacks is not canonical either. */
+        memcpy(b2, b1, (size_t)n1);
+        b2[0] = 2;
+        memset(b2 + n1, 0, 7);
+        CHECK_EQ_INT(store_record_decode(b2, (size_t)n1 + 7, &d), KMS_EINVAL);
+        /* Every field at its largest fits STORE_RECORD_WIRE_MAX. */
+        store_record big2;
+        tu_make_record(&big2, 1, T0);
+        memset(big2.workstation, 'W', sizeof big2.workstation);
+        memset(big2.address, 'A', sizeof big2.address);
+        memset(big2.node, 'N', sizeof big2.node);
+        big2.binding_expiration = UINT32_MAX;
+        big2.count = UINT16_MAX;
+        for (int k = 0; k < STORE_NAMES_MAX; k++) {
+            char nm[STORE_WORKSTATION_MAX], ad[STORE_ADDR_MAX];
+            memset(nm, 'a' + k, sizeof nm - 1);
+            nm[sizeof nm - 1] = 0;
+            memset(ad, '9', sizeof ad - 1);
+            ad[sizeof ad - 1] = 0;
+            store_record_add_name(&big2, nm, ad, T0 + k);
+        }
+        uint8_t b3[STORE_RECORD_WIRE_MAX];
+        n2 = store_record_encode(&big2, b3, sizeof b3);
+        CHECK(n2 > 0 && n2 <= STORE_RECORD_WIRE_MAX);
+        CHECK_EQ_INT(store_record_decode(b3, (size_t)n2, &d), n2);
+        CHECK_EQ_INT(d.n_names, STORE_NAMES_MAX);
+    }
 
     /* Garbage: decoding either fails or yields a record that encodes to the same bytes. */
     int mismatch = 0, accepted = 0;
@@ -209,6 +282,15 @@ static void test_merge(void)
             r[k].license_status = (uint8_t)(tu_xorshift(&rng_state) % 2);
             snprintf(r[k].workstation, sizeof r[k].workstation, "w%u", (unsigned)(tu_xorshift(&rng_state) % 2));
             r[k].vm = (uint8_t)(tu_xorshift(&rng_state) % 2);
+            r[k].count = (uint16_t)(tu_xorshift(&rng_state) % 3);
+            /* Name sets that overlap, tie and overflow STORE_NAMES_MAX. */
+            int names = (int)(tu_xorshift(&rng_state) % 5);
+            for (int j = 0; j < names; j++) {
+                char nm[8], ad[16];
+                snprintf(nm, sizeof nm, "n%u", (unsigned)(tu_xorshift(&rng_state) % 6));
+                snprintf(ad, sizeof ad, "10.0.0.%u", (unsigned)(tu_xorshift(&rng_state) % 2));
+                store_record_add_name(&r[k], nm, ad, T0 + (int64_t)(tu_xorshift(&rng_state) % 3));
+            }
         }
         store_record ab = r[0], ba = r[1];
         store_record_merge(&ab, &r[1]);

@@ -211,13 +211,33 @@ static void test_filters(store *s)
     CHECK_EQ_INT(query_filter_set(&f, "workstation", "LAB-pc", T0, err, sizeof err), 0);
     CHECK_EQ_INT(run_query(s, &f, 13, 200, true), N_RECORDS / 10);
     CHECK_EQ_INT(expected(&f, N_RECORDS), N_RECORDS / 10);
-    /* Address: exact. */
+    /* Address: one address, or a network (CIDR); anything else is refused, not matched. */
     query_filter_init(&f);
     CHECK_EQ_INT(query_filter_set(&f, "address", "10.1.3.7", T0, err, sizeof err), 0);
     CHECK_EQ_INT(run_query(s, &f, 10, 100, false), 1);
     query_filter_init(&f);
-    CHECK_EQ_INT(query_filter_set(&f, "address", "10.1.3.", T0, err, sizeof err), 0);
-    CHECK_EQ_INT(run_query(s, &f, 10, 100, false), 0);
+    CHECK_EQ_INT(query_filter_set(&f, "address", "10.1.3.0/24", T0, err, sizeof err), 0);
+    CHECK_EQ_INT(run_query(s, &f, 1000, 100, false), 256);
+    CHECK_EQ_INT(expected(&f, N_RECORDS), 256);
+    query_filter_init(&f);
+    CHECK_EQ_INT(query_filter_set(&f, "address", "10.0.0.0/8", T0, err, sizeof err), 0);
+    CHECK_EQ_INT(run_query(s, &f, 5000, 100, false), N_RECORDS);
+    query_filter_init(&f);
+    CHECK_EQ_INT(query_filter_set(&f, "address", "10.1.3.", T0, err, sizeof err), KMS_EINVAL);
+    CHECK(strstr(err, "not an address or network") != NULL);
+    CHECK_EQ_INT(query_filter_set(&f, "address", "10.1", T0, err, sizeof err), KMS_EINVAL);
+    CHECK_EQ_INT(query_filter_set(&f, "address", "10.0.0.0/33", T0, err, sizeof err), KMS_EINVAL);
+    /* Status, node and product. */
+    query_filter_init(&f);
+    CHECK_EQ_INT(query_filter_set(&f, "status", "oob_grace", T0, err, sizeof err), 0);
+    CHECK_EQ_INT(query_filter_set(&f, "node", "kms2", T0, err, sizeof err), 0);
+    CHECK_EQ_INT(run_query(s, &f, 5000, 100, false), N_RECORDS / 2);
+    CHECK_EQ_INT(query_filter_set(&f, "status", "licensed", T0, err, sizeof err), 0);
+    CHECK_EQ_INT(run_query(s, &f, 5000, 100, false), 0);
+    CHECK_EQ_INT(query_filter_set(&f, "status", "green", T0, err, sizeof err), KMS_EINVAL);
+    CHECK_EQ_INT(query_filter_set(&f, "node", "a b", T0, err, sizeof err), KMS_EINVAL);
+    CHECK_EQ_INT(query_filter_set(&f, "product", "win99", T0, err, sizeof err), KMS_EINVAL);
+    CHECK_EQ_INT(query_filter_set(&f, "cloned", "maybe", T0, err, sizeof err), KMS_EINVAL);
     /* Time window: last_seen in [since, until). */
     query_filter_init(&f);
     CHECK_EQ_INT(query_filter_set(&f, "since", "1700000600000", T0, err, sizeof err), 0); /* i >= 10 */

@@ -857,9 +857,9 @@ static void test_schema_upgrade(void)
     CHECK_EQ_INT(res.status, 0);
     CHECK_EQ_INT(res.u.seq, 1);
     store_free(&s);
-    CHECK_EQ_INT(lmdb_schema(dir, -1), 2);
+    CHECK_EQ_INT(lmdb_schema(dir, -1), 3);
     /* A newer schema than we know is refused with a message. */
-    lmdb_schema(dir, 3);
+    lmdb_schema(dir, 4);
     char err[256] = "";
     store_options o = {.no_sync = true};
     s = store_open(NULL, dir, &o, err, sizeof err);
