@@ -379,7 +379,7 @@ static void test_reference(void)
         CHECK(config_set(&c, rows[r].section, rows[r].key, v, "--t", err, sizeof err) == KMS_ECONFIG);
         CHECKF(strcmp(err, want) == 0, "got '%.200s' want '%.200s'", err, want);
     }
-    CHECK_EQ_INT(ints, 29);
+    CHECK_EQ_INT(ints, 34);
     free(text);
 }
 
