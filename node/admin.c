@@ -14,6 +14,7 @@
 
 #include "node/admin_clients.h"
 #include "node/admin_dns.h"
+#include "node/admin_gate.h"
 #include "node/admin_report.h"
 #include "node/dns.h"
 #include "node/ready.h"
@@ -29,6 +30,7 @@ struct admin {
     struct evhttp *http;
     admin_clients *clients; /* GET /clients (admin_clients.c) */
     admin_dns *dns;         /* GET /dns, POST /drain, POST /undrain (admin_dns.c) */
+    admin_gate *gate;       /* the socket and the checks every request passes (admin_gate.c) */
     admin_report *report;   /* GET /report and the background reports (admin_report.c) */
 };
 
@@ -206,8 +208,9 @@ static void status_cb(struct evhttp_request *req, void *arg)
     uint64_t log_entries = 0;
     int64_t log_oldest = 0;
     store_log_stats(n->store, &log_entries, &log_oldest);
-    evbuffer_add_printf(b, "},\"log_entries\":%" PRIu64 ",\"log_oldest_ms\":%" PRId64 ",\"peers\":[",
-                        log_entries, log_oldest);
+    evbuffer_add_printf(b, "},\"log_entries\":%" PRIu64 ",\"log_oldest_ms\":%" PRId64 ",\"log_bytes\":%" PRIu64
+                           ",\"peers\":[",
+                        log_entries, log_oldest, store_log_bytes(n->store));
     for (int i = 0; i < repl_peer_count(n->repl); i++) {
         repl_peer_info pi;
         repl_peer_get(n->repl, i, &pi);
@@ -248,9 +251,11 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(b, "],\"replication\":{\"enabled\":%s,\"published\":%" PRIu64 ",\"applied\":%" PRIu64
                            ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"sync_requests\":%" PRIu64
                            ",\"sync_replies\":%" PRIu64 ",\"snapshot_records\":%" PRIu64
-                           ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64 "}}",
+                           ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64
+                           ",\"sync_dropped\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
-                        rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys);
+                        rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys,
+                        rs.sync_dropped);
     evbuffer_add_printf(b, ",\"serving\":{\"state\":\"%s\",\"since_ms\":%" PRId64 ",\"reason\":",
                         ready_state_name(ready_get(n->ready)), ready_since_ms(n->ready));
     add_json_string(b, ready_reason(n->ready));
@@ -519,7 +524,23 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, "# HELP kmsha_replication_refused_keys_total Connections refused for an unknown CURVE key.\n"
                                "# TYPE kmsha_replication_refused_keys_total counter\n"
                                "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
+        evbuffer_add_printf(b, "# HELP kmsha_replication_sync_dropped_total Catch-up replies dropped because the "
+                               "requesting peer did not read the earlier ones.\n"
+                               "# TYPE kmsha_replication_sync_dropped_total counter\n"
+                               "kmsha_replication_sync_dropped_total{node=\"%s\"} %" PRIu64 "\n", id, rs.sync_dropped);
     }
+    admin_gate_stats gs;
+    admin_gate_get_stats(a->gate, &gs);
+    evbuffer_add_printf(b, "# HELP kmsha_admin_connections Open connections to the admin address.\n"
+                           "# TYPE kmsha_admin_connections gauge\nkmsha_admin_connections{node=\"%s\"} %" PRIu64 "\n",
+                        id, gs.open);
+    evbuffer_add_printf(b, "# HELP kmsha_admin_refusals_total Admin connections or requests refused: connection "
+                           "limit reached, request not complete in time, or denied (Host, Origin, token).\n"
+                           "# TYPE kmsha_admin_refusals_total counter\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"connection_limit\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"request_timeout\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"denied\"} %" PRIu64 "\n",
+                        id, gs.refused, id, gs.timed_out, id, gs.denied);
     ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
     admin_report_metrics(a->report, b);
@@ -545,48 +566,47 @@ admin *admin_new(node *n, char *err, size_t errlen)
     if (!a) { snprintf(err, errlen, "out of memory"); return NULL; }
     a->n = n;
     a->http = evhttp_new(n->base);
-    if (!a->http || evhttp_bind_socket(a->http, n->cfg.admin.host, n->cfg.admin.port) != 0) {
-        snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", n->cfg.admin.host, n->cfg.admin.port);
+    if (!a->http) {
+        snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    for (int i = 0; i < n->cfg.n_admin_also; i++) { /* the rest of [peer.ID] admin (dual-stack) */
-        const config_addr *ad = &n->cfg.admin_also[i];
-        if (evhttp_bind_socket(a->http, ad->host, ad->port) != 0) {
-            snprintf(err, errlen, "cannot listen for admin HTTP on %s:%u", ad->host, ad->port);
-            admin_free(&a);
-            return NULL;
-        }
+    /* The gate owns the socket: connection limit, request deadline, Host, Origin, token. */
+    a->gate = admin_gate_new(n, a->http, err, errlen);
+    if (!a->gate) {
+        admin_free(&a);
+        return NULL;
     }
     /* POST only for /drain and /undrain: every other handler starts with admin_get_only(). */
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);
-    evhttp_set_cb(a->http, "/healthz", healthz_cb, a);
-    evhttp_set_cb(a->http, "/status", status_cb, a);
-    evhttp_set_cb(a->http, "/metrics", metrics_cb, a);
-    evhttp_set_cb(a->http, "/activity", activity_cb, a);
-    evhttp_set_cb(a->http, "/", statuspage_cb, a);
-    a->clients = admin_clients_new(n, a->http);
+    /* Monitoring is open (the guide says who should reach it); the rest needs the token. */
+    admin_gate_route(a->gate, "/healthz", healthz_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/status", status_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/metrics", metrics_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/activity", activity_cb, a, ADMIN_OPEN);
+    admin_gate_route(a->gate, "/", statuspage_cb, a, ADMIN_OPEN);
+    a->clients = admin_clients_new(n, a->gate);
     if (!a->clients) {
         snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    a->dns = admin_dns_new(n, a->http);
+    a->dns = admin_dns_new(n, a->gate);
     if (!a->dns) {
         snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    a->report = admin_report_new(n, a->http);
+    a->report = admin_report_new(n, a->gate);
     if (!a->report) {
         snprintf(err, errlen, "out of memory");
         admin_free(&a);
         return NULL;
     }
-    evhttp_set_gencb(a->http, fallback_cb, a);
+    admin_gate_fallback(a->gate, fallback_cb, a);
     return a;
 }
 
@@ -596,7 +616,8 @@ void admin_free(admin **self_p)
     admin_clients_free(&(*self_p)->clients); /* before evhttp_free, which frees their requests */
     admin_dns_free(&(*self_p)->dns);
     admin_report_free(&(*self_p)->report);
-    if ((*self_p)->http) evhttp_free((*self_p)->http);
+    if ((*self_p)->http) evhttp_free((*self_p)->http); /* closes the gate's connections */
+    admin_gate_free(&(*self_p)->gate);
     free(*self_p);
     *self_p = NULL;
 }

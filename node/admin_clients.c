@@ -1,8 +1,11 @@
 /* admin_clients.c: GET /clients (see admin_clients.h). Each query is a job that examines
- * ADMIN_CLIENTS_TURN records per event loop turn (a zero-delay timer, so sockets are
- * polled between turns) and answers when it has `limit` matches or reaches the end. At
- * most ADMIN_CLIENTS_JOBS queries run at once; more get 503. A client that goes away is
- * noticed at the next turn (evhttp detaches its request, and replying frees it). */
+ * ADMIN_CLIENTS_TURN records per event loop turn and streams the matches as it finds
+ * them: one chunk per turn, and the next turn only once the client has taken that chunk
+ * (evhttp_send_reply_chunk_with_cb), so an answer the client does not read costs one
+ * chunk of memory, not the whole answer. At most ADMIN_CLIENTS_JOBS queries run at once;
+ * more get 503. A client that goes away, or stops reading until evhttp's write timeout
+ * closes its connection, is noticed within ADMIN_CLIENTS_CHECK_MS (evhttp detaches its
+ * request; ending the reply frees it). */
 #include "node/admin_clients.h"
 
 #include <event2/buffer.h>
@@ -22,6 +25,7 @@
 
 #define ADMIN_CLIENTS_TURN 1024 /* records examined per loop turn */
 #define ADMIN_CLIENTS_JOBS 4    /* queries running at once */
+#define ADMIN_CLIENTS_CHECK_MS 1000 /* while the client has not taken the last chunk */
 
 typedef struct job job;
 
@@ -39,6 +43,7 @@ struct job {
     report_rules rules; /* judge room, at_risk and cloned (f.rules points here) */
     query_scan s;
     size_t limit, returned;
+    bool sending;           /* a chunk is on its way: wait for chunk_sent */
     struct evbuffer *items;
     store_record *buf;
     job *next;
@@ -90,26 +95,40 @@ static void job_free(job *j)
     job_destroy(j);
 }
 
-static void job_finish(job *j)
+/* The end of the answer: the counts and the cursor, after the last chunk. */
+static void job_finish(job *j, const char *error)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        evhttp_send_error(j->req, 500, NULL);
-        job_free(j);
-        return;
-    }
     char next[QUERY_CURSOR_HEXLEN + 1];
     query_cursor_format(&j->s, next);
-    evbuffer_add_printf(b, "{\"node\":\"%s\",\"time_ms\":%" PRId64 ",\"clients\":[", j->owner->n->cfg.node_id,
-                        node_now_ms(j->owner->n));
-    evbuffer_add_buffer(b, j->items);
-    evbuffer_add_printf(b, "],\"returned\":%zu,\"scanned\":%" PRIu64 ",\"more\":%s,\"next\":", j->returned,
+    evbuffer_add_printf(j->items, "],\"returned\":%zu,\"scanned\":%" PRIu64 ",\"more\":%s,\"next\":", j->returned,
                         j->s.scanned, j->s.done ? "false" : "true");
-    if (j->s.done) evbuffer_add_printf(b, "null}\n");
-    else evbuffer_add_printf(b, "\"%s\"}\n", next);
-    reply(j->req, 200, "OK", b);
-    evbuffer_free(b);
+    if (j->s.done) evbuffer_add_printf(j->items, "null");
+    else evbuffer_add_printf(j->items, "\"%s\"", next);
+    if (error) {
+        evbuffer_add_printf(j->items, ",\"error\":\"");
+        for (const char *p = error; *p; p++)
+            if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) evbuffer_add(j->items, p, 1);
+        evbuffer_add_printf(j->items, "\"");
+    }
+    evbuffer_add_printf(j->items, "}\n");
+    evhttp_send_reply_chunk(j->req, j->items);
+    evhttp_send_reply_end(j->req);
     job_free(j);
+}
+
+static void job_later(job *j, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(j->ev, &tv);
+}
+
+/* The client has taken the last chunk: the next turn at once. */
+static void chunk_sent(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    job *j = arg;
+    j->sending = false;
+    job_later(j, 0);
 }
 
 static void job_turn(evutil_socket_t fd, short what, void *arg)
@@ -118,17 +137,20 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
     (void)what;
     job *j = arg;
     node *n = j->owner->n;
-    if (!evhttp_request_get_connection(j->req)) { /* the client left: replying frees it */
-        evhttp_send_reply(j->req, 200, "OK", NULL);
+    if (!evhttp_request_get_connection(j->req)) { /* the client left: ending the reply frees it */
+        evhttp_send_reply_end(j->req);
         job_free(j);
+        return;
+    }
+    if (j->sending) { /* still waiting for the client to read: look again later */
+        job_later(j, ADMIN_CLIENTS_CHECK_MS);
         return;
     }
     size_t want = j->limit - j->returned;
     if (want > ADMIN_CLIENTS_TURN) want = ADMIN_CLIENTS_TURN;
     int got = query_step(n->store, &j->f, &j->s, j->buf, want, ADMIN_CLIENTS_TURN);
     if (got < 0) {
-        reply_error(j->req, 500, "Internal Server Error", store_strerror(got));
-        job_free(j);
+        job_finish(j, store_strerror(got));
         return;
     }
     char line[QUERY_RECORD_JSON_MAX];
@@ -139,11 +161,16 @@ static void job_turn(evutil_socket_t fd, short what, void *arg)
         evbuffer_add(j->items, line, (size_t)len);
     }
     if (j->s.done || j->returned >= j->limit) {
-        job_finish(j);
+        job_finish(j, NULL);
         return;
     }
-    struct timeval now = {0, 0};
-    evtimer_add(j->ev, &now);
+    if (evbuffer_get_length(j->items) == 0) { /* nothing matched in this turn */
+        job_later(j, 0);
+        return;
+    }
+    j->sending = true;
+    evhttp_send_reply_chunk_with_cb(j->req, j->items, chunk_sent, j);
+    job_later(j, ADMIN_CLIENTS_CHECK_MS);
 }
 
 static void clients_cb(struct evhttp_request *req, void *arg)
@@ -215,15 +242,23 @@ static void clients_cb(struct evhttp_request *req, void *arg)
         job_free(j);
         return;
     }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply_start(req, 200, "OK");
+    evbuffer_add_printf(j->items, "{\"node\":\"%s\",\"time_ms\":%" PRId64 ",\"clients\":[", n->cfg.node_id,
+                        node_now_ms(n));
     job_turn(-1, 0, j); /* the first page at once: a CMID look-up is answered right here */
 }
 
-admin_clients *admin_clients_new(node *n, struct evhttp *http)
+admin_clients *admin_clients_new(node *n, admin_gate *gate)
 {
     admin_clients *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->n = n;
-    evhttp_set_cb(http, "/clients", clients_cb, a);
+    /* Personal data, but the status page's client search reads it without a token: open
+     * (Host-checked, same-origin) until the page can ask for the token. */
+    admin_gate_route(gate, "/clients", clients_cb, a, ADMIN_OPEN);
     return a;
 }
 
@@ -231,10 +266,13 @@ void admin_clients_free(admin_clients **self_p)
 {
     if (!self_p || !*self_p) return;
     admin_clients *a = *self_p;
-    while (a->jobs) { /* their requests go with evhttp_free */
+    while (a->jobs) {
         job *j = a->jobs;
         a->jobs = j->next;
         a->n_jobs--;
+        /* A request whose client left belongs to no connection: ending it frees it. The
+         * others go with their connections in evhttp_free. */
+        if (!evhttp_request_get_connection(j->req)) evhttp_send_reply_end(j->req);
         job_destroy(j);
     }
     free(a);

@@ -5,13 +5,14 @@
 #ifndef KMSHA_ADMIN_CLIENTS_H
 #define KMSHA_ADMIN_CLIENTS_H
 
+#include "node/admin_gate.h"
 #include "node/node.h"
 
 struct evhttp;
 typedef struct admin_clients admin_clients;
 
 /* Registers /clients on http. Returns NULL when out of memory. */
-admin_clients *admin_clients_new(node *n, struct evhttp *http);
+admin_clients *admin_clients_new(node *n, admin_gate *gate);
 /* Drops the queries in progress without answering them; call before evhttp_free (which
  * frees their requests). Accepts NULL; NULLs *self_p. */
 void admin_clients_free(admin_clients **self_p);

@@ -114,14 +114,15 @@ static void set_drain(admin_dns *a, struct evhttp_request *req, bool drained)
 static void drain_cb(struct evhttp_request *req, void *arg) { set_drain(arg, req, true); }
 static void undrain_cb(struct evhttp_request *req, void *arg) { set_drain(arg, req, false); }
 
-admin_dns *admin_dns_new(node *n, struct evhttp *http)
+admin_dns *admin_dns_new(node *n, admin_gate *gate)
 {
     admin_dns *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->n = n;
-    evhttp_set_cb(http, "/dns", dns_cb, a);
-    evhttp_set_cb(http, "/drain", drain_cb, a);
-    evhttp_set_cb(http, "/undrain", undrain_cb, a);
+    /* /dns sends DNS queries on behalf of the caller: the token too, like the changes */
+    admin_gate_route(gate, "/dns", dns_cb, a, ADMIN_TOKEN);
+    admin_gate_route(gate, "/drain", drain_cb, a, ADMIN_TOKEN);
+    admin_gate_route(gate, "/undrain", undrain_cb, a, ADMIN_TOKEN);
     return a;
 }
 

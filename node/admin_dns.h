@@ -5,6 +5,7 @@
 #define KMSHA_ADMIN_DNS_H
 
 #include <stdbool.h>
+#include "node/admin_gate.h"
 #include "node/node.h"
 
 struct evhttp;
@@ -13,7 +14,7 @@ typedef struct admin_dns admin_dns;
 
 /* Registers /dns, /drain and /undrain on http (POST must be among its allowed methods).
  * Returns NULL when out of memory. */
-admin_dns *admin_dns_new(node *n, struct evhttp *http);
+admin_dns *admin_dns_new(node *n, admin_gate *gate);
 /* Drops the checks in progress without answering them; call before evhttp_free. Accepts
  * NULL; NULLs *self_p. */
 void admin_dns_free(admin_dns **self_p);

@@ -236,7 +236,7 @@ static void report_cb(struct evhttp_request *req, void *arg)
     job_start(a, req);
 }
 
-admin_report *admin_report_new(node *n, struct evhttp *http)
+admin_report *admin_report_new(node *n, admin_gate *gate)
 {
     admin_report *a = calloc(1, sizeof *a);
     if (!a) return NULL;
@@ -246,7 +246,7 @@ admin_report *admin_report_new(node *n, struct evhttp *http)
         free(a);
         return NULL;
     }
-    evhttp_set_cb(http, "/report", report_cb, a);
+    admin_gate_route(gate, "/report", report_cb, a, ADMIN_OPEN); /* the status page reads it */
     struct timeval soon = {0, 0}; /* the first report right after start-up */
     evtimer_add(a->timer, &soon);
     return a;

@@ -7,6 +7,7 @@
 #ifndef KMSHA_ADMIN_REPORT_H
 #define KMSHA_ADMIN_REPORT_H
 
+#include "node/admin_gate.h"
 #include "node/node.h"
 
 struct evhttp;
@@ -14,7 +15,7 @@ struct evbuffer;
 typedef struct admin_report admin_report;
 
 /* Registers /report on http and starts the background reports. NULL when out of memory. */
-admin_report *admin_report_new(node *n, struct evhttp *http);
+admin_report *admin_report_new(node *n, admin_gate *gate);
 /* Drops reports in progress (their requests go with evhttp_free, which must follow).
  * Accepts NULL; NULLs *self_p. */
 void admin_report_free(admin_report **self_p);

@@ -105,6 +105,16 @@ static const setting settings[] = {
      "Audit log (one JSON line per request): a path; empty = DATA_DIR/audit.log; "
      "off = none; - = standard output"},
 
+    {"node", "admin_token_file", ST_STRING, OFF(admin_token_file), SZ(admin_token_file), 0, 0, 0, 0, false,
+     NULL, NULL, "", false,
+     "File of the admin token (made at first start, mode 0600) that GET /clients, GET /dns, POST /drain and "
+     "POST /undrain need in an Authorization: Bearer header (kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE); "
+     "empty = DATA_DIR/admin.token; the same file on every node lets kmsctl drain any of them"},
+    {"node", "admin_hosts", ST_STRING, OFF(admin_hosts), SZ(admin_hosts), 0, 0, 0, 0, false, NULL, NULL, "",
+     false,
+     "Host names by which the admin address is reached besides its own address (and localhost for a "
+     "loopback address), comma-separated; a request naming another Host is refused (DNS rebinding)"},
+
     /* [kms] */
     {"kms", "activation_interval", ST_UINT, OFF(activation_interval), 0, 0, 15, 43200, 0,
      false, NULL, NULL, "120", true,
@@ -153,6 +163,18 @@ static const setting settings[] = {
      false, NULL, NULL, "300", true, "Seconds a connection may live in total"},
     {"limits", "max_requests_per_connection", ST_UINT, OFF(max_requests_per_connection), 0, 0,
      1, 100000, 0, false, NULL, NULL, "1000", true, "KMS requests served on one connection"},
+    {"limits", "pdu_timeout", ST_UINT, OFF(pdu_timeout), 0, 0, 1, 300, 0, false, NULL, NULL, "5", true,
+     "Seconds a client has to complete a PDU once its first byte has come (and to send its first PDU); "
+     "idle_timeout counts from the last complete PDU"},
+    {"limits", "ipv6_prefix_len", ST_UINT, OFF(ipv6_prefix_len), 0, 0, 32, 128, 0, false, NULL, NULL, "64", true,
+     "IPv6 clients count against max_connections_per_address per network of this prefix length "
+     "(64: every address of a /64 is one client; 128: each address apart)"},
+    {"limits", "admin_max_connections", ST_UINT, OFF(admin_max_connections), 0, 0, 1, 10000, 0, false, NULL, NULL,
+     "64", false, "Open connections to the admin address; more are refused at accept"},
+    {"limits", "admin_request_timeout", ST_UINT, OFF(admin_request_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "10", false,
+     "Seconds an admin connection has to deliver a complete request, head and body (at most 8 KiB and 4 KiB), "
+     "from its start or from the previous answer; then it is closed"},
     {"limits", "allow_clients", ST_CIDR_LIST, OFF(allow_clients), CAP(allow_clients),
      OFF(n_allow_clients), 0, 0, 0, false, NULL, NULL, "", true,
      "Client networks allowed to connect (10.0.0.0/8, 2001:db8::/32, a bare address), "
@@ -175,9 +197,8 @@ static const setting settings[] = {
      NULL, "kmsha", false, "Name of the cluster (shown in status)"},
     {"cluster", "key_dir", ST_STRING, OFF(key_dir), SZ(key_dir), 0, 0, 0, 0, false, NULL, NULL,
      "", false,
-     "Directory holding this node's CURVE secret key as ID.key (kmsctl keygen); empty = no CURVE"},
-    {"cluster", "insecure", ST_BOOL, OFF(insecure), 0, 0, 0, 0, 0, false, NULL, NULL, "false",
-     false, "Allow replication without CURVE on non-loopback addresses (never in production)"},
+     "Directory holding this node's CURVE secret key as ID.key (kmsctl keygen); required with "
+     "[peer.ID] sections: replication is always authenticated and encrypted"},
     {"cluster", "heartbeat_interval_ms", ST_UINT, OFF(heartbeat_interval_ms), 0, 0, 50, 10000, 0,
      false, NULL, NULL, "500", false, "Milliseconds between heartbeats (which carry the version vector)"},
     {"cluster", "dead_after_ms", ST_UINT, OFF(dead_after_ms), 0, 0, 200, 600000, 0, false, NULL,
@@ -198,6 +219,9 @@ static const setting settings[] = {
      NULL, "24", false,
      "Hours a record from a peer may be dated after this node's clock; later ones are refused "
      "(logged once per origin, counted in kmsha_replication_future_refused_total)"},
+    {"cluster", "log_max_mb", ST_UINT, OFF(log_max_mb), 0, 0, 1, 1048576, 0, false, NULL, NULL, "256", false,
+     "Size bound of the update log in MiB (about 250 bytes an update), besides log_retention_hours: the oldest "
+     "updates are pruned past it, and peers that lack them get a snapshot"},
     {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
      false, "Updates or records per catch-up reply"},
 
@@ -465,22 +489,6 @@ const config_peer *config_find_peer(const kmsd_config *cfg, const char *id)
     for (int i = 0; i < cfg->n_peers && i < CONFIG_MAX_PEERS; i++)
         if (strcmp(cfg->peers[i].id, id) == 0) return &cfg->peers[i];
     return NULL;
-}
-
-static bool host_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-    return strcmp(host, "localhost") == 0;
-}
-
-bool config_cluster_is_loopback(const kmsd_config *cfg)
-{
-    for (int i = 0; i < cfg->n_peers; i++)
-        if (!host_is_loopback(cfg->peers[i].replication.host)) return false;
-    return true;
 }
 
 /* Finds the row of section/key; *group receives the ePID group of per-group keys. */
@@ -1295,7 +1303,10 @@ static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, s
                 hrc = hook->fn(cfg, section, key, value, why, sizeof why);
                 if (hrc == 0) continue;
             }
-            if (hrc == KMS_ENOTFOUND)
+            if (hrc == KMS_ENOTFOUND && !strcmp(section, "cluster") && !strcmp(key, "insecure"))
+                put(err, errlen, "%s:%d: [cluster] insecure: removed; replication is always authenticated "
+                    "and encrypted with CURVE (kmsctl keygen makes the keys)", path, lineno);
+            else if (hrc == KMS_ENOTFOUND)
                 put(err, errlen, "%s:%d: unknown key '%.64s' in [%s]", path, lineno, key, section);
             else
                 put(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, why);
@@ -1426,17 +1437,18 @@ int config_validate(const kmsd_config *cfg, char *err, size_t errlen)
                     return KMS_ECONFIG;
                 }
         }
-        if (with_keys != 0 && with_keys != cfg->n_peers) {
-            put(err, errlen, "[peer.*] public_key: given for %d of %d peers: all or none", with_keys, cfg->n_peers);
-            return KMS_ECONFIG;
+        /* Replication is always CURVE: there is no plaintext mode to fall back to. */
+        if (with_keys != cfg->n_peers) {
+            for (int i = 0; i < cfg->n_peers; i++)
+                if (!cfg->peers[i].public_key[0]) {
+                    put(err, errlen, "[peer.%s] public_key: missing; replication is always authenticated: "
+                        "make each node's key pair with kmsctl keygen and list every public key", cfg->peers[i].id);
+                    return KMS_ECONFIG;
+                }
         }
-        if (with_keys && !cfg->key_dir[0]) {
-            put(err, errlen, "[cluster] key_dir: peers have public keys, so this node needs its secret key (key_dir)");
-            return KMS_ECONFIG;
-        }
-        if (!with_keys && !cfg->insecure && !config_cluster_is_loopback(cfg)) {
-            put(err, errlen, "[cluster] insecure: replication off loopback without CURVE keys is refused; "
-                "add public_key to every [peer.ID] and key_dir (kmsctl keygen), or set insecure = true");
+        if (!cfg->key_dir[0]) {
+            put(err, errlen, "[cluster] key_dir: needed with [peer.ID] sections (this node's secret key "
+                "KEY_DIR/%s.key, kmsctl keygen)", id);
             return KMS_ECONFIG;
         }
         if (cfg->dead_after_ms < 2 * cfg->heartbeat_interval_ms) {

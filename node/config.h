@@ -71,6 +71,8 @@ typedef struct kmsd_config {
     char log_level[16];          /* debug, info, warn, error */
     char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
+    char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
+    char admin_hosts[1024];      /* other names of the admin address, comma-separated */
 
     /* [kms] */
     uint32_t activation_interval; /* minutes, 15..43200 */
@@ -93,6 +95,10 @@ typedef struct kmsd_config {
     uint32_t idle_timeout;        /* seconds */
     uint32_t connection_timeout;  /* seconds, total life of a connection */
     uint32_t max_requests_per_connection;
+    uint32_t pdu_timeout;         /* seconds to complete a PDU once started */
+    uint32_t ipv6_prefix_len;     /* per-address limit: IPv6 clients per network of this prefix */
+    uint32_t admin_max_connections;
+    uint32_t admin_request_timeout; /* seconds for a complete admin request */
     config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
     int n_allow_clients;
 
@@ -104,11 +110,11 @@ typedef struct kmsd_config {
     /* [cluster] */
     char cluster_name[64];
     char key_dir[CONFIG_PATH_MAX]; /* this node's CURVE secret key: KEY_DIR/<id>.key */
-    bool insecure;                 /* allow replication without CURVE off loopback */
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
     uint32_t alone_after_ms;       /* with no live peer this long, a syncing node serves alone */
     uint32_t log_retention_hours;
+    uint32_t log_max_mb;          /* size bound of the update log */
     uint32_t sync_batch;
     uint32_t clock_max_offset_s;   /* clock checks: a peer's clock or a jump beyond this is wrong */
     uint32_t future_tolerance_h;   /* records from peers dated beyond now + this are refused */
@@ -177,8 +183,6 @@ bool config_app_served(const kmsd_config *cfg, int app);
 bool config_key_from_file(const kmsd_config *cfg, const char *section, const char *key);
 /* The peer entry of id, or NULL. */
 const config_peer *config_find_peer(const kmsd_config *cfg, const char *id);
-/* true when every peer's replication address is a loopback address. */
-bool config_cluster_is_loopback(const kmsd_config *cfg);
 
 #define CONFIG_MAX_DNS_ZONES 16
 /* One entry of [dns] zones: the zone (absolute, lower-case, trailing dot) and the site

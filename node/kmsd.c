@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "node/sdnotify.h"
 #include "node/server.h"
 #include "proto/errors.h"
+#include "replication/keys.h"
 #include "replication/repl.h"
 #include "replication/storecheck.h"
 
@@ -53,7 +55,8 @@ static void usage(FILE *out)
             "                       (e.g. for a rebuilt node; [peer.ID] drained = true alike)\n"
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
-            "                       store under ./var/ID\n"
+            "                       store under ./var/ID, CURVE keys made at first start in ./var/keys,\n"
+            "                       the admin token in ./var/admin.token\n"
             "  --rebuild-from-peers start with an empty store and catch up from the live peers:\n"
             "                       the repair of a damaged store (its files are moved to\n"
             "                       DATA_DIR/damaged-TIME first); needs peers\n"
@@ -113,9 +116,76 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* The built-in cluster authenticates its replication like any other: its key pairs are
+ * made at first start in KEYS = the data directory's parent + "/keys" (./var/keys by
+ * default), shared by the three nodes of that directory, and listed as the peers' keys. */
+static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
+{
+    char parent[CONFIG_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", cfg->data_dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) *slash = 0;
+    else snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
+    if (mkdir_p(parent) != 0) {
+        snprintf(err, errlen, "%s: %s", parent, strerror(errno));
+        return -1;
+    }
+    /* one admin token for the three nodes, where kmsctl looks by default (./var/admin.token) */
+    if (!cfg->admin_token_file[0] &&
+        (size_t)snprintf(cfg->admin_token_file, sizeof cfg->admin_token_file, "%.490s/admin.token", parent) >=
+            sizeof cfg->admin_token_file) {
+        snprintf(err, errlen, "%s: path too long", parent);
+        return -1;
+    }
+    if ((size_t)snprintf(cfg->key_dir, sizeof cfg->key_dir, "%s/keys", parent) >= sizeof cfg->key_dir) {
+        snprintf(err, errlen, "%s: path too long", parent);
+        return -1;
+    }
+    const char *ids[CONFIG_MAX_PEERS];
+    char pubs[CONFIG_MAX_PEERS][41];
+    for (int i = 0; i < cfg->n_peers; i++) ids[i] = cfg->peers[i].id;
+    if (repl_keys_ensure(cfg->key_dir, ids, cfg->n_peers, pubs, err, errlen) != 0) return -1;
+    for (int i = 0; i < cfg->n_peers; i++)
+        memcpy(cfg->peers[i].public_key, pubs[i], sizeof cfg->peers[i].public_key); /* 40 + NUL */
+    return 0;
+}
+
+/* Descriptors kmsd needs besides its KMS connections: admin connections, replication
+ * (ZeroMQ's sockets, mailboxes and connections per peer), the store, logs, DNS, epoll. */
+static rlim_t fd_reserve(const kmsd_config *cfg)
+{
+    return (rlim_t)cfg->admin_max_connections + 16 + 8 * (rlim_t)cfg->n_peers + 64;
+}
+
+/* Makes the open-file limit hold max_connections: raises the soft limit up to the hard
+ * one, else lowers max_connections to what fits and says so (a shell's ulimit of 1024
+ * and the default 10,000 connections would otherwise run out of descriptors, and accept
+ * would fail on every connection beyond). */
+static void fit_open_files(kmsd_config *cfg, bool quiet)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t reserve = fd_reserve(cfg), need = (rlim_t)cfg->max_connections + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+        else if (!quiet) log_info("open file limit raised from %llu to %llu", (unsigned long long)old,
+                                  (unsigned long long)rl.rlim_cur);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        uint32_t fit = rl.rlim_cur > reserve + 16 ? (uint32_t)(rl.rlim_cur - reserve) : 16;
+        log_warnx("[limits] max_connections %u lowered to %u: the open file limit is %llu (hard limit %llu) and "
+                  "kmsd keeps %llu for admin, replication and files; raise it (LimitNOFILE=, ulimit -n) to serve more",
+                  cfg->max_connections, fit, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                  (unsigned long long)reserve);
+        cfg->max_connections = fit;
+    }
+}
+
 typedef struct daemon_state {
     node n;
-    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *clock_timer;
+    struct event *sig_term, *sig_int, *sig_hup, *prune_timer, *stop_timer, *clock_timer, *log_bound_timer;
     bool local_cluster, start_drained, rebuild;
     const char *config_arg;   /* --config FILE as given */
     int argc;                 /* the command line, replayed over the file on SIGHUP */
@@ -169,6 +239,7 @@ static int build_config(daemon_state *d, kmsd_config *cfg, char *err, size_t err
         cfg->n_admin_also = me->n_admin - 1;
     }
     if (d->local_cluster && !data_dir_given) snprintf(cfg->data_dir, sizeof cfg->data_dir, "./var/%s", cfg->node_id);
+    if (d->local_cluster && local_cluster_keys(cfg, err, errlen) != 0) return 1;
     return config_validate(cfg, err, errlen) < 0 ? 1 : 0;
 }
 
@@ -316,6 +387,38 @@ static void clock_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The update log's size bound ([cluster] log_max_mb), besides its age bound: past it,
+ * the oldest part of the log goes, as much of its time span as the excess (and a tenth
+ * more) is of its size; a peer that needed it gets a snapshot. Checked every
+ * LOG_BOUND_CHECK_S; a prune already running is not doubled. */
+#define LOG_BOUND_CHECK_S 5
+static bool log_bound_pruning;
+
+static void log_bound_done(void *arg, int status)
+{
+    (void)arg;
+    log_bound_pruning = false;
+    if (status < 0) log_warnx("pruning the update log to log_max_mb failed: %s", kms_strerror(status));
+}
+
+static void log_bound_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    uint64_t bound = (uint64_t)n->cfg.log_max_mb << 20, bytes = store_log_bytes(n->store);
+    if (log_bound_pruning || bytes <= bound) return;
+    uint64_t entries = 0;
+    int64_t oldest = 0, now = node_now_ms(n);
+    store_log_stats(n->store, &entries, &oldest);
+    if (!oldest || oldest >= now) return;
+    double drop = 1.0 - 0.9 * (double)bound / (double)bytes; /* share of the log to delete */
+    int64_t cutoff = oldest + (int64_t)((double)(now - oldest) * drop) + 1;
+    log_info("update log %.1f MiB > log_max_mb %u: pruning entries logged before %.0f s ago (peers missing them "
+             "get a snapshot)", bytes / 1048576.0, n->cfg.log_max_mb, (now - cutoff) / 1000.0);
+    if (store_log_prune_async(n->store, cutoff, log_bound_done, NULL) == 0) log_bound_pruning = true;
+}
+
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -390,6 +493,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     uint32_t prune_was = n->cfg.prune_interval;
     unsigned actions = config_reload_apply(&n->cfg, fresh, changed, sizeof changed, restart, sizeof restart);
     free(fresh);
+    fit_open_files(&n->cfg, true); /* max_connections may have changed */
     if (actions & (1u << CONFIG_RELOAD_LOG_LEVEL)) log_set_level(n->cfg.log_level);
     if (actions & (1u << CONFIG_RELOAD_COUNT_RULE)) clients_set_rule(n->clients, n->cfg.client_lifetime_days, n->cfg.count_cap);
     if ((actions & (1u << CONFIG_RELOAD_PRUNE_TIMER)) && prune_was != n->cfg.prune_interval) arm_prune_timer(d);
@@ -481,6 +585,8 @@ int main(int argc, char **argv)
 
     log_init(n->cfg.node_id, n->cfg.log_level);
     (void)log_set_format(n->cfg.log_format); /* the settings table checked the name */
+    log_route_libevent();
+    fit_open_files(&n->cfg, false);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     n->base = event_base_new();
@@ -559,6 +665,9 @@ int main(int argc, char **argv)
     prune_cb(-1, 0, n);
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     arm_prune_timer(&d);
+    d.log_bound_timer = event_new(n->base, -1, EV_PERSIST, log_bound_cb, n);
+    struct timeval lt = {LOG_BOUND_CHECK_S, 0};
+    if (!d.log_bound_timer || evtimer_add(d.log_bound_timer, &lt) != 0) fatalx("cannot start the log size check");
 
     for (int i = 0; i < n->cfg.n_listen; i++)
         log_info("listening for KMS on %s%s%s:%u", strchr(n->cfg.listen[i].host, ':') ? "[" : "",
@@ -592,6 +701,7 @@ int main(int argc, char **argv)
     event_free(d.sig_hup);
     event_free(d.prune_timer);
     event_free(d.clock_timer);
+    event_free(d.log_bound_timer);
     if (d.stop_timer) event_free(d.stop_timer);
     event_base_free(n->base);
     audit_close();

@@ -8,6 +8,7 @@
 #include "node/log.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -134,6 +135,16 @@ bool log_allow(int cls)
     rate[cls].suppressed++;
     return false;
 }
+
+static void libevent_log_cb(int severity, const char *msg)
+{
+    if (severity < EVENT_LOG_WARN) return; /* debug and message: not ours to show */
+    if (!log_allow(LOG_CLASS_LIBEVENT)) return;
+    if (severity >= EVENT_LOG_ERR) log_error("libevent: %s", msg);
+    else log_warnx("libevent: %s", msg);
+}
+
+void log_route_libevent(void) { event_set_log_callback(libevent_log_cb); }
 
 #define AUDIT_WRITEBACK_MS 100
 

@@ -34,6 +34,12 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
  * and reported in the next line allowed. classes: 0..LOG_CLASSES-1. */
 #define LOG_CLASSES 8
 bool log_allow(int cls);
+/* The classes (server.c: 0 connections, 1 accepting; node.c: 3 replication). */
+enum log_class { LOG_CLASS_ACCEPT = 1, LOG_CLASS_ADMIN = 4, LOG_CLASS_LIBEVENT = 5 };
+
+/* Sends libevent's own warnings and errors through this log, rate-limited (class
+ * LOG_CLASS_LIBEVENT): a flood of failing accept() calls cannot fill the disk. */
+void log_route_libevent(void);
 
 /* Audit stream: path "" disables... see audit_open. */
 /* For a regular file, audit_open also starts a thread that starts the file's writeback

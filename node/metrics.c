@@ -24,7 +24,8 @@ const char *metrics_result_name(int r)
 const char *metrics_refusal_name(int r)
 {
     static const char *names[MREF_COUNT] = {"allowlist", "max_connections", "per_address",
-                                            "bad_pdu", "fault", "idle_timeout", "lifetime"};
+                                            "bad_pdu", "fault", "idle_timeout", "lifetime",
+                                            "pdu_timeout"};
     return r >= 0 && r < MREF_COUNT ? names[r] : "unknown";
 }
 

@@ -24,6 +24,7 @@ enum metrics_refusal {
     MREF_FAULT,           /* RPC fault sent (unknown context, opnum, protocol error) */
     MREF_IDLE_TIMEOUT,
     MREF_LIFETIME,        /* connection_timeout or max_requests_per_connection */
+    MREF_PDU_TIMEOUT,     /* a PDU (or the first one) not complete within pdu_timeout */
     MREF_COUNT,
 };
 

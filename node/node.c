@@ -81,7 +81,6 @@ int node_start_replication(node *n, char *err, size_t errlen)
     memset(&rc, 0, sizeof rc);
     snprintf(rc.node_id, sizeof rc.node_id, "%s", cfg->node_id);
     snprintf(rc.key_dir, sizeof rc.key_dir, "%s", cfg->key_dir);
-    rc.loopback = config_cluster_is_loopback(cfg);
     rc.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     rc.dead_after_ms = cfg->dead_after_ms;
     rc.sync_batch = cfg->sync_batch;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "node/kmshost.h"
+#include "node/listen.h"
 #include "node/log.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
@@ -83,6 +84,11 @@ struct server {
     int n_listeners;
     conn *conns; /* doubly linked list of open connections */
     conn *closed; /* the close queue (linked by next_closed) */
+    /* Connections that have not completed a PDU yet, oldest first: at max_connections
+     * the oldest of them makes room for a new client (a flood of silent or trickling
+     * connections cannot lock clients out). */
+    conn *fresh_head, *fresh_tail;
+    struct event *accept_resume; /* re-enables accepting after descriptors ran out */
     struct event *close_ev; /* activated when the queue gets its first entry */
     bool stopping; /* server_stop_accepting: close each connection after its answer */
     unsigned n_conns;
@@ -100,7 +106,12 @@ struct conn {
     evutil_socket_t fd;
     struct event *rev;      /* readable (persistent; removed while a commit is pending) */
     struct event *wev;      /* writable: added only while out holds unsent bytes */
-    struct event *idle;     /* idle timeout, re-armed on every read */
+    struct event *idle;     /* idle timeout, re-armed at every complete PDU */
+    struct event *pdu_timer; /* pdu_timeout: armed while a PDU is incomplete */
+    struct event pdu_ev;
+    bool fresh;             /* in the fresh list: no complete PDU yet */
+    bool pdu_pending;       /* pdu_timer is armed */
+    conn *fresh_prev, *fresh_next;
     struct event *life_timer;
     /* The four events and the first input buffer live in the connection itself: one
      * allocation per connection instead of six. */
@@ -196,6 +207,26 @@ static void copy_text(char *dst, size_t cap, const char *src)
 
 /* ---------- connection lifetime ---------- */
 
+static void fresh_remove(conn *c)
+{
+    if (!c->fresh) return;
+    server *s = c->srv;
+    if (c->fresh_prev) c->fresh_prev->fresh_next = c->fresh_next; else s->fresh_head = c->fresh_next;
+    if (c->fresh_next) c->fresh_next->fresh_prev = c->fresh_prev; else s->fresh_tail = c->fresh_prev;
+    c->fresh = false;
+    c->fresh_prev = c->fresh_next = NULL;
+}
+
+static void fresh_append(conn *c)
+{
+    server *s = c->srv;
+    c->fresh = true;
+    c->fresh_prev = s->fresh_tail;
+    c->fresh_next = NULL;
+    if (s->fresh_tail) s->fresh_tail->fresh_next = c; else s->fresh_head = c;
+    s->fresh_tail = c;
+}
+
 /* Frees a connection: only from the close queue (or server_free). */
 static void conn_free(conn *c)
 {
@@ -205,6 +236,8 @@ static void conn_free(conn *c)
     s->n_conns--;
     s->n->metrics.connections_open--;
     addr_dec(s, &c->key);
+    fresh_remove(c);
+    event_del(c->pdu_timer);
     event_del(c->life_timer);
     event_del(c->idle);
     event_del(c->rev);
@@ -233,9 +266,12 @@ static bool conn_is_closed(const conn *c) { return c->state == CONN_CLOSED || c-
 static void conn_close(conn *c)
 {
     if (conn_is_closed(c)) return;
+    fresh_remove(c);
     event_del(c->rev);
     event_del(c->wev);
     event_del(c->idle);
+    event_del(c->pdu_timer);
+    c->pdu_pending = false;
     event_del(c->life_timer);
     if (c->state == CONN_COMMITTING) {
         c->state = CONN_ABANDONED;
@@ -302,6 +338,25 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
     c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
     log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
     conn_close(c);
+}
+
+static void conn_pdu_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    c->pdu_pending = false;
+    c->srv->n->metrics.refusals[MREF_PDU_TIMEOUT]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: no complete PDU within pdu_timeout (%u s), closing", c->peer, c->srv->n->cfg.pdu_timeout);
+    conn_close(c);
+}
+
+static void arm_pdu_timer(conn *c)
+{
+    struct timeval tv = {(time_t)c->srv->n->cfg.pdu_timeout, 0};
+    evtimer_add(c->pdu_timer, &tv);
+    c->pdu_pending = true;
 }
 
 static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
@@ -649,7 +704,14 @@ static void conn_process(conn *c)
     if (pos) {
         memmove(c->in, c->in + pos, c->in_len - pos);
         c->in_len -= pos;
+        /* A complete PDU: the client is active. idle_timeout counts from here, not from
+         * its last byte (a byte every few seconds does not keep a connection). */
+        fresh_remove(c);
+        if (c->state == CONN_OPEN || c->state == CONN_COMMITTING) event_add(c->idle, c->srv->idle_tv);
+        if (c->pdu_pending) { event_del(c->pdu_timer); c->pdu_pending = false; }
     }
+    /* Part of a PDU waits for the rest: it has pdu_timeout from its first byte. */
+    if (c->in_len > 0 && !c->pdu_pending && c->state == CONN_OPEN) arm_pdu_timer(c);
     /* While busy the read event stays armed (two epoll_ctl calls per request saved): only
      * a client that sends more before its answer wakes conn_read_cb, which stops reading
      * then, so a pipelining client waits until we answer. */
@@ -682,7 +744,6 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->in_len += (size_t)r;
-    event_add(c->idle, c->srv->idle_tv);
     conn_process(c);
 }
 
@@ -725,6 +786,28 @@ static bool client_allowed(const kmsd_config *cfg, const addr_key *key)
     return false;
 }
 
+/* The per-address limit counts an IPv6 client by its network of prefix bits (a /64 is
+ * what one host or one customer gets: counting each address apart would let one host
+ * take every connection). */
+static void limit_key(addr_key *k, uint32_t prefix)
+{
+    if (k->family != AF_INET6 || prefix >= 128) return;
+    for (uint32_t bit = prefix; bit < 128; bit++) k->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+}
+
+/* At max_connections: closes the oldest connection that has not completed a PDU yet, so
+ * that a new client gets in. false when every connection is an active client. */
+static bool evict_fresh(server *s)
+{
+    conn *old = s->fresh_head;
+    if (!old || old->state != CONN_OPEN) return false;
+    s->n->metrics.refusals[MREF_MAX_CONNECTIONS]++;
+    if (log_allow(LOGCLASS_CONN))
+        log_info("client %s: closed to make room (max_connections reached, no complete PDU yet)", old->peer);
+    conn_close(old);
+    return true;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -737,9 +820,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     sockaddr_text(sa, ip, sizeof ip, peer, sizeof peer, &key);
 
     int why = -1;
-    if (!client_allowed(&n->cfg, &key)) why = MREF_ALLOWLIST;
-    else if (s->n_conns >= n->cfg.max_connections) why = MREF_MAX_CONNECTIONS;
+    bool allowed = client_allowed(&n->cfg, &key);
+    limit_key(&key, n->cfg.ipv6_prefix_len); /* from here on: the key of the per-address limit */
+    /* closed connections still count until the close queue drains at the end of this turn */
+    unsigned closing = 0;
+    for (conn *q = s->closed; q && closing < 64; q = q->next_closed) closing++;
+    if (!allowed) why = MREF_ALLOWLIST;
     else if (addr_get(s, &key) >= n->cfg.max_connections_per_address) why = MREF_PER_ADDRESS;
+    else if (s->n_conns - closing >= n->cfg.max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
     if (why >= 0) {
         n->metrics.refusals[why]++;
         if (log_allow(LOGCLASS_ACCEPT))
@@ -765,6 +853,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     event_assign(&c->wev_ev, n->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
     evtimer_assign(&c->idle_ev, n->base, conn_idle_cb, c);
     evtimer_assign(&c->life_ev, n->base, conn_life_cb, c);
+    evtimer_assign(&c->pdu_ev, n->base, conn_pdu_cb, c);
+    c->pdu_timer = &c->pdu_ev;
     c->rev = &c->rev_ev;
     c->wev = &c->wev_ev;
     c->idle = &c->idle_ev;
@@ -781,6 +871,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    fresh_append(c);
     n->metrics.connections_total++;
     n->metrics.connections_open++;
 
@@ -789,7 +880,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         s->idle_tv = event_base_init_common_timeout(n->base, &idle);
         s->idle_tv_seconds = n->cfg.idle_timeout;
     }
-    event_add(c->idle, s->idle_tv);
+    /* The first PDU has pdu_timeout to come; idle_timeout applies between PDUs. */
+    arm_pdu_timer(c);
     struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
     evtimer_add(c->life_timer, &life);
     c->state = CONN_OPEN;
@@ -800,11 +892,26 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     conn_read_cb(fd, EV_READ, c);
 }
 
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server *s = arg;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) evconnlistener_enable(s->listeners[i]);
+}
+
+/* accept() failed: when for want of descriptors, stop accepting for LISTEN_BACKOFF_MS
+ * rather than spin on the pending connection (node/listen.h). */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
     (void)l;
-    (void)arg;
-    if (log_allow(LOGCLASS_ACCEPT)) log_warn("accept failed");
+    server *s = ((listener_ctx *)arg)->srv;
+    if (!listen_failure_pauses("KMS", EVUTIL_SOCKET_ERROR())) return;
+    for (int i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i]) evconnlistener_disable(s->listeners[i]);
+    struct timeval tv = {0, LISTEN_BACKOFF_MS * 1000};
+    evtimer_add(s->accept_resume, &tv);
 }
 
 /* Creates and binds (without listening) the socket of listen address i: a port that is taken
@@ -851,7 +958,8 @@ server *server_new(node *n, char *err, size_t errlen)
     s->n = n;
     s->audit_flush_ev = event_new(n->base, -1, 0, audit_flush_cb, s);
     s->close_ev = event_new(n->base, -1, 0, close_queue_cb, s);
-    if (!s->audit_flush_ev || !s->close_ev) { snprintf(err, errlen, "out of memory"); server_free(&s); return NULL; }
+    s->accept_resume = evtimer_new(n->base, accept_resume_cb, s);
+    if (!s->audit_flush_ev || !s->close_ev || !s->accept_resume) { snprintf(err, errlen, "out of memory"); server_free(&s); return NULL; }
     uint32_t seed;
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
@@ -940,6 +1048,7 @@ void server_free(server **self_p)
         while (s->by_addr[i]) { addr_count *d = s->by_addr[i]; s->by_addr[i] = d->next; free(d); }
     if (s->audit_flush_ev) event_free(s->audit_flush_ev);
     if (s->close_ev) event_free(s->close_ev);
+    if (s->accept_resume) event_free(s->accept_resume);
     audit_flush();
     explicit_bzero(s->rnd_pool, sizeof s->rnd_pool);
     free(s);

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,12 @@
 #include "proto/clock.h"
 #include "proto/crypto.h"
 #include "proto/errors.h"
+#include "replication/keys.h"
 #include "replication/msg.h"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* a draft option of libzmq 4.3 (stable in Debian's build) */
+#endif
 
 #define SAFETY_POLL_MS 10
 #define REPL_PATH_MAX 512
@@ -39,6 +45,9 @@
  * store's writer (a fast peer would otherwise fill the store's queue, and memory). */
 #define APPLY_BACKLOG_MAX 8192
 #define SYNC_TIMEOUT_MS 5000
+#define PUB_HWM 20000      /* live updates queued per subscriber (about 6 MB) */
+#define ROUTER_SNDHWM 4    /* catch-up replies queued per requesting connection */
+#define ROUTER_RCVHWM 16   /* catch-up requests queued per requesting connection */
 #define MAX_MSG (1 << 20)
 
 /* A snapshot page queued in the store, kept until its commit returns so that its records
@@ -61,6 +70,8 @@ typedef struct peer {
     int64_t behind_since_ms;
     int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
     void *dealer;           /* to its ROUTER (NULL for self) */
+    char pub_ep[300], router_ep[300]; /* its endpoints, for re-dialling */
+    bool redial;            /* a handshake with it failed: dial again (redial_failed_peers) */
     struct event *ev;
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
 } peer;
@@ -97,12 +108,15 @@ struct repl {
     /* ZAP */
     pthread_t zap_thread;
     bool zap_running;
+    void *zap;               /* its REP socket, bound before the thread starts */
+    char pub_key[41], sec_key[41]; /* this node's CURVE pair (Z85), for re-dialling */
+    void *monitor;           /* PAIR: failed handshakes of the SUB and the DEALERs */
     uint8_t allowed_keys[REPL_MAX_PEERS][32];
     int n_allowed;
-    bool curve;
 };
 
 static void drain_all(repl *r);
+static int set_curve_client(void *sock, const char *server_key, const char *pub, const char *sec);
 
 static int64_t now_ms(const repl *r) { return clock_wall_ms() + r->cfg.clock_offset_ms; }
 
@@ -152,29 +166,6 @@ int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *v
     return 0;
 }
 
-int repl_read_key_file(const char *path, char key_z85[41])
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return KMS_EIO;
-    char line[256];
-    int rc = KMS_EINVAL;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
-        if (!*p || *p == '#') continue;
-        uint8_t raw[32];
-        if (strlen(p) == 40 && zmq_z85_decode(raw, p)) {
-            memcpy(key_z85, p, 40);
-            key_z85[40] = 0;
-            rc = 0;
-        }
-        break;
-    }
-    fclose(f);
-    return rc;
-}
-
 /* ---------- ZAP: admit only the peers' CURVE keys ---------- */
 
 static void zap_reply(void *sock, const char *version, zmq_msg_t *reqid, const char *code,
@@ -188,17 +179,12 @@ static void zap_reply(void *sock, const char *version, zmq_msg_t *reqid, const c
     zmq_send(sock, "", 0, 0);
 }
 
+/* The handler's socket is bound by repl_new on the loop thread before any CURVE socket
+ * exists (a failed bind stops the node); this thread only answers on it. */
 static void *zap_main(void *arg)
 {
     repl *r = arg;
-    void *sock = zmq_socket(r->ctx, ZMQ_REP);
-    int linger = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(sock, "inproc://zeromq.zap.01") != 0) {
-        rlog(r, REPL_LOG_ERROR, "replication: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
-        zmq_close(sock);
-        return NULL;
-    }
+    void *sock = r->zap;
     time_t last_log = 0;
     int suppressed = 0;
     for (;;) {
@@ -206,7 +192,9 @@ static void *zap_main(void *arg)
         int nparts = 0, more = 1;
         while (more && nparts < 7) {
             zmq_msg_init(&part[nparts]);
-            if (zmq_msg_recv(&part[nparts], sock, 0) < 0) {
+            int rc;
+            while ((rc = zmq_msg_recv(&part[nparts], sock, 0)) < 0 && zmq_errno() == EINTR) {}
+            if (rc < 0) {
                 zmq_msg_close(&part[nparts]);
                 for (int i = 0; i < nparts; i++) zmq_msg_close(&part[i]);
                 zmq_close(sock); /* ETERM: the context is shutting down */
@@ -462,6 +450,14 @@ static peer *find_peer(repl *r, const char *id)
     return NULL;
 }
 
+static peer *peer_by_key(repl *r, const char *key_z85)
+{
+    if (!key_z85) return NULL;
+    for (int i = 0; i < r->n_peers; i++)
+        if (!strcmp(r->peers[i].cfg->public_key, key_z85)) return &r->peers[i];
+    return NULL;
+}
+
 static void malformed(repl *r, peer *p, zmq_msg_t *m, const char *what, int rc)
 {
     r->stats.malformed++;
@@ -525,10 +521,16 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
 /* A peer asks for what it lacks: log updates where our log reaches back, else a snapshot. */
 static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
 {
+    /* Who asks is the peer whose key the handshake proved (ZAP's User-Id), not the
+     * node name in the request. */
+    peer *p = peer_by_key(r, zmq_msg_gets(m, "User-Id"));
+    if (!p || p->self) {
+        malformed(r, NULL, m, "catch-up request from an unknown key", KMS_EPROTO);
+        return;
+    }
     repl_sync_req rq;
     int rc = repl_decode_sync_req(zmq_msg_data(m), zmq_msg_size(m), &rq);
-    if (rc < 0) { malformed(r, NULL, m, "catch-up request", rc); return; }
-    peer *p = find_peer(r, rq.node);
+    if (rc < 0) { malformed(r, p, m, "catch-up request", rc); return; }
     repl_sync_rep rp;
     memset(&rp, 0, sizeof rp);
     snprintf(rp.node, sizeof rp.node, "%s", r->cfg.node_id);
@@ -567,18 +569,25 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         rp.done = (uint32_t)got < max;
         memcpy(rp.cursor, cursor, clen);
         rp.cursor_len = (uint8_t)clen;
-        if (p && !rq.snapshot) {
+        if (!rq.snapshot) {
             p->snapshots_served++;
-            rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (its gap is older than our log); sending one", rq.node);
+            rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (its gap is older than our log); sending one", p->cfg->id);
         }
     }
     uint8_t *out = r->buf; /* the engine's encode buffer: free between sends */
     int len = repl_encode_sync_rep(&rp, out, repl_sync_rep_max_len());
     if (len > 0) {
-        zmq_send(r->router, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(r->router, out, (size_t)len, ZMQ_DONTWAIT);
+        /* ROUTER_MANDATORY: EAGAIN when this connection's queue is full (the peer does not
+         * read what it asked for): the reply is dropped, the peer asks again later. */
+        if (zmq_send(r->router, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(r->router, out, (size_t)len, ZMQ_DONTWAIT) < 0) {
+            r->stats.sync_dropped++;
+            rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up reply to %s dropped: %s", p->cfg->id,
+                 zmq_strerror(zmq_errno()));
+            return;
+        }
         r->stats.sync_replies++;
-        if (p) p->syncs_served++;
+        p->syncs_served++;
     }
 }
 
@@ -729,6 +738,49 @@ static void on_safety(evutil_socket_t fd, short what, void *arg)
     maybe_sync(r);
 }
 
+/* libzmq gives up a connection for good when its handshake fails on a protocol error (a
+ * process without CURVE, or speaking something else, bound on a stopped peer's port):
+ * the peer would stay unheard after it came back. A monitor on the SUB reports failed
+ * handshakes; both connections to that peer are then dialled again at the next heartbeat
+ * tick (with that peer's server key set again on the SUB). */
+#define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+static void drain_monitor(repl *r)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, r->monitor, ZMQ_DONTWAIT) < 0) { zmq_msg_close(&ev); return; }
+        zmq_msg_init(&addr);
+        bool two = zmq_msg_more(&ev) && zmq_msg_recv(&addr, r->monitor, ZMQ_DONTWAIT) >= 0;
+        if (two && zmq_msg_size(&ev) >= 2) {
+            char ep[300];
+            snprintf(ep, sizeof ep, "%.*s", (int)zmq_msg_size(&addr), (const char *)zmq_msg_data(&addr));
+            for (int i = 0; i < r->n_peers; i++)
+                if (!strcmp(ep, r->peers[i].pub_ep) || !strcmp(ep, r->peers[i].router_ep)) r->peers[i].redial = true;
+        }
+        zmq_msg_close(&addr);
+        zmq_msg_close(&ev);
+    }
+}
+
+static void redial_failed_peers(repl *r)
+{
+    drain_monitor(r);
+    for (int i = 0; i < r->n_peers; i++) {
+        peer *p = &r->peers[i];
+        if (p->self || !p->redial) continue;
+        p->redial = false;
+        zmq_disconnect(r->sub, p->pub_ep); /* ENOENT when libzmq dropped it already */
+        zmq_disconnect(p->dealer, p->router_ep);
+        if ((set_curve_client(r->sub, p->cfg->public_key, r->pub_key, r->sec_key) != 0 ||
+             zmq_connect(r->sub, p->pub_ep) != 0 || zmq_connect(p->dealer, p->router_ep) != 0))
+            rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: cannot dial peer %s again: %s", p->cfg->id,
+                 zmq_strerror(zmq_errno()));
+    }
+}
+
 static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -746,6 +798,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
             if (r->sync_peer == i) { r->sync_peer = -1; r->snapshot_active = false; }
         }
     }
+    redial_failed_peers(r);
     send_heartbeat(r);
     drain_all(r);
     maybe_sync(r);
@@ -811,7 +864,9 @@ static int set_curve_server(void *sock, const char *sec)
     int one = 1;
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0) return -1;
     if (zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) != 0) return -1;
-    return zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "kmsha", 5);
+    if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "kmsha", 5) != 0) return -1;
+    /* Without it libzmq admits any key when the handler cannot be reached. */
+    return zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one);
 }
 
 static const repl_peer_config *find_peer_config(const repl_config *cfg, const char *id)
@@ -846,52 +901,92 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
     if (!r->buf || !r->batch || !r->records || !r->ctx) { snprintf(err, errlen, "out of memory"); goto fail; }
     store_get_vv(r->store, &r->pending);
 
-    /* Keys. */
+    /* Keys: replication is always CURVE, and only the peers' public keys are admitted. */
     char pub[41] = "", sec[41] = "";
-    r->curve = cfg->peers[0].public_key[0] != 0;
     const repl_peer_config *me = find_peer_config(cfg, cfg->node_id);
-    if (r->curve) {
-        char path[REPL_PATH_MAX + 80];
-        snprintf(path, sizeof path, "%s/%s.key", cfg->key_dir, cfg->node_id);
-        if (repl_read_key_file(path, sec) != 0) {
-            snprintf(err, errlen, "cannot read this node's CURVE secret key from %s (kmsctl keygen writes it)", path);
-            goto fail;
-        }
-        char derived[41];
-        if (zmq_curve_public(derived, sec) != 0 || strcmp(derived, me->public_key) != 0) {
-            snprintf(err, errlen, "the secret key in %s does not match [peer.%s] public_key", path, cfg->node_id);
-            goto fail;
-        }
-        snprintf(pub, sizeof pub, "%s", me->public_key);
-        for (int i = 0; i < cfg->n_peers; i++)
-            if (zmq_z85_decode(r->allowed_keys[r->n_allowed], cfg->peers[i].public_key)) r->n_allowed++;
-        if (pthread_create(&r->zap_thread, NULL, zap_main, r) != 0) { snprintf(err, errlen, "cannot start the ZAP thread"); goto fail; }
-        r->zap_running = true;
-        usleep(20000); /* let the handler bind before sockets need it */
-    } else if (!cfg->loopback) {
-        rlog(r, REPL_LOG_WARN, "replication: CURVE is off and insecure = true: node-to-node traffic is neither "
-                  "authenticated nor encrypted");
-    } else {
-        rlog(r, REPL_LOG_INFO, "replication: CURVE is off (all peers on loopback)");
+    char path[REPL_PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s.key", cfg->key_dir, cfg->node_id);
+    if (!me || !me->public_key[0] || !cfg->key_dir[0]) {
+        snprintf(err, errlen, "replication needs CURVE keys: public_key in every [peer.ID] and this node's "
+                 "secret key in [cluster] key_dir (kmsctl keygen)");
+        goto fail;
     }
+    if (repl_read_key_file(path, sec) != 0) {
+        snprintf(err, errlen, "cannot read this node's CURVE secret key from %s (kmsctl keygen writes it)", path);
+        goto fail;
+    }
+    char derived[41];
+    if (zmq_curve_public(derived, sec) != 0 || strcmp(derived, me->public_key) != 0) {
+        snprintf(err, errlen, "the secret key in %s does not match [peer.%s] public_key", path, cfg->node_id);
+        goto fail;
+    }
+    snprintf(pub, sizeof pub, "%s", me->public_key);
+    memcpy(r->pub_key, pub, sizeof r->pub_key);
+    memcpy(r->sec_key, sec, sizeof r->sec_key);
+    for (int i = 0; i < cfg->n_peers; i++) {
+        if (!zmq_z85_decode(r->allowed_keys[r->n_allowed], cfg->peers[i].public_key)) {
+            snprintf(err, errlen, "[peer.%s] public_key is not a CURVE key", cfg->peers[i].id);
+            goto fail;
+        }
+        r->n_allowed++;
+    }
+    /* The ZAP handler is bound here, before any socket that needs it: libzmq looks for it
+     * when a CURVE handshake starts, and with ZMQ_ZAP_ENFORCE_DOMAIN a missing handler
+     * refuses the peer instead of admitting any key. */
+    int zlinger = 0;
+    r->zap = zmq_socket(r->ctx, ZMQ_REP);
+    if (!r->zap || zmq_setsockopt(r->zap, ZMQ_LINGER, &zlinger, sizeof zlinger) != 0 ||
+        zmq_bind(r->zap, "inproc://zeromq.zap.01") != 0) {
+        snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    /* Signals are the loop thread's business: the handler thread blocks them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int prc = pthread_create(&r->zap_thread, NULL, zap_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
+        snprintf(err, errlen, "cannot start the ZAP thread: %s", strerror(prc));
+        goto fail;
+    }
+    r->zap_running = true;
 
-    int linger = 0, hwm = 200000, one = 1;
+    int linger = 0, one = 1;
     char ep[300];
     r->pub = zmq_socket(r->ctx, ZMQ_PUB);
     r->sub = zmq_socket(r->ctx, ZMQ_SUB);
     r->router = zmq_socket(r->ctx, ZMQ_ROUTER);
     if (!r->pub || !r->sub || !r->router) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
+    /* Queue bounds, per connection (ZeroMQ's high-water marks count messages): live
+     * updates wait for a slow subscriber up to PUB_HWM (then they are dropped and fetched
+     * again by catch-up); a peer that does not read its catch-up replies has at most
+     * ROUTER_SNDHWM of them queued (the next are dropped, see on_sync_request) and at most
+     * ROUTER_RCVHWM requests waiting to be read. */
     void *socks[3] = {r->pub, r->sub, r->router};
+    int sndhwm[3] = {PUB_HWM, PUB_HWM, ROUTER_SNDHWM}, rcvhwm[3] = {PUB_HWM, PUB_HWM, ROUTER_RCVHWM};
     for (int i = 0; i < 3; i++) {
-        zmq_setsockopt(socks[i], ZMQ_IPV6, &one, sizeof one); /* IPv6 peers; IPv4 ones still work */
-        zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger);
-        zmq_setsockopt(socks[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(socks[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (zmq_setsockopt(socks[i], ZMQ_IPV6, &one, sizeof one) != 0 || /* IPv6 peers; IPv4 ones still work */
+            zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+            zmq_setsockopt(socks[i], ZMQ_SNDHWM, &sndhwm[i], sizeof sndhwm[i]) != 0 ||
+            zmq_setsockopt(socks[i], ZMQ_RCVHWM, &rcvhwm[i], sizeof rcvhwm[i]) != 0) {
+            snprintf(err, errlen, "cannot configure ZeroMQ sockets: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
         if (set_liveness(socks[i], cfg) != 0) {
             snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
                      zmq_strerror(zmq_errno()));
             goto fail;
         }
+    }
+    /* The SUB's failed handshakes (redial_failed_peers); a peer's DEALER is dialled again
+     * with its SUB connection. */
+    if (zmq_socket_monitor(r->sub, "inproc://kmsha-repl-monitor", MONITOR_EVENTS) != 0 ||
+        !(r->monitor = zmq_socket(r->ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(r->monitor, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(r->monitor, "inproc://kmsha-repl-monitor") != 0) {
+        snprintf(err, errlen, "cannot monitor the replication sockets: %s", zmq_strerror(zmq_errno()));
+        goto fail;
     }
     int maxmsg = MAX_MSG * 2;
     int64_t maxmsg64 = maxmsg;
@@ -899,7 +994,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
     zmq_setsockopt(r->router, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
     zmq_setsockopt(r->sub, ZMQ_SUBSCRIBE, "", 0);
     zmq_setsockopt(r->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (r->curve && (set_curve_server(r->pub, sec) || set_curve_server(r->router, sec))) {
+    if (set_curve_server(r->pub, sec) || set_curve_server(r->router, sec)) {
         snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
@@ -914,11 +1009,13 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         p->self = !strcmp(p->cfg->id, cfg->node_id);
         p->heard_mono_ms = clock_mono_ms(); /* not heard yet: silent since this start */
         if (p->self) { r->self_index = i; p->alive = true; continue; }
-        if (r->curve && set_curve_client(r->sub, p->cfg->public_key, pub, sec)) {
+        if (set_curve_client(r->sub, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
-        endpoint(p->cfg, 0, ep, sizeof ep);
+        endpoint(p->cfg, 0, p->pub_ep, sizeof p->pub_ep);
+        endpoint(p->cfg, 1, p->router_ep, sizeof p->router_ep);
+        snprintf(ep, sizeof ep, "%s", p->pub_ep);
         if (zmq_connect(r->sub, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
         p->dealer = zmq_socket(r->ctx, ZMQ_DEALER);
         if (!p->dealer) { snprintf(err, errlen, "cannot create ZeroMQ sockets"); goto fail; }
@@ -931,11 +1028,11 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
                      zmq_strerror(zmq_errno()));
             goto fail;
         }
-        if (r->curve && set_curve_client(p->dealer, p->cfg->public_key, pub, sec)) {
+        if (set_curve_client(p->dealer, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
-        endpoint(p->cfg, 1, ep, sizeof ep);
+        snprintf(ep, sizeof ep, "%s", p->router_ep);
         if (zmq_connect(p->dealer, ep) != 0) { snprintf(err, errlen, "replication: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno())); goto fail; }
         if (watch(r, p->dealer, &p->ev) != 0) { snprintf(err, errlen, "cannot watch a ZeroMQ socket"); goto fail; }
     }
@@ -954,7 +1051,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
     send_heartbeat(r);
     rlog(r, REPL_LOG_INFO, "replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s", r->origin,
              r->n_peers - 1, me->host, me->port, me->port + 1,
-             r->curve ? ", CURVE on" : "");
+             ", CURVE on");
     return r;
 fail:
     repl_free(&r);
@@ -973,9 +1070,11 @@ void repl_free(repl **self_p)
         if (r->peers[i].ev) event_free(r->peers[i].ev);
         if (r->peers[i].dealer) zmq_close(r->peers[i].dealer);
     }
+    if (r->monitor) zmq_close(r->monitor);
     if (r->pub) zmq_close(r->pub);
     if (r->sub) zmq_close(r->sub);
     if (r->router) zmq_close(r->router);
+    if (r->zap && !r->zap_running) zmq_close(r->zap); /* else the thread closes it */
     if (r->ctx) {
         zmq_ctx_shutdown(r->ctx);
         if (r->zap_running) pthread_join(r->zap_thread, NULL);
@@ -986,6 +1085,7 @@ void repl_free(repl **self_p)
         free(r->snap_pages);
         r->snap_pages = next;
     }
+    explicit_bzero(r->sec_key, sizeof r->sec_key);
     free(r->buf);
     free(r->batch);
     free(r->records);

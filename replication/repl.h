@@ -2,8 +2,8 @@
  * multi-master). Each node publishes its own updates and heartbeats (carrying its version
  * vector) on a PUB socket, subscribes to every peer, and serves catch-up (from its update
  * log, or a snapshot when the log no longer reaches back) on a ROUTER socket. CURVE
- * encrypts and authenticates every socket when keys are configured; a ZAP handler admits
- * only the peers' public keys. Runs on the node's event loop and never blocks it. */
+ * encrypts and authenticates every socket, always; a ZAP handler admits only the peers'
+ * public keys. Runs on the node's event loop and never blocks it. */
 #ifndef KMSHA_REPL_H
 #define KMSHA_REPL_H
 
@@ -24,7 +24,7 @@ typedef struct repl_peer_config {
     char site[64];
     char host[256];           /* replication address: PUB on port, catch-up on port + 1 */
     uint16_t port;
-    char public_key[REPL_KEY_Z85_LEN + 1]; /* CURVE public key (Z85); "" on every peer = CURVE off */
+    char public_key[REPL_KEY_Z85_LEN + 1]; /* CURVE public key (Z85), required */
 } repl_peer_config;
 
 /* Lines the engine wants logged; REPL_LOG_LIMITED is or-ed in for lines a peer (or an
@@ -34,7 +34,6 @@ enum repl_log_level { REPL_LOG_INFO = 0, REPL_LOG_WARN = 1, REPL_LOG_ERROR = 2, 
 typedef struct repl_config {
     char node_id[64];
     char key_dir[512];           /* this node's CURVE secret key: KEY_DIR/<node_id>.key */
-    bool loopback;               /* every peer is on loopback (CURVE off is then expected) */
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
     uint32_t sync_batch;         /* updates or records per catch-up reply, <= REPL_BATCH_MAX */
@@ -93,7 +92,8 @@ double repl_peer_silent_ms(const repl *r, const char *id);
 typedef struct repl_stats {
     uint64_t published, applied, duplicates, gaps, sync_requests, sync_replies,
         snapshot_records, malformed, refused_keys,
-        future_refused;   /* records refused: last seen beyond future_tolerance_ms */
+        future_refused,   /* records refused: last seen beyond future_tolerance_ms */
+        sync_dropped;     /* catch-up replies dropped: the requester's queue was full */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
 
@@ -102,8 +102,5 @@ void repl_get_stats(const repl *r, repl_stats *out);
  * one, so its new sequence numbers never collide with those peers already have. */
 int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
                     char *origin, size_t cap);
-
-/* Decodes a Z85 CURVE key file written by kmsctl keygen (public or secret, 40 chars). */
-int repl_read_key_file(const char *path, char key_z85[41]);
 
 #endif

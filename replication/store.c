@@ -1709,3 +1709,17 @@ void store_log_stats(store *self, uint64_t *entries, int64_t *oldest_ms)
     if (entries) *entries = n;
     if (oldest_ms) *oldest_ms = oldest;
 }
+
+uint64_t store_log_bytes(store *self)
+{
+    uint64_t bytes = 0;
+    MDB_txn *txn;
+    if (self && txn_begin_locked(self, MDB_RDONLY, &txn) == 0) {
+        MDB_stat st;
+        if (mdb_stat(txn, self->dbi_log, &st) == 0)
+            bytes = (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+        mdb_txn_abort(txn);
+        txn_unlock(self);
+    }
+    return bytes;
+}

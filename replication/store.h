@@ -299,4 +299,7 @@ int store_log_prune_async(store *self, int64_t before_ms, store_done_fn done, vo
  * oldest); either pointer may be NULL; on a store error both are 0. */
 void store_log_stats(store *self, uint64_t *entries, int64_t *oldest_ms);
 
+/* Bytes of the pages the update log takes in the store (0 on a store error). */
+uint64_t store_log_bytes(store *self);
+
 #endif

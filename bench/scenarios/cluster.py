@@ -28,7 +28,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("KMSHA_BUILD", os.path.join(ROOT, "build"))
-KMSD, KMSBENCH, KMSSEED = (os.path.join(BUILD, b) for b in ("kmsd", "kmsbench", "kmsseed"))
+KMSD, KMSBENCH, KMSSEED, KMSCTL = (os.path.join(BUILD, b) for b in ("kmsd", "kmsbench", "kmsseed", "kmsctl"))
 BOUNDS_MS = [0.25, 0.5, 1, 2, 3, 5, 10, 25, 50, 100, 250, 500, 1000, float("inf")]
 
 
@@ -48,11 +48,18 @@ class Cluster:
         self.admin = [port() for _ in ids]
         self.repl = [port() // 2 * 2 for _ in ids]
         self.path = os.path.join(work, "cluster.ini")
-        text = ("[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\n"
-                "[limits]\nmax_connections_per_address = 100000\nmax_connections = 100000\n")
+        keys = os.path.join(work, "keys")
+        os.makedirs(keys, exist_ok=True)
+        pubs = {}
+        for nid in ids:  # replication is always CURVE-authenticated
+            out = subprocess.run([KMSCTL, "keygen", "--force", "--dir", keys, nid], check=True,
+                                 capture_output=True, text=True).stdout
+            pubs[nid] = out.split("public_key = ")[1].strip()
+        text = ("[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nkey_dir = %s\n"
+                "[limits]\nmax_connections_per_address = 100000\nmax_connections = 100000\n" % keys)
         for i, nid in enumerate(ids):
-            text += "[peer.%s]\nkms = %s:%d\nadmin = %s:%d\nreplication = %s:%d\n" % (
-                nid, hosts[i], self.kms, hosts[i], self.admin[i], hosts[i], self.repl[i])
+            text += "[peer.%s]\nkms = %s:%d\nadmin = %s:%d\nreplication = %s:%d\npublic_key = %s\n" % (
+                nid, hosts[i], self.kms, hosts[i], self.admin[i], hosts[i], self.repl[i], pubs[nid])
         open(self.path, "w").write(text)
         self.procs = {}
 

@@ -1,12 +1,45 @@
 /* ctladmin.c: see ctladmin.h. */
 #include "ops/kmsctl/ctladmin.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "node/config.h"
 #include "ops/kmsctl/ctlnode.h"
+#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
+
+static const char *token_file;
+
+void ctladmin_set_token_file(const char *path) { token_file = path; }
+
+/* Reads the token once; "" when no file is found (the node then says what it needs). */
+const char *ctladmin_token(void)
+{
+    static char tok[256];
+    static bool loaded;
+    if (loaded) return tok;
+    loaded = true;
+    const char *env = getenv("KMSHA_ADMIN_TOKEN_FILE");
+    const char *candidates[] = {token_file, env && env[0] ? env : NULL, ctlnode_token_file(),
+                                "/etc/kmsha/admin.token", "./var/admin.token"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (!candidates[i]) continue;
+        FILE *f = fopen(candidates[i], "r");
+        if (!f) {
+            if (i < 3) fprintf(stderr, "kmsctl: admin token file %s: %s\n", candidates[i], strerror(errno));
+            if (i < 3) break; /* named explicitly: no guessing past it */
+            continue;
+        }
+        if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = 0;
+        fclose(f);
+        break;
+    }
+    return tok;
+}
 
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms)
 {
@@ -18,7 +51,7 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
     int status = 0;
     char *body = NULL, err[256];
     size_t len = 0;
-    if (httpc_request(method, a.host, a.port, path, timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
+    if (httpc_request(method, a.host, a.port, path, ctladmin_token(), timeout_ms, &status, &body, &len, err, sizeof err) != 0) {
         fprintf(stderr, "kmsctl: node at %s is not answering: %s\n", admin, err);
         return NULL;
     }
@@ -28,6 +61,9 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
         const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
         fprintf(stderr, "kmsctl: %s %s%s answered HTTP %d: %.300s\n", method, admin, path, status,
                 msg ? msg : body);
+        if (status == 403 && !ctladmin_token()[0])
+            fprintf(stderr, "kmsctl: no admin token found: give the node's admin_token_file with "
+                            "kmsctl --token-file FILE or KMSHA_ADMIN_TOKEN_FILE\n");
         json_decref(j);
         free(body);
         return NULL;

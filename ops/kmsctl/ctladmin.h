@@ -13,6 +13,15 @@
  * node's "error" text when it sent one), or a body that is not JSON. */
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
 
+/* The admin token sent with every request (Authorization: Bearer): read from this file
+ * (kmsctl --token-file FILE), else from $KMSHA_ADMIN_TOKEN_FILE, else from the node's
+ * admin_token_file of kmsctl --config's cluster file, else from the first of
+ * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
+ * Nodes make it at first start ([node] admin_token_file). */
+void ctladmin_set_token_file(const char *path);
+/* That token ("" when none was found). */
+const char *ctladmin_token(void);
+
 /* GET /status from admin and, with cluster, from every peer that node lists (each node's
  * own view; the node itself is not asked twice). Returns an array of the statuses in the
  * node's peer order (just the one node's without cluster or without peers), or NULL when

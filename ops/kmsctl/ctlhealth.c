@@ -274,7 +274,7 @@ static json_t *quiet_get(const char *admin, const char *path, int timeout_ms, in
     char *body = NULL, err[256];
     size_t len = 0;
     if (t0) *t0 = wall_ms();
-    int rc = httpc_request("GET", a.host, a.port, path, timeout_ms, &status, &body, &len, err, sizeof err);
+    int rc = httpc_request("GET", a.host, a.port, path, ctladmin_token(), timeout_ms, &status, &body, &len, err, sizeof err);
     if (t1) *t1 = wall_ms();
     if (rc != 0) {
         snprintf(why, whylen, "not answering at %s: %s", admin, err);

@@ -61,6 +61,16 @@ static const kmsd_config *load(void)
     return cfg;
 }
 
+const char *ctlnode_token_file(void)
+{
+    static char path[CONFIG_PATH_MAX + 16];
+    const kmsd_config *c = load();
+    if (!c) return NULL;
+    if (c->admin_token_file[0]) snprintf(path, sizeof path, "%s", c->admin_token_file);
+    else snprintf(path, sizeof path, "%s/admin.token", c->data_dir);
+    return path;
+}
+
 static const char *format_addr(const config_addr *a)
 {
     snprintf(admin_text, sizeof admin_text, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,

@@ -23,4 +23,8 @@ const char *ctlnode_admin(void);
  * cluster file or when it has no [peer.ID] sections. */
 json_t *ctlnode_peers(void);
 
+/* With a cluster file: the node's admin token file ([node] admin_token_file, else
+ * DATA_DIR/admin.token); NULL without one. */
+const char *ctlnode_token_file(void);
+
 #endif

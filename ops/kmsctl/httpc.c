@@ -26,7 +26,7 @@ static int wait_fd(int fd, short ev, long long deadline)
 }
 
 int httpc_request(const char *method, const char *host, uint16_t port, const char *path,
-                  int timeout_ms, int *status, char **body, size_t *len, char *err,
+                  const char *bearer_token, int timeout_ms, int *status, char **body, size_t *len, char *err,
                   size_t errlen)
 {
     *body = NULL;
@@ -63,9 +63,11 @@ int httpc_request(const char *method, const char *host, uint16_t port, const cha
         close(fd);
         return KMS_EIO;
     }
-    char req[1024];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                     method, path, host);
+    char req[1536], auth[300] = "";
+    if (bearer_token && bearer_token[0]) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", bearer_token);
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: %s%s%s:%u\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     method, path, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, auth);
+    if (n < 0 || (size_t)n >= sizeof req) { snprintf(err, errlen, "request too long"); close(fd); return KMS_EINVAL; }
     for (int off = 0; off < n;) {
         if ((rc = wait_fd(fd, POLLOUT, deadline)) < 0) { snprintf(err, errlen, "sending to %s:%u timed out", host, port); close(fd); return rc; }
         ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);

@@ -31,6 +31,7 @@
 #include "proto/errors.h"
 #include "proto/guid.h"
 #include "proto/products.h"
+#include "replication/keys.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -544,22 +545,6 @@ static const char keygen_usage[] =
     "  DIR defaults to the current directory and is made (mode 0700) when missing; existing\n"
     "  files are kept unless --force.\n";
 
-static int write_key_file(const char *path, const char *text, mode_t mode, bool force)
-{
-    int flags = O_WRONLY | O_CREAT | O_TRUNC | (force ? 0 : O_EXCL);
-    int fd = open(path, flags, mode);
-    if (fd < 0) {
-        fprintf(stderr, "kmsctl: %s: %s%s\n", path, strerror(errno),
-                errno == EEXIST ? " (use --force to replace it)" : "");
-        return -1;
-    }
-    size_t n = strlen(text);
-    bool ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
-    if (close(fd) != 0) ok = false;
-    if (!ok) fprintf(stderr, "kmsctl: %s: %s\n", path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
 static int cmd_keygen(int argc, char **argv)
 {
     const char *dir = ".", *name = NULL;
@@ -580,20 +565,13 @@ static int cmd_keygen(int argc, char **argv)
             ctlargs_usage_error("keygen: '%s' is not a node id (A-Z a-z 0-9 . _ -)", name);
             return EXIT_USAGE;
         }
-    char pub[41], sec[41];
-    if (zmq_curve_keypair(pub, sec) != 0) {
-        fprintf(stderr, "kmsctl: cannot make a CURVE key pair: %s\n", zmq_strerror(zmq_errno()));
-        return EXIT_FAIL;
-    }
-    char path[4096], text[256];
     if (mkdir(dir, 0700) == 0) fprintf(stderr, "kmsctl: made directory %s\n", dir);
     else if (errno != EEXIST) { fprintf(stderr, "kmsctl: %s: %s\n", dir, strerror(errno)); return EXIT_FAIL; }
-    snprintf(path, sizeof path, "%s/%s.key", dir, name);
-    snprintf(text, sizeof text, "# kmsha CURVE secret key of node %s: keep it on that node only\n%s\n", name, sec);
-    if (write_key_file(path, text, 0600, force) != 0) return EXIT_FAIL;
-    snprintf(path, sizeof path, "%s/%s.pub", dir, name);
-    snprintf(text, sizeof text, "# kmsha CURVE public key of node %s\n%s\n", name, pub);
-    if (write_key_file(path, text, 0644, force) != 0) return EXIT_FAIL;
+    char pub[41], err[4200];
+    if (repl_keygen(dir, name, force, pub, err, sizeof err) != 0) {
+        fprintf(stderr, "kmsctl: %s\n", err);
+        return EXIT_FAIL;
+    }
     printf("# [peer.%s]\npublic_key = %s\n", name, pub);
     fprintf(stderr, "kmsctl: wrote %s/%s.key (secret) and %s/%s.pub\n", dir, name, dir, name);
     return 0;
@@ -817,13 +795,16 @@ static const command commands[] = {
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: kmsctl [--config FILE [--node-id ID]] COMMAND [options]\n\ncommands:\n", f);
+    fputs("usage: kmsctl [--config FILE [--node-id ID]] [--token-file FILE] COMMAND [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
           "'kmsctl help COMMAND' is the same; 'kmsctl --version' prints the version.\n"
           "--config FILE (or KMSHA_CONFIG): ask the node the cluster file names, --node-id ID\n"
           "(or KMSHA_NODE_ID) when it names several; a command's --admin wins over both.\n"
+          "--token-file FILE: the node's admin token ([node] admin_token_file), which clients, dns,\n"
+          "drain and undrain need; else $KMSHA_ADMIN_TOKEN_FILE, /etc/kmsha/admin.token or\n"
+          "./var/admin.token (kmsd --local-cluster's).\n"
           "Exit status: 0 success, 1 failure, 2 bad usage.\n", f);
 }
 
@@ -853,10 +834,27 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/* Takes "--token-file FILE" (or --token-file=FILE) off the front of argv (argv[0] stays). */
+static void take_token_file(int *argc, char ***argv)
+{
+    char **v = *argv;
+    while (*argc >= 3 && (!strcmp(v[1], "--token-file") || !strncmp(v[1], "--token-file=", 13))) {
+        int used = v[1][12] == '=' ? 1 : 2;
+        ctladmin_set_token_file(used == 1 ? v[1] + 13 : v[2]);
+        v[used] = v[0];
+        v += used;
+        *argc -= used;
+    }
+    *argv = v;
+}
+
 int main(int argc, char **argv)
 {
     i18n_init();
+    /* --token-file FILE before the command, before or after --config / --node-id */
+    take_token_file(&argc, &argv);
     if (ctlnode_options(&argc, &argv) != 0) return EXIT_USAGE;
+    take_token_file(&argc, &argv);
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;

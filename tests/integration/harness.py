@@ -93,6 +93,10 @@ class Node:
     def write_config(self):
         with open(self.config_path, "w") as f:
             f.write(self.config)
+            # every node of a test shares one admin token file (kmsctl finds it by
+            # KMSHA_ADMIN_TOKEN_FILE, set by NodeTestCase)
+            if "admin_token_file" not in self.config:
+                f.write("\n[node]\nadmin_token_file = %s\n" % os.path.join(self.workdir, "admin.token"))
 
     @property
     def addr(self):
@@ -131,20 +135,31 @@ class Node:
         raise AssertionError("kmsd %s not ready after %ss:\n%s" % (self.node_id, timeout, self.read_log()))
 
     def http(self, path, timeout=5):
+        """GET path on the admin address, with the admin token when the test has one."""
+        token = ""
+        tf = os.environ.get("KMSHA_ADMIN_TOKEN_FILE")
+        if tf and os.path.exists(tf):
+            with open(tf) as f:
+                token = f.read().strip()
         if self.wrapper:  # the node lives in a network namespace: ask from inside it
             p = subprocess.run(self.wrapper + ["python3", "-c",
                                "import sys,urllib.request,urllib.error\n"
-                               "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=%d); print(r.status); sys.stdout.write(r.read().decode())\n"
+                               "q=urllib.request.Request(sys.argv[1])\n"
+                               "if sys.argv[2]: q.add_header('Authorization','Bearer '+sys.argv[2])\n"
+                               "try:\n r=urllib.request.urlopen(q,timeout=%d); print(r.status); sys.stdout.write(r.read().decode())\n"
                                "except urllib.error.HTTPError as e:\n print(e.code); sys.stdout.write(e.read().decode())\n" % timeout,
-                               "http://%s:%d%s" % (self.host, self.admin_port, path)],
+                               "http://%s:%d%s" % (self.host, self.admin_port, path), token],
                                capture_output=True, text=True, timeout=timeout + 5)
             if p.returncode != 0:
                 raise OSError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "http failed")
             code, _, body = p.stdout.partition("\n")
             return int(code), body
         url = "http://%s:%d%s" % (self.host, self.admin_port, path)
+        q = urllib.request.Request(url)
+        if token:
+            q.add_header("Authorization", "Bearer " + token)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
+            with urllib.request.urlopen(q, timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -284,6 +299,8 @@ class NodeTestCase(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="kmsha-it-")
         self.nodes = []
+        # The admin token the nodes of this test make at first start (see Node.write_config).
+        os.environ["KMSHA_ADMIN_TOKEN_FILE"] = os.path.join(self.workdir, "admin.token")
 
     def tearDown(self):
         """Stops every node with SIGTERM and fails the test when one of them exited in a way
@@ -419,10 +436,21 @@ def main():
 REPLPOKE = os.path.join(BUILD, "tests", "replpoke")
 
 
+def sanitized_build():
+    """True for an ASan/UBSan build (its allocator keeps freed memory in quarantine, so
+    resident-memory figures run higher)."""
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            return "KMSHA_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
 class Cluster:
     """N kmsd nodes on 127.0.0.1, 127.0.0.2, ... reading one cluster file, as in production."""
 
-    def __init__(self, case, n=3, cluster_config="", peer_extra=None, keys=False, ids=None):
+    def __init__(self, case, n=3, cluster_config="", peer_extra=None, ids=None, keys=True):
+        # keys: always (replication is always CURVE-authenticated); kept for callers that say so
         self.case = case
         self.ids = ids or ["kms%d" % (i + 1) for i in range(n)]
         self.hosts = ["127.0.0.%d" % (i + 1) for i in range(len(self.ids))]
@@ -432,22 +460,21 @@ class Cluster:
         self.path = os.path.join(case.workdir, "cluster.ini")
         self.key_dir = os.path.join(case.workdir, "keys")
         self.pubkeys = {}
-        if keys:
-            os.makedirs(self.key_dir, exist_ok=True)
-            for nid in self.ids:
-                rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
-                assert rc == 0, err
-                self.pubkeys[nid] = out.split("public_key = ")[1].strip()
-        text = "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nalone_after_ms = 2000\n"
-        if keys:
-            text += "key_dir = %s\n" % self.key_dir
+        # Replication is always CURVE-authenticated: every cluster gets its key pairs.
+        os.makedirs(self.key_dir, exist_ok=True)
+        for nid in self.ids:
+            rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
+            assert rc == 0, err
+            self.pubkeys[nid] = out.split("public_key = ")[1].strip()
+        text = "[node]\nadmin_token_file = %s\n" % os.path.join(case.workdir, "admin.token")
+        text += "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nalone_after_ms = 2000\n"
+        text += "key_dir = %s\n" % self.key_dir
         text += cluster_config
         for i, nid in enumerate(self.ids):
             text += "\n[peer.%s]\nkms = %s:%d\nadmin = %s:%d\nreplication = %s:%d\nsite = %s\n" % (
                 nid, self.hosts[i], self.kms_port, self.hosts[i], self.admin_ports[i], self.hosts[i],
                 self.repl_ports[i], "site%d" % (i % 2 + 1))
-            if keys:
-                text += "public_key = %s\n" % self.pubkeys[nid]
+            text += "public_key = %s\n" % self.pubkeys[nid]
             if peer_extra and nid in peer_extra:
                 text += peer_extra[nid]
         with open(self.path, "w") as f:
@@ -459,6 +486,9 @@ class Cluster:
             node.config_path = self.path  # the shared cluster file
             case.nodes.append(node)
             self.nodes.append(node)
+
+    def key_file(self, nid, secret=True):
+        return os.path.join(self.key_dir, "%s.%s" % (nid, "key" if secret else "pub"))
 
     def start(self, which=None):
         for n in (self.nodes if which is None else which):

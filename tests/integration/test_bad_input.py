@@ -18,7 +18,7 @@ def header(ptype, frag_length, call_id=2, flags=3, vers=5, drep=0x10, minor=0):
 class BadInputTests(NodeTestCase):
     def setUp(self):
         super().setUp()
-        self.n = self.node(config="[limits]\nidle_timeout = 2\n").start()
+        self.n = self.node(config="[limits]\nidle_timeout = 2\npdu_timeout = 2\n").start()
         self.k = 0
 
     def connect(self):
@@ -76,19 +76,27 @@ class BadInputTests(NodeTestCase):
         self.assert_closed(header(2, 24) + bytes(8), "unexpected PDU type")
 
     def test_truncated_pdu_then_silence(self):
-        # Half a bind, then nothing: closed after idle_timeout; others unaffected.
+        # Half a bind, then nothing: closed after pdu_timeout; others unaffected.
         s = self.connect()
         s.sendall(bind_ndr32_pdu()[:40])
         self.others_still_served()
         self.assertTrue(closed_by_peer(s))
         s.close()
 
-    def test_silent_client_is_closed_after_idle_timeout(self):
+    def test_silent_client_is_closed_after_pdu_timeout(self):
+        # Nothing at all after connecting: the first PDU has pdu_timeout to come.
         s = self.connect()
         self.others_still_served()
         t0 = time.monotonic()
         self.assertTrue(closed_by_peer(s))
         self.assertGreater(time.monotonic() - t0, 0.5)  # a lower bound: load only delays the close
+        self.assertEqual(self.n.status()["connections"]["refused"]["pdu_timeout"], 1)
+
+    def test_client_silent_after_a_pdu_is_closed_after_idle_timeout(self):
+        s = self.connect()
+        s.sendall(bind_ndr32_pdu())
+        self.assertEqual(recv_pdu(s)[2], 12)
+        self.assertTrue(closed_by_peer(s))
         self.assertEqual(self.n.status()["connections"]["refused"]["idle_timeout"], 1)
 
     def test_request_before_bind_gets_fault(self):
@@ -162,18 +170,25 @@ class LimitTests(NodeTestCase):
         self.assertTrue(closed_by_peer(third), "third connection from one address not refused")
         # Another address is still served while the hog holds its two.
         self.assertEqual(activate(n, "--cmid", cmid(1))["count"], 1)
-        # The total limit: 2 (hog) + 2 more fill it; a fifth is refused.
+        # The total limit: 2 (hog) + 2 more fill it; a fifth closes the oldest connection
+        # that has not sent a complete PDU (a hog's) to make room ...
         more = [from_addr("127.0.0.10"), from_addr("127.0.0.11")]
         wait_until("the node holds four connections", lambda: n.status()["connections"]["open"] == 4)
         fifth = from_addr("127.0.0.12")
-        self.assertTrue(closed_by_peer(fifth))
-        for s in hog + more + [third, fifth]:
+        self.assertTrue(closed_by_peer(hog[0]))
+        # ... and once all four are clients that have bound, a sixth is refused.
+        for s in [hog[1]] + more + [fifth]:
+            s.sendall(bind_ndr32_pdu())
+            self.assertEqual(recv_pdu(s)[2], 12)
+        sixth = from_addr("127.0.0.13")
+        self.assertTrue(closed_by_peer(sixth))
+        for s in hog + more + [third, fifth, sixth]:
             s.close()
         wait_until("the node has closed them", lambda: n.status()["connections"]["open"] == 0)
         self.assertEqual(activate(n, "--cmid", cmid(2))["count"], 2)
         refused = n.status()["connections"]["refused"]
         self.assertEqual(refused["per_address"], 1)
-        self.assertEqual(refused["max_connections"], 1)
+        self.assertEqual(refused["max_connections"], 2)
         self.assertIn("max_connections_per_address reached", n.read_log())
 
 

@@ -113,17 +113,20 @@ class ClusterTests(NodeTestCase):
         c.wait_converged(21, records=21)
 
     def test_malformed_replication_messages_are_dropped(self):
-        # kms3 is played by replpoke: it publishes garbage where kms1 and kms2 subscribe.
+        # kms3 is played by replpoke, with kms3's key (a peer gone bad): it publishes
+        # garbage where kms1 and kms2 subscribe.
         c = Cluster(self)
         c.start(c.nodes[:2])
         evil_pub = "tcp://%s:%d" % (c.hosts[2], c.repl_ports[2])
         frames = ["00", "4b52", "4b520201", "4b5201ff", "4b520101" + "05" + "6b6d7333" + "00" * 3,
                   "4b520102" + "ff" * 40, "deadbeef" * 100]
-        p = subprocess.run([REPLPOKE, "pub", evil_pub, "1500"] + frames, capture_output=True, text=True, timeout=20)
+        p = subprocess.run([REPLPOKE, "--key", c.key_file("kms3"), "pub", evil_pub, "1500"] + frames,
+                           capture_output=True, text=True, timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr)
         # And straight at kms1's catch-up socket.
         router = "tcp://%s:%d" % (c.hosts[0], c.repl_ports[0] + 1)
-        p = subprocess.run([REPLPOKE, "dealer", router, "500", "4b520103ffff", "-", "00" * 64],
+        p = subprocess.run([REPLPOKE, "--key", c.key_file("kms3"), "--server-key", c.pubkeys["kms1"], "dealer",
+                            router, "500", "4b520103ffff", "-", "00" * 64],
                            capture_output=True, text=True, timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr)
         for n in c.nodes[:2]:
@@ -194,7 +197,7 @@ class ReloadTests(NodeTestCase):
 
 class CurveTests(NodeTestCase):
     def test_curve_cluster_works_and_refuses_unknown_keys(self):
-        c = Cluster(self, keys=True).start(None)
+        c = Cluster(self).start(None)
         self.spread = ClusterTests.spread.__get__(self)
         self.spread(c, 1, 9)
         c.wait_converged(9)
@@ -261,25 +264,20 @@ class CurveTests(NodeTestCase):
         x.start()
         c.wait_converged(11, records=11)
 
-    def test_off_loopback_without_keys_refuses_to_start(self):
+    def test_no_keys_or_insecure_refuses_to_start(self):
+        # Replication is always authenticated, on loopback too: no keys, no cluster.
         path = os.path.join(self.workdir, "open.ini")
         with open(path, "w") as f:
-            f.write("[peer.a]\nreplication = 192.0.2.10:7001\n[peer.b]\nreplication = 192.0.2.11:7001\n")
-        p = subprocess.run([KMSD, "--check-config", path,
-                            ], capture_output=True, text=True)
-        # --check-config validates with the default node id (kms1), which is not a peer here.
+            f.write("[node]\nid = a\n[peer.a]\nreplication = 127.0.0.1:7001\n[peer.b]\nreplication = 127.0.0.2:7001\n")
+        p = subprocess.run([KMSD, "--check-config", path], capture_output=True, text=True)
         self.assertEqual(p.returncode, 1)
-        with open(path, "w") as f:
-            f.write("[node]\nid = a\n[peer.a]\nreplication = 192.0.2.10:7001\n[peer.b]\nreplication = 192.0.2.11:7001\n")
-        p = subprocess.run([KMSD, "--check-config", path],
-                           capture_output=True, text=True)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("insecure", p.stderr)
+        self.assertIn("[peer.a] public_key: missing", p.stderr)
+        # The old escape hatch is gone, and says so.
         with open(path, "a") as f:
             f.write("[cluster]\ninsecure = true\n")
-        p = subprocess.run([KMSD, "--check-config", path],
-                           capture_output=True, text=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([KMSD, "--check-config", path], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("insecure: removed", p.stderr)
 
 
 if __name__ == "__main__":

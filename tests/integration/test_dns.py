@@ -271,9 +271,16 @@ class DnsTests(NodeTestCase):
         wait_for("kms2 back after undrain", lambda: all(named.srv(z) == want[z] for z in ZONES))
         rc, out, err = kmsctl("dns", "check", "--admin", admin1)
         self.assertEqual(rc, 0, out + err)
-        # POST reaches only /drain and /undrain.
+        # POST needs the admin token, and reaches only /drain and /undrain.
         self.assertEqual(c.nodes[0].http("/drain")[0], 405)
         req = urllib.request.Request("http://%s/status" % admin1, data=b"", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        self.assertEqual(e.exception.code, 403)
+        req = urllib.request.Request("http://%s/status" % admin1, data=b"", method="POST",
+                                     headers={"Content-Type": "application/json"})  # urllib's default: a form's
+        with open(os.environ["KMSHA_ADMIN_TOKEN_FILE"]) as f:
+            req.add_header("Authorization", "Bearer " + f.read().strip())
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
@@ -461,8 +468,12 @@ class DnsTests(NodeTestCase):
             update("delete")
 
         # A new node can be told in the cluster file: [peer.ID] drained = true.
-        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
-                      "replication = 127.0.0.1:%d\ndrained = true\n" % (free_port(), free_port(span=2))
+        keys = os.path.join(self.workdir, "keys")  # replication is always CURVE: a key pair
+        rc, out, err = kmsctl("keygen", "--dir", keys, "kmsd2")
+        self.assertEqual(rc, 0, err)
+        m = self.node(node_id="kmsd2", config="[cluster]\nalone_after_ms = 0\nkey_dir = %s\n[peer.kmsd2]\nkms = 127.0.0.1:%d\n"
+                      "replication = 127.0.0.1:%d\ndrained = true\n%s\n" % (keys, free_port(), free_port(span=2),
+                                                                           out.splitlines()[-1])
                       + dns_section(named, zones="kms.test"))
         m.start()
         wait_for("drained by the file", lambda: m.status()["dns"]["state"] == "withdrawn (drained)")

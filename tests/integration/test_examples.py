@@ -93,8 +93,9 @@ class ExampleTests(unittest.TestCase):
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "c.ini")
-            peers = ("[peer.a]\nkms = 127.0.0.1:21688\nadmin = 127.0.0.1:28688\nreplication = 127.0.0.1:27001\n"
-                     "[peer.b]\nkms = 127.0.0.2:21688\nreplication = 127.0.0.2:27001\n")
+            peers = ("[cluster]\nkey_dir = /k\n"  # replication is always CURVE: keys (checked, not read)
+                     "[peer.a]\nkms = 127.0.0.1:21688\nadmin = 127.0.0.1:28688\nreplication = 127.0.0.1:27001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n"
+                     "[peer.b]\nkms = 127.0.0.2:21688\nreplication = 127.0.0.2:27001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n")
             with open(path, "w") as f:
                 f.write(peers)
             rc, out = check(path, "a")

@@ -12,7 +12,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSD, check_process_output, kmsctl, main  # noqa: E402
+from harness import KMSCTL, KMSD, check_process_output, kmsctl, main  # noqa: E402
 
 
 def ports_free():
@@ -54,6 +54,23 @@ class LocalClusterTests(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertGreaterEqual(out.count('"count": 3'), 3, out)
             self.assertTrue(all(os.path.isdir(os.path.join(cwd, "var", "kms%d" % i)) for i in (1, 2, 3)))
+            # Its replication is authenticated: key pairs made at first start, secrets 0600.
+            for i in (1, 2, 3):
+                key = os.path.join(cwd, "var", "keys", "kms%d.key" % i)
+                self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+            # kmsctl run where the cluster runs finds its admin token (./var/admin.token).
+            for cmd in ("drain", "undrain"):
+                p = subprocess.run([KMSCTL, cmd, "kms2"], cwd=cwd, capture_output=True, text=True, timeout=30,
+                                   env={k: v for k, v in os.environ.items() if k != "KMSHA_ADMIN_TOKEN_FILE"})
+                self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(os.stat(os.path.join(cwd, "var", "admin.token")).st_mode & 0o777, 0o600)
+            # A stranger's key learns nothing from the catch-up socket.
+            from harness import REPLPOKE
+            with open(os.path.join(cwd, "var", "keys", "kms1.pub")) as f:
+                pub = [l for l in f.read().splitlines() if not l.startswith("#")][0]
+            p = subprocess.run([REPLPOKE, "--server-key", pub, "dealer", "tcp://127.0.0.1:7002", "1000",
+                                "4b5201030000"], capture_output=True, text=True, timeout=20)
+            self.assertEqual((p.returncode, p.stdout), (3, ""), p.stderr)  # 3: no handshake
         finally:
             for p in procs:
                 if p.poll() is None:

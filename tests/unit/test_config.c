@@ -287,7 +287,8 @@ static void test_reference(void)
     char *text;
     int n = read_reference(rows, 128, &text);
     static const char *keys[] = {
-        "id", "listen", "data_dir", "admin", "log_level", "log_format", "audit_log",
+        "id", "listen", "data_dir", "admin", "log_level", "log_format", "audit_log", "admin_token_file",
+        "admin_hosts",
         "activation_interval", "renewal_interval", "client_lifetime_days", "count_cap",
         "max_clock_skew", "ndr64", "btfn", "verify_v4_mac", "allow_products",
         "epid_windows", "epid_office2010", "epid_office2013", "epid_office2016",
@@ -295,10 +296,12 @@ static void test_reference(void)
         "hwid_windows", "hwid_office2010", "hwid_office2013", "hwid_office2016",
         "hwid_office2019", "hwid_office2021", "hwid_office2024", "hwid_winchinagov",
         "max_connections", "max_connections_per_address", "max_pdu_size", "idle_timeout",
-        "connection_timeout", "max_requests_per_connection", "allow_clients",
+        "connection_timeout", "max_requests_per_connection", "pdu_timeout", "ipv6_prefix_len",
+        "admin_max_connections", "admin_request_timeout", "allow_clients",
         "commit_delay_ms", "map_size_mb", "prune_interval",
-        "name", "key_dir", "insecure", "heartbeat_interval_ms", "dead_after_ms",
-        "alone_after_ms", "log_retention_hours", "clock_max_offset_s", "future_tolerance_h", "sync_batch",
+        "name", "key_dir", "heartbeat_interval_ms", "dead_after_ms",
+        "alone_after_ms", "log_retention_hours", "clock_max_offset_s", "future_tolerance_h", "log_max_mb",
+        "sync_batch",
         "server", "zones", "tsig_key_file", "ttl", "refresh_interval", "withdraw_after",
         "remote_priority_offset", "timeout_ms",
         "at_risk_days", "room_pattern", "room_prefix_v4", "room_prefix_v6", "metrics_rooms", "interval"};
@@ -377,7 +380,7 @@ static void test_reference(void)
         CHECK(config_set(&c, rows[r].section, rows[r].key, v, "--t", err, sizeof err) == KMS_ECONFIG);
         CHECKF(strcmp(err, want) == 0, "got '%.200s' want '%.200s'", err, want);
     }
-    CHECK_EQ_INT(ints, 31);
+    CHECK_EQ_INT(ints, 36);
     free(text);
 }
 
@@ -910,10 +913,10 @@ static void test_peer_addr_lists(void)
 {
     kmsd_config c;
     char err[512];
-    const char *ok = "[cluster]\ninsecure = true\n"
+    const char *ok = "[cluster]\nkey_dir = /k\n"
                      "[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1688\nadmin = [2001:db8::1]:8688,10.0.0.1\n"
-                     "replication = [2001:db8::1]:7001\n"
-                     "[peer.b]\nkms = 10.0.0.2\nkms = [2001:db8::2]\nreplication = 10.0.0.2:7001\n";
+                     "replication = [2001:db8::1]:7001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n"
+                     "[peer.b]\nkms = 10.0.0.2\nkms = [2001:db8::2]\nreplication = 10.0.0.2:7001\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\n";
     CHECKF(load_text(&c, ok, err, sizeof err) == 0, "%s", err);
     CHECK_EQ_INT(c.n_peers, 2);
     const config_peer *a = config_find_peer(&c, "a"), *b = config_find_peer(&c, "b");
@@ -945,21 +948,21 @@ static void test_peer_addr_lists(void)
     /* DNS publishing: one SRV port per node, and a derived target needs address literals. */
     char text[1024];
     const char *dns = "[dns]\nserver = 127.0.0.1:53\nzones = kms.test\ntsig_key_file = /k\n";
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1:1688, [2001:db8::1]:1689\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = 10.0.0.1:1688, [2001:db8::1]:1689\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");
     CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
     CHECKF(strstr(err, "[peer.a] kms: 10.0.0.1 takes port 1688, 2001:db8::1 port 1689: the SRV record has one port") == err,
            "%s", err);
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = kms-a.example.edu, [2001:db8::1]\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = kms-a.example.edu, [2001:db8::1]\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");
     CHECK(config_validate(&c, err, sizeof err) == KMS_ECONFIG);
     CHECKF(strstr(err, "[peer.a] target: needed for DNS publishing, since kms lists a host name (kms-a.example.edu)") == err,
            "%s", err);
-    snprintf(text, sizeof text, "%s[cluster]\ninsecure = true\n[peer.a]\nkms = 10.0.0.1, [::]\n"
+    snprintf(text, sizeof text, "%s[cluster]\nkey_dir = /k\n[peer.a]\npublic_key = rq:rM>}U?@Lns47E1.kR.o@n.FcmmsL/@{H8]yf7\nkms = 10.0.0.1, [::]\n"
              "replication = 10.0.0.1:7001\n", dns);
     CHECK(load_text(&c, text, err, sizeof err) == 0);
     snprintf(c.node_id, sizeof c.node_id, "a");

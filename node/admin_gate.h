@@ -1,0 +1,52 @@
+/* admin_gate.h: who may reach the admin HTTP interface, and for how long. The gate owns
+ * the admin listening socket and puts every request through the same checks before its
+ * handler runs:
+ *  - at most [limits] admin_max_connections connections; a connection has
+ *    admin_request_timeout seconds to deliver a complete request (head and body), from
+ *    its start or from the previous answer, or it is closed;
+ *  - the Host header must name the admin address (its address as configured, localhost
+ *    for a loopback address, a name of [node] admin_hosts): DNS rebinding reads nothing;
+ *  - an ADMIN_TOKEN route, and every request that is not GET or HEAD, needs the admin
+ *    token (Authorization: Bearer TOKEN; the file [node] admin_token_file, mode 0600,
+ *    made at first start), an Origin (if any) that is the admin address itself, and no
+ *    HTML form content type.
+ * Every endpoint is registered with admin_gate_route: there is no other way in. */
+#ifndef KMSHA_ADMIN_GATE_H
+#define KMSHA_ADMIN_GATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "node/node.h"
+
+struct evhttp;
+struct evhttp_request;
+typedef struct admin_gate admin_gate;
+
+typedef enum admin_access {
+    ADMIN_OPEN,  /* monitoring: /metrics, /healthz, /status, the status page */
+    ADMIN_TOKEN, /* personal data and state changes: the token is required */
+} admin_access;
+
+typedef void (*admin_handler)(struct evhttp_request *req, void *arg);
+
+/* Loads (or makes) the admin token and binds cfg.admin for http. NULL with err on failure. */
+admin_gate *admin_gate_new(node *n, struct evhttp *http, char *err, size_t errlen);
+/* Frees the listener; call after evhttp_free (which closes the connections). */
+void admin_gate_free(admin_gate **self_p);
+void admin_gate_route(admin_gate *g, const char *path, admin_handler cb, void *arg, admin_access access);
+/* The handler of every other path (ADMIN_OPEN). */
+void admin_gate_fallback(admin_gate *g, admin_handler cb, void *arg);
+
+typedef struct admin_gate_stats {
+    uint64_t open;       /* connections open now */
+    uint64_t refused;    /* connections refused at admin_max_connections */
+    uint64_t timed_out;  /* connections closed at admin_request_timeout */
+    uint64_t denied;     /* requests answered 403 / 421 */
+} admin_gate_stats;
+void admin_gate_get_stats(const admin_gate *g, admin_gate_stats *out);
+
+/* Reads the token in path, making it (32 random bytes as hex, mode 0600) when the file
+ * does not exist; a file that others may read is refused. Returns 0 or -1 with err. */
+int admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errlen);
+
+#endif
