@@ -96,6 +96,9 @@ static int collect_rec(void *ctx, const store_record *rec)
     return 0;
 }
 
+/* ISO 8601 in the local zone with its offset ("2026-12-06T17:56:05+09:00"): the table is
+ * read by people, who want their own time, and compared with logs, audit and JSON, which
+ * are UTC; the offset makes both readable. */
 static void local_time(long long ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);
@@ -104,7 +107,11 @@ static void local_time(long long ms, char out[32])
         snprintf(out, 32, "?");
         return;
     }
-    strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    char off[8];
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    strftime(off, sizeof off, "%z", &tm); /* +hhmm */
+    size_t n = strlen(out);
+    if (strlen(off) == 5) snprintf(out + n, 32 - n, "%.3s:%.2s", off, off + 3);
 }
 
 static const char *js(json_t *o, const char *k)
@@ -173,14 +180,14 @@ static void print_clients(json_t *arr, int format, bool more, size_t limit)
         }
     } else {
         if (json_array_size(arr)) {
-            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", "LAST SEEN", "APP", "WORKSTATION",
+            printf("%-25s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", "LAST SEEN", "APP", "WORKSTATION",
                    "ADDRESS", "CMID", "PRODUCT", "STATUS", "RESULT", "NODE");
         }
         json_array_foreach(arr, i, r) {
             char when[32];
             local_time((long long)json_integer_value(json_object_get(r, "last_seen_ms")), when);
             const char *prod = json_is_string(json_object_get(r, "product")) ? js(r, "product") : js(r, "product_group");
-            printf("%-19s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", when, js(r, "application"),
+            printf("%-25s  %-10s  %-20s  %-15s  %-36s  %-22s  %-10s  %-15s  %s\n", when, js(r, "application"),
                    js(r, "workstation"), js(r, "address"), js(r, "cmid"), prod[0] ? prod : "unknown",
                    js(r, "license_status"), js(r, "result")[0] ? js(r, "result") : "-", js(r, "node"));
         }

@@ -7,13 +7,15 @@ import csv
 import io
 import json
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
+from harness import KMSCTL, Cluster, NodeTestCase, activate, cmid, free_port, kmsctl, main  # noqa: E402
 
 
 def clients_json(*args):
@@ -96,6 +98,12 @@ class ClientsTests(NodeTestCase):
         for ws in ["office-00", "office-03", "lab-a-office", "old-office"]:
             self.assertIn(ws, out)
         self.assertIn("6 client records", out)
+        # Times in the table: ISO 8601 with the zone's offset (the machine's zone, as set)
+        for tz, off in [("UTC", "+00:00"), ("Asia/Tokyo", "+09:00")]:
+            p = subprocess.run([KMSCTL, "clients", "--admin", admin, "--workstation", "office"], capture_output=True,
+                               text=True, timeout=30, env=dict(os.environ, TZ=tz), stdin=subprocess.DEVNULL)
+            first = p.stdout.splitlines()[1]
+            self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d" + re.escape(off) + " ")
         rc, out, err = kmsctl("clients", "--admin", admin, "--csv")
         self.assertEqual(rc, 0, err)
         rows = list(csv.DictReader(io.StringIO(out)))
