@@ -1332,11 +1332,20 @@ int store_each(store *self, store_each_fn fn, void *ctx)
     return cause(rc);
 }
 
+/* The cursor store_lmdb_each has open on this thread (store_lmdb_each_cursor). */
+static __thread MDB_cursor *each_cursor;
+
+void *store_lmdb_each_cursor(void)
+{
+    return each_cursor;
+}
+
 int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc) return rc;
+    each_cursor = cur;
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
@@ -1350,6 +1359,7 @@ int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx)
         if (fn(ctx, &rec) != 0) break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
+    each_cursor = NULL;
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }

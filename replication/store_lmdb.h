@@ -12,6 +12,9 @@
 /* Calls fn for every record of the clients database dbi; stops when fn returns non-zero.
  * A record that does not decode stops it with MDB_CORRUPTED (damage, not the end). */
 int store_lmdb_each(MDB_txn *txn, MDB_dbi dbi, store_each_fn fn, void *ctx);
+/* The cursor store_lmdb_each has open on this thread, or NULL: after a fault inside LMDB
+ * (a damaged file) the caller quarantines it with the environment (store_quarantine). */
+void *store_lmdb_each_cursor(void);
 /* Reads the version vector database dbi into out (entries that do not parse are skipped). */
 int store_lmdb_read_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out);
 

@@ -47,18 +47,34 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* The read transaction a guarded read has open: when LMDB faults inside it, the
+ * transaction and its cursor cannot be ended safely and are quarantined with the
+ * environment (kept reachable, never freed). */
+static MDB_txn *guarded_txn;
+
+static void quarantine_after_fault(storefile *self)
+{
+    store_quarantine(self->env);
+    self->env = NULL;
+    if (guarded_txn) store_quarantine(guarded_txn);
+    guarded_txn = NULL;
+    if (store_lmdb_each_cursor()) store_quarantine(store_lmdb_each_cursor());
+}
+
 /* Opens the databases (reads the main DB's pages: guarded by the caller). */
 static int open_handles(void *arg)
 {
     storefile *self = arg;
     MDB_txn *txn;
     int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    guarded_txn = rc == 0 ? txn : NULL;
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "clients", 0, &self->dbi_clients);
         if (rc == 0) self->has_vv = mdb_dbi_open(txn, "vv", 0, &self->dbi_vv) == 0;
         if (rc == 0) rc = mdb_txn_commit(txn); /* keeps the handles */
         else mdb_txn_abort(txn);
     }
+    guarded_txn = NULL;
     return rc;
 }
 
@@ -111,8 +127,7 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
     int rc = store_fault_guarded(open_handles, self);
     if (rc < 0) { /* faulted inside LMDB: the environment is unusable (leaked, not closed) */
         set_err(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d); " STORE_REPAIR_HINT, dir, -rc);
-        store_quarantine(self->env);
-        self->env = NULL;
+        quarantine_after_fault(self);
         storefile_close(&self);
         return NULL;
     }
@@ -146,8 +161,7 @@ int storefile_each(storefile *self, store_each_fn fn, void *ctx)
     each_args a = {self, fn, ctx};
     int rc = store_fault_guarded(each_unguarded, &a);
     if (rc < 0 && rc != KMS_ESTORE) {
-        store_quarantine(self->env); /* unusable after a fault: kept, not closed */
-        self->env = NULL;
+        quarantine_after_fault(self); /* unusable after a fault: kept, not closed */
         return KMS_ESTORE;
     }
     return rc;
@@ -161,7 +175,9 @@ static int each_unguarded(void *arg)
     void *ctx = a->ctx;
     MDB_txn *txn;
     if (mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn) != 0) return KMS_ESTORE;
+    guarded_txn = txn;
     int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);
+    guarded_txn = NULL;
     mdb_txn_abort(txn);
     return rc ? KMS_ESTORE : 0;
 }
