@@ -292,6 +292,8 @@ int store_record_decode(const uint8_t *buf, size_t len, store_record *rec)
             /* One encoding per set: names non-empty, distinct, in name_order. */
             if (!rc && !r.err && (!e->name[0] || (i > 0 && name_order(&rec->names[i - 1], e) >= 0)))
                 rc = KMS_EINVAL;
+            for (unsigned j = 0; !rc && j < i; j++) /* one entry per name, as names_insert keeps */
+                if (strncmp(rec->names[j].name, e->name, sizeof e->name) == 0) rc = KMS_EINVAL;
             rec->n_names = (uint8_t)(i + 1);
         }
         /* A version-2 record carries something version 1 cannot. */
