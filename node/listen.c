@@ -80,21 +80,29 @@ static void error_cb(struct evconnlistener *lev, void *arg)
     evtimer_add(l->resume, &tv);
 }
 
-listener *listener_new(struct event_base *base, const config_addr *a, evconnlistener_cb cb, void *arg,
-                       const char *what, char *err, size_t errlen)
+int listen_resolve(const config_addr *a, const char *what, struct addrinfo **res, char *err, size_t errlen)
 {
-    struct addrinfo hints, *res = NULL;
+    struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     char port[8];
     snprintf(port, sizeof port, "%u", a->port);
-    int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+    *res = NULL;
+    int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, res);
     if (gai != 0) {
         snprintf(err, errlen, "%s address %s:%u: %s", what, a->host, a->port, gai_strerror(gai));
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+listener *listener_new(struct event_base *base, const config_addr *a, evconnlistener_cb cb, void *arg,
+                       const char *what, char *err, size_t errlen)
+{
+    struct addrinfo *res;
+    if (listen_resolve(a, what, &res, err, errlen) != 0) return NULL;
     listener *l = calloc(1, sizeof *l);
     if (!l) {
         freeaddrinfo(res);

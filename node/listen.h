@@ -18,6 +18,9 @@ typedef struct listener listener;
 
 /* Listens on a; cb gets every accepted connection. what names the port in messages
  * ("KMS", "admin"). Returns NULL with err on failure. */
+/* The passive socket address of a (numeric host and port; an empty host is any):
+ * 0 with *res to freeaddrinfo, or -1 with "WHAT address HOST:PORT: cause" in err. */
+int listen_resolve(const config_addr *a, const char *what, struct addrinfo **res, char *err, size_t errlen);
 listener *listener_new(struct event_base *base, const config_addr *a, evconnlistener_cb cb, void *arg,
                        const char *what, char *err, size_t errlen);
 /* The same for an evhttp server, which takes the connections (and frees the listening

@@ -919,17 +919,8 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 static int bind_listen_socket(server *s, int i, char *err, size_t errlen)
 {
     const config_addr *a = &s->n->cfg.listen[i];
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char port[8];
-    snprintf(port, sizeof port, "%u", a->port);
-    int gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, gai_strerror(gai));
-        return KMS_EIO;
-    }
+    struct addrinfo *res;
+    if (listen_resolve(a, "listen", &res, err, errlen) != 0) return KMS_EIO;
     int one = 1;
     evutil_socket_t fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int e = errno;
