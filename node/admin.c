@@ -582,7 +582,8 @@ admin *admin_new(node *n, char *err, size_t errlen)
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);
-    /* Monitoring is open (the guide says who should reach it); the rest needs the token. */
+    /* Monitoring is open (the guide says who should reach it): /activity is answers per
+     * minute, no client; client records need the read token, changes the admin token. */
     admin_gate_route(a->gate, "/healthz", healthz_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/status", status_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/metrics", metrics_cb, a, ADMIN_OPEN);

@@ -48,7 +48,8 @@ struct admin_gate {
     struct evhttp *http;
     listener *lst[1 + CONFIG_MAX_PEER_ADDRS]; /* cfg.admin, then cfg.admin_also (dual-stack) */
     int n_lst;
-    char token[2 * TOKEN_BYTES + 1];
+    char token[2 * TOKEN_BYTES + 1];      /* the admin token */
+    char read_token[2 * TOKEN_BYTES + 1]; /* the read token */
     route routes[MAX_ROUTES];
     int n_routes;
     route fallback;
@@ -58,7 +59,7 @@ struct admin_gate {
 
 /* ---------- the token ---------- */
 
-int admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errlen)
+int admin_token_load(const char *path, const char *what, char *token, size_t cap, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
@@ -83,7 +84,7 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
         if (ok && link(tmp, path) != 0 && errno != EEXIST) { ok = false; e = errno; }
         if (t >= 0) unlink(tmp);
         if (!ok) {
-            snprintf(err, errlen, "%s: cannot make the admin token: %s", path, strerror(e));
+            snprintf(err, errlen, "%s: cannot make the %s: %s", path, what, strerror(e));
             return -1;
         }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -94,7 +95,7 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "%s: the admin token must not be readable by others (chmod 600 %s)", path, path);
+        snprintf(err, errlen, "%s: the %s must not be readable by others (chmod 600 %s)", path, what, path);
         close(fd);
         return -1;
     }
@@ -106,8 +107,8 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
     buf[strcspn(buf, "\r\n")] = 0;
     size_t len = strlen(buf);
     if (len < 16 || len >= cap || strspn(buf, "0123456789abcdefABCDEF-_.~+/=") != len) {
-        snprintf(err, errlen, "%s: not an admin token (16 or more characters on the first line; "
-                 "remove the file and a new one is made)", path);
+        snprintf(err, errlen, "%s: not an %s (16 or more characters on the first line; "
+                 "remove the file and a new one is made)", path, what);
         explicit_bzero(buf, sizeof buf);
         return -1;
     }
@@ -216,15 +217,33 @@ static bool origin_allowed(const admin_gate *g, const char *origin)
     return host_allowed(g, origin + 7);
 }
 
-static bool token_ok(const admin_gate *g, const char *auth)
+/* Is the Bearer token of auth this token? In constant time for a token of its length. */
+static bool token_is(const char *auth, const char *token)
 {
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return false;
     const char *t = auth + 7;
-    size_t n = strlen(g->token);
+    size_t n = strlen(token);
     if (strlen(t) != n) return false;
     unsigned char diff = 0;
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(t[i] ^ g->token[i]);
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(t[i] ^ token[i]);
     return diff == 0;
+}
+
+/* NULL when the Authorization header auth carries a token that route access accepts, else
+ * why not (no token, or the wrong one). */
+static const char *token_refusal(const admin_gate *g, const char *auth, admin_access access)
+{
+    bool sent = auth && strncasecmp(auth, "Bearer ", 7) == 0;
+    if (sent && token_is(auth, g->token)) return NULL;
+    if (sent && access == ADMIN_READ && token_is(auth, g->read_token)) return NULL;
+    if (access == ADMIN_READ)
+        return sent ? "the token sent is not this node's read token or admin token ([node] read_token_file, "
+                      "admin_token_file)"
+                    : "client records need the read token or the admin token (Authorization: Bearer TOKEN, "
+                      "from [node] read_token_file or admin_token_file; kmsctl: --read-token-file or "
+                      "KMSHA_READ_TOKEN_FILE; the status page asks for it)";
+    return sent ? "the token sent is not this node's admin token ([node] admin_token_file)"
+                : "the admin token is needed (Authorization: Bearer TOKEN, from [node] admin_token_file; "
+                  "kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE)";
 }
 
 static void deny(admin_gate *g, struct evhttp_request *req, int code, const char *reason, const char *why)
@@ -374,7 +393,7 @@ static void gate_cb(struct evhttp_request *req, void *arg)
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     bool reads = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
-    if (r->access == ADMIN_TOKEN || !reads) {
+    if (r->access != ADMIN_OPEN || !reads) {
         const char *origin = evhttp_find_header(in, "Origin");
         const char *type = evhttp_find_header(in, "Content-Type");
         const char *why = NULL;
@@ -382,9 +401,8 @@ static void gate_cb(struct evhttp_request *req, void *arg)
         else if (type && (!strncasecmp(type, "application/x-www-form-urlencoded", 33) ||
                           !strncasecmp(type, "multipart/form-data", 19) || !strncasecmp(type, "text/plain", 10)))
             why = "an HTML form cannot change this node";
-        else if (!token_ok(g, evhttp_find_header(in, "Authorization")))
-            why = "the admin token is needed (Authorization: Bearer TOKEN, from [node] admin_token_file; "
-                  "kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE)";
+        else
+            why = token_refusal(g, evhttp_find_header(in, "Authorization"), reads ? r->access : ADMIN_TOKEN);
         if (why) {
             deny(g, req, 403, "Forbidden", why);
             return;
@@ -415,11 +433,21 @@ admin_gate *admin_gate_new(node *n, struct evhttp *http, char *err, size_t errle
     if (!g) { snprintf(err, errlen, "out of memory"); return NULL; }
     g->n = n;
     g->http = http;
-    char path[CONFIG_PATH_MAX + 32];
+    char path[CONFIG_PATH_MAX + 32], read_path[CONFIG_PATH_MAX + 32];
     if (n->cfg.admin_token_file[0]) snprintf(path, sizeof path, "%s", n->cfg.admin_token_file);
     else snprintf(path, sizeof path, "%s/admin.token", n->cfg.data_dir);
-    if (admin_token_load(path, g->token, sizeof g->token, err, errlen) != 0) {
-        free(g);
+    if (n->cfg.read_token_file[0]) snprintf(read_path, sizeof read_path, "%s", n->cfg.read_token_file);
+    else snprintf(read_path, sizeof read_path, "%s/read.token", n->cfg.data_dir);
+    if (admin_token_load(path, "admin token", g->token, sizeof g->token, err, errlen) != 0 ||
+        admin_token_load(read_path, "read token", g->read_token, sizeof g->read_token, err, errlen) != 0) {
+        admin_gate_free(&g);
+        return NULL;
+    }
+    /* The read token must not be the admin token: whoever reads client records could drain. */
+    if (strcmp(g->token, g->read_token) == 0) {
+        snprintf(err, errlen, "%s: the read token is the admin token (%s): give read_token_file its own file",
+                 read_path, path);
+        admin_gate_free(&g);
         return NULL;
     }
     evhttp_set_bevcb(http, make_bev, g);
@@ -448,6 +476,7 @@ void admin_gate_free(admin_gate **self_p)
         free(c);
     }
     explicit_bzero(g->token, sizeof g->token);
+    explicit_bzero(g->read_token, sizeof g->read_token);
     free(g);
     *self_p = NULL;
 }

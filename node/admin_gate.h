@@ -9,7 +9,9 @@
  *  - an ADMIN_TOKEN route, and every request that is not GET or HEAD, needs the admin
  *    token (Authorization: Bearer TOKEN; the file [node] admin_token_file, mode 0600,
  *    made at first start), an Origin (if any) that is the admin address itself, and no
- *    HTML form content type.
+ *    HTML form content type;
+ *  - an ADMIN_READ route (client records) needs the same with the read token ([node]
+ *    read_token_file, made alike) or the admin token.
  * Every endpoint is registered with admin_gate_route: there is no other way in. */
 #ifndef KMSHA_ADMIN_GATE_H
 #define KMSHA_ADMIN_GATE_H
@@ -24,12 +26,14 @@ typedef struct admin_gate admin_gate;
 
 typedef enum admin_access {
     ADMIN_OPEN,  /* monitoring: /metrics, /healthz, /status, the status page */
-    ADMIN_TOKEN, /* personal data and state changes: the token is required */
+    ADMIN_READ,  /* personal data (client records): the read token or the admin token */
+    ADMIN_TOKEN, /* state changes and the DNS check: the admin token */
 } admin_access;
 
 typedef void (*admin_handler)(struct evhttp_request *req, void *arg);
 
-/* Loads (or makes) the admin token and binds cfg.admin for http. NULL with err on failure. */
+/* Loads (or makes) the admin and read tokens and binds cfg.admin for http. NULL with err
+ * on failure. */
 admin_gate *admin_gate_new(node *n, struct evhttp *http, char *err, size_t errlen);
 /* Frees the listener; call after evhttp_free (which closes the connections). */
 void admin_gate_free(admin_gate **self_p);
@@ -46,7 +50,8 @@ typedef struct admin_gate_stats {
 void admin_gate_get_stats(const admin_gate *g, admin_gate_stats *out);
 
 /* Reads the token in path, making it (32 random bytes as hex, mode 0600) when the file
- * does not exist; a file that others may read is refused. Returns 0 or -1 with err. */
-int admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errlen);
+ * does not exist; a file that others may read is refused. what ("admin token", "read
+ * token") names it in err. Returns 0 or -1 with err. */
+int admin_token_load(const char *path, const char *what, char *token, size_t cap, char *err, size_t errlen);
 
 #endif

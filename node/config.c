@@ -107,9 +107,16 @@ static const setting settings[] = {
 
     {"node", "admin_token_file", ST_STRING, OFF(admin_token_file), SZ(admin_token_file), 0, 0, 0, 0, false,
      NULL, NULL, "", false,
-     "File of the admin token (made at first start, mode 0600) that GET /clients, GET /dns, POST /drain and "
-     "POST /undrain need in an Authorization: Bearer header (kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE); "
-     "empty = DATA_DIR/admin.token; the same file on every node lets kmsctl drain any of them"},
+     "File of the admin token (made at first start, mode 0600) that GET /dns, POST /drain and POST /undrain "
+     "need in an Authorization: Bearer header, and that also reads what the read token reads (kmsctl: "
+     "--token-file or KMSHA_ADMIN_TOKEN_FILE); empty = DATA_DIR/admin.token; the same file on every node lets "
+     "kmsctl drain any of them"},
+    {"node", "read_token_file", ST_STRING, OFF(read_token_file), SZ(read_token_file), 0, 0, 0, 0, false,
+     NULL, NULL, "", false,
+     "File of the read token (made at first start, mode 0600; not the admin token) that GET /clients and "
+     "GET /report (client records: workstation names, addresses) need in an Authorization: Bearer header, "
+     "the admin token being accepted too (kmsctl: --read-token-file or KMSHA_READ_TOKEN_FILE; the status "
+     "page asks for it); empty = DATA_DIR/read.token"},
     {"node", "admin_hosts", ST_STRING, OFF(admin_hosts), SZ(admin_hosts), 0, 0, 0, 0, false, NULL, NULL, "",
      false,
      "Host names by which the admin address is reached besides its own address (and localhost for a "

@@ -72,6 +72,7 @@ typedef struct kmsd_config {
     char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
+    char read_token_file[CONFIG_PATH_MAX];  /* "" = <data_dir>/read.token */
     char admin_hosts[1024];      /* other names of the admin address, comma-separated */
 
     /* [kms] */

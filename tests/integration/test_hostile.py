@@ -10,8 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, REPLPOKE, Cluster, NodeTestCase, activate, cmid, kmsctl, main,  # noqa: E402
-                     sanitized_build)
+from harness import (BUILD, KMSCTL, REPLPOKE, Cluster, NodeTestCase, activate, cmid, kmsctl,  # noqa: E402
+                     main, sanitized_build)
 
 # Resident memory an attack may add: a few MB (ASan's quarantine keeps freed blocks: more).
 MEMORY_BOUND_KB = (48 if sanitized_build() else 16) * 1024
@@ -158,10 +158,60 @@ class AdminTests(NodeTestCase):
         self.assertEqual(code, 200, text)
         rc, out, err = kmsctl("undrain", "--admin", "%s:%d" % (n.host, n.admin_port), n.node_id)
         self.assertEqual(rc, 0, err)
-        # GET /clients is still open (the status page's search reads it); monitoring too.
-        self.assertEqual(raw_http(n, "GET", "/clients", tok)[0], 200)
         for path in ("/status", "/metrics", "/healthz", "/"):
             self.assertEqual(raw_http(n, "GET", path)[0], 200, path)
+
+    def test_client_records_need_the_read_token(self):
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1), "--workstation", "PRIVATE-PC1")
+        read_file = os.environ["KMSHA_READ_TOKEN_FILE"]
+        self.assertEqual(os.stat(read_file).st_mode & 0o777, 0o600)  # made at first start
+        with open(read_file) as f:
+            read = f.read().strip()
+        admin = self.token(n)
+        self.assertNotEqual(read, admin)
+        here = "http://%s:%d" % (n.host, n.admin_port)
+        # Client records (workstation names, addresses): no token, a wrong one, or a foreign
+        # page's request get 403 and no record.
+        for path in ("/clients", "/clients?workstation=PRIVATE", "/report", "/report?latest=1"):
+            for headers in ({}, {"Authorization": "Bearer " + "0" * 64},
+                            {"Authorization": "Bearer " + read, "Origin": "http://evil.example"}):
+                code, text = raw_http(n, "GET", path, headers)
+                self.assertEqual(code, 403, (path, headers, text))
+                self.assertNotIn("PRIVATE-PC1", text)
+            # The read token or the admin token reads them, also from the admin's own page.
+            for tok in (read, admin):
+                code, text = raw_http(n, "GET", path, {"Authorization": "Bearer " + tok, "Origin": here})
+                self.assertEqual(code, 200, (path, text))
+        code, text = raw_http(n, "GET", "/clients", {})
+        self.assertIn("read token", text)  # says what it needs
+        # Monitoring stays open: /activity is answers per minute, no client.
+        for path in ("/status", "/metrics", "/healthz", "/activity", "/"):
+            self.assertEqual(raw_http(n, "GET", path)[0], 200, path)
+        self.assertNotIn("PRIVATE-PC1", raw_http(n, "GET", "/activity")[1])
+        # The read token changes nothing.
+        code, text = raw_http(n, "POST", "/drain", {"Authorization": "Bearer " + read, "Origin": here})
+        self.assertEqual(code, 403, text)
+        self.assertEqual(raw_http(n, "GET", "/dns", {"Authorization": "Bearer " + read})[0], 403)
+        # kmsctl with only the read token reads client records and the report, and cannot drain.
+        env = {k: v for k, v in os.environ.items() if k != "KMSHA_ADMIN_TOKEN_FILE"}
+        admin_addr = "%s:%d" % (n.host, n.admin_port)
+        for args in (("clients", "--admin", admin_addr, "--workstation", "PRIVATE"),
+                     ("report", "--admin", admin_addr)):
+            p = subprocess.run([KMSCTL] + list(args), capture_output=True, text=True, timeout=30, env=env,
+                               cwd=self.workdir)
+            self.assertEqual(p.returncode, 0, (args, p.stderr))
+            self.assertIn("PRIVATE-PC1", p.stdout, args)
+        p = subprocess.run([KMSCTL, "--read-token-file", read_file, "drain", "--admin", admin_addr, n.node_id],
+                           capture_output=True, text=True, timeout=30, env=env, cwd=self.workdir)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("403", p.stderr)
+        # Without any token kmsctl says where to get one.
+        bare = {k: v for k, v in env.items() if k != "KMSHA_READ_TOKEN_FILE"}
+        p = subprocess.run([KMSCTL, "clients", "--admin", admin_addr], capture_output=True, text=True, timeout=30,
+                           env=bare, cwd=self.workdir)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--read-token-file", p.stderr)
 
     def test_foreign_host_names_are_refused(self):
         n = self.node(config="[node]\nadmin_hosts = kms1.example.edu\n").start()

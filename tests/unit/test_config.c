@@ -288,7 +288,7 @@ static void test_reference(void)
     int n = read_reference(rows, 128, &text);
     static const char *keys[] = {
         "id", "listen", "data_dir", "admin", "log_level", "log_format", "audit_log", "admin_token_file",
-        "admin_hosts",
+        "read_token_file", "admin_hosts",
         "activation_interval", "renewal_interval", "client_lifetime_days", "count_cap",
         "max_clock_skew", "ndr64", "btfn", "verify_v4_mac", "allow_products",
         "epid_windows", "epid_office2010", "epid_office2013", "epid_office2016",
