@@ -2,7 +2,9 @@
  * inactivity timeouts, so the gate accepts the connections itself (node/listen.c) and
  * hands each to evhttp_get_request; it learns the evhttp connection through the
  * bufferevent it makes for it (evhttp_set_bevcb), and is told of its end by its close
- * callback. The listening socket is the gate's (node/listen.c: it backs off when the
+ * callback. evhttp says nothing when a request's head is complete, so the gate watches
+ * the bytes arriving in that bufferevent's input buffer (before evhttp reads them) for
+ * the blank line that ends the head: that is where the body deadline takes over. The listening socket is the gate's (node/listen.c: it backs off when the
  * descriptors run out), served by evhttp (evhttp_bind_listener). */
 #include "node/admin_gate.h"
 
@@ -35,11 +37,23 @@ typedef struct route {
     admin_access access;
 } route;
 
+/* Where a connection is in its request, as the gate follows the bytes that arrive (evhttp
+ * says nothing between the request's start and its end). */
+typedef enum conn_phase {
+    PHASE_HEAD,     /* waiting for the request line and headers: admin_header_timeout */
+    PHASE_BODY,     /* headers complete, the body is coming: admin_body_timeout */
+    PHASE_ANSWERED, /* the request is complete and being answered: no deadline */
+} conn_phase;
+
 typedef struct aconn {
     admin_gate *g;
     struct bufferevent *bev;
     struct evhttp_connection *evcon;
     struct event *deadline, *adopt;
+    struct evbuffer_cb_entry *watch; /* on the input buffer: finds the end of the headers */
+    conn_phase phase;
+    bool head_started;  /* a byte other than CR or LF has come (blank lines before a request) */
+    bool at_line_start; /* the last byte (CRs aside) ended a line */
     struct aconn *prev, *next;
 } aconn;
 
@@ -276,10 +290,71 @@ static aconn *find_conn(admin_gate *g, struct evhttp_connection *evcon)
     return NULL;
 }
 
-static void arm_deadline(aconn *c)
+static void arm_deadline(aconn *c, unsigned seconds)
 {
-    struct timeval tv = {(time_t)c->g->n->cfg.admin_request_timeout, 0};
+    struct timeval tv = {(time_t)seconds, 0};
     evtimer_add(c->deadline, &tv);
+}
+
+/* Follows bytes of the request head; true when they hold the blank line that ends it. */
+static bool head_ends_in(aconn *c, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\r') continue;
+        if (p[i] != '\n') {
+            c->head_started = true;
+            c->at_line_start = false;
+        } else if (!c->head_started) {
+            continue; /* blank lines before the request line */
+        } else if (c->at_line_start) {
+            return true;
+        } else {
+            c->at_line_start = true;
+        }
+    }
+    return false;
+}
+
+/* Looks for the end of the head in the input buffer from byte from on: when it is there,
+ * the body deadline replaces the header deadline. */
+static void scan_head(aconn *c, struct evbuffer *in, size_t from)
+{
+    struct evbuffer_ptr pos;
+    if (c->phase != PHASE_HEAD || evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0) return;
+    struct evbuffer_iovec v[8];
+    for (;;) {
+        int k = evbuffer_peek(in, -1, &pos, v, 8);
+        if (k <= 0) return;
+        size_t seen = 0;
+        for (int i = 0; i < k && i < 8; i++) {
+            if (head_ends_in(c, v[i].iov_base, v[i].iov_len)) {
+                c->phase = PHASE_BODY;
+                arm_deadline(c, c->g->n->cfg.admin_body_timeout);
+                return;
+            }
+            seen += v[i].iov_len;
+        }
+        if (k <= 8) return;
+        if (evbuffer_ptr_set(in, &pos, seen, EVBUFFER_PTR_ADD) != 0) return;
+    }
+}
+
+/* The input buffer's callback: bytes have come (evhttp reads them after this). */
+static void input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    aconn *c = arg;
+    if (info->n_added && c->phase == PHASE_HEAD)
+        scan_head(c, in, evbuffer_get_length(in) - info->n_added);
+}
+
+/* A new request may come: the header deadline runs, and the head is looked for in what has
+ * come already (a pipelined request). */
+static void expect_request(aconn *c)
+{
+    c->phase = PHASE_HEAD;
+    c->head_started = c->at_line_start = false;
+    arm_deadline(c, c->g->n->cfg.admin_header_timeout);
+    scan_head(c, bufferevent_get_input(c->bev), 0);
 }
 
 static void conn_gone(struct evhttp_connection *evcon, void *arg)
@@ -290,6 +365,7 @@ static void conn_gone(struct evhttp_connection *evcon, void *arg)
     if (c->prev) c->prev->next = c->next; else g->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     g->stats.open--;
+    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
     event_free(c->deadline);
     event_free(c->adopt);
     free(c);
@@ -302,13 +378,17 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     aconn *c = arg;
-    c->g->stats.timed_out++;
+    bool body = c->phase == PHASE_BODY;
+    if (body) c->g->stats.body_timed_out++;
+    else c->g->stats.header_timed_out++;
     if (log_allow(LOG_CLASS_ADMIN)) {
         char *peer = NULL;
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(c->evcon, &peer, &port);
-        log_info("admin %s:%u: no complete request within admin_request_timeout (%u s), closing",
-                 peer ? peer : "?", port, c->g->n->cfg.admin_request_timeout);
+        log_info("admin %s:%u: %s within %s (%u s), closing", peer ? peer : "?", port,
+                 body ? "no complete body" : "no complete request head",
+                 body ? "admin_body_timeout" : "admin_header_timeout",
+                 body ? c->g->n->cfg.admin_body_timeout : c->g->n->cfg.admin_header_timeout);
     }
     evhttp_connection_free(c->evcon); /* calls conn_gone */
 }
@@ -328,8 +408,9 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
         c->bev = bev;
         c->deadline = evtimer_new(base, deadline_cb, c);
         c->adopt = event_new(base, -1, 0, adopt_cb, c);
+        c->watch = evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c);
     }
-    if (c && c->deadline && c->adopt) {
+    if (c && c->deadline && c->adopt && c->watch) {
         c->next = g->conns;
         if (g->conns) g->conns->prev = c;
         g->conns = c;
@@ -345,6 +426,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
                          g->n->cfg.admin_max_connections);
         }
     } else if (c) {
+        if (c->watch) evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->watch);
         if (c->deadline) event_free(c->deadline);
         if (c->adopt) event_free(c->adopt);
         free(c);
@@ -361,17 +443,17 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
     bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
     c->evcon = evcon;
     evhttp_connection_set_closecb(c->evcon, conn_gone, c);
-    arm_deadline(c);
+    expect_request(c);
 }
 
 /* ---------- requests ---------- */
 
-/* The answer is out: the connection's next request has admin_request_timeout to come. */
+/* The answer is out: the connection's next request has admin_header_timeout to come. */
 static void request_done(struct evhttp_request *req, void *arg)
 {
     admin_gate *g = arg;
     aconn *c = find_conn(g, evhttp_request_get_connection(req));
-    if (c) arm_deadline(c);
+    if (c) expect_request(c);
 }
 
 static void gate_cb(struct evhttp_request *req, void *arg)
@@ -383,6 +465,7 @@ static void gate_cb(struct evhttp_request *req, void *arg)
     aconn *c = find_conn(g, evhttp_request_get_connection(req));
     if (c) {
         evtimer_del(c->deadline);
+        c->phase = PHASE_ANSWERED;
         evhttp_request_set_on_complete_cb(req, request_done, g);
     }
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -470,7 +553,7 @@ void admin_gate_free(admin_gate **self_p)
     for (int i = 0; i < g->n_lst; i++) listener_free(&g->lst[i]);
     while (g->conns) { /* normally gone with evhttp_free */
         aconn *c = g->conns;
-        g->conns = c->next;
+        g->conns = c->next; /* its bufferevent, and the callback on it, went with evhttp */
         event_free(c->deadline);
         event_free(c->adopt);
         free(c);

@@ -2,8 +2,9 @@
  * the admin listening socket and puts every request through the same checks before its
  * handler runs:
  *  - at most [limits] admin_max_connections connections; a connection has
- *    admin_request_timeout seconds to deliver a complete request (head and body), from
- *    its start or from the previous answer, or it is closed;
+ *    admin_header_timeout seconds to deliver a request's line and headers (from its start
+ *    or from the previous answer), then admin_body_timeout seconds for the body, or it is
+ *    closed;
  *  - the Host header must name the admin address (its address as configured, localhost
  *    for a loopback address, a name of [node] admin_hosts): DNS rebinding reads nothing;
  *  - an ADMIN_TOKEN route, and every request that is not GET or HEAD, needs the admin
@@ -44,7 +45,8 @@ void admin_gate_fallback(admin_gate *g, admin_handler cb, void *arg);
 typedef struct admin_gate_stats {
     uint64_t open;       /* connections open now */
     uint64_t refused;    /* connections refused at admin_max_connections */
-    uint64_t timed_out;  /* connections closed at admin_request_timeout */
+    uint64_t header_timed_out; /* connections closed at admin_header_timeout */
+    uint64_t body_timed_out;   /* connections closed at admin_body_timeout */
     uint64_t denied;     /* requests answered 403 / 421 */
 } admin_gate_stats;
 void admin_gate_get_stats(const admin_gate *g, admin_gate_stats *out);

@@ -100,7 +100,8 @@ typedef struct kmsd_config {
     uint32_t pdu_timeout;         /* seconds to complete a PDU once started */
     uint32_t ipv6_prefix_len;     /* per-address limit: IPv6 clients per network of this prefix */
     uint32_t admin_max_connections;
-    uint32_t admin_request_timeout; /* seconds for a complete admin request */
+    uint32_t admin_header_timeout; /* seconds for an admin request's line and headers */
+    uint32_t admin_body_timeout;   /* seconds for its body, once the headers are in */
     config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
     int n_allow_clients;
 

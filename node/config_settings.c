@@ -125,10 +125,14 @@ const setting config_settings[] = {
      "(64: every address of a /64 is one client; 128: each address apart)"},
     {"limits", "admin_max_connections", ST_UINT, OFF(admin_max_connections), 0, 0, 1, 10000, 0, false, NULL, NULL,
      "64", false, "Open connections to the admin address; more are refused at accept"},
-    {"limits", "admin_request_timeout", ST_UINT, OFF(admin_request_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
-     "10", false,
-     "Seconds an admin connection has to deliver a complete request, head and body (at most 8 KiB and 4 KiB), "
-     "from its start or from the previous answer; then it is closed"},
+    {"limits", "admin_header_timeout", ST_UINT, OFF(admin_header_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "5", false,
+     "Seconds an admin connection has to deliver a request's line and headers (at most 8 KiB), from its start "
+     "or from the previous answer; then it is closed"},
+    {"limits", "admin_body_timeout", ST_UINT, OFF(admin_body_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "5", false,
+     "Seconds an admin request has to deliver its body (at most 4 KiB) once its headers are in; then the "
+     "connection is closed"},
     {"limits", "allow_clients", ST_CIDR_LIST, OFF(allow_clients), CAP(allow_clients),
      OFF(n_allow_clients), 0, 0, 0, false, NULL, NULL, "", true,
      "Client networks allowed to connect (10.0.0.0/8, 2001:db8::/32, a bare address), "
