@@ -602,13 +602,20 @@ int main(int argc, char **argv)
     store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
                         .map_size = (uint64_t)n->cfg.map_size_mb << 20,
                         .no_sync = false};
-    n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
-    if (!n->store) fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
-    /* A damaged store is named with its repair, never served from in part. */
+    int open_status = 0;
+    n->store = store_open(n->base, n->cfg.data_dir, &so, &open_status, err, sizeof err);
+    /* A damaged store is named with its repair, never served from in part, and ends the
+     * process with STORE_EXIT_DAMAGED, which systemd does not restart (a restart cannot
+     * repair it); other failures (a full disk, permissions) exit 1 and are retried. */
+    if (!n->store && open_status == KMS_EDAMAGED)
+        fatal_status(STORE_EXIT_DAMAGED, "store %s: %s; " STORE_REPAIR_HINT "; exit status %d (not restarted)",
+                     n->cfg.data_dir, err, STORE_EXIT_DAMAGED);
+    if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
     uint64_t checked = 0;
     double tv = node_mono_ms();
     if (store_verify(n->store, &checked, err, sizeof err) < 0)
-        fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+        fatal_status(STORE_EXIT_DAMAGED, "store %s: %s; " STORE_REPAIR_HINT "; exit status %d (not restarted)",
+                     n->cfg.data_dir, err, STORE_EXIT_DAMAGED);
     log_info("store %s checked: %" PRIu64 " records decode (%.0f ms)", n->cfg.data_dir, checked, node_mono_ms() - tv);
     timecheck_init(&n->clock, n->cfg.data_dir, (int64_t)n->cfg.clock_max_offset_s * 1000, n->cfg.n_peers > 1,
                    node_now_ms(n));

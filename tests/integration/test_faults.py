@@ -12,11 +12,23 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSCTL, KMSD, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
 
 DAY = 86400
 
 NETNS_PREFIX = os.environ.get("KMSHA_NETNS_PREFIX", "kmsha")
+
+DAMAGED_EXIT = 65  # kmsd's and kmsctl's exit status for a damaged store (ops/man/kmsd.8)
+
+
+def unit_restart_prevented():
+    """The exit statuses the systemd unit does not restart (RestartPreventExitStatus=)."""
+    codes = set()
+    with open(os.path.join(ROOT, "ops", "systemd", "kmsd@.service")) as f:
+        for line in f:
+            if line.startswith("RestartPreventExitStatus="):
+                codes.update(int(w) for w in line.split("=", 1)[1].split() if w.isdigit())
+    return codes
 
 
 def fill(path):
@@ -287,7 +299,11 @@ class DamagedStoreTests(NodeTestCase):
         self.fail("kmsd neither served nor exited within %s s (a hang):\n%s" % (timeout, n.read_log()))
 
     def assert_refused(self, rc, out):
-        self.assertEqual(rc, 1, "kmsd should refuse the damaged store with exit status 1, got %s:\n%s" % (rc, out))
+        # A distinct status that the systemd unit does not restart (before: 1, restarted
+        # every 2 s by Restart=on-failure with the same message).
+        self.assertEqual(rc, DAMAGED_EXIT, "kmsd should refuse the damaged store with exit status %d, got %s:\n%s"
+                         % (DAMAGED_EXIT, rc, out))
+        self.assertIn(DAMAGED_EXIT, unit_restart_prevented())
         self.assertIn("data.mdb is damaged", out)
         self.assertIn("kmsctl restore", out)
         self.assertIn("--rebuild-from-peers", out)
@@ -301,9 +317,27 @@ class DamagedStoreTests(NodeTestCase):
         self.assert_refused(rc, out)  # before: SIGBUS (-7) with an empty log
         self.assertIn("truncated", out)
         rc, stdout, err = kmsctl("clients", "--data-dir", d)
-        self.assertEqual(rc, 1, err)
+        self.assertEqual(rc, DAMAGED_EXIT, err)
         self.assertIn("damaged", err)
         self.assertIn("truncated", err)
+        rc, _, err = kmsctl("backup", "--data-dir", d, os.path.join(self.workdir, "bk"))
+        self.assertEqual(rc, DAMAGED_EXIT, err)
+        # Restoring a damaged copy is refused the same way, and the target is left alone.
+        target = os.path.join(self.workdir, "target")
+        rc, _, err = kmsctl("restore", "--data-dir", target, d)
+        self.assertEqual(rc, DAMAGED_EXIT, err)
+        self.assertFalse(os.path.exists(os.path.join(target, "data.mdb")))
+
+    def test_other_start_failures_keep_status_1(self):
+        # Not every store failure is damage: a data directory that is a file is worth a
+        # restart once fixed, and must not be mistaken for a store needing repair.
+        path = os.path.join(self.workdir, "kms1", "notadir")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("x")
+        rc, out = self.run_kmsd(path)
+        self.assertEqual(rc, 1, out)
+        self.assertNotIn("damaged", out)
 
     def test_flipped_bytes_are_refused_or_harmless_never_a_crash(self):
         import random
@@ -333,8 +367,8 @@ class DamagedStoreTests(NodeTestCase):
                 self.assert_refused(rc, res)
                 outcomes.append("refused")
             krc, _, kerr = kmsctl("clients", "--data-dir", d, "--limit", "100000")
-            self.assertIn(krc, (0, 1), kerr[-3000:])
-            if krc == 1:
+            self.assertIn(krc, (0, DAMAGED_EXIT), kerr[-3000:])
+            if krc == DAMAGED_EXIT:
                 self.assertIn("damaged", kerr)
         self.assertIn("refused", outcomes)
         print("outcomes:", outcomes)
@@ -350,8 +384,8 @@ class DamagedStoreTests(NodeTestCase):
         path = os.path.join(victim.data_dir, "data.mdb")
         os.truncate(path, os.path.getsize(path) // 2)
         victim.start(wait=False)
-        self.assertEqual(victim.wait_exit(20), 1)
-        self.assert_refused(1, victim.read_log())
+        self.assertEqual(victim.wait_exit(20), DAMAGED_EXIT)
+        self.assert_refused(DAMAGED_EXIT, victim.read_log())
         victim.start(["--rebuild-from-peers"])
         c.wait_converged(20, records=20)
         aside = [e for e in os.listdir(victim.data_dir) if e.startswith("damaged-")]
