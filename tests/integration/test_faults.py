@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, peer_alive  # noqa: E402
 
 DAY = 86400
 
@@ -135,9 +135,9 @@ class FullDiskTests(NodeTestCase):
 
 
 class StalledLinkTests(NodeTestCase):
-    """Three nodes on 127.0.0.1-3 inside a namespace of the test's own; nft drops every
-    packet of the replication ports (a blackhole: nothing is refused, TCP just hears
-    nothing), then the rule goes."""
+    """Nodes on 127.0.0.1-3 inside a namespace of the test's own; nft drops every packet
+    of the replication ports (a blackhole: nothing is refused, TCP just hears nothing), or
+    of one node's publish port only, then the rule goes."""
 
     def setUp(self):
         super().setUp()
@@ -201,6 +201,38 @@ class StalledLinkTests(NodeTestCase):
             self.assertTrue(all(p["alive"] for p in n.status()["cluster"]["peers"]))
         print("converged %.1f s after the heal (%.1f s measured by wait_converged)" % (
             time.monotonic() - healed, took))
+
+
+    def test_catch_up_port_asked_when_only_the_publish_port_is_cut(self):
+        # A partition that cuts only some ports: kms2's publish port (its heartbeats and
+        # live updates) is dropped, its catch-up port is not. kms1 never hears kms2, yet
+        # must fetch kms2's clients from that catch-up port (before: it never asked a
+        # peer it did not hear, and stayed 20 records behind until the cut healed).
+        c = Cluster(self, n=2)
+        for n in c.nodes:
+            n.wrapper = ["ip", "netns", "exec", self.ns]
+        c.start()
+        c.wait_converged(0)
+        pub = c.repl_ports[1]
+        self.nft("-f", "-", script="table inet fa_pub {\n chain in {\n  type filter hook input priority 0;\n"
+                 "  tcp dport %d drop\n  tcp sport %d drop\n }\n}\n" % (pub, pub))
+        kms1, kms2 = c.nodes
+        deadline = time.monotonic() + 20
+        while peer_alive(kms1, "kms2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertFalse(peer_alive(kms1, "kms2"), "kms1 still hears kms2 through a cut publish port")
+        for k in range(20):
+            self.activate_on(kms2, k)
+        c.wait_converged(20, nodes=[kms1], records=20, timeout=15)
+        # Through the catch-up port: kms2's publish port is still cut.
+        self.assertFalse(peer_alive(kms1, "kms2"))
+        self.assertIn("peer kms2 is not heard on its publish port", kms1.read_log())
+        self.assertIn("its catch-up port answers", kms1.read_log())
+        self.nft("delete", "table", "inet", "fa_pub")
+        deadline = time.monotonic() + 10
+        while not peer_alive(kms1, "kms2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(peer_alive(kms1, "kms2"))
 
 
 class ClockTests(NodeTestCase):
