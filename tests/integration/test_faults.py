@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, peer_alive  # noqa: E402
+from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, peer_alive, wait_until  # noqa: E402
 
 DAY = 86400
 
@@ -248,6 +248,33 @@ class ClockTests(NodeTestCase):
             st = node.status()
         self.assertTrue(pred(st), json.dumps(st.get("clock")))
         return st
+
+    def test_log_size_bound_waits_for_a_confirmed_clock(self):
+        # The update log over log_max_mb on a node whose clock no live peer has confirmed
+        # yet (its peer is down): the size bound prunes by a wall-clock cut-off, so on a
+        # wrong clock it could take the whole log. It waits (before: pruned within 5 s
+        # of the start), then prunes as soon as the peer confirms the clock.
+        c = Cluster(self, n=2, cluster_config="log_max_mb = 1\n")
+        kms1, kms2 = c.nodes
+        p = subprocess.run([os.path.join(BUILD, "kmsseed"), "--data-dir", kms1.data_dir, "--node-id", "kms1",
+                            "--records", "8000"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        c.start([kms1])
+        wait_until("the log size check", lambda: any(
+            s in kms1.read_log() for s in ("not pruning it until the clock is confirmed", "log_max_mb 1: pruning")))
+        st = kms1.status()
+        self.assertFalse(st["clock"]["trusted"])
+        self.assertEqual(st["clock"]["pruning"], "suspended")
+        self.assertGreater(st["cluster"]["log_bytes"], 1 << 20)
+        self.assertEqual(st["cluster"]["log_entries"], 8000)
+        self.assertNotIn("log_max_mb 1: pruning", kms1.read_log())
+        c.start([kms2])
+        st = wait_until("the update log back under log_max_mb once the clock is confirmed",
+                        lambda: (lambda s: s if s["clock"]["trusted"] and s["cluster"]["log_bytes"] <= 1 << 20 else None)(
+                            kms1.status()), timeout=30)
+        self.assertLess(st["cluster"]["log_entries"], 8000)
+        self.assertIn("log_max_mb 1: pruning", kms1.read_log())
+        self.assertEqual(st["store"]["records"], 8000)
 
     def test_a_45_day_step_and_back_loses_no_record(self):
         c = Cluster(self).start()
