@@ -885,8 +885,14 @@ static void endpoint(const repl_peer_config *a, int port_delta, char *out, size_
  * user timeout drops a connection whose sent data stays unacknowledged for dead_after_ms;
  * keepalive probes an idle one; a connect attempt gives up after dead_after_ms / 2 (a SYN
  * lost in a blackhole would otherwise be retried with a backoff of up to a minute).
+ * zmtp: whether to use ZMTP heartbeats. Not on the catch-up ROUTER: libzmq 4.3.4 aborts
+ * the process (assertion "!_io_error", stream_engine_base.cpp:331; zeromq/libzmq issues
+ * 4364 and 3937) when a heartbeat times out on a connection whose input is stopped at its
+ * receive high-water mark, which a peer that floods requests without reading replies
+ * reaches at once (ROUTER_RCVHWM). There, TCP's user timeout and keepalive drop a dead
+ * connection, and the requesting DEALER's own heartbeats replace a stalled one.
  * Returns 0 or -1 (zmq_errno). */
-static int set_liveness(void *sock, const repl_config *cfg)
+static int set_liveness(void *sock, const repl_config *cfg, bool zmtp)
 {
     int ivl = (int)cfg->heartbeat_interval_ms, dead = (int)cfg->dead_after_ms;
     int ttl = dead > 6553500 ? 6553500 : dead; /* ZMTP carries it in deciseconds (16 bits) */
@@ -898,7 +904,7 @@ static int set_liveness(void *sock, const repl_config *cfg)
         {ZMQ_TCP_KEEPALIVE_INTVL, &intvl_s}, {ZMQ_TCP_KEEPALIVE_CNT, &cnt},
         {ZMQ_TCP_MAXRT, &dead},         {ZMQ_CONNECT_TIMEOUT, &connect_ms},
     };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+    for (size_t i = zmtp ? 0 : 3; i < sizeof opts / sizeof opts[0]; i++) /* the first three are ZMTP's */
         if (zmq_setsockopt(sock, opts[i].opt, opts[i].v, sizeof(int)) != 0) return -1;
     return 0;
 }
@@ -1024,7 +1030,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
             snprintf(err, errlen, "cannot configure ZeroMQ sockets: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
-        if (set_liveness(socks[i], cfg) != 0) {
+        if (set_liveness(socks[i], cfg, socks[i] != r->router) != 0) {
             snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
                      zmq_strerror(zmq_errno()));
             goto fail;
@@ -1074,7 +1080,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
-        if (set_liveness(p->dealer, cfg) != 0) {
+        if (set_liveness(p->dealer, cfg, true) != 0) {
             snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
                      zmq_strerror(zmq_errno()));
             goto fail;
