@@ -535,12 +535,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                            "# TYPE kmsha_admin_connections gauge\nkmsha_admin_connections{node=\"%s\"} %" PRIu64 "\n",
                         id, gs.open);
     evbuffer_add_printf(b, "# HELP kmsha_admin_refusals_total Admin connections or requests refused: connection "
-                           "limit reached, request not complete in time, or denied (Host, Origin, token).\n"
+                           "limit reached, headers or body not complete in time, or denied (Host, Origin, token).\n"
                            "# TYPE kmsha_admin_refusals_total counter\n"
                            "kmsha_admin_refusals_total{node=\"%s\",cause=\"connection_limit\"} %" PRIu64 "\n"
-                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"request_timeout\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"header_timeout\"} %" PRIu64 "\n"
+                           "kmsha_admin_refusals_total{node=\"%s\",cause=\"body_timeout\"} %" PRIu64 "\n"
                            "kmsha_admin_refusals_total{node=\"%s\",cause=\"denied\"} %" PRIu64 "\n",
-                        id, gs.refused, id, gs.timed_out, id, gs.denied);
+                        id, gs.refused, id, gs.header_timed_out, id, gs.body_timed_out, id, gs.denied);
     ready_metrics(n->ready, b);
     dns_metrics(n->dns, b);
     admin_report_metrics(a->report, b);
@@ -582,7 +583,8 @@ admin *admin_new(node *n, char *err, size_t errlen)
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);
-    /* Monitoring is open (the guide says who should reach it); the rest needs the token. */
+    /* Monitoring is open (the guide says who should reach it): /activity is answers per
+     * minute, no client; client records need the read token, changes the admin token. */
     admin_gate_route(a->gate, "/healthz", healthz_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/status", status_cb, a, ADMIN_OPEN);
     admin_gate_route(a->gate, "/metrics", metrics_cb, a, ADMIN_OPEN);

@@ -256,9 +256,8 @@ admin_clients *admin_clients_new(node *n, admin_gate *gate)
     admin_clients *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->n = n;
-    /* Personal data, but the status page's client search reads it without a token: open
-     * (Host-checked, same-origin) until the page can ask for the token. */
-    admin_gate_route(gate, "/clients", clients_cb, a, ADMIN_OPEN);
+    /* Personal data: the read token (the status page's search asks for it) or the admin token. */
+    admin_gate_route(gate, "/clients", clients_cb, a, ADMIN_READ);
     return a;
 }
 

@@ -2,7 +2,9 @@
  * inactivity timeouts, so the gate accepts the connections itself (node/listen.c) and
  * hands each to evhttp_get_request; it learns the evhttp connection through the
  * bufferevent it makes for it (evhttp_set_bevcb), and is told of its end by its close
- * callback. The listening socket is the gate's (node/listen.c: it backs off when the
+ * callback. evhttp says nothing when a request's head is complete, so the gate watches
+ * the bytes arriving in that bufferevent's input buffer (before evhttp reads them) for
+ * the blank line that ends the head: that is where the body deadline takes over. The listening socket is the gate's (node/listen.c: it backs off when the
  * descriptors run out), served by evhttp (evhttp_bind_listener). */
 #include "node/admin_gate.h"
 
@@ -35,11 +37,23 @@ typedef struct route {
     admin_access access;
 } route;
 
+/* Where a connection is in its request, as the gate follows the bytes that arrive (evhttp
+ * says nothing between the request's start and its end). */
+typedef enum conn_phase {
+    PHASE_HEAD,     /* waiting for the request line and headers: admin_header_timeout */
+    PHASE_BODY,     /* headers complete, the body is coming: admin_body_timeout */
+    PHASE_ANSWERED, /* the request is complete and being answered: no deadline */
+} conn_phase;
+
 typedef struct aconn {
     admin_gate *g;
     struct bufferevent *bev;
     struct evhttp_connection *evcon;
     struct event *deadline, *adopt;
+    struct evbuffer_cb_entry *watch; /* on the input buffer: finds the end of the headers */
+    conn_phase phase;
+    bool head_started;  /* a byte other than CR or LF has come (blank lines before a request) */
+    bool at_line_start; /* the last byte (CRs aside) ended a line */
     struct aconn *prev, *next;
 } aconn;
 
@@ -48,7 +62,8 @@ struct admin_gate {
     struct evhttp *http;
     listener *lst[1 + CONFIG_MAX_PEER_ADDRS]; /* cfg.admin, then cfg.admin_also (dual-stack) */
     int n_lst;
-    char token[2 * TOKEN_BYTES + 1];
+    char token[2 * TOKEN_BYTES + 1];      /* the admin token */
+    char read_token[2 * TOKEN_BYTES + 1]; /* the read token */
     route routes[MAX_ROUTES];
     int n_routes;
     route fallback;
@@ -58,7 +73,7 @@ struct admin_gate {
 
 /* ---------- the token ---------- */
 
-int admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errlen)
+int admin_token_load(const char *path, const char *what, char *token, size_t cap, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
@@ -83,7 +98,7 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
         if (ok && link(tmp, path) != 0 && errno != EEXIST) { ok = false; e = errno; }
         if (t >= 0) unlink(tmp);
         if (!ok) {
-            snprintf(err, errlen, "%s: cannot make the admin token: %s", path, strerror(e));
+            snprintf(err, errlen, "%s: cannot make the %s: %s", path, what, strerror(e));
             return -1;
         }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -94,7 +109,7 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "%s: the admin token must not be readable by others (chmod 600 %s)", path, path);
+        snprintf(err, errlen, "%s: the %s must not be readable by others (chmod 600 %s)", path, what, path);
         close(fd);
         return -1;
     }
@@ -106,8 +121,8 @@ int admin_token_load(const char *path, char *token, size_t cap, char *err, size_
     buf[strcspn(buf, "\r\n")] = 0;
     size_t len = strlen(buf);
     if (len < 16 || len >= cap || strspn(buf, "0123456789abcdefABCDEF-_.~+/=") != len) {
-        snprintf(err, errlen, "%s: not an admin token (16 or more characters on the first line; "
-                 "remove the file and a new one is made)", path);
+        snprintf(err, errlen, "%s: not an %s (16 or more characters on the first line; "
+                 "remove the file and a new one is made)", path, what);
         explicit_bzero(buf, sizeof buf);
         return -1;
     }
@@ -216,15 +231,33 @@ static bool origin_allowed(const admin_gate *g, const char *origin)
     return host_allowed(g, origin + 7);
 }
 
-static bool token_ok(const admin_gate *g, const char *auth)
+/* Is the Bearer token of auth this token? In constant time for a token of its length. */
+static bool token_is(const char *auth, const char *token)
 {
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return false;
     const char *t = auth + 7;
-    size_t n = strlen(g->token);
+    size_t n = strlen(token);
     if (strlen(t) != n) return false;
     unsigned char diff = 0;
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(t[i] ^ g->token[i]);
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(t[i] ^ token[i]);
     return diff == 0;
+}
+
+/* NULL when the Authorization header auth carries a token that route access accepts, else
+ * why not (no token, or the wrong one). */
+static const char *token_refusal(const admin_gate *g, const char *auth, admin_access access)
+{
+    bool sent = auth && strncasecmp(auth, "Bearer ", 7) == 0;
+    if (sent && token_is(auth, g->token)) return NULL;
+    if (sent && access == ADMIN_READ && token_is(auth, g->read_token)) return NULL;
+    if (access == ADMIN_READ)
+        return sent ? "the token sent is not this node's read token or admin token ([node] read_token_file, "
+                      "admin_token_file)"
+                    : "client records need the read token or the admin token (Authorization: Bearer TOKEN, "
+                      "from [node] read_token_file or admin_token_file; kmsctl: --read-token-file or "
+                      "KMSHA_READ_TOKEN_FILE; the status page asks for it)";
+    return sent ? "the token sent is not this node's admin token ([node] admin_token_file)"
+                : "the admin token is needed (Authorization: Bearer TOKEN, from [node] admin_token_file; "
+                  "kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE)";
 }
 
 static void deny(admin_gate *g, struct evhttp_request *req, int code, const char *reason, const char *why)
@@ -257,10 +290,71 @@ static aconn *find_conn(admin_gate *g, struct evhttp_connection *evcon)
     return NULL;
 }
 
-static void arm_deadline(aconn *c)
+static void arm_deadline(aconn *c, unsigned seconds)
 {
-    struct timeval tv = {(time_t)c->g->n->cfg.admin_request_timeout, 0};
+    struct timeval tv = {(time_t)seconds, 0};
     evtimer_add(c->deadline, &tv);
+}
+
+/* Follows bytes of the request head; true when they hold the blank line that ends it. */
+static bool head_ends_in(aconn *c, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\r') continue;
+        if (p[i] != '\n') {
+            c->head_started = true;
+            c->at_line_start = false;
+        } else if (!c->head_started) {
+            continue; /* blank lines before the request line */
+        } else if (c->at_line_start) {
+            return true;
+        } else {
+            c->at_line_start = true;
+        }
+    }
+    return false;
+}
+
+/* Looks for the end of the head in the input buffer from byte from on: when it is there,
+ * the body deadline replaces the header deadline. */
+static void scan_head(aconn *c, struct evbuffer *in, size_t from)
+{
+    struct evbuffer_ptr pos;
+    if (c->phase != PHASE_HEAD || evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0) return;
+    struct evbuffer_iovec v[8];
+    for (;;) {
+        int k = evbuffer_peek(in, -1, &pos, v, 8);
+        if (k <= 0) return;
+        size_t seen = 0;
+        for (int i = 0; i < k && i < 8; i++) {
+            if (head_ends_in(c, v[i].iov_base, v[i].iov_len)) {
+                c->phase = PHASE_BODY;
+                arm_deadline(c, c->g->n->cfg.admin_body_timeout);
+                return;
+            }
+            seen += v[i].iov_len;
+        }
+        if (k <= 8) return;
+        if (evbuffer_ptr_set(in, &pos, seen, EVBUFFER_PTR_ADD) != 0) return;
+    }
+}
+
+/* The input buffer's callback: bytes have come (evhttp reads them after this). */
+static void input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    aconn *c = arg;
+    if (info->n_added && c->phase == PHASE_HEAD)
+        scan_head(c, in, evbuffer_get_length(in) - info->n_added);
+}
+
+/* A new request may come: the header deadline runs, and the head is looked for in what has
+ * come already (a pipelined request). */
+static void expect_request(aconn *c)
+{
+    c->phase = PHASE_HEAD;
+    c->head_started = c->at_line_start = false;
+    arm_deadline(c, c->g->n->cfg.admin_header_timeout);
+    scan_head(c, bufferevent_get_input(c->bev), 0);
 }
 
 static void conn_gone(struct evhttp_connection *evcon, void *arg)
@@ -271,6 +365,7 @@ static void conn_gone(struct evhttp_connection *evcon, void *arg)
     if (c->prev) c->prev->next = c->next; else g->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     g->stats.open--;
+    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
     event_free(c->deadline);
     event_free(c->adopt);
     free(c);
@@ -283,13 +378,17 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     aconn *c = arg;
-    c->g->stats.timed_out++;
+    bool body = c->phase == PHASE_BODY;
+    if (body) c->g->stats.body_timed_out++;
+    else c->g->stats.header_timed_out++;
     if (log_allow(LOG_CLASS_ADMIN)) {
         char *peer = NULL;
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(c->evcon, &peer, &port);
-        log_info("admin %s:%u: no complete request within admin_request_timeout (%u s), closing",
-                 peer ? peer : "?", port, c->g->n->cfg.admin_request_timeout);
+        log_info("admin %s:%u: %s within %s (%u s), closing", peer ? peer : "?", port,
+                 body ? "no complete body" : "no complete request head",
+                 body ? "admin_body_timeout" : "admin_header_timeout",
+                 body ? c->g->n->cfg.admin_body_timeout : c->g->n->cfg.admin_header_timeout);
     }
     evhttp_connection_free(c->evcon); /* calls conn_gone */
 }
@@ -309,8 +408,9 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
         c->bev = bev;
         c->deadline = evtimer_new(base, deadline_cb, c);
         c->adopt = event_new(base, -1, 0, adopt_cb, c);
+        c->watch = evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c);
     }
-    if (c && c->deadline && c->adopt) {
+    if (c && c->deadline && c->adopt && c->watch) {
         c->next = g->conns;
         if (g->conns) g->conns->prev = c;
         g->conns = c;
@@ -326,6 +426,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
                          g->n->cfg.admin_max_connections);
         }
     } else if (c) {
+        if (c->watch) evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->watch);
         if (c->deadline) event_free(c->deadline);
         if (c->adopt) event_free(c->adopt);
         free(c);
@@ -342,17 +443,17 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
     bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
     c->evcon = evcon;
     evhttp_connection_set_closecb(c->evcon, conn_gone, c);
-    arm_deadline(c);
+    expect_request(c);
 }
 
 /* ---------- requests ---------- */
 
-/* The answer is out: the connection's next request has admin_request_timeout to come. */
+/* The answer is out: the connection's next request has admin_header_timeout to come. */
 static void request_done(struct evhttp_request *req, void *arg)
 {
     admin_gate *g = arg;
     aconn *c = find_conn(g, evhttp_request_get_connection(req));
-    if (c) arm_deadline(c);
+    if (c) expect_request(c);
 }
 
 static void gate_cb(struct evhttp_request *req, void *arg)
@@ -364,6 +465,7 @@ static void gate_cb(struct evhttp_request *req, void *arg)
     aconn *c = find_conn(g, evhttp_request_get_connection(req));
     if (c) {
         evtimer_del(c->deadline);
+        c->phase = PHASE_ANSWERED;
         evhttp_request_set_on_complete_cb(req, request_done, g);
     }
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -374,7 +476,7 @@ static void gate_cb(struct evhttp_request *req, void *arg)
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     bool reads = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
-    if (r->access == ADMIN_TOKEN || !reads) {
+    if (r->access != ADMIN_OPEN || !reads) {
         const char *origin = evhttp_find_header(in, "Origin");
         const char *type = evhttp_find_header(in, "Content-Type");
         const char *why = NULL;
@@ -382,9 +484,8 @@ static void gate_cb(struct evhttp_request *req, void *arg)
         else if (type && (!strncasecmp(type, "application/x-www-form-urlencoded", 33) ||
                           !strncasecmp(type, "multipart/form-data", 19) || !strncasecmp(type, "text/plain", 10)))
             why = "an HTML form cannot change this node";
-        else if (!token_ok(g, evhttp_find_header(in, "Authorization")))
-            why = "the admin token is needed (Authorization: Bearer TOKEN, from [node] admin_token_file; "
-                  "kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE)";
+        else
+            why = token_refusal(g, evhttp_find_header(in, "Authorization"), reads ? r->access : ADMIN_TOKEN);
         if (why) {
             deny(g, req, 403, "Forbidden", why);
             return;
@@ -415,11 +516,21 @@ admin_gate *admin_gate_new(node *n, struct evhttp *http, char *err, size_t errle
     if (!g) { snprintf(err, errlen, "out of memory"); return NULL; }
     g->n = n;
     g->http = http;
-    char path[CONFIG_PATH_MAX + 32];
+    char path[CONFIG_PATH_MAX + 32], read_path[CONFIG_PATH_MAX + 32];
     if (n->cfg.admin_token_file[0]) snprintf(path, sizeof path, "%s", n->cfg.admin_token_file);
     else snprintf(path, sizeof path, "%s/admin.token", n->cfg.data_dir);
-    if (admin_token_load(path, g->token, sizeof g->token, err, errlen) != 0) {
-        free(g);
+    if (n->cfg.read_token_file[0]) snprintf(read_path, sizeof read_path, "%s", n->cfg.read_token_file);
+    else snprintf(read_path, sizeof read_path, "%s/read.token", n->cfg.data_dir);
+    if (admin_token_load(path, "admin token", g->token, sizeof g->token, err, errlen) != 0 ||
+        admin_token_load(read_path, "read token", g->read_token, sizeof g->read_token, err, errlen) != 0) {
+        admin_gate_free(&g);
+        return NULL;
+    }
+    /* The read token must not be the admin token: whoever reads client records could drain. */
+    if (strcmp(g->token, g->read_token) == 0) {
+        snprintf(err, errlen, "%s: the read token is the admin token (%s): give read_token_file its own file",
+                 read_path, path);
+        admin_gate_free(&g);
         return NULL;
     }
     evhttp_set_bevcb(http, make_bev, g);
@@ -442,12 +553,13 @@ void admin_gate_free(admin_gate **self_p)
     for (int i = 0; i < g->n_lst; i++) listener_free(&g->lst[i]);
     while (g->conns) { /* normally gone with evhttp_free */
         aconn *c = g->conns;
-        g->conns = c->next;
+        g->conns = c->next; /* its bufferevent, and the callback on it, went with evhttp */
         event_free(c->deadline);
         event_free(c->adopt);
         free(c);
     }
     explicit_bzero(g->token, sizeof g->token);
+    explicit_bzero(g->read_token, sizeof g->read_token);
     free(g);
     *self_p = NULL;
 }

@@ -246,7 +246,9 @@ admin_report *admin_report_new(node *n, admin_gate *gate)
         free(a);
         return NULL;
     }
-    admin_gate_route(gate, "/report", report_cb, a, ADMIN_OPEN); /* the status page reads it */
+    /* Lists client records (workstation names, addresses): the read token, as for /clients
+     * (the status page sends the one it asked for). */
+    admin_gate_route(gate, "/report", report_cb, a, ADMIN_READ);
     struct timeval soon = {0, 0}; /* the first report right after start-up */
     evtimer_add(a->timer, &soon);
     return a;

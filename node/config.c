@@ -107,9 +107,16 @@ static const setting settings[] = {
 
     {"node", "admin_token_file", ST_STRING, OFF(admin_token_file), SZ(admin_token_file), 0, 0, 0, 0, false,
      NULL, NULL, "", false,
-     "File of the admin token (made at first start, mode 0600) that GET /clients, GET /dns, POST /drain and "
-     "POST /undrain need in an Authorization: Bearer header (kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE); "
-     "empty = DATA_DIR/admin.token; the same file on every node lets kmsctl drain any of them"},
+     "File of the admin token (made at first start, mode 0600) that GET /dns, POST /drain and POST /undrain "
+     "need in an Authorization: Bearer header, and that also reads what the read token reads (kmsctl: "
+     "--token-file or KMSHA_ADMIN_TOKEN_FILE); empty = DATA_DIR/admin.token; the same file on every node lets "
+     "kmsctl drain any of them"},
+    {"node", "read_token_file", ST_STRING, OFF(read_token_file), SZ(read_token_file), 0, 0, 0, 0, false,
+     NULL, NULL, "", false,
+     "File of the read token (made at first start, mode 0600; not the admin token) that GET /clients and "
+     "GET /report (client records: workstation names, addresses) need in an Authorization: Bearer header, "
+     "the admin token being accepted too (kmsctl: --read-token-file or KMSHA_READ_TOKEN_FILE; the status "
+     "page asks for it); empty = DATA_DIR/read.token"},
     {"node", "admin_hosts", ST_STRING, OFF(admin_hosts), SZ(admin_hosts), 0, 0, 0, 0, false, NULL, NULL, "",
      false,
      "Host names by which the admin address is reached besides its own address (and localhost for a "
@@ -171,10 +178,14 @@ static const setting settings[] = {
      "(64: every address of a /64 is one client; 128: each address apart)"},
     {"limits", "admin_max_connections", ST_UINT, OFF(admin_max_connections), 0, 0, 1, 10000, 0, false, NULL, NULL,
      "64", false, "Open connections to the admin address; more are refused at accept"},
-    {"limits", "admin_request_timeout", ST_UINT, OFF(admin_request_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
-     "10", false,
-     "Seconds an admin connection has to deliver a complete request, head and body (at most 8 KiB and 4 KiB), "
-     "from its start or from the previous answer; then it is closed"},
+    {"limits", "admin_header_timeout", ST_UINT, OFF(admin_header_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "5", false,
+     "Seconds an admin connection has to deliver a request's line and headers (at most 8 KiB), from its start "
+     "or from the previous answer; then it is closed"},
+    {"limits", "admin_body_timeout", ST_UINT, OFF(admin_body_timeout), 0, 0, 1, 300, 0, false, NULL, NULL,
+     "5", false,
+     "Seconds an admin request has to deliver its body (at most 4 KiB) once its headers are in; then the "
+     "connection is closed"},
     {"limits", "allow_clients", ST_CIDR_LIST, OFF(allow_clients), CAP(allow_clients),
      OFF(n_allow_clients), 0, 0, 0, false, NULL, NULL, "", true,
      "Client networks allowed to connect (10.0.0.0/8, 2001:db8::/32, a bare address), "

@@ -72,6 +72,7 @@ typedef struct kmsd_config {
     char log_format[16];         /* auto, text, journal */
     char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
+    char read_token_file[CONFIG_PATH_MAX];  /* "" = <data_dir>/read.token */
     char admin_hosts[1024];      /* other names of the admin address, comma-separated */
 
     /* [kms] */
@@ -98,7 +99,8 @@ typedef struct kmsd_config {
     uint32_t pdu_timeout;         /* seconds to complete a PDU once started */
     uint32_t ipv6_prefix_len;     /* per-address limit: IPv6 clients per network of this prefix */
     uint32_t admin_max_connections;
-    uint32_t admin_request_timeout; /* seconds for a complete admin request */
+    uint32_t admin_header_timeout; /* seconds for an admin request's line and headers */
+    uint32_t admin_body_timeout;   /* seconds for its body, once the headers are in */
     config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
     int n_allow_clients;
 

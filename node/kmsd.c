@@ -56,7 +56,7 @@ static void usage(FILE *out)
             "  --local-cluster      be node --node-id (kms1, kms2 or kms3) of the built-in cluster\n"
             "                       on 127.0.0.1-3 (KMS port 1688, admin 8688, replication 7001),\n"
             "                       store under ./var/ID, CURVE keys made at first start in ./var/keys,\n"
-            "                       the admin token in ./var/admin.token\n"
+            "                       the admin and read tokens in ./var/admin.token, ./var/read.token\n"
             "  --rebuild-from-peers start with an empty store and catch up from the live peers:\n"
             "                       the repair of a damaged store (its files are moved to\n"
             "                       DATA_DIR/damaged-TIME first); needs peers\n"
@@ -130,10 +130,14 @@ static int local_cluster_keys(kmsd_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", parent, strerror(errno));
         return -1;
     }
-    /* one admin token for the three nodes, where kmsctl looks by default (./var/admin.token) */
-    if (!cfg->admin_token_file[0] &&
-        (size_t)snprintf(cfg->admin_token_file, sizeof cfg->admin_token_file, "%.490s/admin.token", parent) >=
-            sizeof cfg->admin_token_file) {
+    /* one admin token and one read token for the three nodes, where kmsctl looks by default
+     * (./var/admin.token, ./var/read.token) */
+    if ((!cfg->admin_token_file[0] &&
+         (size_t)snprintf(cfg->admin_token_file, sizeof cfg->admin_token_file, "%.490s/admin.token", parent) >=
+             sizeof cfg->admin_token_file) ||
+        (!cfg->read_token_file[0] &&
+         (size_t)snprintf(cfg->read_token_file, sizeof cfg->read_token_file, "%.490s/read.token", parent) >=
+             sizeof cfg->read_token_file)) {
         snprintf(err, errlen, "%s: path too long", parent);
         return -1;
     }

@@ -174,7 +174,7 @@ bool store_entry_decode(const void *key, size_t key_len, const void *val, size_t
  * logged, and (2) the version vector: per origin the highest sequence applied, such that
  * every update of that origin up to it has been merged (contiguous).
  *
- * Details the declarations below leave open (store.c has the on-disk layout):
+ * Details the declarations below leave open (store_schema.c has the on-disk layout):
  * - An origin is 1 to STORE_ORIGIN_MAX - 1 bytes, NUL-terminated within the array;
  *   anything else is KMS_EINVAL. Sequences start at 1 (seq 0 is KMS_EINVAL).
  * - All queued writes (store_put_async, store_put_logged_async, store_apply_async,

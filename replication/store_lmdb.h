@@ -1,7 +1,7 @@
 /* store_lmdb.h: the store's two LMDB readers for a process that opens a store's files
  * itself (kmsctl's read-only storefile, ops/kmsctl/storefile.c): the records of the
  * "clients" database and the version vector of the "vv" database, decoded exactly as the
- * store decodes them (replication/store.c holds the layout). Both read inside the
+ * store decodes them (replication/store_schema.c holds the layout). Both read inside the
  * caller's transaction and return 0 or LMDB's error code. */
 #ifndef KMSHA_STORE_LMDB_H
 #define KMSHA_STORE_LMDB_H

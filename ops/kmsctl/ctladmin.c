@@ -9,12 +9,13 @@
 
 #include "node/config.h"
 #include "ops/kmsctl/ctlnode.h"
-#include "ops/kmsctl/ctlnode.h"
 #include "ops/kmsctl/httpc.h"
 
-static const char *token_file;
+static const char *token_file, *read_token_file;
+static const char *token_used; /* the file the token was read from, for messages */
 
 void ctladmin_set_token_file(const char *path) { token_file = path; }
+void ctladmin_set_read_token_file(const char *path) { read_token_file = path; }
 
 /* Reads the token once; "" when no file is found (the node then says what it needs). */
 const char *ctladmin_token(void)
@@ -23,21 +24,34 @@ const char *ctladmin_token(void)
     static bool loaded;
     if (loaded) return tok;
     loaded = true;
-    const char *env = getenv("KMSHA_ADMIN_TOKEN_FILE");
-    const char *candidates[] = {token_file, env && env[0] ? env : NULL, ctlnode_token_file(),
-                                "/etc/kmsha/admin.token", "./var/admin.token"};
+    const char *env = getenv("KMSHA_ADMIN_TOKEN_FILE"), *read_env = getenv("KMSHA_READ_TOKEN_FILE");
+    /* Most specific first; at each level the admin token, which reads everything, first. */
+    const char *candidates[] = {token_file, read_token_file, env && env[0] ? env : NULL,
+                                read_env && read_env[0] ? read_env : NULL, ctlnode_token_file(),
+                                ctlnode_read_token_file(), "/etc/kmsha/admin.token", "/etc/kmsha/read.token",
+                                "./var/admin.token", "./var/read.token"};
+    const size_t named = 4;   /* options and environment: no guessing past them */
+    char cluster_err[600] = ""; /* the cluster file's, said when nothing else is found */
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (!candidates[i]) continue;
         FILE *f = fopen(candidates[i], "r");
         if (!f) {
-            if (i < 3) fprintf(stderr, "kmsctl: admin token file %s: %s\n", candidates[i], strerror(errno));
-            if (i < 3) break; /* named explicitly: no guessing past it */
+            char msg[600];
+            snprintf(msg, sizeof msg, "kmsctl: %s token file %s: %s\n", i % 2 ? "read" : "admin", candidates[i],
+                     strerror(errno));
+            if (i < named) {
+                fputs(msg, stderr);
+                break;
+            }
+            if (i < named + 2 && !cluster_err[0]) snprintf(cluster_err, sizeof cluster_err, "%s", msg);
             continue;
         }
         if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = 0;
         fclose(f);
+        token_used = candidates[i];
         break;
     }
+    if (!token_used && cluster_err[0]) fputs(cluster_err, stderr);
     return tok;
 }
 
@@ -62,8 +76,11 @@ json_t *ctladmin_request(const char *method, const char *admin, const char *path
         fprintf(stderr, "kmsctl: %s %s%s answered HTTP %d: %.300s\n", method, admin, path, status,
                 msg ? msg : body);
         if (status == 403 && !ctladmin_token()[0])
-            fprintf(stderr, "kmsctl: no admin token found: give the node's admin_token_file with "
-                            "kmsctl --token-file FILE or KMSHA_ADMIN_TOKEN_FILE\n");
+            fprintf(stderr, "kmsctl: no token found: give the node's admin_token_file with kmsctl --token-file "
+                            "FILE or KMSHA_ADMIN_TOKEN_FILE (or, to read client records, its read_token_file with "
+                            "--read-token-file FILE or KMSHA_READ_TOKEN_FILE)\n");
+        else if (status == 403 && token_used)
+            fprintf(stderr, "kmsctl: the token sent was read from %s\n", token_used);
         json_decref(j);
         free(body);
         return NULL;

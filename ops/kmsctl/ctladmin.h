@@ -13,12 +13,17 @@
  * node's "error" text when it sent one), or a body that is not JSON. */
 json_t *ctladmin_request(const char *method, const char *admin, const char *path, int timeout_ms);
 
-/* The admin token sent with every request (Authorization: Bearer): read from this file
- * (kmsctl --token-file FILE), else from $KMSHA_ADMIN_TOKEN_FILE, else from the node's
- * admin_token_file of kmsctl --config's cluster file, else from the first of
- * /etc/kmsha/admin.token and ./var/admin.token (kmsd --local-cluster's) that can be read.
- * Nodes make it at first start ([node] admin_token_file). */
+/* The token sent with every request (Authorization: Bearer): the admin token, which
+ * every endpoint takes, or else the read token, which client records (clients, report)
+ * take. Read from the first file found of: kmsctl --token-file FILE (admin),
+ * --read-token-file FILE (read), $KMSHA_ADMIN_TOKEN_FILE, $KMSHA_READ_TOKEN_FILE, the
+ * node's admin_token_file and read_token_file of kmsctl --config's cluster file, then
+ * /etc/kmsha/admin.token, /etc/kmsha/read.token, ./var/admin.token and ./var/read.token
+ * (kmsd --local-cluster's). A file named by an option, the environment or the cluster
+ * file that cannot be read is an error (printed; nothing is guessed past it). Nodes make
+ * both files at first start. */
 void ctladmin_set_token_file(const char *path);
+void ctladmin_set_read_token_file(const char *path);
 /* That token ("" when none was found). */
 const char *ctladmin_token(void);
 

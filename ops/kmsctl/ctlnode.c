@@ -71,6 +71,16 @@ const char *ctlnode_token_file(void)
     return path;
 }
 
+const char *ctlnode_read_token_file(void)
+{
+    static char path[CONFIG_PATH_MAX + 16];
+    const kmsd_config *c = load();
+    if (!c) return NULL;
+    if (c->read_token_file[0]) snprintf(path, sizeof path, "%s", c->read_token_file);
+    else snprintf(path, sizeof path, "%s/read.token", c->data_dir);
+    return path;
+}
+
 static const char *format_addr(const config_addr *a)
 {
     snprintf(admin_text, sizeof admin_text, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,

@@ -26,5 +26,8 @@ json_t *ctlnode_peers(void);
 /* With a cluster file: the node's admin token file ([node] admin_token_file, else
  * DATA_DIR/admin.token); NULL without one. */
 const char *ctlnode_token_file(void);
+/* With a cluster file: the node's read token file ([node] read_token_file, else
+ * DATA_DIR/read.token); NULL without one. */
+const char *ctlnode_read_token_file(void);
 
 #endif

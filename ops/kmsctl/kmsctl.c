@@ -795,16 +795,19 @@ static const command commands[] = {
 
 static void print_usage(FILE *f)
 {
-    fputs("usage: kmsctl [--config FILE [--node-id ID]] [--token-file FILE] COMMAND [options]\n\ncommands:\n", f);
+    fputs("usage: kmsctl [--config FILE [--node-id ID]] [--token-file FILE] [--read-token-file FILE]\n"
+          "              COMMAND [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'kmsctl COMMAND --help' shows the options of one command.\n"
           "'kmsctl help COMMAND' is the same; 'kmsctl --version' prints the version.\n"
           "--config FILE (or KMSHA_CONFIG): ask the node the cluster file names, --node-id ID\n"
           "(or KMSHA_NODE_ID) when it names several; a command's --admin wins over both.\n"
-          "--token-file FILE: the node's admin token ([node] admin_token_file), which clients, dns,\n"
-          "drain and undrain need; else $KMSHA_ADMIN_TOKEN_FILE, /etc/kmsha/admin.token or\n"
-          "./var/admin.token (kmsd --local-cluster's).\n"
+          "--token-file FILE: the node's admin token ([node] admin_token_file), which dns, drain\n"
+          "and undrain need and which reads everything; --read-token-file FILE: its read token\n"
+          "([node] read_token_file), which reads client records (clients, report). Else\n"
+          "$KMSHA_ADMIN_TOKEN_FILE, $KMSHA_READ_TOKEN_FILE, the cluster file's, then\n"
+          "/etc/kmsha/{admin,read}.token or ./var/{admin,read}.token (kmsd --local-cluster's).\n"
           "Exit status: 0 success, 1 failure, 2 bad usage.\n", f);
 }
 
@@ -834,16 +837,29 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
-/* Takes "--token-file FILE" (or --token-file=FILE) off the front of argv (argv[0] stays). */
+/* Takes "--token-file FILE" and "--read-token-file FILE" (or OPTION=FILE) off the front of
+ * argv (argv[0] stays). */
 static void take_token_file(int *argc, char ***argv)
 {
+    static const struct {
+        const char *name;
+        void (*set)(const char *path);
+    } opts[] = {{"--token-file", ctladmin_set_token_file}, {"--read-token-file", ctladmin_set_read_token_file}};
     char **v = *argv;
-    while (*argc >= 3 && (!strcmp(v[1], "--token-file") || !strncmp(v[1], "--token-file=", 13))) {
-        int used = v[1][12] == '=' ? 1 : 2;
-        ctladmin_set_token_file(used == 1 ? v[1] + 13 : v[2]);
-        v[used] = v[0];
-        v += used;
-        *argc -= used;
+    for (bool more = true; more && *argc >= 2;) {
+        more = false;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+            size_t len = strlen(opts[k].name);
+            bool joined = !strncmp(v[1], opts[k].name, len) && v[1][len] == '=';
+            if (!joined && (strcmp(v[1], opts[k].name) != 0 || *argc < 3)) continue;
+            int used = joined ? 1 : 2;
+            opts[k].set(joined ? v[1] + len + 1 : v[2]);
+            v[used] = v[0];
+            v += used;
+            *argc -= used;
+            more = true;
+            break;
+        }
     }
     *argv = v;
 }

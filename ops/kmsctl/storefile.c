@@ -1,6 +1,6 @@
 /* storefile.c: read-only access to a store directory, backup and restore (see
- * storefile.h). The on-disk layout is store.c's: "clients" maps app(1) cmid(16) to an
- * encoded record, "vv" maps an origin to its u64 LE sequence.
+ * storefile.h). The on-disk layout is replication/store_schema.c's: "clients" maps
+ * app(1) cmid(16) to an encoded record, "vv" maps an origin to its u64 LE sequence.
  *
  * Who holds a store: every process with an LMDB environment open holds an fcntl lock on
  * the first byte of lock.mdb (exclusive while it sets the file up, shared afterwards), so

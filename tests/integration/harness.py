@@ -93,10 +93,13 @@ class Node:
     def write_config(self):
         with open(self.config_path, "w") as f:
             f.write(self.config)
-            # every node of a test shares one admin token file (kmsctl finds it by
-            # KMSHA_ADMIN_TOKEN_FILE, set by NodeTestCase)
+            # every node of a test shares one admin token file and one read token file
+            # (kmsctl finds them by KMSHA_ADMIN_TOKEN_FILE and KMSHA_READ_TOKEN_FILE, set by
+            # NodeTestCase)
             if "admin_token_file" not in self.config:
                 f.write("\n[node]\nadmin_token_file = %s\n" % os.path.join(self.workdir, "admin.token"))
+            if "read_token_file" not in self.config:
+                f.write("\n[node]\nread_token_file = %s\n" % os.path.join(self.workdir, "read.token"))
 
     @property
     def addr(self):
@@ -301,6 +304,7 @@ class NodeTestCase(unittest.TestCase):
         self.nodes = []
         # The admin token the nodes of this test make at first start (see Node.write_config).
         os.environ["KMSHA_ADMIN_TOKEN_FILE"] = os.path.join(self.workdir, "admin.token")
+        os.environ["KMSHA_READ_TOKEN_FILE"] = os.path.join(self.workdir, "read.token")
 
     def tearDown(self):
         """Stops every node with SIGTERM and fails the test when one of them exited in a way
@@ -466,7 +470,8 @@ class Cluster:
             rc, out, err = kmsctl("keygen", "--dir", self.key_dir, nid)
             assert rc == 0, err
             self.pubkeys[nid] = out.split("public_key = ")[1].strip()
-        text = "[node]\nadmin_token_file = %s\n" % os.path.join(case.workdir, "admin.token")
+        text = "[node]\nadmin_token_file = %s\nread_token_file = %s\n" % (
+            os.path.join(case.workdir, "admin.token"), os.path.join(case.workdir, "read.token"))
         text += "[cluster]\nname = test\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nalone_after_ms = 2000\n"
         text += "key_dir = %s\n" % self.key_dir
         text += cluster_config

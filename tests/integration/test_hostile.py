@@ -4,6 +4,7 @@ hold against cross-site requests, foreign Host names, trickling and fd-exhaustin
 connection floods. Each test states the figures it saw in its output (bench/README.md)."""
 import http.client
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -11,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, REPLPOKE, Cluster, NodeTestCase, activate, cmid, kmsctl, main,  # noqa: E402
-                     sanitized_build)
+from harness import (BUILD, KMSCTL, REPLPOKE, Cluster, NodeTestCase, activate, cmid, kmsctl,  # noqa: E402
+                     main, sanitized_build)
 
 # Resident memory an attack may add: a few MB (ASan's quarantine keeps freed blocks: more).
 MEMORY_BOUND_KB = (48 if sanitized_build() else 16) * 1024
@@ -159,10 +160,60 @@ class AdminTests(NodeTestCase):
         self.assertEqual(code, 200, text)
         rc, out, err = kmsctl("undrain", "--admin", "%s:%d" % (n.host, n.admin_port), n.node_id)
         self.assertEqual(rc, 0, err)
-        # GET /clients is still open (the status page's search reads it); monitoring too.
-        self.assertEqual(raw_http(n, "GET", "/clients", tok)[0], 200)
         for path in ("/status", "/metrics", "/healthz", "/"):
             self.assertEqual(raw_http(n, "GET", path)[0], 200, path)
+
+    def test_client_records_need_the_read_token(self):
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1), "--workstation", "PRIVATE-PC1")
+        read_file = os.environ["KMSHA_READ_TOKEN_FILE"]
+        self.assertEqual(os.stat(read_file).st_mode & 0o777, 0o600)  # made at first start
+        with open(read_file) as f:
+            read = f.read().strip()
+        admin = self.token(n)
+        self.assertNotEqual(read, admin)
+        here = "http://%s:%d" % (n.host, n.admin_port)
+        # Client records (workstation names, addresses): no token, a wrong one, or a foreign
+        # page's request get 403 and no record.
+        for path in ("/clients", "/clients?workstation=PRIVATE", "/report", "/report?latest=1"):
+            for headers in ({}, {"Authorization": "Bearer " + "0" * 64},
+                            {"Authorization": "Bearer " + read, "Origin": "http://evil.example"}):
+                code, text = raw_http(n, "GET", path, headers)
+                self.assertEqual(code, 403, (path, headers, text))
+                self.assertNotIn("PRIVATE-PC1", text)
+            # The read token or the admin token reads them, also from the admin's own page.
+            for tok in (read, admin):
+                code, text = raw_http(n, "GET", path, {"Authorization": "Bearer " + tok, "Origin": here})
+                self.assertEqual(code, 200, (path, text))
+        code, text = raw_http(n, "GET", "/clients", {})
+        self.assertIn("read token", text)  # says what it needs
+        # Monitoring stays open: /activity is answers per minute, no client.
+        for path in ("/status", "/metrics", "/healthz", "/activity", "/"):
+            self.assertEqual(raw_http(n, "GET", path)[0], 200, path)
+        self.assertNotIn("PRIVATE-PC1", raw_http(n, "GET", "/activity")[1])
+        # The read token changes nothing.
+        code, text = raw_http(n, "POST", "/drain", {"Authorization": "Bearer " + read, "Origin": here})
+        self.assertEqual(code, 403, text)
+        self.assertEqual(raw_http(n, "GET", "/dns", {"Authorization": "Bearer " + read})[0], 403)
+        # kmsctl with only the read token reads client records and the report, and cannot drain.
+        env = {k: v for k, v in os.environ.items() if k != "KMSHA_ADMIN_TOKEN_FILE"}
+        admin_addr = "%s:%d" % (n.host, n.admin_port)
+        for args in (("clients", "--admin", admin_addr, "--workstation", "PRIVATE"),
+                     ("report", "--admin", admin_addr)):
+            p = subprocess.run([KMSCTL] + list(args), capture_output=True, text=True, timeout=30, env=env,
+                               cwd=self.workdir)
+            self.assertEqual(p.returncode, 0, (args, p.stderr))
+            self.assertIn("PRIVATE-PC1", p.stdout, args)
+        p = subprocess.run([KMSCTL, "--read-token-file", read_file, "drain", "--admin", admin_addr, n.node_id],
+                           capture_output=True, text=True, timeout=30, env=env, cwd=self.workdir)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("403", p.stderr)
+        # Without any token kmsctl says where to get one.
+        bare = {k: v for k, v in env.items() if k != "KMSHA_READ_TOKEN_FILE"}
+        p = subprocess.run([KMSCTL, "clients", "--admin", admin_addr], capture_output=True, text=True, timeout=30,
+                           env=bare, cwd=self.workdir)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--read-token-file", p.stderr)
 
     def test_foreign_host_names_are_refused(self):
         n = self.node(config="[node]\nadmin_hosts = kms1.example.edu\n").start()
@@ -174,8 +225,9 @@ class AdminTests(NodeTestCase):
                      "localhost:%d" % n.admin_port):
             self.assertEqual(raw_http(n, "GET", "/status", {"Host": host})[0], 200, host)
 
-    def test_admin_connections_are_limited_and_timed(self):
-        n = self.node(config="[limits]\nadmin_max_connections = 16\nadmin_request_timeout = 1\n").start()
+    def test_admin_connections_are_limited(self):
+        # Deadlines far beyond the test: only the limit may keep the descriptors down.
+        n = self.node(config="[limits]\nadmin_max_connections = 16\nadmin_header_timeout = 300\n").start()
         pid = n.proc.pid
         fds_before = len(os.listdir("/proc/%d/fd" % pid))
         socks = []
@@ -184,21 +236,48 @@ class AdminTests(NodeTestCase):
             s.setblocking(False)
             s.connect_ex((n.host, n.admin_port))
             socks.append(s)
-        time.sleep(0.3)
+        # The node says when it stops accepting: 16 open, the other 84 wait in the kernel.
+        wait_for(lambda: "admin_max_connections (16) open, not accepting more" in n.read_log(), timeout=30,
+                 what="the admin connection limit")
         for s in socks:  # a request that never completes
             try:
                 s.send(b"G")
             except OSError:
                 pass
         fds_during = len(os.listdir("/proc/%d/fd" % pid))
-        # The node closes the silent ones after admin_request_timeout.
-        wait_for(lambda: 'cause="request_timeout"} 0' not in raw_http_metrics(n), what="admin request timeouts")
         for s in socks:
             s.close()
-        code, _ = raw_http(n, "GET", "/healthz")
-        print("admin flood: descriptors %d before, %d with 100 trickling connections (limit 16)" % (fds_before, fds_during))
+        # Once they close, the node serves again (nothing waited for a deadline).
+        wait_for(lambda: admin_answers(n), timeout=30, what="an admin answer after the flood")
+        m = raw_http_metrics(n)
+        print("admin flood: descriptors %d before, %d with 100 connections (limit 16)" % (fds_before, fds_during))
         self.assertLessEqual(fds_during, fds_before + 16 + 2)
-        self.assertEqual(code, 200)
+        self.assertIn('kmsha_admin_refusals_total{node="kms1",cause="connection_limit"} ', m)
+        self.assertNotIn('cause="connection_limit"} 0\n', m)
+
+    def test_headers_and_body_have_their_own_deadlines(self):
+        """A client that trickles its headers is cut at admin_header_timeout; one that sends its
+        headers and trickles a body, at admin_body_timeout. Each node gives the other phase a
+        deadline far beyond the test, so only the right one can close the connection."""
+        for header_s, body_s, cut in ((2, 300, "header"), (300, 2, "body")):
+            n = self.node(node_id="kms-%s" % cut, config="[limits]\nadmin_header_timeout = %d\n"
+                          "admin_body_timeout = %d\n" % (header_s, body_s)).start()
+            head = Trickle(n, b"GET /status HTTP/1.1\r\nHost: %s:%d\r\nX-Slow: " % (n.host.encode(), n.admin_port))
+            body = Trickle(n, b"POST /drain HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 4000\r\n\r\n{" % (n.host.encode(), n.admin_port))
+            closed, still_open = (head, body) if cut == "header" else (body, head)
+            t0 = time.monotonic()
+            self.assertTrue(closed.until_closed(timeout=60), "%s trickler not cut" % cut)
+            took = time.monotonic() - t0
+            self.assertTrue(still_open.is_open(), "the other trickler was cut too")
+            m = raw_http_metrics(n)
+            self.assertIn('cause="%s_timeout"} 1\n' % cut, m)
+            self.assertIn('cause="%s_timeout"} 0\n' % ("body" if cut == "header" else "header"), m)
+            head.close()
+            body.close()
+            print("admin %s deadline %d s: the trickler was cut after %.1f s (the other phase's deadline: 300 s)"
+                  % (cut, min(header_s, body_s), took))
+            n.stop()
 
     def test_unread_client_lists_cost_one_chunk(self):
         n = self.node()
@@ -478,6 +557,48 @@ class Ipv6PrefixTests(NodeTestCase):
 
 def raw_http_metrics(n):
     return raw_http(n, "GET", "/metrics")[1]
+
+
+def admin_answers(n):
+    try:
+        return raw_http(n, "GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+class Trickle:
+    """An admin connection that sends start at once and then one byte ("x") every 0.2 s."""
+
+    def __init__(self, node, start):
+        self.sock = socket.create_connection((node.host, node.admin_port), timeout=10)
+        self.sock.sendall(start)
+
+    def step(self, wait):
+        """Sends a byte and waits up to wait s for the node to close; True when it has."""
+        try:
+            self.sock.send(b"x")
+        except OSError:
+            return True
+        r, _, _ = select.select([self.sock], [], [], wait)
+        if not r:
+            return False
+        try:
+            return self.sock.recv(4096) == b""  # an answer (403...) would be a failure
+        except OSError:
+            return True
+
+    def until_closed(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.step(0.2):
+                return True
+        return False
+
+    def is_open(self):
+        return not self.step(0)
+
+    def close(self):
+        self.sock.close()
 
 
 def json_loads(text):

@@ -58,12 +58,21 @@ class LocalClusterTests(unittest.TestCase):
             for i in (1, 2, 3):
                 key = os.path.join(cwd, "var", "keys", "kms%d.key" % i)
                 self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
-            # kmsctl run where the cluster runs finds its admin token (./var/admin.token).
+            # kmsctl run where the cluster runs finds its admin token (./var/admin.token) and,
+            # without it, the read token (./var/read.token) for client records.
+            bare = {k: v for k, v in os.environ.items() if k not in ("KMSHA_ADMIN_TOKEN_FILE", "KMSHA_READ_TOKEN_FILE")}
             for cmd in ("drain", "undrain"):
-                p = subprocess.run([KMSCTL, cmd, "kms2"], cwd=cwd, capture_output=True, text=True, timeout=30,
-                                   env={k: v for k, v in os.environ.items() if k != "KMSHA_ADMIN_TOKEN_FILE"})
+                p = subprocess.run([KMSCTL, cmd, "kms2"], cwd=cwd, capture_output=True, text=True, timeout=30, env=bare)
                 self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertEqual(os.stat(os.path.join(cwd, "var", "admin.token")).st_mode & 0o777, 0o600)
+            for name in ("admin.token", "read.token"):
+                self.assertEqual(os.stat(os.path.join(cwd, "var", name)).st_mode & 0o777, 0o600)
+            os.rename(os.path.join(cwd, "var", "admin.token"), os.path.join(cwd, "var", "admin.token.away"))
+            try:
+                p = subprocess.run([KMSCTL, "clients", "--admin", "127.0.0.1:8688"], cwd=cwd, capture_output=True,
+                                   text=True, timeout=30, env=bare)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            finally:
+                os.rename(os.path.join(cwd, "var", "admin.token.away"), os.path.join(cwd, "var", "admin.token"))
             # A stranger's key learns nothing from the catch-up socket.
             from harness import REPLPOKE
             with open(os.path.join(cwd, "var", "keys", "kms1.pub")) as f:

@@ -2,7 +2,8 @@
 three-node cluster: it shows every node with its site and alive state, the counts per
 application, and the recent activations of all nodes (read from each peer's /status,
 which admin.c lets exactly the configured admin origins read); a node that dies shows as
-dead. A screenshot is kept in the test directory with KMSHA_KEEP=1."""
+dead. The client lists and the search need the read token, typed into the page (driven
+through browser.py) and kept in the tab's sessionStorage. A screenshot is kept in the test directory with KMSHA_KEEP=1."""
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import unittest
 from html.parser import HTMLParser
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser import Browser  # noqa: E402
 from harness import Cluster, NodeTestCase, activate, cmid, main  # noqa: E402
 
 UNKNOWN_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -151,7 +153,44 @@ class StatusPageTests(NodeTestCase):
         c.wait_converged(27)
         node = c.nodes[1]
         url = "http://%s:%d/#q=RM-101-PC0" % (node.host, node.admin_port)
-        html = self.chromium(url, "--dump-dom")
+        with open(os.environ["KMSHA_READ_TOKEN_FILE"]) as f:
+            read_token = f.read().strip()
+        b = Browser(os.path.join(self.workdir, "chromium-cdp"), height=2800)
+        try:
+            b.open(url)
+            # Client records need the read token: without one the page says so, and lists and
+            # search stay empty (the rest of the page works).
+            b.wait("document.getElementById('token-note').textContent.indexOf('no read token') === 0",
+                   what="the page asks for the read token")
+            self.assertIn("no read token", b.eval("document.getElementById('search-note').textContent"))
+            self.assertEqual(b.eval("document.querySelectorAll('#found tr.found, #below tr.item').length"), 0)
+            b.wait("document.querySelectorAll('#nodes tr[data-node]').length === 3", what="the nodes")
+            # A wrong token: the node refuses it and the page says so.
+            b.type_and_submit("read-token", "0" * 64, "token-form")
+            b.wait("document.getElementById('token-note').textContent.indexOf('refused') >= 0",
+                   what="the page says the token was refused")
+            self.assertIn("refused", b.eval("document.getElementById('search-note').textContent"))
+            self.assertEqual(b.eval("document.querySelectorAll('#found tr.found, #below tr.item').length"), 0)
+            # The read token: the health lists and the search fill in; the token stays in this
+            # tab's sessionStorage only (not in the field, localStorage, a cookie or the URL).
+            b.type_and_submit("read-token", read_token, "token-form")
+            b.wait("document.querySelectorAll('#found tr.found').length === 10", what="the search results")
+            b.wait("document.querySelectorAll('#below tr.item').length === 24", what="the below-threshold list")
+            b.wait("document.querySelector('#chart-activity svg') && "
+                   "document.querySelector('#chart-activity svg').getAttribute('data-total') === '28'",
+                   what="the activity chart")
+            self.assertEqual(b.eval("sessionStorage.getItem('kmsha-read-token')"), read_token)
+            self.assertEqual(b.eval("localStorage.length + document.cookie.length"), 0)
+            self.assertEqual(b.eval("document.getElementById('read-token').value"), "")
+            self.assertNotIn(read_token, b.eval("location.href"))
+            html = b.html()
+            shot = os.path.join(self.workdir, "statuspage-health.png")
+            b.screenshot(shot)
+            self.assertTrue(os.path.getsize(shot) > 10000)
+            if os.environ.get("KMSHA_KEEP"):
+                print("screenshot: %s" % shot)
+        finally:
+            b.close()
         for sec in ("sec-health", "sec-charts", "sec-forecast", "sec-below", "sec-risk", "sec-cloned", "sec-rooms",
                     "sec-unknown", "sec-search"):
             self.assertIn('id="%s"' % sec, html)
@@ -219,11 +258,6 @@ class StatusPageTests(NodeTestCase):
         # Times carry the date and zone, with UTC on hover.
         self.assertTrue(d.times)
         self.assertTrue(all(t.get("title", "").endswith("(UTC)") and t.get("datetime") for t in d.times))
-        shot = os.path.join(self.workdir, "statuspage-health.png")
-        self.chromium(url, "--window-size=1400,2800", "--screenshot=" + shot)
-        self.assertTrue(os.path.getsize(shot) > 10000)
-        if os.environ.get("KMSHA_KEEP"):
-            print("screenshot: %s" % shot)
 
     def test_status_is_readable_only_from_admin_origins(self):
         c = Cluster(self, n=2).start()
