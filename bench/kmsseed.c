@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     char err[256];
     store_options so = {.commit_delay_ms = 5, .map_size = (uint64_t)4096 << 20, .no_sync = false};
     struct event_base *base = event_base_new(); /* completions are drained from it */
-    store *st = store_open(base, dir, &so, err, sizeof err);
+    store *st = store_open(base, dir, &so, NULL, err, sizeof err);
     if (!st) { fprintf(stderr, "kmsseed: %s\n", err); return 1; }
     store_vv vv;
     store_get_vv(st, &vv);

@@ -232,7 +232,8 @@ static const setting settings[] = {
      "(logged once per origin, counted in kmsha_replication_future_refused_total)"},
     {"cluster", "log_max_mb", ST_UINT, OFF(log_max_mb), 0, 0, 1, 1048576, 0, false, NULL, NULL, "256", false,
      "Size bound of the update log in MiB (about 250 bytes an update), besides log_retention_hours: the oldest "
-     "updates are pruned past it, and peers that lack them get a snapshot"},
+     "updates are pruned past it (never while no live peer has confirmed this node's clock), and peers that "
+     "lack them get a snapshot"},
     {"cluster", "sync_batch", ST_UINT, OFF(sync_batch), 0, 0, 1, 512, 0, false, NULL, NULL, "256",
      false, "Updates or records per catch-up reply"},
 

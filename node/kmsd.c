@@ -359,6 +359,8 @@ static void rebuild_index(node *n)
     log_info("count index rebuilt from the store: %zu live client records", clients_size(n->clients));
 }
 
+static void log_bound_cb(evutil_socket_t fd, short what, void *arg);
+
 /* The clock check, once a second: the live peers' offsets from their heartbeats, steps of
  * the wall clock against the monotonic one. */
 static void clock_cb(evutil_socket_t fd, short what, void *arg)
@@ -388,6 +390,7 @@ static void clock_cb(evutil_socket_t fd, short what, void *arg)
             rebuild_index(n);
         }
         if (n->prune_deferred) prune_cb(-1, 0, n);
+        log_bound_cb(-1, 0, n); /* over log_max_mb meanwhile: prune now, not at the next check */
     }
 }
 
@@ -397,6 +400,7 @@ static void clock_cb(evutil_socket_t fd, short what, void *arg)
  * LOG_BOUND_CHECK_S; a prune already running is not doubled. */
 #define LOG_BOUND_CHECK_S 5
 static bool log_bound_pruning;
+static bool log_bound_deferred; /* over the bound, not pruned: the clock is not trusted */
 
 static void log_bound_done(void *arg, int status)
 {
@@ -412,6 +416,19 @@ static void log_bound_cb(evutil_socket_t fd, short what, void *arg)
     node *n = arg;
     uint64_t bound = (uint64_t)n->cfg.log_max_mb << 20, bytes = store_log_bytes(n->store);
     if (log_bound_pruning || bytes <= bound) return;
+    /* The cut-off is a wall-clock time: on a clock 45 days ahead it would take the whole
+     * log. Like the age bound, wait until a live peer confirms the clock (clock_cb). */
+    if (!n->clock.trusted) {
+        if (!log_bound_deferred) {
+            char why[300];
+            timecheck_describe(&n->clock, why, sizeof why);
+            log_warnx("update log %.1f MiB > log_max_mb %u: not pruning it until the clock is confirmed: %s",
+                      bytes / 1048576.0, n->cfg.log_max_mb, why);
+        }
+        log_bound_deferred = true;
+        return;
+    }
+    log_bound_deferred = false;
     uint64_t entries = 0;
     int64_t oldest = 0, now = node_now_ms(n);
     store_log_stats(n->store, &entries, &oldest);
@@ -606,13 +623,20 @@ int main(int argc, char **argv)
     store_options so = {.commit_delay_ms = n->cfg.commit_delay_ms,
                         .map_size = (uint64_t)n->cfg.map_size_mb << 20,
                         .no_sync = false};
-    n->store = store_open(n->base, n->cfg.data_dir, &so, err, sizeof err);
-    if (!n->store) fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
-    /* A damaged store is named with its repair, never served from in part. */
+    int open_status = 0;
+    n->store = store_open(n->base, n->cfg.data_dir, &so, &open_status, err, sizeof err);
+    /* A damaged store is named with its repair, never served from in part, and ends the
+     * process with STORE_EXIT_DAMAGED, which systemd does not restart (a restart cannot
+     * repair it); other failures (a full disk, permissions) exit 1 and are retried. */
+    if (!n->store && open_status == KMS_EDAMAGED)
+        fatal_status(STORE_EXIT_DAMAGED, "store %s: %s; " STORE_REPAIR_HINT "; exit status %d (not restarted)",
+                     n->cfg.data_dir, err, STORE_EXIT_DAMAGED);
+    if (!n->store) fatalx("store %s: %s", n->cfg.data_dir, err);
     uint64_t checked = 0;
     double tv = node_mono_ms();
     if (store_verify(n->store, &checked, err, sizeof err) < 0)
-        fatalx("store %s: %s; " STORE_REPAIR_HINT, n->cfg.data_dir, err);
+        fatal_status(STORE_EXIT_DAMAGED, "store %s: %s; " STORE_REPAIR_HINT "; exit status %d (not restarted)",
+                     n->cfg.data_dir, err, STORE_EXIT_DAMAGED);
     log_info("store %s checked: %" PRIu64 " records decode (%.0f ms)", n->cfg.data_dir, checked, node_mono_ms() - tv);
     timecheck_init(&n->clock, n->cfg.data_dir, (int64_t)n->cfg.clock_max_offset_s * 1000, n->cfg.n_peers > 1,
                    node_now_ms(n));
@@ -669,6 +693,7 @@ int main(int argc, char **argv)
     prune_cb(-1, 0, n);
     d.prune_timer = event_new(n->base, -1, EV_PERSIST, prune_cb, n);
     arm_prune_timer(&d);
+    log_bound_cb(-1, 0, n);
     d.log_bound_timer = event_new(n->base, -1, EV_PERSIST, log_bound_cb, n);
     struct timeval lt = {LOG_BOUND_CHECK_S, 0};
     if (!d.log_bound_timer || evtimer_add(d.log_bound_timer, &lt) != 0) fatalx("cannot start the log size check");

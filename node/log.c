@@ -117,6 +117,15 @@ void fatalx(const char *fmt, ...)
     exit(1);
 }
 
+void fatal_status(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_LEVEL_ERROR, 0, fmt, ap);
+    va_end(ap);
+    exit(status);
+}
+
 #define LOG_BURST 20
 static struct { time_t second; int used; long suppressed; } rate[LOG_CLASSES];
 

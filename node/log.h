@@ -28,6 +28,8 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Logs and exits with status 1. */
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Logs and exits with the given status (e.g. STORE_EXIT_DAMAGED). */
+void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 /* Rate limit for lines an attacker can provoke: true when a line of this class may be
  * written now (at most burst lines per second per class); suppressed lines are counted

@@ -48,6 +48,7 @@ const char *kms_strerror(int code)
     case KMS_ESTORE: return "store failure";
     case KMS_EPDU: return "unexpected PDU type";
     case KMS_EEPID: return "malformed ePID";
+    case KMS_EDAMAGED: return "stored file damaged";
     default:
         if (code <= KMS_ECAUSE_ERRNO && code >= KMS_ECAUSE_ERRNO_END) return errno_text(KMS_ECAUSE_ERRNO - code);
         if (code <= KMS_ECAUSE_LMDB && code >= KMS_ECAUSE_LMDB_END) return "store failure (LMDB)";

@@ -29,6 +29,7 @@ enum kms_error {
     KMS_ESTORE = -22,    /* the LMDB store failed */
     KMS_EPDU = -23,      /* PDU type not expected here */
     KMS_EEPID = -24,     /* ePID malformed (length, terminator, characters) */
+    KMS_EDAMAGED = -25,  /* a stored file is damaged (truncated, rotten): repair, not retry */
 };
 
 /* Codes that carry their cause up to the log (not a KMS_E* enumerator each):

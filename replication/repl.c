@@ -69,6 +69,8 @@ typedef struct peer {
     store_vv vv;            /* from its last heartbeat */
     int64_t behind_since_ms;
     int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
+    double probed_mono_ms;  /* not heard: when we last asked its catch-up port anyway */
+    bool probe_logged;      /* "answers on its catch-up port" said since it was last heard */
     void *dealer;           /* to its ROUTER (NULL for self) */
     char pub_ep[300], router_ep[300]; /* its endpoints, for re-dialling */
     bool redial;            /* a handshake with it failed: dial again (redial_failed_peers) */
@@ -91,6 +93,7 @@ struct repl {
     int64_t last_update_ms;  /* our own last update */
     /* catch-up in flight (one at a time) */
     int sync_peer;           /* -1 = none */
+    bool sync_probe;         /* that request asks a peer that is not heard (see maybe_sync) */
     int64_t sync_sent_ms;
     bool snapshot_active;
     store_vv snapshot_vv;    /* vv at the snapshot's start, adopted at its end */
@@ -297,6 +300,7 @@ static void request_sync(repl *r, int i, bool snapshot, const uint8_t *cursor, u
         return;
     }
     r->sync_peer = i;
+    r->sync_probe = false;
     r->sync_sent_ms = now_ms(r);
     r->stats.sync_requests++;
 }
@@ -313,24 +317,15 @@ static uint64_t behind(const repl *r, const store_vv *theirs, const store_vv *ou
     return lag;
 }
 
-static void maybe_sync(repl *r)
+/* The live peer we are furthest behind, or -1; one whose last catch-up timed out only
+ * when no other live peer has what we lack (its connection may be stalled). */
+static int best_live_source(const repl *r, int64_t t)
 {
-    int64_t t = now_ms(r);
-    if (r->sync_peer >= 0) {
-        if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
-        rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up from %s timed out, trying again", r->peers[r->sync_peer].cfg->id);
-        r->peers[r->sync_peer].sync_timed_out_ms = t;
-        r->sync_peer = -1;
-        r->snapshot_active = false;
-    }
-    if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
-    /* Ask the live peer we are furthest behind; one whose last catch-up timed out only
-     * when no other live peer has what we lack (its connection may be stalled). */
     int best = -1;
     uint64_t best_lag = 0;
     bool best_timed_out = true;
     for (int i = 0; i < r->n_peers; i++) {
-        peer *p = &r->peers[i];
+        const peer *p = &r->peers[i];
         if (p->self || !p->alive) continue;
         uint64_t lag = behind(r, &p->vv, &r->pending);
         if (!lag) continue;
@@ -341,7 +336,56 @@ static void maybe_sync(repl *r)
             best_timed_out = timed_out;
         }
     }
-    if (best >= 0) request_sync(r, best, false, NULL, 0);
+    return best;
+}
+
+/* A peer whose heartbeats do not arrive may still answer on its catch-up port (a
+ * firewall or a partition that cuts only its publish port): we cannot see its version
+ * vector, so every heartbeat interval we ask it anyway, with ours; it answers with what
+ * we lack (usually nothing, one small reply). The DEALER is ZMQ_IMMEDIATE: a peer that
+ * is really gone costs a failed send, nothing queued. Returns the peer to ask, or -1. */
+static int silent_peer_to_probe(repl *r)
+{
+    double mono = clock_mono_ms();
+    int pick = -1;
+    for (int i = 0; i < r->n_peers; i++) {
+        const peer *p = &r->peers[i];
+        if (p->self || p->alive || mono - p->probed_mono_ms < (double)r->cfg.heartbeat_interval_ms) continue;
+        if (pick < 0 || p->probed_mono_ms < r->peers[pick].probed_mono_ms) pick = i;
+    }
+    if (pick >= 0) r->peers[pick].probed_mono_ms = mono;
+    return pick;
+}
+
+static void maybe_sync(repl *r)
+{
+    int64_t t = now_ms(r);
+    if (r->sync_peer >= 0) {
+        /* A probe of a silent peer gives way to a live peer that has what we lack. */
+        if (r->sync_probe && best_live_source(r, t) >= 0 && r->snapshot_pending_commits == 0 &&
+            r->applies_outstanding <= APPLY_BACKLOG_MAX) {
+            r->sync_peer = -1;
+        } else {
+            if (t - r->sync_sent_ms < SYNC_TIMEOUT_MS) return;
+            if (!r->sync_probe)
+                rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED, "replication: catch-up from %s timed out, trying again",
+                     r->peers[r->sync_peer].cfg->id);
+            r->peers[r->sync_peer].sync_timed_out_ms = t;
+            r->sync_peer = -1;
+            r->snapshot_active = false;
+        }
+    }
+    if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
+    int best = best_live_source(r, t);
+    if (best >= 0) {
+        request_sync(r, best, false, NULL, 0);
+        return;
+    }
+    int silent = silent_peer_to_probe(r);
+    if (silent >= 0) {
+        request_sync(r, silent, false, NULL, 0);
+        if (r->sync_peer == silent) r->sync_probe = true;
+    }
 }
 
 /* ---------- applying ---------- */
@@ -479,6 +523,7 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     int64_t t = now_ms(r);
     if (!p->alive) rlog(r, REPL_LOG_INFO, "replication: peer %s is alive", p->cfg->id);
     p->alive = true;
+    p->probe_logged = false;
     p->ever_heard = true;
     p->last_heard_ms = t;
     p->heard_mono_ms = clock_mono_ms();
@@ -600,6 +645,12 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     if (rc < 0) { malformed(r, &r->peers[i], m, "catch-up reply", rc); r->sync_peer = -1; return; }
     if (r->sync_peer != i) return; /* late answer to a request we gave up on */
     r->sync_peer = -1;
+    peer *src = &r->peers[i];
+    if (!src->alive && (rp.n > 0 || rp.mode == REPL_SYNC_SNAPSHOT) && !src->probe_logged) {
+        src->probe_logged = true;
+        rlog(r, REPL_LOG_WARN, "replication: peer %s is not heard on its publish port (%s), but its catch-up port "
+             "answers: catching up from it", src->cfg->id, src->pub_ep);
+    }
     if (rp.mode == REPL_SYNC_LOG) {
         for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k], false);
         if (rp.n >= 64) r->trim_after_catchup = true;
@@ -834,8 +885,14 @@ static void endpoint(const repl_peer_config *a, int port_delta, char *out, size_
  * user timeout drops a connection whose sent data stays unacknowledged for dead_after_ms;
  * keepalive probes an idle one; a connect attempt gives up after dead_after_ms / 2 (a SYN
  * lost in a blackhole would otherwise be retried with a backoff of up to a minute).
+ * zmtp: whether to use ZMTP heartbeats. Not on the catch-up ROUTER: libzmq 4.3.4 aborts
+ * the process (assertion "!_io_error", stream_engine_base.cpp:331; zeromq/libzmq issues
+ * 4364 and 3937) when a heartbeat times out on a connection whose input is stopped at its
+ * receive high-water mark, which a peer that floods requests without reading replies
+ * reaches at once (ROUTER_RCVHWM). There, TCP's user timeout and keepalive drop a dead
+ * connection, and the requesting DEALER's own heartbeats replace a stalled one.
  * Returns 0 or -1 (zmq_errno). */
-static int set_liveness(void *sock, const repl_config *cfg)
+static int set_liveness(void *sock, const repl_config *cfg, bool zmtp)
 {
     int ivl = (int)cfg->heartbeat_interval_ms, dead = (int)cfg->dead_after_ms;
     int ttl = dead > 6553500 ? 6553500 : dead; /* ZMTP carries it in deciseconds (16 bits) */
@@ -847,7 +904,7 @@ static int set_liveness(void *sock, const repl_config *cfg)
         {ZMQ_TCP_KEEPALIVE_INTVL, &intvl_s}, {ZMQ_TCP_KEEPALIVE_CNT, &cnt},
         {ZMQ_TCP_MAXRT, &dead},         {ZMQ_CONNECT_TIMEOUT, &connect_ms},
     };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+    for (size_t i = zmtp ? 0 : 3; i < sizeof opts / sizeof opts[0]; i++) /* the first three are ZMTP's */
         if (zmq_setsockopt(sock, opts[i].opt, opts[i].v, sizeof(int)) != 0) return -1;
     return 0;
 }
@@ -973,7 +1030,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
             snprintf(err, errlen, "cannot configure ZeroMQ sockets: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
-        if (set_liveness(socks[i], cfg) != 0) {
+        if (set_liveness(socks[i], cfg, socks[i] != r->router) != 0) {
             snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
                      zmq_strerror(zmq_errno()));
             goto fail;
@@ -1023,7 +1080,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(p->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
         zmq_setsockopt(p->dealer, ZMQ_MAXMSGSIZE, &maxmsg64, sizeof maxmsg64);
-        if (set_liveness(p->dealer, cfg) != 0) {
+        if (set_liveness(p->dealer, cfg, true) != 0) {
             snprintf(err, errlen, "cannot set the replication sockets' heartbeats and timeouts: %s",
                      zmq_strerror(zmq_errno()));
             goto fail;

@@ -60,9 +60,10 @@ static int open_dbs_guarded(void *arg)
 }
 
 store *store_open(struct event_base *base, const char *dir, const store_options *opt,
-                  char *err, size_t errlen)
+                  int *status, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
+    if (status) *status = KMS_ESTORE; /* until it opens, or the files prove damaged */
     store *self = calloc(1, sizeof *self);
     if (!self) {
         if (err && errlen) snprintf(err, errlen, "out of memory");
@@ -83,7 +84,9 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return open_fail(self, err, errlen, dir, errno);
     /* A truncated data.mdb must be named before LMDB maps it (SIGBUS otherwise). */
-    if (store_file_check(dir, err, errlen) < 0) {
+    int frc = store_file_check(dir, err, errlen);
+    if (frc < 0) {
+        if (status && frc == KMS_EDAMAGED) *status = KMS_EDAMAGED;
         store_free(&self);
         return NULL;
     }
@@ -98,25 +101,28 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
         mdb_env_close(self->env);
         self->env = NULL;
         char what[300];
-        if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+        if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH) {
             snprintf(what, sizeof what, "%s/data.mdb is damaged (LMDB refuses it)", dir);
-        else
+            if (status) *status = KMS_EDAMAGED;
+        } else
             snprintf(what, sizeof what, "opening LMDB environment %s", dir);
         return open_fail(self, err, errlen, what, rc);
     }
     open_args oa = {self, err, errlen};
     int orc = store_fault_guarded(open_dbs_guarded, &oa);
-    if (orc < 0 && orc != KMS_ESTORE && orc != KMS_EVERSION) {
+    if (orc < 0 && orc != KMS_ESTORE && orc != KMS_EVERSION && orc != KMS_EDAMAGED) {
         /* Faulted inside LMDB: the environment is in an unknown state; leak it rather
          * than touch it again (the caller stops). */
         if (err && errlen)
             snprintf(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d)", dir, -orc);
+        if (status) *status = KMS_EDAMAGED;
         store_quarantine(self->env);
         self->env = NULL;
         store_free(&self);
         return NULL;
     }
     if (orc != 0) {
+        if (status && orc == KMS_EDAMAGED) *status = KMS_EDAMAGED;
         store_free(&self);
         return NULL;
     }
@@ -125,6 +131,7 @@ store *store_open(struct event_base *base, const char *dir, const store_options 
     const char *failed = NULL;
     rc = store_writer_start(self, &failed);
     if (rc) return open_fail(self, err, errlen, failed, rc);
+    if (status) *status = 0;
     return self;
 }
 

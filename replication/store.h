@@ -83,10 +83,12 @@ const char *store_strerror(int status);
 /* Opens (creating) the store in directory dir and starts the writer thread, which
  * signals completions into base through an eventfd (no evthread set-up needed). base may
  * be NULL for tools: callbacks are then held until store_free. Returns NULL with a
- * message in err on failure. map_size is a starting size: a full map is doubled up to
- * four times before a commit fails. */
+ * message in err on failure, and *status (status may be NULL) KMS_EDAMAGED when the
+ * files are damaged (data.mdb truncated, refused by LMDB, or faulting when read: a
+ * restart cannot help, the store needs repair), else KMS_ESTORE. map_size is a starting
+ * size: a full map is doubled up to four times before a commit fails. */
 store *store_open(struct event_base *base, const char *dir, const store_options *opt,
-                  char *err, size_t errlen);
+                  int *status, char *err, size_t errlen);
 /* Commits what is queued, runs every callback still owed (with its real status), stops
  * the writer thread and closes LMDB. Never call it from inside a done callback. Accepts
  * NULL; NULLs *p. */

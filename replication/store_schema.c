@@ -66,6 +66,10 @@ int store_schema_open(store *self, char *err, size_t errlen)
 abort:
     mdb_txn_abort(txn);
 fail:
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID || rc == MDB_INCOMPATIBLE) {
+        if (err && errlen) snprintf(err, errlen, "data.mdb is damaged: opening its databases: %s", mdb_strerror(rc));
+        return KMS_EDAMAGED;
+    }
     if (err && errlen) snprintf(err, errlen, "opening store databases: %s", mdb_strerror(rc));
     return KMS_ESTORE;
 }

@@ -82,7 +82,7 @@ int store_file_check(const char *dir, char *err, size_t errlen)
     if (!m0.valid && !m1.valid) {
         snprintf(err, errlen, "%s is damaged: neither LMDB meta page is valid (%lld bytes)", path,
                  (long long)st.st_size);
-        return KMS_ESTORE;
+        return KMS_EDAMAGED;
     }
     const meta *m = !m1.valid || (m0.valid && m0.txnid >= m1.txnid) ? &m0 : &m1;
     uint64_t need = (m->last_pg + 1) * (uint64_t)m->psize;
@@ -90,7 +90,7 @@ int store_file_check(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "%s is damaged: truncated to %lld bytes, but its pages reach %" PRIu64
                  " bytes (last page %" PRIu64 " of %u bytes)", path, (long long)st.st_size, need, m->last_pg,
                  m->psize);
-        return KMS_ESTORE;
+        return KMS_EDAMAGED;
     }
     return 0;
 }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 /* Returns 0 when DIR/data.mdb is absent (a new store) or its length covers the pages its
- * newest valid meta page claims; KMS_ESTORE with what is wrong in err (naming the file)
+ * newest valid meta page claims; KMS_EDAMAGED with what is wrong in err (naming the file)
  * when it is truncated or neither meta page is valid; KMS_EIO when it cannot be read. */
 int store_file_check(const char *dir, char *err, size_t errlen);
 
@@ -31,5 +31,11 @@ void store_quarantine(void *env);
     "repair: restore a backup (kmsctl restore --data-dir DIR --force BACKUP), or start "    \
     "empty and catch up from the peers (kmsd --rebuild-from-peers with the node's usual "   \
     "options: the damaged files are kept aside in DIR/damaged-TIME)"
+
+/* The exit status of kmsd and kmsctl when a store is damaged (sysexits' EX_DATAERR): a
+ * restart cannot help, so the systemd unit lists it in RestartPreventExitStatus= and the
+ * node stays down, its log naming the file and the repair, instead of restarting in a
+ * loop. Other failures exit 1 (worth a restart: a full disk, a port in use). */
+#define STORE_EXIT_DAMAGED 65
 
 #endif

@@ -42,7 +42,7 @@ store *tu_open_store(struct event_base *base, const char *dir, uint32_t delay, b
 {
     store_options o = {.commit_delay_ms = delay, .map_size = 0, .no_sync = no_sync};
     char err[256];
-    store *s = store_open(base, dir, &o, err, sizeof err);
+    store *s = store_open(base, dir, &o, NULL, err, sizeof err);
     if (!s) fprintf(stderr, "store_open: %s\n", err);
     return s;
 }

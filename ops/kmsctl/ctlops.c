@@ -303,11 +303,12 @@ int ctlops_clients(int argc, char **argv)
     json_t *arr = json_array();
     bool more = false;
     if (data_dir) {
-        storefile *sf = storefile_open(data_dir, err, sizeof err);
+        int ost;
+        storefile *sf = storefile_open(data_dir, &ost, err, sizeof err);
         if (!sf) {
             fprintf(stderr, "kmsctl: %s\n", err);
             json_decref(arr);
-            return EXIT_FAIL;
+            return ost == KMS_EDAMAGED ? STORE_EXIT_DAMAGED : EXIT_FAIL;
         }
         /* Rooms, at-risk and cloned are judged by the default settings here (a store has
          * no configuration with it). */
@@ -325,7 +326,7 @@ int ctlops_clients(int argc, char **argv)
             fprintf(stderr, "kmsctl: %s: cannot read the store: %s: data.mdb is damaged or unreadable; %s\n", data_dir,
                     kms_strerror(rc), STORE_REPAIR_HINT);
             json_decref(arr);
-            return EXIT_FAIL;
+            return rc == KMS_EDAMAGED ? STORE_EXIT_DAMAGED : EXIT_FAIL;
         }
         more = c.more;
     } else {
@@ -413,10 +414,11 @@ int ctlops_backup(int argc, char **argv)
     }
     char err[600];
     double t0 = clock_mono_ms();
-    storefile *sf = storefile_open(data_dir, err, sizeof err);
+    int ost;
+    storefile *sf = storefile_open(data_dir, &ost, err, sizeof err);
     if (!sf) {
         fprintf(stderr, "kmsctl: %s\n", err);
-        return EXIT_FAIL;
+        return ost == KMS_EDAMAGED ? STORE_EXIT_DAMAGED : EXIT_FAIL;
     }
     uint64_t records = 0;
     int rc = storefile_copy(sf, data_dir, dest, err, sizeof err);
@@ -426,7 +428,7 @@ int ctlops_backup(int argc, char **argv)
         return EXIT_FAIL;
     }
     /* What the copy itself holds (the manifest counted just before the copy). */
-    storefile *copy = storefile_open(dest, err, sizeof err);
+    storefile *copy = storefile_open(dest, NULL, err, sizeof err);
     if (!copy || storefile_stats(copy, &records, NULL) != 0) {
         fprintf(stderr, "kmsctl: the copy in %s does not read back: %s\n", dest, copy ? "read error" : err);
         storefile_close(&copy);
@@ -487,9 +489,10 @@ int ctlops_restore(int argc, char **argv)
     }
     char err[600];
     uint64_t records = 0;
-    if (storefile_restore(backup, data_dir, force, &records, err, sizeof err) != 0) {
+    int rrc = storefile_restore(backup, data_dir, force, &records, err, sizeof err);
+    if (rrc != 0) {
         fprintf(stderr, "kmsctl: restore refused: %s\n", err);
-        return EXIT_FAIL;
+        return rrc == KMS_EDAMAGED ? STORE_EXIT_DAMAGED : EXIT_FAIL;
     }
     if (json)
         printf("{\"ok\":true,\"records\":%" PRIu64 "}\n", records);

@@ -78,8 +78,9 @@ static int open_handles(void *arg)
     return rc;
 }
 
-storefile *storefile_open(const char *dir, char *err, size_t errlen)
+storefile *storefile_open(const char *dir, int *status, char *err, size_t errlen)
 {
+    if (status) *status = KMS_ESTORE; /* until it opens, or the files prove damaged */
     char path[4096];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     if (!file_exists(path)) {
@@ -87,7 +88,11 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
         return NULL;
     }
     /* A truncated data.mdb is named before LMDB maps it (it would die of SIGBUS). */
-    if (store_file_check(dir, err, errlen) < 0) return NULL;
+    int frc = store_file_check(dir, err, errlen);
+    if (frc < 0) {
+        if (status && frc == KMS_EDAMAGED) *status = KMS_EDAMAGED;
+        return NULL;
+    }
     snprintf(path, sizeof path, "%s/lock.mdb", dir);
     /* No lock file: no process has the store open (a backup, a stopped node's copy), and
      * reading without locks leaves nothing behind in dir. */
@@ -117,9 +122,10 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
         }
         if (rc == EACCES || rc == EPERM)
             set_err(err, errlen, "%s: %s (run kmsctl as the user the node runs as, e.g. sudo -u kmsha)", dir, mdb_strerror(rc));
-        else if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH)
+        else if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH) {
             set_err(err, errlen, "%s/data.mdb is damaged (%s); " STORE_REPAIR_HINT, dir, mdb_strerror(rc));
-        else
+            if (status) *status = KMS_EDAMAGED;
+        } else
             set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
         free(self);
         return NULL;
@@ -127,7 +133,14 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
     int rc = store_fault_guarded(open_handles, self);
     if (rc < 0) { /* faulted inside LMDB: the environment is unusable (leaked, not closed) */
         set_err(err, errlen, "%s/data.mdb is damaged: reading it faulted (signal %d); " STORE_REPAIR_HINT, dir, -rc);
+        if (status) *status = KMS_EDAMAGED;
         quarantine_after_fault(self);
+        storefile_close(&self);
+        return NULL;
+    }
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) {
+        set_err(err, errlen, "%s/data.mdb is damaged (%s); " STORE_REPAIR_HINT, dir, mdb_strerror(rc));
+        if (status) *status = KMS_EDAMAGED;
         storefile_close(&self);
         return NULL;
     }
@@ -136,6 +149,7 @@ storefile *storefile_open(const char *dir, char *err, size_t errlen)
         storefile_close(&self);
         return NULL;
     }
+    if (status) *status = 0;
     return self;
 }
 
@@ -160,9 +174,9 @@ int storefile_each(storefile *self, store_each_fn fn, void *ctx)
 {
     each_args a = {self, fn, ctx};
     int rc = store_fault_guarded(each_unguarded, &a);
-    if (rc < 0 && rc != KMS_ESTORE) {
+    if (rc < 0 && rc != KMS_ESTORE && rc != KMS_EDAMAGED) {
         quarantine_after_fault(self); /* unusable after a fault: kept, not closed */
-        return KMS_ESTORE;
+        return KMS_EDAMAGED;
     }
     return rc;
 }
@@ -179,7 +193,10 @@ static int each_unguarded(void *arg)
     int rc = store_lmdb_each(txn, self->dbi_clients, fn, ctx);
     guarded_txn = NULL;
     mdb_txn_abort(txn);
-    return rc ? KMS_ESTORE : 0;
+    /* Inside a read transaction, what is not a resource limit is the file: a record that
+     * does not decode (MDB_CORRUPTED), a page LMDB cannot find or parse. */
+    if (rc == ENOMEM || rc == MDB_READERS_FULL || rc == MDB_MAP_RESIZED) return KMS_ESTORE;
+    return rc ? KMS_EDAMAGED : 0;
 }
 
 int storefile_stats(storefile *self, uint64_t *records, store_vv *vv)
@@ -354,8 +371,9 @@ int storefile_restore(const char *backup_dir, const char *data_dir, bool force, 
 {
     char src[4096], dst[4096], tmp[4200], lockp[4096];
     /* The backup must open and read as a store. */
-    storefile *b = storefile_open(backup_dir, err, errlen);
-    if (!b) return KMS_EINVAL;
+    int ost;
+    storefile *b = storefile_open(backup_dir, &ost, err, errlen);
+    if (!b) return ost == KMS_EDAMAGED ? KMS_EDAMAGED : KMS_EINVAL;
     uint64_t records = 0;
     int rc = storefile_stats(b, &records, NULL);
     storefile_close(&b);

@@ -17,12 +17,14 @@ typedef struct storefile storefile;
 /* Opens the LMDB environment in dir read-only (dir/data.mdb must exist). Takes part in
  * LMDB's reader table when it can write dir/lock.mdb, so a live node keeps the pages it
  * reads; otherwise (read-only media, no permission) and when no process holds the store,
- * reads without locking. Returns NULL with a message in err. */
-storefile *storefile_open(const char *dir, char *err, size_t errlen);
+ * reads without locking. Returns NULL with a message in err, and *status (status may be
+ * NULL) KMS_EDAMAGED when data.mdb is damaged (named with its repair), else KMS_ESTORE. */
+storefile *storefile_open(const char *dir, int *status, char *err, size_t errlen);
 void storefile_close(storefile **self_p);
 
 /* Calls fn for every client record in one read transaction (fn returns non-zero to
- * stop). Records that do not decode are skipped. Returns 0 or KMS_ESTORE. */
+ * stop). Returns 0, KMS_EDAMAGED (a record that does not decode, a page LMDB cannot read
+ * or a fault reading it) or KMS_ESTORE. */
 int storefile_each(storefile *self, store_each_fn fn, void *ctx);
 
 /* Record count and version vector of one read transaction (vv may be NULL). Returns 0 or
@@ -49,7 +51,7 @@ int storefile_in_use(const char *dir, char *err, size_t errlen);
  * new updates under a fresh origin (peers already hold the old origin's later updates).
  * When run as root, gives the new file the owner of data_dir. On success *records_out
  * (may be NULL) is the number of records restored. Returns 0, KMS_EINVAL or KMS_EIO with
- * a message in err. */
+ * a message in err; KMS_EDAMAGED when the backup's data.mdb is damaged. */
 int storefile_restore(const char *backup_dir, const char *data_dir, bool force,
                       uint64_t *records_out, char *err, size_t errlen);
 

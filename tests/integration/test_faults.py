@@ -12,11 +12,23 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, KMSCTL, KMSD, Cluster, NodeTestCase, activate, cmid, kmsctl, main  # noqa: E402
+from harness import BUILD, KMSCTL, KMSD, ROOT, Cluster, NodeTestCase, activate, cmid, kmsctl, main, peer_alive, wait_until  # noqa: E402
 
 DAY = 86400
 
 NETNS_PREFIX = os.environ.get("KMSHA_NETNS_PREFIX", "kmsha")
+
+DAMAGED_EXIT = 65  # kmsd's and kmsctl's exit status for a damaged store (ops/man/kmsd.8)
+
+
+def unit_restart_prevented():
+    """The exit statuses the systemd unit does not restart (RestartPreventExitStatus=)."""
+    codes = set()
+    with open(os.path.join(ROOT, "ops", "systemd", "kmsd@.service")) as f:
+        for line in f:
+            if line.startswith("RestartPreventExitStatus="):
+                codes.update(int(w) for w in line.split("=", 1)[1].split() if w.isdigit())
+    return codes
 
 
 def fill(path):
@@ -123,9 +135,9 @@ class FullDiskTests(NodeTestCase):
 
 
 class StalledLinkTests(NodeTestCase):
-    """Three nodes on 127.0.0.1-3 inside a namespace of the test's own; nft drops every
-    packet of the replication ports (a blackhole: nothing is refused, TCP just hears
-    nothing), then the rule goes."""
+    """Nodes on 127.0.0.1-3 inside a namespace of the test's own; nft drops every packet
+    of the replication ports (a blackhole: nothing is refused, TCP just hears nothing), or
+    of one node's publish port only, then the rule goes."""
 
     def setUp(self):
         super().setUp()
@@ -191,6 +203,38 @@ class StalledLinkTests(NodeTestCase):
             time.monotonic() - healed, took))
 
 
+    def test_catch_up_port_asked_when_only_the_publish_port_is_cut(self):
+        # A partition that cuts only some ports: kms2's publish port (its heartbeats and
+        # live updates) is dropped, its catch-up port is not. kms1 never hears kms2, yet
+        # must fetch kms2's clients from that catch-up port (before: it never asked a
+        # peer it did not hear, and stayed 20 records behind until the cut healed).
+        c = Cluster(self, n=2)
+        for n in c.nodes:
+            n.wrapper = ["ip", "netns", "exec", self.ns]
+        c.start()
+        c.wait_converged(0)
+        pub = c.repl_ports[1]
+        self.nft("-f", "-", script="table inet fa_pub {\n chain in {\n  type filter hook input priority 0;\n"
+                 "  tcp dport %d drop\n  tcp sport %d drop\n }\n}\n" % (pub, pub))
+        kms1, kms2 = c.nodes
+        deadline = time.monotonic() + 20
+        while peer_alive(kms1, "kms2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertFalse(peer_alive(kms1, "kms2"), "kms1 still hears kms2 through a cut publish port")
+        for k in range(20):
+            self.activate_on(kms2, k)
+        c.wait_converged(20, nodes=[kms1], records=20, timeout=15)
+        # Through the catch-up port: kms2's publish port is still cut.
+        self.assertFalse(peer_alive(kms1, "kms2"))
+        self.assertIn("peer kms2 is not heard on its publish port", kms1.read_log())
+        self.assertIn("its catch-up port answers", kms1.read_log())
+        self.nft("delete", "table", "inet", "fa_pub")
+        deadline = time.monotonic() + 10
+        while not peer_alive(kms1, "kms2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(peer_alive(kms1, "kms2"))
+
+
 class ClockTests(NodeTestCase):
     """Time is checked, never trusted: --clock-offset steps one node's clock (the same hook
     the product offers for tests; a step seen at start, against the time this node last
@@ -204,6 +248,33 @@ class ClockTests(NodeTestCase):
             st = node.status()
         self.assertTrue(pred(st), json.dumps(st.get("clock")))
         return st
+
+    def test_log_size_bound_waits_for_a_confirmed_clock(self):
+        # The update log over log_max_mb on a node whose clock no live peer has confirmed
+        # yet (its peer is down): the size bound prunes by a wall-clock cut-off, so on a
+        # wrong clock it could take the whole log. It waits (before: pruned within 5 s
+        # of the start), then prunes as soon as the peer confirms the clock.
+        c = Cluster(self, n=2, cluster_config="log_max_mb = 1\n")
+        kms1, kms2 = c.nodes
+        p = subprocess.run([os.path.join(BUILD, "kmsseed"), "--data-dir", kms1.data_dir, "--node-id", "kms1",
+                            "--records", "8000"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        c.start([kms1])
+        wait_until("the log size check", lambda: any(
+            s in kms1.read_log() for s in ("not pruning it until the clock is confirmed", "log_max_mb 1: pruning")))
+        st = kms1.status()
+        self.assertFalse(st["clock"]["trusted"])
+        self.assertEqual(st["clock"]["pruning"], "suspended")
+        self.assertGreater(st["cluster"]["log_bytes"], 1 << 20)
+        self.assertEqual(st["cluster"]["log_entries"], 8000)
+        self.assertNotIn("log_max_mb 1: pruning", kms1.read_log())
+        c.start([kms2])
+        st = wait_until("the update log back under log_max_mb once the clock is confirmed",
+                        lambda: (lambda s: s if s["clock"]["trusted"] and s["cluster"]["log_bytes"] <= 1 << 20 else None)(
+                            kms1.status()), timeout=30)
+        self.assertLess(st["cluster"]["log_entries"], 8000)
+        self.assertIn("log_max_mb 1: pruning", kms1.read_log())
+        self.assertEqual(st["store"]["records"], 8000)
 
     def test_a_45_day_step_and_back_loses_no_record(self):
         c = Cluster(self).start()
@@ -287,7 +358,11 @@ class DamagedStoreTests(NodeTestCase):
         self.fail("kmsd neither served nor exited within %s s (a hang):\n%s" % (timeout, n.read_log()))
 
     def assert_refused(self, rc, out):
-        self.assertEqual(rc, 1, "kmsd should refuse the damaged store with exit status 1, got %s:\n%s" % (rc, out))
+        # A distinct status that the systemd unit does not restart (before: 1, restarted
+        # every 2 s by Restart=on-failure with the same message).
+        self.assertEqual(rc, DAMAGED_EXIT, "kmsd should refuse the damaged store with exit status %d, got %s:\n%s"
+                         % (DAMAGED_EXIT, rc, out))
+        self.assertIn(DAMAGED_EXIT, unit_restart_prevented())
         self.assertIn("data.mdb is damaged", out)
         self.assertIn("kmsctl restore", out)
         self.assertIn("--rebuild-from-peers", out)
@@ -301,9 +376,27 @@ class DamagedStoreTests(NodeTestCase):
         self.assert_refused(rc, out)  # before: SIGBUS (-7) with an empty log
         self.assertIn("truncated", out)
         rc, stdout, err = kmsctl("clients", "--data-dir", d)
-        self.assertEqual(rc, 1, err)
+        self.assertEqual(rc, DAMAGED_EXIT, err)
         self.assertIn("damaged", err)
         self.assertIn("truncated", err)
+        rc, _, err = kmsctl("backup", "--data-dir", d, os.path.join(self.workdir, "bk"))
+        self.assertEqual(rc, DAMAGED_EXIT, err)
+        # Restoring a damaged copy is refused the same way, and the target is left alone.
+        target = os.path.join(self.workdir, "target")
+        rc, _, err = kmsctl("restore", "--data-dir", target, d)
+        self.assertEqual(rc, DAMAGED_EXIT, err)
+        self.assertFalse(os.path.exists(os.path.join(target, "data.mdb")))
+
+    def test_other_start_failures_keep_status_1(self):
+        # Not every store failure is damage: a data directory that is a file is worth a
+        # restart once fixed, and must not be mistaken for a store needing repair.
+        path = os.path.join(self.workdir, "kms1", "notadir")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("x")
+        rc, out = self.run_kmsd(path)
+        self.assertEqual(rc, 1, out)
+        self.assertNotIn("damaged", out)
 
     def test_flipped_bytes_are_refused_or_harmless_never_a_crash(self):
         import random
@@ -333,8 +426,8 @@ class DamagedStoreTests(NodeTestCase):
                 self.assert_refused(rc, res)
                 outcomes.append("refused")
             krc, _, kerr = kmsctl("clients", "--data-dir", d, "--limit", "100000")
-            self.assertIn(krc, (0, 1), kerr[-3000:])
-            if krc == 1:
+            self.assertIn(krc, (0, DAMAGED_EXIT), kerr[-3000:])
+            if krc == DAMAGED_EXIT:
                 self.assertIn("damaged", kerr)
         self.assertIn("refused", outcomes)
         print("outcomes:", outcomes)
@@ -350,8 +443,8 @@ class DamagedStoreTests(NodeTestCase):
         path = os.path.join(victim.data_dir, "data.mdb")
         os.truncate(path, os.path.getsize(path) // 2)
         victim.start(wait=False)
-        self.assertEqual(victim.wait_exit(20), 1)
-        self.assert_refused(1, victim.read_log())
+        self.assertEqual(victim.wait_exit(20), DAMAGED_EXIT)
+        self.assert_refused(DAMAGED_EXIT, victim.read_log())
         victim.start(["--rebuild-from-peers"])
         c.wait_converged(20, records=20)
         aside = [e for e in os.listdir(victim.data_dir) if e.startswith("damaged-")]

@@ -67,7 +67,7 @@ static store *fill(struct event_base *base, const char *dir, uint32_t n)
 {
     store_options o = {.commit_delay_ms = 1, .map_size = 64 << 20, .no_sync = true};
     char err[256];
-    store *s = store_open(base, dir, &o, err, sizeof err);
+    store *s = store_open(base, dir, &o, NULL, err, sizeof err);
     if (!s) {
         fprintf(stderr, "store_open: %s\n", err);
         exit(2);
@@ -348,7 +348,7 @@ static void test_backup_restore(struct event_base *base, store **sp, const char 
      * when it closes. The parent's writes go on meanwhile. */
     pid = fork();
     if (pid == 0) {
-        storefile *sf = storefile_open(dir, err, sizeof err);
+        storefile *sf = storefile_open(dir, NULL, err, sizeof err);
         if (!sf) _exit(3);
         int a = storefile_copy(sf, dir, bk, err, sizeof err);
         int b = storefile_copy(sf, dir, bk, err, sizeof err); /* never over a store */
@@ -360,7 +360,7 @@ static void test_backup_restore(struct event_base *base, store **sp, const char 
     waitpid(pid, &wst, 0);
     CHECKF(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "backup of the live store failed (%d)", WEXITSTATUS(wst));
     storefile *sf;
-    storefile *copy = storefile_open(bk, err, sizeof err);
+    storefile *copy = storefile_open(bk, NULL, err, sizeof err);
     CHECKF(copy != NULL, "open backup: %s", err);
     uint64_t records = 0;
     store_vv vv;
@@ -396,7 +396,7 @@ static void test_backup_restore(struct event_base *base, store **sp, const char 
     CHECK_EQ_INT(storefile_restore(root, target, true, NULL, err, sizeof err), KMS_EINVAL); /* not a backup */
     /* The restored store opens as a node's and holds the same records. */
     store_options o = {.commit_delay_ms = 1, .map_size = 64 << 20, .no_sync = true};
-    store *rs = store_open(base, target, &o, err, sizeof err);
+    store *rs = store_open(base, target, &o, NULL, err, sizeof err);
     CHECKF(rs != NULL, "store_open(restored): %s", err);
     if (rs) {
         store_stats st;
@@ -406,16 +406,16 @@ static void test_backup_restore(struct event_base *base, store **sp, const char 
     }
     /* A backup of the finished store has everything. */
     store_free(sp);
-    sf = storefile_open(dir, err, sizeof err);
+    sf = storefile_open(dir, NULL, err, sizeof err);
     CHECKF(sf != NULL, "reopen: %s", err);
     if (sf) {
         CHECK_EQ_INT(storefile_copy(sf, dir, bk2, err, sizeof err), 0);
         storefile_close(&sf);
-        copy = storefile_open(bk2, err, sizeof err);
+        copy = storefile_open(bk2, NULL, err, sizeof err);
         CHECK(copy && storefile_stats(copy, &records, NULL) == 0 && records == N_RECORDS + 2000);
         storefile_close(&copy);
     }
-    CHECK(storefile_open(root, err, sizeof err) == NULL);
+    CHECK(storefile_open(root, NULL, err, sizeof err) == NULL);
     CHECK(strstr(err, "data.mdb") != NULL);
 }
 

@@ -756,7 +756,7 @@ static void test_map_growth_logged(void)
     struct event_base *base = event_base_new();
     store_options o = {.commit_delay_ms = 1, .map_size = 256 * 1024, .no_sync = true};
     char err[256];
-    store *s = store_open(base, dir, &o, err, sizeof err);
+    store *s = store_open(base, dir, &o, NULL, err, sizeof err);
     CHECK(s != NULL);
     if (!s) return;
     store_set_origin(s, "grow");
@@ -862,7 +862,7 @@ static void test_schema_upgrade(void)
     lmdb_schema(dir, 4);
     char err[256] = "";
     store_options o = {.no_sync = true};
-    s = store_open(NULL, dir, &o, err, sizeof err);
+    s = store_open(NULL, dir, &o, NULL, err, sizeof err);
     CHECK(s == NULL);
     CHECKF(strstr(err, "schema") != NULL, "err = %s", err);
     store_free(&s);
