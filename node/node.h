@@ -76,5 +76,8 @@ void node_activity_advance(node *n, int64_t now_ms);
  * n->clients; n->repl stays NULL for a node without peers. Returns 0, or -1 with the reason
  * in err. n->store must be open with its origin (n->origin) set. */
 int node_start_replication(node *n, char *err, size_t errlen);
+/* Starts DNS publishing (n->dns, node/dns.h) with what it uses of the node. Returns 0, or
+ * -1 with the reason in err. Call after node_start_replication. */
+int node_start_dns(node *n, char *err, size_t errlen);
 
 #endif
