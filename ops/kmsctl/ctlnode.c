@@ -61,24 +61,28 @@ static const kmsd_config *load(void)
     return cfg;
 }
 
+/* A token file of the node: the setting's value, else DATA_DIR/name (as the node makes it). */
+static const char *token_file(char *path, size_t cap, const char *setting, const char *name)
+{
+    const kmsd_config *c = load();
+    if (!c) return NULL;
+    if (setting[0]) snprintf(path, cap, "%s", setting);
+    else snprintf(path, cap, "%s/%s", c->data_dir, name);
+    return path;
+}
+
 const char *ctlnode_token_file(void)
 {
     static char path[CONFIG_PATH_MAX + 16];
     const kmsd_config *c = load();
-    if (!c) return NULL;
-    if (c->admin_token_file[0]) snprintf(path, sizeof path, "%s", c->admin_token_file);
-    else snprintf(path, sizeof path, "%s/admin.token", c->data_dir);
-    return path;
+    return c ? token_file(path, sizeof path, c->admin_token_file, "admin.token") : NULL;
 }
 
 const char *ctlnode_read_token_file(void)
 {
     static char path[CONFIG_PATH_MAX + 16];
     const kmsd_config *c = load();
-    if (!c) return NULL;
-    if (c->read_token_file[0]) snprintf(path, sizeof path, "%s", c->read_token_file);
-    else snprintf(path, sizeof path, "%s/read.token", c->data_dir);
-    return path;
+    return c ? token_file(path, sizeof path, c->read_token_file, "read.token") : NULL;
 }
 
 static const char *format_addr(const config_addr *a)
