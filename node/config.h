@@ -14,6 +14,7 @@
 #define CONFIG_MAX_CIDRS 64
 #define CONFIG_MAX_ALLOW 64
 #define CONFIG_PATH_MAX 512
+#define CONFIG_SETTINGS_MAX 128 /* rows of the settings table, at most */
 
 /* An address to listen on or connect to: host text (IPv4, IPv6 without brackets, or name)
  * and port. */
@@ -142,7 +143,7 @@ typedef struct kmsd_config {
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;
     /* Which settings a file gave (config_key_from_file), by their row in the table. */
-    unsigned char keys_from_file[128];
+    unsigned char keys_from_file[CONFIG_SETTINGS_MAX];
 } kmsd_config;
 
 /* Fills cfg with the embedded defaults. */

@@ -1,4 +1,4 @@
-/* ctlnode.c: see ctlnode.h. The cluster file is parsed by node/config.c, the same code
+/* ctlnode.c: see ctlnode.h. The cluster file is parsed by node/config*.c, the same code
  * kmsd uses, so kmsctl and the node never disagree on what the file says. */
 #include "ops/kmsctl/ctlnode.h"
 
