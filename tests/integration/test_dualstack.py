@@ -71,6 +71,7 @@ class DualStackTests(NetnsTestCase):
         self.assertEqual(self.activate("%s:1688" % self.v4(2), 2)["count"], 2)
         self.wait_counts(nodes, 2)
         self.assertEqual(self.activate("%s:1688" % self.v4(1), 3)["count"], 3)
+        self.wait_counts(nodes, 3)  # replicated before kms2 answers the next one
         self.assertEqual(self.activate("[%s]:1688" % self.v6(2), 4)["count"], 4)
         self.wait_counts(nodes, 4)
         for n in nodes:
