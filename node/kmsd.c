@@ -674,8 +674,7 @@ int main(int argc, char **argv)
     if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
     if (node_start_dns(n, err, sizeof err) < 0) fatalx("%s", err);
 
-    n->server = server_new(n, err, sizeof err);
-    if (!n->server) fatalx("%s", err);
+    if (node_start_server(n, err, sizeof err) < 0) fatalx("%s", err);
     n->admin = admin_new(n, err, sizeof err);
     if (!n->admin && err[0]) fatalx("%s", err);
     const config_peer *me = config_find_peer(&n->cfg, n->cfg.node_id);

@@ -9,6 +9,7 @@
 #include "node/dns.h"
 #include "node/log.h"
 #include "node/ready.h"
+#include "node/server.h"
 #include "proto/clock.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
@@ -137,6 +138,33 @@ int node_start_dns(node *n, char *err, size_t errlen)
                    .peer_alive = dns_peer_alive, .peer_silent_ms = dns_peer_silent_ms};
     n->dns = dns_new(&env, err, errlen);
     return n->dns ? 0 : -1;
+}
+
+static int64_t server_now_ms(void *ctx)
+{
+    return node_now_ms(ctx);
+}
+
+static void server_answered(void *ctx, const node_recent *r)
+{
+    node *n = ctx;
+    node_note_recent(n, r);
+    node_note_activity(n, r->result, r->ts_ms);
+}
+
+static void server_committed(void *ctx, const store_update *u)
+{
+    node *n = ctx;
+    repl_publish(n->repl, u);
+}
+
+int node_start_server(node *n, char *err, size_t errlen)
+{
+    server_env env = {.base = n->base, .cfg = &n->cfg, .products = &n->products, .clients = n->clients,
+                      .store = n->store, .metrics = &n->metrics, .unknown_ids = &n->unknown_ids, .ctx = n,
+                      .now_ms = server_now_ms, .answered = server_answered, .committed = server_committed};
+    n->server = server_new(&env, err, errlen);
+    return n->server ? 0 : -1;
 }
 
 int node_take_origin(node *n, bool may_wait)

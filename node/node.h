@@ -79,6 +79,9 @@ int node_start_replication(node *n, char *err, size_t errlen);
 /* Starts DNS publishing (n->dns, node/dns.h) with what it uses of the node. Returns 0, or
  * -1 with the reason in err. Call after node_start_replication. */
 int node_start_dns(node *n, char *err, size_t errlen);
+/* Binds the KMS listener (n->server, node/server.h) with what it uses of the node.
+ * Returns 0, or -1 with the reason in err. */
+int node_start_server(node *n, char *err, size_t errlen);
 /* Chooses this node's update origin when it started without one (a new, wiped, restored or
  * rebuilt store: n->origin ""), before it serves: one of its earlier origins when every
  * peer is heard and holds no more of it than this node (repl_resumable_origin), else a

@@ -33,11 +33,11 @@
 #include "node/kmshost.h"
 #include "node/listen.h"
 #include "node/log.h"
+#include "proto/clock.h"
 #include "proto/errors.h"
 #include "proto/kms.h"
 #include "proto/products.h"
 #include "proto/rpc.h"
-#include "replication/repl.h"
 
 #define ADDR_BUCKETS 4096
 #define OUTPUT_LIMIT (64 * 1024)
@@ -73,7 +73,7 @@ typedef struct listener_ctx {
 } listener_ctx;
 
 struct server {
-    node *n;
+    server_env env;           /* what the listener uses of its node (server.h) */
     struct evconnlistener *listeners[CONFIG_MAX_LISTEN]; /* NULL while not accepting */
     evutil_socket_t fds[CONFIG_MAX_LISTEN];  /* bound sockets; -1 when closed */
     listener_ctx lctx[CONFIG_MAX_LISTEN];
@@ -234,7 +234,7 @@ static void conn_free(conn *c)
     if (c->prev) c->prev->next = c->next; else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
-    s->n->metrics.connections_open--;
+    s->env.metrics->connections_open--;
     addr_dec(s, &c->key);
     fresh_remove(c);
     event_del(c->pdu_timer);
@@ -335,8 +335,8 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn *c = arg;
-    c->srv->n->metrics.refusals[MREF_IDLE_TIMEOUT]++;
-    log_debug("client %s: idle for %u s, closing", c->peer, c->srv->n->cfg.idle_timeout);
+    c->srv->env.metrics->refusals[MREF_IDLE_TIMEOUT]++;
+    log_debug("client %s: idle for %u s, closing", c->peer, c->srv->env.cfg->idle_timeout);
     conn_close(c);
 }
 
@@ -346,15 +346,15 @@ static void conn_pdu_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     conn *c = arg;
     c->pdu_pending = false;
-    c->srv->n->metrics.refusals[MREF_PDU_TIMEOUT]++;
+    c->srv->env.metrics->refusals[MREF_PDU_TIMEOUT]++;
     if (log_allow(LOGCLASS_CONN))
-        log_info("client %s: no complete PDU within pdu_timeout (%u s), closing", c->peer, c->srv->n->cfg.pdu_timeout);
+        log_info("client %s: no complete PDU within pdu_timeout (%u s), closing", c->peer, c->srv->env.cfg->pdu_timeout);
     conn_close(c);
 }
 
 static void arm_pdu_timer(conn *c)
 {
-    struct timeval tv = {(time_t)c->srv->n->cfg.pdu_timeout, 0};
+    struct timeval tv = {(time_t)c->srv->env.cfg->pdu_timeout, 0};
     evtimer_add(c->pdu_timer, &tv);
     c->pdu_pending = true;
 }
@@ -364,10 +364,10 @@ static void conn_life_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn *c = arg;
-    c->srv->n->metrics.refusals[MREF_LIFETIME]++;
+    c->srv->env.metrics->refusals[MREF_LIFETIME]++;
     if (log_allow(LOGCLASS_CONN))
         log_info("client %s: connection open longer than connection_timeout (%u s), closing",
-                 c->peer, c->srv->n->cfg.connection_timeout);
+                 c->peer, c->srv->env.cfg->connection_timeout);
     conn_close(c);
 }
 
@@ -412,7 +412,7 @@ static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t stat
 {
     uint8_t out[64];
     int n = rpc_encode_fault(call_id, ctx_id, status, out, sizeof out);
-    c->srv->n->metrics.refusals[MREF_FAULT]++;
+    c->srv->env.metrics->refusals[MREF_FAULT]++;
     if (log_allow(LOGCLASS_CONN))
         log_info("client %s: RPC fault 0x%08X: %s", c->peer, status, why);
     if (n > 0) conn_send(c, out, (size_t)n);
@@ -424,9 +424,9 @@ static void conn_fault(conn *c, uint32_t call_id, uint16_t ctx_id, uint32_t stat
  * (unknownids.h), and logged the first time this node sees it. */
 static void note_unknown_id(conn *c, const kmshost_decision *d)
 {
-    node *n = c->srv->n;
+    const server_env *n = &c->srv->env;
     bool activated = metrics_result_answered(d->result); /* "answered with a count" (unknownids.h) */
-    int r = unknownids_note(&n->unknown_ids, &c->kreq.kms_id, d->app, activated, node_now_ms(n));
+    int r = unknownids_note(n->unknown_ids, &c->kreq.kms_id, d->app, activated, n->now_ms(n->ctx));
     char id[KMS_GUID_STRLEN];
     kms_guid_format(&c->kreq.kms_id, id);
     const char *app = products_app_name((kms_app)d->app);
@@ -452,8 +452,8 @@ static void note_unknown_id(conn *c, const kmshost_decision *d)
 
 static void account(conn *c, const kmshost_decision *d, double latency_ms)
 {
-    node *n = c->srv->n;
-    metrics *m = &n->metrics;
+    const server_env *n = &c->srv->env;
+    metrics *m = n->metrics;
     m->requests_total++;
     if (!metrics_result_answered(d->result)) m->requests_failed++;
     m->by_result[d->result]++;
@@ -488,7 +488,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
         ws = ws_buf;
     }
     char line[2048];
-    kmshost_audit_json(&n->cfg, &n->products, &c->kreq, decode_status, ws, d, node_now_ms(n), c->peer, line,
+    kmshost_audit_json(n->cfg, n->products, &c->kreq, decode_status, ws, d, n->now_ms(n->ctx), c->peer, line,
                        sizeof line);
     audit_write(line);
     /* Flushed once at the end of this loop turn, with every other line of the turn. */
@@ -496,7 +496,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
 
     node_recent r;
     memset(&r, 0, sizeof r);
-    r.ts_ms = node_now_ms(n);
+    r.ts_ms = n->now_ms(n->ctx);
     /* its own decode: cut at whole characters to the shorter field */
     if (decode_status >= 0) kms_request_workstation(&c->kreq, r.workstation, sizeof r.workstation);
     copy_text(r.address, sizeof r.address, c->peer_ip);
@@ -505,8 +505,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     r.count = d->count;
     r.hresult = d->hresult;
     r.result = d->result;
-    node_note_recent(n, &r);
-    node_note_activity(n, d->result, r.ts_ms);
+    n->answered(n->ctx, &r);
 }
 
 /* kms_random_fn over the server's pool: one RAND_bytes per 4 KiB instead of per response
@@ -555,7 +554,7 @@ static void conn_answer(conn *c)
         conn_close(c);
         return;
     }
-    account(c, d, node_mono_ms() - c->started_ms);
+    account(c, d, clock_mono_ms() - c->started_ms);
     if (d->hresult != KMS_HR_OK && log_allow(LOGCLASS_CONN))
         log_info("client %s: refused with 0x%08X (%s): %s", c->peer, d->hresult,
                  kmshost_hresult_name(d->hresult), d->reason);
@@ -567,10 +566,10 @@ static void commit_done(void *arg, int status, const store_update *u)
     conn *c = arg;
     /* Peers learn of the record now that it is durable here; replication never delays
      * the answer (the publish is a non-blocking send). */
-    if (status == 0 && u) repl_publish(c->srv->n->repl, u);
+    if (status == 0 && u) c->srv->env.committed(c->srv->env.ctx, u);
     server *s = c->srv;
     /* Only a stored client counts: the index learns it now, not when it was decided. */
-    if (status == 0 && kmshost_record_stored(s->n->clients, u ? &u->rec : &c->decision.record) < 0)
+    if (status == 0 && kmshost_record_stored(s->env.clients, u ? &u->rec : &c->decision.record) < 0)
         log_error("client %s: out of memory for the count index", c->peer);
     bool abandoned = c->state == CONN_ABANDONED;
     c->state = CONN_OPEN;
@@ -579,7 +578,7 @@ static void commit_done(void *arg, int status, const store_update *u)
         log_error("client %s: record not committed (%s): closing without an answer so the "
                   "client retries", c->peer, store_strerror(status));
         c->decision.result = MR_STORE_ERROR;
-        account(c, &c->decision, node_mono_ms() - c->started_ms);
+        account(c, &c->decision, clock_mono_ms() - c->started_ms);
         conn_close(c);
         return;
     }
@@ -599,8 +598,8 @@ static void commit_done(void *arg, int status, const store_update *u)
 
 static void handle_request(conn *c, const uint8_t *pdu, size_t len)
 {
-    node *n = c->srv->n;
-    c->started_ms = node_mono_ms();
+    const server_env *n = &c->srv->env;
+    c->started_ms = clock_mono_ms();
     int rc = rpc_server_parse_request(&c->rpc, pdu, len, &c->req);
     if (rc == KMS_EUNKCTX) { conn_fault(c, c->req.call_id, c->req.ctx_id, RPC_NCA_UNK_IF, "request on a context that was never bound"); return; }
     if (rc == KMS_EOPNUM) { conn_fault(c, c->req.call_id, c->req.ctx_id, RPC_NCA_OP_RNG_ERROR, "operation number out of range"); return; }
@@ -611,7 +610,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     c->decode_status = dst;
     if (dst < 0 && log_allow(LOGCLASS_CONN))
         log_info("client %s: bad KMS request (%s), answering 0x8007000D", c->peer, kms_strerror(dst));
-    kmshost_decide(&n->cfg, &n->products, n->clients, &c->kreq, dst, node_now_ms(n), c->peer_ip, &c->decision);
+    kmshost_decide(n->cfg, n->products, n->clients, &c->kreq, dst, n->now_ms(n->ctx), c->peer_ip, &c->decision);
     if (c->decision.hresult != KMS_HR_OK) {
         conn_answer(c);
         return;
@@ -620,7 +619,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
     if (prc < 0) {
         log_error("client %s: cannot queue the record (%s), closing", c->peer, store_strerror(prc));
         c->decision.result = MR_STORE_ERROR;
-        account(c, &c->decision, node_mono_ms() - c->started_ms);
+        account(c, &c->decision, clock_mono_ms() - c->started_ms);
         conn_close(c);
         return;
     }
@@ -633,7 +632,7 @@ static void handle_request(conn *c, const uint8_t *pdu, size_t len)
  * the connection is closed. */
 static void conn_process(conn *c)
 {
-    node *n = c->srv->n;
+    const server_env *n = &c->srv->env;
     size_t pos = 0;
     while (c->state == CONN_OPEN) {
         size_t avail = c->in_len - pos;
@@ -642,7 +641,7 @@ static void conn_process(conn *c)
         size_t frag = (size_t)p[8] | ((size_t)p[9] << 8);
         rpc_header hdr;
         size_t want = frag >= RPC_HEADER_LEN && frag <= avail ? frag : RPC_HEADER_LEN;
-        int fr = rpc_frame(p, want, n->cfg.max_pdu_size, &hdr);
+        int fr = rpc_frame(p, want, n->cfg->max_pdu_size, &hdr);
         if (fr == 0) { /* wait for the rest; make room for it */
             if (frag > c->in_cap) {
                 uint8_t *nb = conn_grow_input(c, frag);
@@ -654,10 +653,10 @@ static void conn_process(conn *c)
             break;
         }
         if (fr < 0) {
-            n->metrics.refusals[MREF_BAD_PDU]++;
+            n->metrics->refusals[MREF_BAD_PDU]++;
             if (log_allow(LOGCLASS_CONN)) {
                 char why[160];
-                rpc_frame_cause(p, avail, n->cfg.max_pdu_size, why, sizeof why);
+                rpc_frame_cause(p, avail, n->cfg->max_pdu_size, why, sizeof why);
                 log_info("client %s: %s%s, closing", c->peer,
                          fr == KMS_ETOOBIG ? "" : "malformed PDU header: ", why);
             }
@@ -671,7 +670,7 @@ static void conn_process(conn *c)
             uint8_t out[512];
             int alen = rpc_server_bind(&c->rpc, &c->rpcopt, p, plen, out, sizeof out);
             if (alen < 0) {
-                n->metrics.refusals[MREF_BAD_PDU]++;
+                n->metrics->refusals[MREF_BAD_PDU]++;
                 if (log_allow(LOGCLASS_CONN))
                     log_info("client %s: malformed %s (%s), closing", c->peer,
                              hdr.ptype == RPC_PT_BIND ? "bind" : "alter_context", kms_strerror(alen));
@@ -682,18 +681,18 @@ static void conn_process(conn *c)
             break;
         }
         case RPC_PT_REQUEST:
-            if (++c->requests > n->cfg.max_requests_per_connection) {
-                n->metrics.refusals[MREF_LIFETIME]++;
+            if (++c->requests > n->cfg->max_requests_per_connection) {
+                n->metrics->refusals[MREF_LIFETIME]++;
                 if (log_allow(LOGCLASS_CONN))
                     log_info("client %s: more than max_requests_per_connection (%u), closing",
-                             c->peer, n->cfg.max_requests_per_connection);
+                             c->peer, n->cfg->max_requests_per_connection);
                 conn_close(c);
                 return;
             }
             handle_request(c, p, plen);
             break;
         default:
-            n->metrics.refusals[MREF_BAD_PDU]++;
+            n->metrics->refusals[MREF_BAD_PDU]++;
             if (log_allow(LOGCLASS_CONN))
                 log_info("client %s: unexpected PDU type %u, closing", c->peer, hdr.ptype);
             conn_close(c);
@@ -724,7 +723,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     if (c->state != CONN_OPEN) { conn_stop_reading(c); return; }
     if (c->in_len == c->in_cap) { /* a full buffer is a PDU larger than the buffer: grow */
         size_t cap = c->in_cap * 2;
-        size_t max = (size_t)c->srv->n->cfg.max_pdu_size + RPC_HEADER_LEN;
+        size_t max = (size_t)c->srv->env.cfg->max_pdu_size + RPC_HEADER_LEN;
         if (cap > max) cap = max;
         if (cap <= c->in_cap) { conn_process(c); return; }
         uint8_t *nb = conn_grow_input(c, cap);
@@ -801,7 +800,7 @@ static bool evict_fresh(server *s)
 {
     conn *old = s->fresh_head;
     if (!old || old->state != CONN_OPEN) return false;
-    s->n->metrics.refusals[MREF_MAX_CONNECTIONS]++;
+    s->env.metrics->refusals[MREF_MAX_CONNECTIONS]++;
     if (log_allow(LOGCLASS_CONN))
         log_info("client %s: closed to make room (max_connections reached, no complete PDU yet)", old->peer);
     conn_close(old);
@@ -814,22 +813,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)salen;
     listener_ctx *lc = arg;
     server *s = lc->srv;
-    node *n = s->n;
+    const server_env *n = &s->env;
     char ip[48], peer[64];
     addr_key key;
     sockaddr_text(sa, ip, sizeof ip, peer, sizeof peer, &key);
 
     int why = -1;
-    bool allowed = client_allowed(&n->cfg, &key);
-    limit_key(&key, n->cfg.ipv6_prefix_len); /* from here on: the key of the per-address limit */
+    bool allowed = client_allowed(n->cfg, &key);
+    limit_key(&key, n->cfg->ipv6_prefix_len); /* from here on: the key of the per-address limit */
     /* closed connections still count until the close queue drains at the end of this turn */
     unsigned closing = 0;
     for (conn *q = s->closed; q && closing < 64; q = q->next_closed) closing++;
     if (!allowed) why = MREF_ALLOWLIST;
-    else if (addr_get(s, &key) >= n->cfg.max_connections_per_address) why = MREF_PER_ADDRESS;
-    else if (s->n_conns - closing >= n->cfg.max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
+    else if (addr_get(s, &key) >= n->cfg->max_connections_per_address) why = MREF_PER_ADDRESS;
+    else if (s->n_conns - closing >= n->cfg->max_connections && !evict_fresh(s)) why = MREF_MAX_CONNECTIONS;
     if (why >= 0) {
-        n->metrics.refusals[why]++;
+        n->metrics->refusals[why]++;
         if (log_allow(LOGCLASS_ACCEPT))
             log_info("client %s: connection refused: %s", peer,
                      why == MREF_ALLOWLIST ? "address not in allow_clients"
@@ -863,8 +862,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->key = key;
     copy_text(c->peer, sizeof c->peer, peer);
     copy_text(c->peer_ip, sizeof c->peer_ip, ip);
-    c->rpcopt.ndr64 = n->cfg.ndr64;
-    c->rpcopt.btfn = n->cfg.btfn;
+    c->rpcopt.ndr64 = n->cfg->ndr64;
+    c->rpcopt.btfn = n->cfg->btfn;
     c->rpcopt.assoc_group_id = ++s->assoc_group_next ? s->assoc_group_next : ++s->assoc_group_next;
     c->rpcopt.port = lc->port; /* the bind_ack's secondary address: the port connected to */
     c->next = s->conns;
@@ -872,17 +871,17 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->conns = c;
     s->n_conns++;
     fresh_append(c);
-    n->metrics.connections_total++;
-    n->metrics.connections_open++;
+    n->metrics->connections_total++;
+    n->metrics->connections_open++;
 
-    if (s->idle_tv_seconds != n->cfg.idle_timeout) { /* first use, or changed by SIGHUP */
-        struct timeval idle = {(time_t)n->cfg.idle_timeout, 0};
+    if (s->idle_tv_seconds != n->cfg->idle_timeout) { /* first use, or changed by SIGHUP */
+        struct timeval idle = {(time_t)n->cfg->idle_timeout, 0};
         s->idle_tv = event_base_init_common_timeout(n->base, &idle);
-        s->idle_tv_seconds = n->cfg.idle_timeout;
+        s->idle_tv_seconds = n->cfg->idle_timeout;
     }
     /* The first PDU has pdu_timeout to come; idle_timeout applies between PDUs. */
     arm_pdu_timer(c);
-    struct timeval life = {(time_t)n->cfg.connection_timeout, 0};
+    struct timeval life = {(time_t)n->cfg->connection_timeout, 0};
     evtimer_add(c->life_timer, &life);
     c->state = CONN_OPEN;
     event_add(c->rev, NULL);
@@ -918,7 +917,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
  * fails here, at start, while nobody can connect before the node serves. */
 static int bind_listen_socket(server *s, int i, char *err, size_t errlen)
 {
-    const config_addr *a = &s->n->cfg.listen[i];
+    const config_addr *a = &s->env.cfg->listen[i];
     struct addrinfo *res;
     if (listen_resolve(a, "listen", &res, err, errlen) != 0) return KMS_EIO;
     int one = 1;
@@ -942,11 +941,12 @@ static int bind_listen_socket(server *s, int i, char *err, size_t errlen)
     return 0;
 }
 
-server *server_new(node *n, char *err, size_t errlen)
+server *server_new(const server_env *env, char *err, size_t errlen)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
-    s->n = n;
+    s->env = *env;
+    const server_env *n = &s->env;
     s->audit_flush_ev = event_new(n->base, -1, 0, audit_flush_cb, s);
     s->close_ev = event_new(n->base, -1, 0, close_queue_cb, s);
     s->accept_resume = evtimer_new(n->base, accept_resume_cb, s);
@@ -955,10 +955,10 @@ server *server_new(node *n, char *err, size_t errlen)
     kms_random_openssl(NULL, (uint8_t *)&seed, sizeof seed);
     s->assoc_group_next = seed & 0x7fffffff;
     for (int i = 0; i < CONFIG_MAX_LISTEN; i++) s->fds[i] = -1;
-    s->n_listeners = n->cfg.n_listen;
-    for (int i = 0; i < n->cfg.n_listen; i++) {
+    s->n_listeners = n->cfg->n_listen;
+    for (int i = 0; i < n->cfg->n_listen; i++) {
         s->lctx[i].srv = s;
-        s->lctx[i].port = n->cfg.listen[i].port;
+        s->lctx[i].port = n->cfg->listen[i].port;
         if (bind_listen_socket(s, i, err, errlen) != 0) {
             server_free(&s);
             return NULL;
@@ -991,13 +991,13 @@ int server_set_accepting(server *s, bool on)
             return KMS_EIO;
         }
         if (listen(s->fds[i], 1024) != 0) {
-            log_error("cannot listen on %s:%u: %s", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port, strerror(errno));
+            log_error("cannot listen on %s:%u: %s", s->env.cfg->listen[i].host, s->env.cfg->listen[i].port, strerror(errno));
             return KMS_EIO;
         }
-        s->listeners[i] = evconnlistener_new(s->n->base, accept_cb, &s->lctx[i],
+        s->listeners[i] = evconnlistener_new(s->env.base, accept_cb, &s->lctx[i],
                                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, s->fds[i]);
         if (!s->listeners[i]) {
-            log_error("cannot accept on %s:%u: out of memory", s->n->cfg.listen[i].host, s->n->cfg.listen[i].port);
+            log_error("cannot accept on %s:%u: out of memory", s->env.cfg->listen[i].host, s->env.cfg->listen[i].port);
             return KMS_ENOMEM;
         }
         evconnlistener_set_error_cb(s->listeners[i], accept_error_cb);

@@ -6,13 +6,40 @@
 #define KMSHA_SERVER_H
 
 #include <stdbool.h>
-#include "node/node.h"
+#include <stdint.h>
+#include "node/clients.h"
+#include "node/config.h"
+#include "node/metrics.h"
+#include "node/node.h" /* node_recent only: the listener reaches the node through server_env */
+#include "node/unknownids.h"
+#include "replication/store.h"
 
+struct event_base;
 typedef struct server server;
 
-/* Binds every cfg.listen address, without listening yet: until server_set_accepting(true)
- * a client's connection is refused (reset). Returns NULL with a message in err on failure. */
-server *server_new(node *n, char *err, size_t errlen);
+/* What the listener uses of its node: the loop, the configuration (read at use, so a
+ * reload shows), the product tables, the count index (decisions; records once stored),
+ * the store (a record is committed before the answer), the counters it adds to and the
+ * unknown-ID list; and, through callbacks given ctx, the node's clock, each answer (for
+ * /status's recent activations and /activity) and each committed update (to replicate). */
+typedef struct server_env {
+    struct event_base *base;
+    const kmsd_config *cfg;
+    const products_index *products;
+    clients_index *clients;
+    store *store;
+    metrics *metrics;
+    unknownids *unknown_ids;
+    void *ctx;
+    int64_t (*now_ms)(void *ctx);                        /* the node's wall clock, unix ms */
+    void (*answered)(void *ctx, const node_recent *r);   /* a request was answered */
+    void (*committed)(void *ctx, const store_update *u); /* a logged update is on disk */
+} server_env;
+
+/* Binds every cfg->listen address, without listening yet: until server_set_accepting(true)
+ * a client's connection is refused (reset). env is copied; what it points to must outlive
+ * the server. Returns NULL with a message in err on failure. */
+server *server_new(const server_env *env, char *err, size_t errlen);
 /* Listens (true) or closes the listening sockets (false: connections are refused at once,
  * so clients fail over to another node; open connections are not touched). The catch-up
  * gate (node/ready.h) decides. Returns 0, or an error (logged) when a socket cannot be

@@ -68,6 +68,7 @@ class DualStackTests(NetnsTestCase):
         # Activations over IPv6 on kms1 and over IPv4 on kms2 reach both nodes: replication
         # runs over IPv6, the only address either node has for the other.
         self.assertEqual(self.activate("[%s]:1688" % self.v6(1), 1)["count"], 1)
+        self.wait_counts(nodes, 1)  # replicated before kms2 answers the next one
         self.assertEqual(self.activate("%s:1688" % self.v4(2), 2)["count"], 2)
         self.wait_counts(nodes, 2)
         self.assertEqual(self.activate("%s:1688" % self.v4(1), 3)["count"], 3)
