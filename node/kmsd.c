@@ -659,12 +659,20 @@ int main(int argc, char **argv)
 
     store_vv vv;
     store_get_vv(n->store, &vv);
-    int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
-    if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
-        fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
+    if (n->cfg.n_peers > 1 && !repl_origin_read(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin)) {
+        /* A new, wiped, restored or rebuilt store: the origin is chosen once caught up
+         * (node_take_origin, from the catch-up gate), so that a rebuild resumes an earlier
+         * origin instead of adding one to every node's version vector. */
+        n->origin[0] = 0;
+        log_info("this store holds no updates of this node's own: its update origin is chosen once caught up "
+                 "with the peers");
+    } else {
+        int orc = repl_origin_for(n->cfg.data_dir, n->cfg.node_id, &vv, n->origin, sizeof n->origin);
+        if (orc < 0 || store_set_origin(n->store, n->origin) < 0)
+            fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
+    }
     if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
-    n->dns = dns_new(n, err, sizeof err);
-    if (!n->dns) fatalx("%s", err);
+    if (node_start_dns(n, err, sizeof err) < 0) fatalx("%s", err);
 
     n->server = server_new(n, err, sizeof err);
     if (!n->server) fatalx("%s", err);

@@ -1,11 +1,16 @@
 /* node.c: the node's clock, the recent-activations ring, and the glue that starts
- * replication with what it needs from the node (its settings, the count index, the log). */
+ * replication and DNS publishing with what each needs from the node (its settings, the
+ * count index, the log; the catch-up gate, replication's view of the peers). */
 #include "node/node.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "node/dns.h"
 #include "node/log.h"
+#include "node/ready.h"
 #include "proto/clock.h"
+#include "proto/errors.h"
 #include "replication/repl.h"
 
 #define LOGCLASS_REPL 3 /* log_allow class (server.c uses 0 and 1) */
@@ -100,4 +105,65 @@ int node_start_replication(node *n, char *err, size_t errlen)
     rc.arg = n;
     n->repl = repl_new(n->base, n->store, &rc, n->origin, err, errlen);
     return !n->repl && err[0] ? -1 : 0;
+}
+
+static bool dns_serving(void *ctx)
+{
+    node *n = ctx;
+    return ready_serving(n->ready);
+}
+
+static bool dns_stopping(void *ctx)
+{
+    node *n = ctx;
+    return n->stopping;
+}
+
+static bool dns_peer_alive(void *ctx, const char *id)
+{
+    node *n = ctx;
+    return n->repl && repl_peer_alive(n->repl, id);
+}
+
+static double dns_peer_silent_ms(void *ctx, const char *id)
+{
+    node *n = ctx;
+    return n->repl ? repl_peer_silent_ms(n->repl, id) : -1;
+}
+
+int node_start_dns(node *n, char *err, size_t errlen)
+{
+    dns_env env = {.base = n->base, .cfg = &n->cfg, .ctx = n, .serving = dns_serving, .stopping = dns_stopping,
+                   .peer_alive = dns_peer_alive, .peer_silent_ms = dns_peer_silent_ms};
+    n->dns = dns_new(&env, err, errlen);
+    return n->dns ? 0 : -1;
+}
+
+int node_take_origin(node *n, bool may_wait)
+{
+    if (n->origin[0]) return 1;
+    char origin[sizeof n->origin];
+    bool all_heard = false;
+    int resumed = n->repl ? repl_resumable_origin(n->repl, origin, sizeof origin, &all_heard) : 0;
+    if (!resumed && !all_heard && may_wait) return 0;
+    int rc = resumed ? 0 : repl_origin_new(n->cfg.node_id, origin, sizeof origin);
+    if (rc == 0) rc = repl_origin_save(n->cfg.data_dir, origin);
+    if (rc == 0) rc = store_set_origin(n->store, origin);
+    if (rc < 0) {
+        log_error("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(rc));
+        return -1;
+    }
+    snprintf(n->origin, sizeof n->origin, "%s", origin);
+    repl_set_origin(n->repl, origin);
+    if (resumed) {
+        store_vv vv;
+        store_get_vv(n->store, &vv);
+        log_info("update origin %s resumed at update %" PRIu64 ": every peer holds no more of it than this node",
+                 origin, store_vv_get(&vv, origin));
+    } else if (n->repl) {
+        log_info("update origin %s is new (%s)", origin,
+                 all_heard ? "no earlier origin of this node to resume"
+                           : "not every peer is heard, so an earlier origin cannot be resumed safely");
+    }
+    return 1;
 }

@@ -73,10 +73,16 @@ static void evaluate(ready *r)
     char why[400];
     switch (r->state) {
     case READY_SYNCING:
-        if (alive && worst == 0) {
+        /* A node that started without an origin of its own takes one before it serves:
+         * an earlier one when every peer is heard (each is heard within dead_after_ms of
+         * the start, or is dead), else a fresh one. */
+        if (alive && worst == 0 && node_take_origin(n, now - r->since_ms < n->cfg.dead_after_ms) == 1) {
             snprintf(why, sizeof why, "caught up with %s after %.1f s", alive_ids, (now - r->since_ms) / 1000);
             enter(r, READY_SERVING, why);
-        } else if (!alive && !r->heard && now - r->since_ms >= n->cfg.alone_after_ms) {
+        } else if (alive && worst == 0) {
+            snprintf(r->reason, sizeof r->reason, "caught up; waiting for every peer's heartbeat to choose this "
+                     "node's update origin");
+        } else if (!alive && !r->heard && now - r->since_ms >= n->cfg.alone_after_ms && node_take_origin(n, false) == 1) {
             snprintf(why, sizeof why, "no live peer for %u ms (alone_after_ms); answering with this node's own "
                      "records until a peer is heard", n->cfg.alone_after_ms);
             enter(r, READY_ALONE, why);

@@ -49,6 +49,7 @@
 #define ROUTER_SNDHWM 4    /* catch-up replies queued per requesting connection */
 #define ROUTER_RCVHWM 16   /* catch-up requests queued per requesting connection */
 #define MAX_MSG (1 << 20)
+#define ORIGINS_REFUSED_KEPT 64 /* refused new origins remembered: not asked for again */
 
 /* A snapshot page queued in the store, kept until its commit returns so that its records
  * enter the count index only once they are stored. */
@@ -100,6 +101,8 @@ struct repl {
     int snapshot_pending_commits;
     snap_page *snap_pages, *snap_pages_tail; /* FIFO: one per pending snapshot commit */
     char future_logged[32][STORE_ORIGIN_MAX]; /* origins whose future records were logged */
+    char origins_refused[ORIGINS_REFUSED_KEPT][STORE_ORIGIN_MAX]; /* ring: refused new origins */
+    int n_origins_refused;   /* entries written (the ring holds the last ORIGINS_REFUSED_KEPT) */
     int n_future_logged;
     bool clock_suspect;      /* our own clock is known to be wrong: no future bound */
     int applies_outstanding;  /* remote updates queued in the store, not yet committed */
@@ -137,8 +140,7 @@ __attribute__((format(printf, 3, 4))) static void rlog(const repl *r, int level,
 
 /* ---------- origin and key files ---------- */
 
-int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
-                    char *origin, size_t cap)
+int repl_origin_read(const char *data_dir, const char *node_id, const store_vv *vv, char *origin, size_t cap)
 {
     char path[REPL_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/origin", data_dir);
@@ -152,21 +154,40 @@ int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *v
     /* Keep the old origin only while the store still holds its updates. */
     if (old[0] && strncmp(old, node_id, idlen) == 0 && old[idlen] == '.' && store_vv_get(vv, old) > 0) {
         snprintf(origin, cap, "%s", old);
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+int repl_origin_new(const char *node_id, char *origin, size_t cap)
+{
     uint8_t rnd[4];
     if (kms_random_openssl(NULL, rnd, sizeof rnd) < 0) return KMS_ERANDOM;
-    if (idlen + 10 > STORE_ORIGIN_MAX - 1) return KMS_EINVAL;
+    if (strlen(node_id) + 10 > STORE_ORIGIN_MAX - 1) return KMS_EINVAL;
     snprintf(origin, cap, "%s.%02x%02x%02x%02x", node_id, rnd[0], rnd[1], rnd[2], rnd[3]);
-    char tmp[REPL_PATH_MAX + 24];
+    return 0;
+}
+
+int repl_origin_save(const char *data_dir, const char *origin)
+{
+    char path[REPL_PATH_MAX + 16], tmp[REPL_PATH_MAX + 24];
+    snprintf(path, sizeof path, "%s/origin", data_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "w");
+    FILE *f = fopen(tmp, "w");
     if (!f) return KMS_EIO;
     fprintf(f, "%s\n", origin);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) { fclose(f); return KMS_EIO; }
     fclose(f);
     if (rename(tmp, path) != 0) return KMS_EIO;
     return 0;
+}
+
+int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
+                    char *origin, size_t cap)
+{
+    if (repl_origin_read(data_dir, node_id, vv, origin, cap)) return 0;
+    int rc = repl_origin_new(node_id, origin, cap);
+    return rc < 0 ? rc : repl_origin_save(data_dir, origin);
 }
 
 /* ---------- ZAP: admit only the peers' CURVE keys ---------- */
@@ -305,16 +326,70 @@ static void request_sync(repl *r, int i, bool snapshot, const uint8_t *cursor, u
     r->stats.sync_requests++;
 }
 
-/* Does peer i hold updates we have neither applied nor queued? */
+static bool origin_was_refused(const repl *r, const char *origin)
+{
+    int n = r->n_origins_refused < ORIGINS_REFUSED_KEPT ? r->n_origins_refused : ORIGINS_REFUSED_KEPT;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(r->origins_refused[i], origin)) return true;
+    return false;
+}
+
+/* Does peer i hold updates we have neither applied nor queued? (Not counting origins this
+ * node refused: it will not take them, so they are nothing to catch up on.) */
 static uint64_t behind(const repl *r, const store_vv *theirs, const store_vv *ours)
 {
     uint64_t lag = 0;
     for (int k = 0; k < theirs->n; k++) {
         uint64_t mine = store_vv_get(ours, theirs->e[k].origin);
-        if (theirs->e[k].seq > mine) lag += theirs->e[k].seq - mine;
+        if (theirs->e[k].seq > mine && !(mine == 0 && origin_was_refused(r, theirs->e[k].origin)))
+            lag += theirs->e[k].seq - mine;
     }
-    (void)r;
     return lag;
+}
+
+/* New origins: each enters every node's version vector for good (STORE_VV_MAX entries),
+ * so whoever can send updates (a peer, or someone holding a stolen peer key) could fill it
+ * and stop every node from storing the updates of an origin it has not seen yet. A new
+ * origin is admitted only when it is named like an origin of a configured peer
+ * ("<peer id>.<8 hex digits>") and that peer holds less than its share of the vector
+ * (STORE_VV_MAX / peers): forged origins fill at most the share of the node they name.
+ * Rebuilt nodes resume their origins (repl_resumable_origin), so a share is used up only
+ * by a node that started empty while a peer was not heard, again and again. A refused
+ * origin is counted and logged once (while remembered), and not asked for again. */
+static bool origin_admitted(repl *r, const char *origin, const char *from)
+{
+    if (store_vv_get(&r->pending, origin) > 0) return true;
+    if (origin_was_refused(r, origin)) return false;
+    const char *why = NULL;
+    char reason[160];
+    const char *dot = strrchr(origin, '.');
+    size_t idlen = dot ? (size_t)(dot - origin) : 0;
+    bool hex = dot && strlen(dot + 1) == 8;
+    for (int i = 1; hex && i <= 8; i++)
+        hex = (dot[i] >= '0' && dot[i] <= '9') || (dot[i] >= 'a' && dot[i] <= 'f');
+    const peer *owner = NULL;
+    for (int i = 0; hex && i < r->n_peers; i++)
+        if (strlen(r->peers[i].cfg->id) == idlen && !strncmp(r->peers[i].cfg->id, origin, idlen)) owner = &r->peers[i];
+    if (!hex) why = "not named like an origin (PEER.8HEXDIGITS)";
+    else if (!owner) why = "names no peer of this cluster";
+    if (!why) {
+        int share = r->n_peers > 0 ? STORE_VV_MAX / r->n_peers : STORE_VV_MAX, held = 0;
+        for (int k = 0; k < r->pending.n; k++)
+            if (!strncmp(r->pending.e[k].origin, origin, idlen + 1)) held++;
+        if (held >= share) {
+            snprintf(reason, sizeof reason, "%s already has %d origins in the version vector, its share of %d",
+                     owner->cfg->id, held, STORE_VV_MAX);
+            why = reason;
+        }
+    }
+    if (!why) return true;
+    snprintf(r->origins_refused[r->n_origins_refused % ORIGINS_REFUSED_KEPT], STORE_ORIGIN_MAX, "%s", origin);
+    r->n_origins_refused++;
+    r->stats.origins_refused++;
+    rlog(r, REPL_LOG_WARN | REPL_LOG_LIMITED,
+         "replication: refused the updates of a new origin '%s' from %s: %s (counted in "
+         "kmsha_replication_origins_refused_total)", origin, from, why);
+    return false;
 }
 
 /* The live peer we are furthest behind, or -1; one whose last catch-up timed out only
@@ -443,11 +518,12 @@ static bool refuse_future(repl *r, const store_record *rec, const char *what)
 
 /* Queues one remote update for commit; the user counts it once it is stored here
  * (apply_finished). */
-static void apply_update(repl *r, const store_update *u, bool live)
+static void apply_update(repl *r, const store_update *u, bool live, const char *from)
 {
     uint64_t have = store_vv_get(&r->pending, u->origin);
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
+    if (have == 0 && !origin_admitted(r, u->origin, from)) return;
     /* A refused record's update is still logged and advances the vector (the origin's
      * later updates depend on it); only the record stays out. */
     bool refused = refuse_future(r, &u->rec, u->origin);
@@ -554,13 +630,15 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
         if (!strncmp(u->origin, r->peers[i].cfg->id, l) && u->origin[l] == '.') r->peers[i].updates_received++;
     }
     uint64_t have = store_vv_get(&r->pending, u->origin);
+    const peer *sender = peer_by_key(r, zmq_msg_gets(m, "User-Id"));
+    if (have == 0 && !origin_admitted(r, u->origin, sender ? sender->cfg->id : peer_address(m))) return;
     if (u->seq > have + 1) {
         /* We missed some: the next heartbeat or this catch-up fetches them in order. */
         r->stats.gaps++;
         maybe_sync(r);
         return;
     }
-    apply_update(r, u, true);
+    apply_update(r, u, true, sender ? sender->cfg->id : peer_address(m));
 }
 
 /* A peer asks for what it lacks: log updates where our log reaches back, else a snapshot. */
@@ -652,7 +730,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
              "answers: catching up from it", src->cfg->id, src->pub_ep);
     }
     if (rp.mode == REPL_SYNC_LOG) {
-        for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k], false);
+        for (uint32_t k = 0; k < rp.n; k++) apply_update(r, &rp.updates[k], false, src->cfg->id);
         if (rp.n >= 64) r->trim_after_catchup = true;
         /* More to come: ask at once while the store keeps up, else the safety timer asks
          * when the backlog has drained (maybe_sync). */
@@ -662,7 +740,10 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
     /* Snapshot page. */
     if (!r->snapshot_active) {
         r->snapshot_active = true;
-        r->snapshot_vv = rp.vv;
+        /* The vector to adopt at its end: only origins this node admits. */
+        r->snapshot_vv.n = 0;
+        for (int k = 0; k < rp.vv.n; k++)
+            if (origin_admitted(r, rp.vv.e[k].origin, src->cfg->id)) r->snapshot_vv.e[r->snapshot_vv.n++] = rp.vv.e[k];
         rlog(r, REPL_LOG_INFO, "replication: receiving a snapshot from %s", r->peers[i].cfg->id);
     }
     /* The page's records are counted once committed (snapshot_done). */
@@ -1205,4 +1286,33 @@ void repl_get_stats(const repl *r, repl_stats *out)
     if (!r) { memset(out, 0, sizeof *out); return; }
     *out = r->stats;
     out->refused_keys = __atomic_load_n(&r->stats.refused_keys, __ATOMIC_RELAXED);
+}
+
+int repl_resumable_origin(const repl *r, char *origin, size_t cap, bool *all_heard)
+{
+    *all_heard = true;
+    for (int i = 0; i < r->n_peers; i++)
+        if (!r->peers[i].self && !r->peers[i].alive) *all_heard = false;
+    if (!*all_heard) return 0;
+    store_vv committed;
+    store_get_vv(r->store, &committed);
+    size_t idlen = strlen(r->cfg.node_id);
+    int best = -1;
+    for (int k = 0; k < committed.n; k++) {
+        const store_vv_entry *e = &committed.e[k];
+        if (strncmp(e->origin, r->cfg.node_id, idlen) != 0 || e->origin[idlen] != '.' || e->seq == 0) continue;
+        /* Nothing of it still on its way into our store, and no peer with more. */
+        bool ok = store_vv_get(&r->pending, e->origin) == e->seq;
+        for (int i = 0; ok && i < r->n_peers; i++)
+            if (!r->peers[i].self && store_vv_get(&r->peers[i].vv, e->origin) > e->seq) ok = false;
+        if (ok && (best < 0 || e->seq > committed.e[best].seq)) best = k;
+    }
+    if (best < 0) return 0;
+    snprintf(origin, cap, "%s", committed.e[best].origin);
+    return 1;
+}
+
+void repl_set_origin(repl *r, const char *origin)
+{
+    if (r) snprintf(r->origin, sizeof r->origin, "%s", origin);
 }

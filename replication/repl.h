@@ -93,14 +93,35 @@ typedef struct repl_stats {
     uint64_t published, applied, duplicates, gaps, sync_requests, sync_replies,
         snapshot_records, malformed, refused_keys,
         future_refused,   /* records refused: last seen beyond future_tolerance_ms */
+        origins_refused,  /* new origins refused: malformed, no such peer, or the peer's
+                             share of the version vector full */
         sync_dropped;     /* catch-up replies dropped: the requester's queue was full */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);
 
-/* Creates (or reads back) this node's update origin: "<node id>.<8 hex digits>", kept in
- * DATA_DIR/origin while the store holds updates of that origin; a wiped store gets a new
- * one, so its new sequence numbers never collide with those peers already have. */
+/* Update origins: "<node id>.<8 hex digits>", kept in DATA_DIR/origin. A node numbers its
+ * own updates under its origin; a store that lost them (wiped, restored, rebuilt) must not
+ * number new ones from where it stands, since peers may hold later ones: it resumes one
+ * of its earlier origins once every peer shows it holds no more of it than this node
+ * (repl_resumable_origin), else it takes a fresh one. So rebuilds add no origin to the
+ * version vector, which holds at most STORE_VV_MAX. */
+
+/* Reads this node's origin back from DATA_DIR/origin when the store still holds updates
+ * of it. Returns 1 (origin filled) or 0 (none to keep). */
+int repl_origin_read(const char *data_dir, const char *node_id, const store_vv *vv, char *origin, size_t cap);
+/* A fresh random origin for node_id. Returns 0, KMS_ERANDOM or KMS_EINVAL. */
+int repl_origin_new(const char *node_id, char *origin, size_t cap);
+/* Writes origin to DATA_DIR/origin (atomically, synced). Returns 0 or KMS_EIO. */
+int repl_origin_save(const char *data_dir, const char *origin);
+/* repl_origin_read, else repl_origin_new and repl_origin_save (tools, single nodes). */
 int repl_origin_for(const char *data_dir, const char *node_id, const store_vv *vv,
                     char *origin, size_t cap);
+/* One of this node's earlier origins it may number updates under again: every other peer
+ * is alive and none advertises more of that origin than this node has committed (so no
+ * update of it exists beyond, except on a lost disk), the highest such. Returns 1 (origin
+ * filled) or 0; *all_heard says whether every peer was alive (when not, 0 may change). */
+int repl_resumable_origin(const repl *r, char *origin, size_t cap, bool *all_heard);
+/* The origin this node numbers its updates under, once chosen (for the log). */
+void repl_set_origin(repl *r, const char *origin);
 
 #endif

@@ -384,7 +384,8 @@ static const char restore_usage[] =
     "  Puts the backup in BACKUP (from kmsctl backup) in place as the store in DIR, for a\n"
     "  node that is stopped: refused while a process has the store open. A store already\n"
     "  in DIR is kept as data.mdb.before-restore-TIME with --force, refused without. The\n"
-    "  node then starts with a fresh replication origin and catches up from its peers.\n";
+    "  node then catches up from its peers, and resumes its replication origin once every\n"
+    "  peer is heard (else takes a fresh one).\n";
 
 int ctlops_backup(int argc, char **argv)
 {
@@ -497,7 +498,7 @@ int ctlops_restore(int argc, char **argv)
     if (json)
         printf("{\"ok\":true,\"records\":%" PRIu64 "}\n", records);
     else
-        printf("Restored %" PRIu64 " client records into %s. Start the node: it takes a fresh replication "
-               "origin and catches up from its peers.\n", records, data_dir);
+        printf("Restored %" PRIu64 " client records into %s. Start the node: it catches up from its peers "
+               "(and resumes its replication origin once every peer is heard).\n", records, data_dir);
     return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 }

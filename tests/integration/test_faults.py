@@ -235,6 +235,91 @@ class StalledLinkTests(NodeTestCase):
         self.assertTrue(peer_alive(kms1, "kms2"))
 
 
+class OriginTests(NodeTestCase):
+    """Update origins over a cluster's life: every empty start used to add one to every
+    node's version vector (64 at most), so at the 62nd rebuild of one node of three the
+    rebuilt node stored nothing. A rebuilt node now resumes its earlier origin; forged
+    origins fill no more than the share of the node they name. The suite rebuilds more
+    than 64 times; bench/scenarios/rebuilds.sh runs 200 (KMSHA_REBUILD_CYCLES)."""
+
+    CYCLES = int(os.environ.get("KMSHA_REBUILD_CYCLES", "66"))
+
+    def test_a_node_wiped_and_rebuilt_again_and_again_serves_and_counts(self):
+        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
+        c.start()
+        kms1, kms2, kms3 = c.nodes
+        for k, n in enumerate(c.nodes):
+            activate(n, "--cmid", cmid(k))
+        first_origin = kms3.status()["cluster"]["origin"]
+        t0 = time.monotonic()
+        for k in range(3, self.CYCLES + 3):
+            kms3.stop()
+            shutil.rmtree(kms3.data_dir)
+            kms3.start()
+            # Its own client: stored under its origin (before: refused from round 62 on,
+            # "record not committed (size limit exceeded)"), and replicated before the
+            # next wipe takes the disk.
+            activate(kms3, "--cmid", cmid(k))
+            wait_until("client %d replicated" % k, lambda: all(n.status()["store"]["records"] == k + 1
+                                                               for n in (kms1, kms2)), timeout=15)
+        took = time.monotonic() - t0
+        total = self.CYCLES + 3
+        c.wait_converged(total, records=total, timeout=30)
+        vectors = [n.status()["cluster"]["version_vector"] for n in c.nodes]
+        print("%d wipe-and-rebuild cycles of kms3 in %.1f s (%.2f s each); version vectors: %s"
+              % (self.CYCLES, took, took / self.CYCLES, [len(v) for v in vectors]))
+        for v in vectors:
+            self.assertEqual(len(v), 3, v)
+        self.assertEqual(kms3.status()["cluster"]["origin"], first_origin)
+        self.assertIn("update origin %s resumed" % first_origin, kms3.read_log())
+        for n in c.nodes:
+            activate(n, "--cmid", cmid(10000 + c.nodes.index(n)))
+        c.wait_converged(total + 3, records=total + 3, timeout=30)
+
+    def test_forged_origins_from_a_stolen_key_fill_only_that_peers_share(self):
+        from test_hostile import poke
+        c = Cluster(self, n=3)
+        kms1, kms2, kms3 = c.nodes
+        c.start([kms1, kms2])
+        activate(kms1, "--cmid", cmid(0))
+        c.wait_converged(1, nodes=[kms1, kms2])
+        # kms3's real key, stolen: bound on its publish port while it is down, it sends
+        # updates under 70 new origins of its own name, 5 of kms2's, and junk names.
+        now = int(time.time() * 1000)
+        forged = ["kms2.%08x" % (0xf0 + i) for i in range(5)] + ["kms3.%08x" % i for i in range(70)]
+        junk = ["evil.00000001", "kms3.NOTHEX00", "kms9.00000001"]
+        msgs = [poke("update", o, 1, 500 + i, now).strip() for i, o in enumerate(junk + forged)]
+        poke("--key", c.key_file("kms3"), "pub", "tcp://%s:%d" % (c.hosts[2], c.repl_ports[2]), "1500", *msgs)
+        share = 64 // 3
+
+        def forged_seen(n):
+            return len([o for o in n.status()["cluster"]["version_vector"] if o.startswith("kms3.")]) >= share
+        wait_until("the forged updates applied", lambda: forged_seen(kms1) and forged_seen(kms2))
+        # Every node still stores and replicates its own clients: kms2 wiped (a new
+        # origin: kms3 is not heard, so it cannot resume), and kms3 back with its store
+        # (before: the forged origins filled the 64 entries, and kms2's new origin was
+        # refused: "record not committed").
+        kms2.stop()
+        shutil.rmtree(kms2.data_dir)
+        kms2.start()
+        activate(kms2, "--cmid", cmid(1))
+        c.start([kms3])
+        activate(kms3, "--cmid", cmid(2))
+        # The forged clients within kms3's share, and kms2's five, were admitted (a
+        # peer's key signed them): bounded, not refused.
+        c.wait_converged(3 + share + 5, timeout=30)
+        self.assertGreaterEqual(kms1.status()["cluster"]["replication"]["origins_refused"], 70 - share + 3)
+        for n in c.nodes:
+            st = n.status()
+            vv = st["cluster"]["version_vector"]
+            self.assertLessEqual(len([o for o in vv if o.startswith("kms3.")]), share, vv)
+            self.assertLessEqual(len(vv), 64)
+            self.assertIn("kmsha_replication_origins_refused_total", n.metrics())
+        self.assertIn("its share of 64", kms1.read_log())
+        self.assertIn("names no peer of this cluster", kms1.read_log())
+        self.assertIn("not named like an origin", kms1.read_log())
+
+
 class ClockTests(NodeTestCase):
     """Time is checked, never trusted: --clock-offset steps one node's clock (the same hook
     the product offers for tests; a step seen at start, against the time this node last
