@@ -260,7 +260,12 @@ void admin_report_free(admin_report **self_p)
     admin_report *a = *self_p;
     event_free(a->timer);
     a->timer = NULL; /* job_free must not re-arm it */
-    while (a->jobs) job_free(a->jobs); /* their requests go with evhttp_free */
+    /* Their requests go with evhttp_free. (next is read before job_free unlinks and
+     * frees a job: clang's analyzer cannot tell that a job's owner is a.) */
+    for (rjob *j = a->jobs, *next; j; j = next) {
+        next = j->next;
+        job_free(j);
+    }
     held_free(a->latest);
     free(a);
     *self_p = NULL;

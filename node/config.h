@@ -60,85 +60,34 @@ typedef struct config_peer {
     bool drained;             /* starts drained (a new or rebuilt node) */
 } config_peer;
 
+/* The configuration: one field (a list: and its count n_FIELD) per entry of
+ * node/config_settings.def, in its order, then what is not a setting. */
 typedef struct kmsd_config {
-    /* [node] */
-    char node_id[64];
-    config_addr listen[CONFIG_MAX_LISTEN];
-    int n_listen;
-    char data_dir[CONFIG_PATH_MAX];
-    config_addr admin;           /* admin HTTP; port 0 = disabled */
-    config_addr admin_also[CONFIG_MAX_PEER_ADDRS]; /* not a setting: the rest of this node's */
-    int n_admin_also;                              /* [peer.ID] admin list, served too */
-    char log_level[16];          /* debug, info, warn, error */
-    char log_format[16];         /* auto, text, journal */
-    char audit_log[CONFIG_PATH_MAX]; /* path; "" = <data_dir>/audit.log; "off"; "-" = stdout */
-    char admin_token_file[CONFIG_PATH_MAX]; /* "" = <data_dir>/admin.token */
-    char read_token_file[CONFIG_PATH_MAX];  /* "" = <data_dir>/read.token */
-    char admin_hosts[1024];      /* other names of the admin address, comma-separated */
+#define CFG_STRING(sec, key, field, size, check, def, reload, help) char field[size];
+#define CFG_ENUM(sec, key, field, size, choices, def, reload, help) char field[size];
+#define CFG_BOOL(sec, key, field, def, reload, help) bool field;
+#define CFG_UINT(sec, key, field, min, max, def, reload, help) uint32_t field;
+#define CFG_ADDR(sec, key, field, port, allow_off, def, reload, help) config_addr field;
+#define CFG_ADDR_LIST(sec, key, field, cap, port, def, reload, help) config_addr field[cap]; int n_##field;
+#define CFG_CIDR_LIST(sec, key, field, cap, def, reload, help) config_cidr field[cap]; int n_##field;
+#define CFG_PRODUCT_LIST(sec, key, field, cap, def, reload, help) config_allow field[cap]; int n_##field;
+#define CFG_EPID(sec, key, field, size, reload, help) char field[KMS_GROUP_COUNT][size];
+#define CFG_HWID(sec, key, field, reload, help) uint8_t field[KMS_GROUP_COUNT][8];
+#include "node/config_settings.def"
+#undef CFG_STRING
+#undef CFG_ENUM
+#undef CFG_BOOL
+#undef CFG_UINT
+#undef CFG_ADDR
+#undef CFG_ADDR_LIST
+#undef CFG_CIDR_LIST
+#undef CFG_PRODUCT_LIST
+#undef CFG_EPID
+#undef CFG_HWID
 
-    /* [kms] */
-    uint32_t activation_interval; /* minutes, 15..43200 */
-    uint32_t renewal_interval;    /* minutes, 15..43200 */
-    uint32_t client_lifetime_days;/* 30 */
-    uint32_t count_cap;           /* 0 = the count rule of node/clients.c (<= 50 / 10) */
-    uint32_t max_clock_skew;      /* minutes; 0 = no check; default 240 */
-    bool ndr64;
-    bool btfn;
-    bool verify_v4_mac;
-    config_allow allow[CONFIG_MAX_ALLOW]; /* empty = the volume products of the table */
-    int n_allow;
-    char epid[KMS_GROUP_COUNT][80];       /* per ePID group */
-    uint8_t hwid[KMS_GROUP_COUNT][8];
-
-    /* [limits] */
-    uint32_t max_connections;
-    uint32_t max_connections_per_address;
-    uint32_t max_pdu_size;        /* bytes, 72..65535 */
-    uint32_t idle_timeout;        /* seconds */
-    uint32_t connection_timeout;  /* seconds, total life of a connection */
-    uint32_t max_requests_per_connection;
-    uint32_t pdu_timeout;         /* seconds to complete a PDU once started */
-    uint32_t ipv6_prefix_len;     /* per-address limit: IPv6 clients per network of this prefix */
-    uint32_t admin_max_connections;
-    uint32_t admin_header_timeout; /* seconds for an admin request's line and headers */
-    uint32_t admin_body_timeout;   /* seconds for its body, once the headers are in */
-    config_cidr allow_clients[CONFIG_MAX_CIDRS]; /* empty = everyone */
-    int n_allow_clients;
-
-    /* [store] */
-    uint32_t commit_delay_ms;     /* group commit window, 0..100 */
-    uint32_t map_size_mb;         /* LMDB map size */
-    uint32_t prune_interval;      /* seconds between background prunes of expired records */
-
-    /* [cluster] */
-    char cluster_name[64];
-    char key_dir[CONFIG_PATH_MAX]; /* this node's CURVE secret key: KEY_DIR/<id>.key */
-    uint32_t heartbeat_interval_ms;
-    uint32_t dead_after_ms;
-    uint32_t alone_after_ms;       /* with no live peer this long, a syncing node serves alone */
-    uint32_t log_retention_hours;
-    uint32_t log_max_mb;          /* size bound of the update log */
-    uint32_t sync_batch;
-    uint32_t clock_max_offset_s;   /* clock checks: a peer's clock or a jump beyond this is wrong */
-    uint32_t future_tolerance_h;   /* records from peers dated beyond now + this are refused */
-
-    /* [dns] (SRV publishing, node/dns.c) */
-    char dns_server[300];          /* IP:PORT of the primary that takes updates; "" = off */
-    char dns_zones[1024];          /* ZONE or ZONE:SITE, comma-separated (config_parse_dns_zones) */
-    char dns_tsig_key_file[CONFIG_PATH_MAX]; /* BIND key file (hmac-sha256) */
-    uint32_t dns_ttl;              /* seconds */
-    uint32_t dns_refresh_interval; /* seconds between republishing / verifying */
-    uint32_t dns_withdraw_after;   /* seconds a peer is dead before its records go */
-    uint32_t dns_remote_priority_offset; /* added to other sites' priorities in a site zone */
-    uint32_t dns_timeout_ms;       /* per DNS exchange */
-
-    /* [report] (activation health: node/report.c, GET /report, kmsctl report) */
-    uint32_t report_at_risk_days;  /* a client with less time left than this is at risk */
-    char report_room_pattern[256]; /* regex over the workstation name, one capture group; "" = by address */
-    uint32_t report_room_prefix_v4;/* rooms by address: IPv4 prefix length */
-    uint32_t report_room_prefix_v6;/* rooms by address: IPv6 prefix length */
-    uint32_t report_metrics_rooms; /* rooms with their own /metrics label; the rest are "other" */
-    uint32_t report_interval;      /* seconds between background reports (/metrics, status page) */
+    /* Not settings: */
+    config_addr admin_also[CONFIG_MAX_PEER_ADDRS]; /* the rest of this node's [peer.ID] */
+    int n_admin_also;                              /* admin list, served too */
     /* [peer.ID] sections, in file order */
     config_peer peers[CONFIG_MAX_PEERS];
     int n_peers;

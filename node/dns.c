@@ -27,6 +27,7 @@
 
 #include "node/log.h"
 #include "proto/errors.h"
+#include "proto/clock.h"
 
 /* "name" -> "name." */
 void dns_absolute(const char *in, char *out, size_t cap)
@@ -96,17 +97,17 @@ static int set_target(dns *d, peer_state *p, char *err, size_t errlen)
     return 0;
 }
 
-dns *dns_new(node *n, char *err, size_t errlen)
+dns *dns_new(const dns_env *env, char *err, size_t errlen)
 {
     err[0] = 0;
     dns *d = calloc(1, sizeof *d);
     if (!d) { snprintf(err, errlen, "out of memory"); return NULL; }
-    d->n = n;
+    d->env = *env;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_id = (uint16_t)(getpid() ^ time(NULL));
-    dns_drain_load(d, n->cfg.data_dir, n->cfg.node_id);
+    dns_drain_load(d, env->cfg->data_dir, env->cfg->node_id);
 
-    const kmsd_config *cfg = &n->cfg;
+    const kmsd_config *cfg = env->cfg;
     config_dns_zone zones[CONFIG_MAX_DNS_ZONES];
     const char *problem = config_parse_dns_zones(cfg->dns_zones, zones, CONFIG_MAX_DNS_ZONES, &d->n_zones);
     if (problem) {
@@ -170,21 +171,21 @@ dns *dns_new(node *n, char *err, size_t errlen)
     /* Only ever [dns] server (no resolv.conf servers, search domains or hosts file), no
      * recursion; answers with any RCODE come back to us (NOCHECKRESP). */
     char rerr[200];
-    d->res = resolver_new(n->base, server.host, server.port, (int)cfg->dns_timeout_ms,
+    d->res = resolver_new(env->base, server.host, server.port, (int)cfg->dns_timeout_ms,
                           ARES_FLAG_NOCHECKRESP | ARES_FLAG_NORECURSE, rerr, sizeof rerr);
     if (!d->res) {
         snprintf(err, errlen, "[dns] server %s: %s", d->server_text, rerr);
         dns_free(&d);
         return NULL;
     }
-    d->tick = event_new(n->base, -1, EV_PERSIST, dns_tick_cb, d);
-    d->kick = evtimer_new(n->base, dns_tick_cb, d);
+    d->tick = event_new(env->base, -1, EV_PERSIST, dns_tick_cb, d);
+    d->kick = evtimer_new(env->base, dns_tick_cb, d);
     if (!d->tick || !d->kick) { snprintf(err, errlen, "out of memory"); dns_free(&d); return NULL; }
     d->enabled = true;
     /* A node back from the dead publishes at once, but its peers notice it only with its
      * heartbeats: one of them may withdraw its records meanwhile. So it looks again when
      * they must have seen it alive. */
-    if (d->n_peers > 1) d->verify_at_ms = node_mono_ms() + cfg->dead_after_ms + 2000;
+    if (d->n_peers > 1) d->verify_at_ms = clock_mono_ms() + cfg->dead_after_ms + 2000;
     struct timeval tv = {0, TICK_MS * 1000};
     evtimer_add(d->tick, &tv);
     struct timeval now = {0, 0};

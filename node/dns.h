@@ -10,15 +10,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "node/node.h"
+#include "node/config.h"
 
 struct evbuffer;
+struct event_base;
 typedef struct dns dns;
 
-/* Sets up publishing per n->cfg's [dns] section and reads DATA_DIR/drained. With [dns]
+/* What the publisher uses of its node: the loop, the configuration (read at use, so a
+ * reload shows) and, through callbacks given ctx, the catch-up gate, whether the node is
+ * stopping, and replication's view of a peer (NULL without replication: then no peer is
+ * ever known alive or dead, and none is withdrawn). */
+typedef struct dns_env {
+    struct event_base *base;
+    const kmsd_config *cfg;
+    void *ctx;
+    bool (*serving)(void *ctx);   /* this node serves (node/ready.h): publish its records */
+    bool (*stopping)(void *ctx);  /* the node is shutting down: start no cycle */
+    bool (*peer_alive)(void *ctx, const char *id);
+    double (*peer_silent_ms)(void *ctx, const char *id); /* -1 when not known */
+} dns_env;
+
+/* Sets up publishing per env->cfg's [dns] section and reads DATA_DIR/drained. With [dns]
  * server empty publishing is off, but the drain state is still kept. Reads the TSIG key
- * file (once, at start). Call after repl_new. Returns NULL with a message in err. */
-dns *dns_new(node *n, char *err, size_t errlen);
+ * file (once, at start). env is copied; what it points to must outlive the publisher.
+ * Returns NULL with a message in err. */
+dns *dns_new(const dns_env *env, char *err, size_t errlen);
 /* Cancels what is in flight (no callback runs afterwards) and frees. Accepts NULL. */
 void dns_free(dns **self_p);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "proto/clock.h"
 
 static void addr_text(uint16_t type, const uint8_t *a, char *out, size_t cap)
 {
@@ -22,7 +23,7 @@ int dns_check_start(dns *d, dns_check_fn done, void *arg, dns_check **out)
         struct evbuffer *b = evbuffer_new();
         if (!b) return KMS_ENOMEM;
         evbuffer_add_printf(b, "{\"node\":");
-        dns_json_string(b, d->n->cfg.node_id);
+        dns_json_string(b, d->env.cfg->node_id);
         evbuffer_add_printf(b, ",\"enabled\":false,\"drained\":%s,\"ok\":true,\"zones\":[]}\n", d->drained ? "true" : "false");
         size_t len = evbuffer_get_length(b);
         done(arg, true, (const char *)evbuffer_pullup(b, -1), len);
@@ -90,10 +91,10 @@ static bool check_json(dns_check *c, struct evbuffer *b)
 {
     dns *d = c->d;
     view *v = &c->v;
-    double now = node_mono_ms();
+    double now = clock_mono_ms();
     bool all_ok = !v->failed;
     evbuffer_add_printf(b, "{\"node\":");
-    dns_json_string(b, d->n->cfg.node_id);
+    dns_json_string(b, d->env.cfg->node_id);
     evbuffer_add_printf(b, ",\"enabled\":true,\"server\":");
     dns_json_string(b, d->server_text);
     evbuffer_add_printf(b, ",\"error\":");

@@ -102,7 +102,7 @@ struct dns_check {
 };
 
 struct dns {
-    node *n;
+    dns_env env;              /* what the publisher uses of its node */
     bool enabled;
     bool drained;
     bool destroying;

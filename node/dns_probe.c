@@ -13,6 +13,7 @@
 
 #include "node/log.h"
 #include "proto/rpc.h"
+#include "proto/clock.h"
 
 static void probe_finish(probe *pr, int result, const char *why)
 {
@@ -21,7 +22,7 @@ static void probe_finish(probe *pr, int result, const char *why)
     if (pr->bev) bufferevent_free(pr->bev);
     p->probe = NULL;
     p->probe_result = result;
-    p->probe_done_ms = node_mono_ms();
+    p->probe_done_ms = clock_mono_ms();
     if (result == PROBE_UP) {
         if (!p->logged_up)
             log_warnx("dns: peer %s is silent on replication but its KMS port %s:%u answers a bind: keeping its "
@@ -74,18 +75,18 @@ void dns_start_probe(dns *d, int i)
                                      p->cfg.id, p->cfg.kms.host);
         p->logged_up = true;
         p->probe_result = PROBE_UP;
-        p->probe_done_ms = node_mono_ms();
+        p->probe_done_ms = clock_mono_ms();
         return;
     }
     probe *pr = calloc(1, sizeof *pr);
     if (!pr) return;
     pr->d = d;
     pr->peer = i;
-    pr->bev = bufferevent_socket_new(d->n->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    pr->bev = bufferevent_socket_new(d->env.base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!pr->bev) { free(pr); return; }
     p->probe = pr;
     bufferevent_setcb(pr->bev, probe_read_cb, NULL, probe_event_cb, pr);
-    struct timeval tv = {d->n->cfg.dns_timeout_ms / 1000, (d->n->cfg.dns_timeout_ms % 1000) * 1000};
+    struct timeval tv = {d->env.cfg->dns_timeout_ms / 1000, (d->env.cfg->dns_timeout_ms % 1000) * 1000};
     bufferevent_set_timeouts(pr->bev, &tv, &tv);
     bufferevent_enable(pr->bev, EV_READ);
     if (bufferevent_socket_connect(pr->bev, (struct sockaddr *)&p->kms_sa, p->kms_salen) != 0)

@@ -20,15 +20,13 @@
 #include <string.h>
 
 #include "node/log.h"
-#include "node/ready.h"
 #include "proto/clock.h"
-#include "replication/repl.h"
 
 /* The SRV record peer p should have in zone z. */
 void dns_should_record(const dns *d, const peer_state *p, int z, dnsmsg_srv *out)
 {
     memset(out, 0, sizeof *out);
-    out->priority = config_srv_priority(&d->n->cfg, &d->zones[z].cfg, &p->cfg);
+    out->priority = config_srv_priority(d->env.cfg, &d->zones[z].cfg, &p->cfg);
     out->weight = (uint16_t)(p->cfg.weight > 65535 ? 65535 : p->cfg.weight);
     out->port = p->cfg.kms.port;
     /* A bounded copy, not snprintf: gcc 12 at -O2 cannot tell that the peer's target and
@@ -47,7 +45,7 @@ bool dns_same_srv(const dnsmsg_srv *a, const dnsmsg_srv *b)
 /* Should this node's own records be in DNS now? */
 bool dns_own_wanted(const dns *d)
 {
-    return !d->drained && !d->leaving && ready_serving(d->n->ready);
+    return !d->drained && !d->leaving && d->env.serving(d->env.ctx);
 }
 
 /* Does the look-up of peer p's family f records (v) hold exactly its addresses? */
@@ -66,7 +64,7 @@ bool dns_addrs_right(const view *v, const peer_state *ps, int p, int f)
 bool dns_peer_alive(const dns *d, int i)
 {
     if (d->peers[i].self) return true;
-    return d->n->repl && repl_peer_alive(d->n->repl, d->peers[i].cfg.id);
+    return d->env.peer_alive && d->env.peer_alive(d->env.ctx, d->peers[i].cfg.id);
 }
 
 /* Is this node the lowest id among the live nodes (the one that withdraws dead peers)? */
@@ -92,7 +90,7 @@ bool dns_sees_majority(const dns *d, int *alive_out)
 /* Milliseconds since this node last heard peer i (monotonic; -1 when unknown). */
 static double silent_ms(const dns *d, int i)
 {
-    return d->n->repl ? repl_peer_silent_ms(d->n->repl, d->peers[i].cfg.id) : -1;
+    return d->env.peer_silent_ms ? d->env.peer_silent_ms(d->env.ctx, d->peers[i].cfg.id) : -1;
 }
 
 /* The withdrawal rule: peer i is dead and has not been heard for dead_after_ms +
@@ -103,12 +101,12 @@ bool dns_dead_long_enough(const dns *d, int i)
 {
     if (d->peers[i].self || dns_peer_alive(d, i)) return false;
     double silent = silent_ms(d, i);
-    return silent >= 0 && silent >= (double)d->n->cfg.dead_after_ms + (double)d->n->cfg.dns_withdraw_after * 1000;
+    return silent >= 0 && silent >= (double)d->env.cfg->dead_after_ms + (double)d->env.cfg->dns_withdraw_after * 1000;
 }
 
 static void log_failure(dns *d, const char *error)
 {
-    double now = node_mono_ms();
+    double now = clock_mono_ms();
     if (strcmp(error, d->logged_error) == 0 && now - d->logged_ms < LOG_REPEAT_MS) {
         d->suppressed++;
         return;
@@ -126,7 +124,7 @@ static void log_failure(dns *d, const char *error)
 void dns_cycle_end(dns *d)
 {
     view *v = &d->pub;
-    double now = node_mono_ms();
+    double now = clock_mono_ms();
     d->busy = false;
     if (d->leaving) { /* SIGTERM came while this cycle ran */
         if (d->leave_done && !d->leave_inflight) dns_leave_send(d);
@@ -168,7 +166,7 @@ void dns_cycle_end(dns *d)
     d->logged_error[0] = 0;
     d->last_success_ms = clock_wall_ms();
     d->backoff_ms = BACKOFF_MIN_MS;
-    d->next_cycle_ms = now + (double)d->n->cfg.dns_refresh_interval * 1000;
+    d->next_cycle_ms = now + (double)d->env.cfg->dns_refresh_interval * 1000;
     d->next_retry_mono = 0;
 }
 
@@ -209,7 +207,7 @@ static void start_cycle(dns *d)
     d->again = false; /* this cycle sees the latest state */
     memset(&d->pub, 0, sizeof d->pub);
     /* Published only while serving: not while catching up (node/ready.h). */
-    d->own_should = !d->drained && ready_serving(d->n->ready);
+    d->own_should = !d->drained && d->env.serving(d->env.ctx);
     bool want_addr[CONFIG_MAX_PEERS] = {false};
     for (int i = 0; i < d->n_peers; i++) {
         /* Once per death: a peer that is back but not heard from yet may have published
@@ -227,7 +225,7 @@ void dns_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dns *d = arg;
-    double now = node_mono_ms();
+    double now = clock_mono_ms();
     if (d->leaving) return;
     bool lowest = dns_lowest_live(d);
     int alive = 0;
@@ -260,7 +258,7 @@ void dns_tick_cb(evutil_socket_t fd, short what, void *arg)
         /* The probe decides; one that found the port answering is repeated every
          * withdraw_after. */
         if (p->probe_result == PROBE_NONE ||
-            (p->probe_result == PROBE_UP && now - p->probe_done_ms >= (double)d->n->cfg.dns_withdraw_after * 1000))
+            (p->probe_result == PROBE_UP && now - p->probe_done_ms >= (double)d->env.cfg->dns_withdraw_after * 1000))
             dns_start_probe(d, i);
         else if (p->probe_result == PROBE_DOWN && !d->failing && !d->busy)
             d->again = true; /* withdraw it now, once (while failing, the backoff decides) */
@@ -269,5 +267,5 @@ void dns_tick_cb(evutil_socket_t fd, short what, void *arg)
         d->verify_at_ms = 0;
         d->again = true;
     }
-    if (!d->busy && !d->n->stopping && (d->again || now >= d->next_cycle_ms)) start_cycle(d);
+    if (!d->busy && !d->env.stopping(d->env.ctx) && (d->again || now >= d->next_cycle_ms)) start_cycle(d);
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node/ready.h"
 #include "proto/clock.h"
 #include "proto/json.h"
 
@@ -33,7 +32,7 @@ static const char *state_text(const dns *d, char *buf, size_t cap)
     if (d->leaving) return "withdrawn (stopping)";
     if (!d->ever_ok) return "pending";
     if (d->drained) return "withdrawn (drained)";
-    return ready_serving(d->n->ready) ? "published" : "withdrawn (catching up)";
+    return d->env.serving(d->env.ctx) ? "published" : "withdrawn (catching up)";
 }
 
 void dns_status_json(const dns *d, struct evbuffer *b)
@@ -51,7 +50,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
     dns_json_string(b, d->key.name);
     evbuffer_add_printf(b, ",\"target\":");
     dns_json_string(b, me->target);
-    evbuffer_add_printf(b, ",\"ttl\":%u,\"zones\":[", d->n->cfg.dns_ttl);
+    evbuffer_add_printf(b, ",\"ttl\":%u,\"zones\":[", d->env.cfg->dns_ttl);
     for (int z = 0; z < d->n_zones; z++) {
         const zone_state *zs = &d->zones[z];
         dnsmsg_srv want;
@@ -83,7 +82,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
         if (k++) evbuffer_add(b, ",", 1);
         dns_json_string(b, d->peers[p].cfg.id);
     }
-    double now = node_mono_ms();
+    double now = clock_mono_ms();
     evbuffer_add_printf(b, "],\"withdraws_dead_peers\":%s,\"last_error\":", dns_lowest_live(d) && dns_sees_majority(d, NULL) ? "true" : "false");
     dns_json_string(b, d->last_error);
     int64_t wnow = clock_wall_ms();
@@ -98,7 +97,7 @@ void dns_status_json(const dns *d, struct evbuffer *b)
 void dns_metrics(const dns *d, struct evbuffer *b)
 {
     if (!d) return;
-    const char *id = d->n->cfg.node_id;
+    const char *id = d->env.cfg->node_id;
     evbuffer_add_printf(b, "# HELP kmsha_dns_drained Whether this node is drained (its DNS records withdrawn).\n"
                            "# TYPE kmsha_dns_drained gauge\nkmsha_dns_drained{node=\"%s\"} %d\n", id, d->drained ? 1 : 0);
     if (!d->enabled) return;

@@ -140,7 +140,7 @@ static int build_update(dns *d, int z, uint8_t *buf, size_t cap, int *changes)
         }
     }
     if (d->own_should && !have) {
-        dnsmsg_rr_srv(&rr, owner, d->n->cfg.dns_ttl, want.priority, want.weight, want.port, want.target);
+        dnsmsg_rr_srv(&rr, owner, d->env.cfg->dns_ttl, want.priority, want.weight, want.port, want.target);
         dnsmsg_update_add(&u, &rr);
         (*changes)++;
     }
@@ -156,7 +156,7 @@ static int build_update(dns *d, int z, uint8_t *buf, size_t cap, int *changes)
                     (*changes)++;
                 }
                 for (int i = 0; want_addr && i < ps->fam[f].n; i++) {
-                    dnsmsg_rr_addr(&rr, ps->target, d->n->cfg.dns_ttl, fam_type[f], ps->fam[f].addr[i]);
+                    dnsmsg_rr_addr(&rr, ps->target, d->env.cfg->dns_ttl, fam_type[f], ps->fam[f].addr[i]);
                     dnsmsg_update_add(&u, &rr);
                     (*changes)++;
                 }
@@ -223,7 +223,7 @@ static void leave_timeout_cb(evutil_socket_t fd, short what, void *arg)
     char how[600];
     snprintf(how, sizeof how, "no answer from %s within timeout_ms (%u ms) to the withdrawal of this node's records; "
              "stopping anyway (the peers withdraw them after dead_after_ms + withdraw_after)", d->server_text,
-             d->n->cfg.dns_timeout_ms);
+             d->env.cfg->dns_timeout_ms);
     leave_finish(d, how);
 }
 
@@ -247,7 +247,7 @@ static void leave_cb(void *arg, int status, int timeouts, unsigned char *abuf, i
     if (--d->leave_inflight == 0) {
         char how[160];
         snprintf(how, sizeof how, "this node's records withdrawn from %d zone%s before stopping (%.0f ms)", d->n_zones,
-                 d->n_zones == 1 ? "" : "s", node_mono_ms() - d->leave_started_ms);
+                 d->n_zones == 1 ? "" : "s", clock_mono_ms() - d->leave_started_ms);
         leave_finish(d, reason >= 0 ? NULL : how);
     }
 }
@@ -295,8 +295,8 @@ void dns_leave(dns *d, void (*done)(void *arg), void *arg)
     d->own_should = false; /* a cycle in flight no longer adds this node's record */
     d->leave_done = done;
     d->leave_arg = arg;
-    d->leave_started_ms = node_mono_ms();
-    d->leave_timer = evtimer_new(d->n->base, leave_timeout_cb, d);
+    d->leave_started_ms = clock_mono_ms();
+    d->leave_timer = evtimer_new(d->env.base, leave_timeout_cb, d);
     for (int i = 0; i < d->n_peers; i++) dns_cancel_probe(&d->peers[i]);
     /* A cycle in flight may have an UPDATE adding this node's record on its way: the
      * withdrawal goes after its answer (cycle_end), or the server could apply them in
@@ -307,7 +307,7 @@ void dns_leave(dns *d, void (*done)(void *arg), void *arg)
 /* Sends the withdrawal; its answers (or timeout_ms) end the leave. */
 void dns_leave_send(dns *d)
 {
-    struct timeval tv = {d->n->cfg.dns_timeout_ms / 1000, (d->n->cfg.dns_timeout_ms % 1000) * 1000};
+    struct timeval tv = {d->env.cfg->dns_timeout_ms / 1000, (d->env.cfg->dns_timeout_ms % 1000) * 1000};
     if (d->leave_timer) evtimer_add(d->leave_timer, &tv);
     send_leave(d);
     if (d->leave_inflight == 0) leave_finish(d, "nothing to withdraw before stopping");

@@ -672,8 +672,7 @@ int main(int argc, char **argv)
             fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
     }
     if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
-    n->dns = dns_new(n, err, sizeof err);
-    if (!n->dns) fatalx("%s", err);
+    if (node_start_dns(n, err, sizeof err) < 0) fatalx("%s", err);
 
     n->server = server_new(n, err, sizeof err);
     if (!n->server) fatalx("%s", err);

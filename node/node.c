@@ -1,11 +1,14 @@
 /* node.c: the node's clock, the recent-activations ring, and the glue that starts
- * replication with what it needs from the node (its settings, the count index, the log). */
+ * replication and DNS publishing with what each needs from the node (its settings, the
+ * count index, the log; the catch-up gate, replication's view of the peers). */
 #include "node/node.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "node/dns.h"
 #include "node/log.h"
+#include "node/ready.h"
 #include "proto/clock.h"
 #include "proto/errors.h"
 #include "replication/repl.h"
@@ -102,6 +105,38 @@ int node_start_replication(node *n, char *err, size_t errlen)
     rc.arg = n;
     n->repl = repl_new(n->base, n->store, &rc, n->origin, err, errlen);
     return !n->repl && err[0] ? -1 : 0;
+}
+
+static bool dns_serving(void *ctx)
+{
+    node *n = ctx;
+    return ready_serving(n->ready);
+}
+
+static bool dns_stopping(void *ctx)
+{
+    node *n = ctx;
+    return n->stopping;
+}
+
+static bool dns_peer_alive(void *ctx, const char *id)
+{
+    node *n = ctx;
+    return n->repl && repl_peer_alive(n->repl, id);
+}
+
+static double dns_peer_silent_ms(void *ctx, const char *id)
+{
+    node *n = ctx;
+    return n->repl ? repl_peer_silent_ms(n->repl, id) : -1;
+}
+
+int node_start_dns(node *n, char *err, size_t errlen)
+{
+    dns_env env = {.base = n->base, .cfg = &n->cfg, .ctx = n, .serving = dns_serving, .stopping = dns_stopping,
+                   .peer_alive = dns_peer_alive, .peer_silent_ms = dns_peer_silent_ms};
+    n->dns = dns_new(&env, err, errlen);
+    return n->dns ? 0 : -1;
 }
 
 int node_take_origin(node *n, bool may_wait)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test.sh: installs what is missing, builds, and runs every test: the normal build, then the
-# same suite built with ASan + UBSan (Debug); also builds Release and runs its unit and fuzz
-# replay tests, and runs each libFuzzer target (clang) for a few seconds from a scratch copy
-# of its corpus; last, makes the Debian packages from the Release build and installs them in
-# a clean Debian root (scripts/debroot.sh). Exits non-zero when anything fails.
+# same suite built with ASan + UBSan (Debug); runs clang's static analyzer over node/
+# (scripts/analyze.sh: 81 s of CPU, one clang per file on every core); also builds Release
+# and runs its unit and fuzz replay tests, and runs each libFuzzer target (clang) for a few
+# seconds from a scratch copy of its corpus; last, makes the Debian packages from the
+# Release build and installs them in a clean Debian root (scripts/debroot.sh). Exits
+# non-zero when anything fails.
 #   KMSHA_FUZZ_SECONDS  seconds per fuzz target (default 5; 0 skips the libFuzzer stage)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,8 @@ fuzz_seconds=${KMSHA_FUZZ_SECONDS:-5}
 
 echo "== build (warnings are errors)"
 bash scripts/build.sh "$root/build"
+echo "== clang static analyzer over node/ (fails on a use-after-free or double free)"
+bash scripts/analyze.sh
 echo "== tests"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 600 -LE package)
 

@@ -363,6 +363,54 @@ class NetnsTestCase(NodeTestCase):
         super().tearDown()  # stops the nodes first
         self.cleanup_netns()
 
+    def write_cluster(self, peers, extra=""):
+        """Writes WORKDIR/cluster.ini: [cluster] with fast heartbeats and a key_dir, then
+        extra (more of [cluster], or further sections), then per (ID, LINES) of peers a
+        [peer.ID] section of LINES ("kms = ...\n...") and the public key of a pair made by
+        kmsctl keygen. Returns its path."""
+        keys = os.path.join(self.workdir, "keys")
+        os.makedirs(keys)
+        text = "[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nkey_dir = %s\n%s" % (keys, extra)
+        for nid, lines in peers:
+            rc, out, err = kmsctl("keygen", "--dir", keys, nid)
+            self.assertEqual(rc, 0, err)
+            text += "[peer.%s]\n%s%s\n" % (nid, lines, out.splitlines()[-1])
+        path = os.path.join(self.workdir, "cluster.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_in_netns(self, path, nodes, **kw):
+        """Starts a node per (ID, HOST, NAMESPACE) of nodes with the cluster file path (KMS
+        on HOST:1688, admin on HOST:8688, inside NAMESPACE) and waits until each is ready.
+        Returns the Nodes."""
+        started = []
+        for nid, host, ns in nodes:
+            n = Node(self.workdir, node_id=nid, host=host, port=1688, admin_port=8688,
+                     wrapper=["ip", "netns", "exec", ns], **kw)
+            n.config_path = path
+            self.nodes.append(n)
+            started.append(n)
+        for n in started:
+            n.start(wait=False)
+        for n in started:
+            n.wait_ready()
+        return started
+
+    def wait_counts(self, nodes, expect, timeout=60):
+        """Waits until every node of nodes counts expect clients (windows)."""
+        deadline = time.monotonic() + timeout
+        counts = None
+        while time.monotonic() < deadline:
+            try:
+                counts = [n.count() for n in nodes]
+            except OSError:
+                counts = None
+            if counts and all(c == expect for c in counts):
+                return
+            time.sleep(0.2)
+        self.fail("counts %s, expected %d on every node" % (counts, expect))
+
 
 def vector(name):
     with open(os.path.join(VECTORS, name)) as f:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, KMSD, NetnsTestCase, Node, cmid, kmsctl, main, sh, wait_until  # noqa: E402
+from harness import KMSCTL, KMSD, NetnsTestCase, cmid, main, sh  # noqa: E402
 
 
 class DualStackTests(NetnsTestCase):
@@ -44,41 +44,15 @@ class DualStackTests(NetnsTestCase):
         self.assertEqual(p.returncode, 0, "GET %s: %s" % (url, p.stderr))
         return p.stdout
 
-    def wait_counts(self, nodes, expect):
-        def counts():
-            try:
-                return [n.count() for n in nodes] == [expect] * len(nodes)
-            except OSError:
-                return False
-        wait_until("count %d on every node" % expect, counts)
-
     def test_cluster_replicates_over_ipv6_and_activates_over_both(self):
-        keys = os.path.join(self.workdir, "keys")
-        os.makedirs(keys)
-        text = "[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nkey_dir = %s\n" % keys
-        for i in (1, 2):
-            rc, out, err = kmsctl("keygen", "--dir", keys, "kms%d" % i)
-            self.assertEqual(rc, 0, err)
-            text += ("[peer.kms%d]\nkms = %s:1688, [%s]:1688\nadmin = %s:8688, [%s]:8688\n"
-                     "replication = [%s]:7001\n%s") % (i, self.v4(i), self.v6(i), self.v4(i), self.v6(i),
-                                                       self.v6(i), out.splitlines()[-1] + "\n")
-        path = os.path.join(self.workdir, "cluster.ini")
-        with open(path, "w") as f:
-            f.write(text)
+        path = self.write_cluster([("kms%d" % i, "kms = %s:1688, [%s]:1688\nadmin = %s:8688, [%s]:8688\n"
+                                    "replication = [%s]:7001\n" % (self.v4(i), self.v6(i), self.v4(i), self.v6(i),
+                                                                   self.v6(i))) for i in (1, 2)])
         p = subprocess.run([KMSD, "--check-config", path,
                             "--node-id", "kms1"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stderr)
-        nodes = []
-        for i in (1, 2):
-            n = Node(self.workdir, node_id="kms%d" % i, host=self.v4(i), port=1688, admin_port=8688,
-                     wrapper=["ip", "netns", "exec", self.ns], addresses_from_config=True)
-            n.config_path = path
-            self.nodes.append(n)
-            nodes.append(n)
-        for n in nodes:
-            n.start(wait=False)
-        for n in nodes:
-            n.wait_ready()  # admin over IPv4
+        nodes = self.start_in_netns(path, [("kms%d" % i, self.v4(i), self.ns) for i in (1, 2)],
+                                    addresses_from_config=True)  # admin over IPv4
         for i, n in enumerate(nodes, 1):
             log = n.read_log()
             for addr in ("%s:1688" % self.v4(i), "[%s]:1688" % self.v6(i)):

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KMSCTL, NetnsTestCase, Node, cmid, kmsctl, main, sh, peer_alive, wait_until  # noqa: E402
+from harness import KMSCTL, NetnsTestCase, cmid, main, sh, peer_alive, wait_until  # noqa: E402
 
 
 class PartitionTests(NetnsTestCase):
@@ -38,34 +38,20 @@ class PartitionTests(NetnsTestCase):
     def ip(self, i):
         return "10.201.%d.%d" % (self.net, i)
 
+    def peers(self):
+        return [("kms%d" % i, "kms = %s:1688\nadmin = %s:8688\nreplication = %s:7001\n" % ((self.ip(i),) * 3))
+                for i in (1, 2, 3)]
+
+    def start_three(self, path):
+        return self.start_in_netns(path, [("kms%d" % i, self.ip(i), self.ns[i - 1]) for i in (1, 2, 3)])
+
     def activate_in(self, i, client):
         p = subprocess.run(["ip", "netns", "exec", self.ns[i - 1], KMSCTL, "activate", "--json", "--cmid", cmid(client),
                             "%s:1688" % self.ip(i)], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_both_sides_activate_during_partition_then_converge(self):
-        keys = os.path.join(self.workdir, "keys")
-        os.makedirs(keys)
-        text = "[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nkey_dir = %s\n" % keys
-        for i in (1, 2, 3):
-            rc, out, err = kmsctl("keygen", "--dir", keys, "kms%d" % i)
-            self.assertEqual(rc, 0, err)
-            text += "[peer.kms%d]\nkms = %s:1688\nadmin = %s:8688\nreplication = %s:7001\n%s" % (
-                i, self.ip(i), self.ip(i), self.ip(i), out.splitlines()[-1] + "\n")
-        path = os.path.join(self.workdir, "cluster.ini")
-        with open(path, "w") as f:
-            f.write(text)
-        nodes = []
-        for i in (1, 2, 3):
-            n = Node(self.workdir, node_id="kms%d" % i, host=self.ip(i), port=1688, admin_port=8688,
-                     wrapper=["ip", "netns", "exec", self.ns[i - 1]])
-            n.config_path = path
-            self.nodes.append(n)
-            nodes.append(n)
-        for n in nodes:
-            n.start(wait=False)
-        for n in nodes:
-            n.wait_ready()
+        nodes = self.start_three(self.write_cluster(self.peers()))
         for k in range(1, 7):
             self.activate_in(k % 3 + 1, k)
         self.wait_counts(nodes, 6)
@@ -96,30 +82,9 @@ class PartitionTests(NetnsTestCase):
         sh("ip", "-n", self.sw, "addr", "add", "%s/24" % self.ip(254), "dev", "br0")
         named = Named(host=self.ip(254), wrapper=["ip", "netns", "exec", self.sw])
         self.addCleanup(named.stop)
-        keys = os.path.join(self.workdir, "keys")
-        os.makedirs(keys)
-        text = ("[cluster]\nheartbeat_interval_ms = 200\ndead_after_ms = 1500\nkey_dir = %s\n"
-                "[dns]\nserver = %s\nzones = kms.test\ntsig_key_file = %s\nttl = 30\nwithdraw_after = 2\n"
-                "timeout_ms = 1000\n" % (keys, named.server, named.key_file))
-        for i in (1, 2, 3):
-            rc, out, err = kmsctl("keygen", "--dir", keys, "kms%d" % i)
-            self.assertEqual(rc, 0, err)
-            text += "[peer.kms%d]\nkms = %s:1688\nadmin = %s:8688\nreplication = %s:7001\n%s" % (
-                i, self.ip(i), self.ip(i), self.ip(i), out.splitlines()[-1] + "\n")
-        path = os.path.join(self.workdir, "cluster.ini")
-        with open(path, "w") as f:
-            f.write(text)
-        nodes = []
-        for i in (1, 2, 3):
-            n = Node(self.workdir, node_id="kms%d" % i, host=self.ip(i), port=1688, admin_port=8688,
-                     wrapper=["ip", "netns", "exec", self.ns[i - 1]])
-            n.config_path = path
-            self.nodes.append(n)
-            nodes.append(n)
-        for n in nodes:
-            n.start(wait=False)
-        for n in nodes:
-            n.wait_ready()
+        dns = ("[dns]\nserver = %s\nzones = kms.test\ntsig_key_file = %s\nttl = 30\nwithdraw_after = 2\n"
+               "timeout_ms = 1000\n" % (named.server, named.key_file))
+        nodes = self.start_three(self.write_cluster(self.peers(), extra=dns))
         everyone = {"kms%d.kms.test." % i for i in (1, 2, 3)}
         deadline = time.monotonic() + 20
         while set(named.srv("kms.test")) != everyone and time.monotonic() < deadline:
@@ -157,19 +122,6 @@ class PartitionTests(NetnsTestCase):
         # heartbeats, test_cluster.)
         for rule in (["--dport", "7001:7002"], ["--sport", "7001:7002"]):
             sh(*(fw + ["-D", "INPUT", "-p", "tcp"] + rule + ["-j", "DROP"]))
-
-    def wait_counts(self, nodes, expect, timeout=60):
-        deadline = time.monotonic() + timeout
-        counts = None
-        while time.monotonic() < deadline:
-            try:
-                counts = [n.count() for n in nodes]
-            except OSError:
-                counts = None
-            if counts and all(c == expect for c in counts):
-                return
-            time.sleep(0.2)
-        self.fail("counts %s, expected %d on every node" % (counts, expect))
 
 
 if __name__ == "__main__":
