@@ -70,7 +70,8 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
 
 /* Lets the status page served by one node read the others' /status: a request whose
  * Origin is a configured admin address (http://HOST:PORT) may read the answer. No other
- * origin may: /status names workstations and client addresses. */
+ * origin may. (Its workstation names and client addresses need the read token, which the
+ * page sends to its own node only: a peer's are null.) */
 static void allow_peer_origin(struct evhttp_request *req, const node *n)
 {
     const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
@@ -262,14 +263,19 @@ static void status_cb(struct evhttp_request *req, void *arg)
     evbuffer_add(b, "}", 1);
     dns_status_json(n->dns, b);
     add_unknown_ids(b, &n->unknown_ids);
+    /* The last activations: workstation names and client addresses are personal data, shown
+     * only to a request with the read token or the admin token (null for others). */
+    bool personal = admin_gate_may_read(a->gate, req);
     evbuffer_add_printf(b, ",\"recent\":[");
     unsigned shown = 0;
     for (unsigned k = 0; k < NODE_RECENT_MAX && k < n->recent_next; k++) {
         const node_recent *r = &n->recent[(n->recent_next - 1 - k) % NODE_RECENT_MAX];
         evbuffer_add_printf(b, "%s{\"ts_ms\":%" PRId64 ",\"workstation\":", shown++ ? "," : "", r->ts_ms);
-        add_json_string(b, r->workstation);
+        if (personal) add_json_string(b, r->workstation);
+        else evbuffer_add_printf(b, "null");
         evbuffer_add_printf(b, ",\"address\":");
-        add_json_string(b, r->address);
+        if (personal) add_json_string(b, r->address);
+        else evbuffer_add_printf(b, "null");
         evbuffer_add_printf(b, ",\"product\":");
         add_json_string(b, r->product);
         evbuffer_add_printf(b, ",\"application\":\"%s\",\"count\":%" PRIu32 ",\"result\":\"0x%08" PRIX32

@@ -260,6 +260,19 @@ static const char *token_refusal(const admin_gate *g, const char *auth, admin_ac
                   "kmsctl: --token-file or KMSHA_ADMIN_TOKEN_FILE)";
 }
 
+/* NULL when the request has no Origin or the admin address's own, else why it is refused. */
+static const char *origin_refusal(const admin_gate *g, struct evkeyvalq *in)
+{
+    const char *origin = evhttp_find_header(in, "Origin");
+    return origin && !origin_allowed(g, origin) ? "cross-origin request" : NULL;
+}
+
+bool admin_gate_may_read(const admin_gate *g, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    return !origin_refusal(g, in) && !token_refusal(g, evhttp_find_header(in, "Authorization"), ADMIN_READ);
+}
+
 static void deny(admin_gate *g, struct evhttp_request *req, int code, const char *reason, const char *why)
 {
     g->stats.denied++;
@@ -477,14 +490,12 @@ static void gate_cb(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     bool reads = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
     if (r->access != ADMIN_OPEN || !reads) {
-        const char *origin = evhttp_find_header(in, "Origin");
         const char *type = evhttp_find_header(in, "Content-Type");
-        const char *why = NULL;
-        if (origin && !origin_allowed(g, origin)) why = "cross-origin request";
-        else if (type && (!strncasecmp(type, "application/x-www-form-urlencoded", 33) ||
-                          !strncasecmp(type, "multipart/form-data", 19) || !strncasecmp(type, "text/plain", 10)))
-            why = "an HTML form cannot change this node";
-        else
+        bool form = type && (!strncasecmp(type, "application/x-www-form-urlencoded", 33) ||
+                             !strncasecmp(type, "multipart/form-data", 19) || !strncasecmp(type, "text/plain", 10));
+        const char *why = origin_refusal(g, in);
+        if (!why && form) why = "an HTML form cannot change this node";
+        if (!why)
             why = token_refusal(g, evhttp_find_header(in, "Authorization"), reads ? r->access : ADMIN_TOKEN);
         if (why) {
             deny(g, req, 403, "Forbidden", why);

@@ -12,7 +12,9 @@
  *    made at first start), an Origin (if any) that is the admin address itself, and no
  *    HTML form content type;
  *  - an ADMIN_READ route (client records) needs the same with the read token ([node]
- *    read_token_file, made alike) or the admin token.
+ *    read_token_file, made alike) or the admin token;
+ *  - an open route that also carries personal data (/status) asks admin_gate_may_read and
+ *    leaves that data out for a request that may not read it.
  * Every endpoint is registered with admin_gate_route: there is no other way in. */
 #ifndef KMSHA_ADMIN_GATE_H
 #define KMSHA_ADMIN_GATE_H
@@ -41,6 +43,11 @@ void admin_gate_free(admin_gate **self_p);
 void admin_gate_route(admin_gate *g, const char *path, admin_handler cb, void *arg, admin_access access);
 /* The handler of every other path (ADMIN_OPEN). */
 void admin_gate_fallback(admin_gate *g, admin_handler cb, void *arg);
+/* May req read personal data (workstation names, client addresses)? True when it carries
+ * the read token or the admin token, with an Origin (if any) that is the admin address:
+ * the check of an ADMIN_READ route, for an open route that shows such data only to those
+ * (/status's recent activations). A wrong token is not refused here, only not trusted. */
+bool admin_gate_may_read(const admin_gate *g, struct evhttp_request *req);
 
 typedef struct admin_gate_stats {
     uint64_t open;       /* connections open now */

@@ -7,7 +7,9 @@
  * by the script itself; a search box asks /clients. /report and /clients list client
  * records, so they need the read token: the page asks for it (a field kept in the tab's
  * sessionStorage only, sent in an Authorization header to this node only) and says when it
- * is missing or refused. Times are shown in the browser's zone
+ * is missing or refused. The same token goes with this node's /status, whose recent
+ * activations carry workstation names and addresses only for it: rows without them (every
+ * peer's) say that the read token is needed. Times are shown in the browser's zone
  * with the date, UTC on hover. A browser that asks for Japanese first gets the page in
  * Japanese (a message table in the script); English is the default and the fallback. */
 #include "node/statuspage.h"
@@ -98,7 +100,7 @@ const char statuspage_html[] =
     "<table id=\"unknown\"><thead><tr><th>KMS counted ID</th><th>Application</th><th class=\"num\">Requests</th><th class=\"num\">Activated</th><th>First seen</th><th>Last seen</th><th>Nodes</th></tr></thead><tbody></tbody></table>\n"
     "<p class=\"muted\">Clients asked for these IDs, which this version's product table does not know (a newer product, or a made-up ID). "
     "By default they are served and counted with their application; <code>allow_products</code> with a list refuses them. Each node lists its own clients' requests since it started (<code>kmsctl products --unknown --cluster</code>).</p></section>\n"
-    "<section><h2>Recent activations</h2>\n"
+    "<section><h2>Recent activations</h2><p class=\"muted\">Workstation names and addresses need the read token (above). It is sent to this node only: other nodes' are shown on their own pages.</p>\n"
     "<table id=\"recent\"><thead><tr><th>Time</th><th>Node</th><th>Workstation</th><th>Address</th><th>Product</th><th>Application</th><th class=\"num\">Count</th><th>Result</th></tr></thead><tbody></tbody></table></section>\n"
     "</main>\n"
     "<footer>Refreshed every 2 s from <a href=\"/status\">/status</a>; the health report every 60 s from <a href=\"/report\">/report</a>. Times are this browser's (hover for UTC). Prometheus metrics: <a href=\"/metrics\">/metrics</a>.</footer>\n"
@@ -198,6 +200,8 @@ const char statuspage_html[] =
     "  \"no read token: enter it to see the client lists and to search\": \"\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3\\u304c\\u3042\\u308a\\u307e\\u305b\\u3093: \\u30af\\u30e9\\u30a4\\u30a2\\u30f3\\u30c8\\u4e00\\u89a7\\u306e\\u8868\\u793a\\u3068\\u691c\\u7d22\\u306b\\u306f\\u5165\\u529b\\u3057\\u3066\\u304f\\u3060\\u3055\\u3044\",\n"
     "  \"read token kept for this tab\": \"\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3\\u3092\\u3053\\u306e\\u30bf\\u30d6\\u306b\\u4fdd\\u5b58\\u3057\\u307e\\u3057\\u305f\",\n"
     "  \"the read token was refused: it is not this node's read token or admin token\": \"\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3\\u304c\\u62d2\\u5426\\u3055\\u308c\\u307e\\u3057\\u305f: \\u3053\\u306e\\u30ce\\u30fc\\u30c9\\u306e\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3\\u3067\\u3082\\u7ba1\\u7406\\u30c8\\u30fc\\u30af\\u30f3\\u3067\\u3082\\u3042\\u308a\\u307e\\u305b\\u3093\",\n"
+    "  \"Workstation names and addresses need the read token (above). It is sent to this node only: other nodes' are shown on their own pages.\": \"\\u30ef\\u30fc\\u30af\\u30b9\\u30c6\\u30fc\\u30b7\\u30e7\\u30f3\\u540d\\u3068\\u30a2\\u30c9\\u30ec\\u30b9\\u306b\\u306f\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3 (\\u4e0a\\u8a18) \\u304c\\u5fc5\\u8981\\u3067\\u3059\\u3002\\u30c8\\u30fc\\u30af\\u30f3\\u306f\\u3053\\u306e\\u30ce\\u30fc\\u30c9\\u306b\\u306e\\u307f\\u9001\\u4fe1\\u3055\\u308c\\u308b\\u305f\\u3081\\u3001\\u4ed6\\u306e\\u30ce\\u30fc\\u30c9\\u306e\\u5206\\u306f\\u305d\\u308c\\u305e\\u308c\\u306e\\u30da\\u30fc\\u30b8\\u306b\\u8868\\u793a\\u3055\\u308c\\u307e\\u3059\\u3002\",\n"
+    "  \"\\u2014 (read token needed)\": \"\\u2014 (\\u8aad\\u307f\\u53d6\\u308a\\u30c8\\u30fc\\u30af\\u30f3\\u304c\\u5fc5\\u8981)\",\n"
     "  \"Windows\": \"Windows\"\n"
     "};\n"
     "var LANG = ((navigator.languages && navigator.languages[0]) || navigator.language || 'en').toLowerCase().indexOf('ja') === 0 ? 'ja' : 'en';\n"
@@ -278,6 +282,10 @@ const char statuspage_html[] =
     "  tokenNote(text, true);\n"
     "  return text;\n"
     "}\n"
+    "/* A workstation name or client address of /status: null when the node was not given the\n"
+    " * read token (a peer's always: the token goes to this node only). */\n"
+    "var REDACTED = '\\u2014 (read token needed)';\n"
+    "function personal(v) { return v === null ? el('td', REDACTED, 'muted redacted') : el('td', v); }\n"
     "function dnsText(st) {\n"
     "  if (!st || !st.dns) return '\\u2013';\n"
     "  var d = st.dns;\n"
@@ -335,7 +343,7 @@ const char statuspage_html[] =
     "    var res = r.result_name || (r.result === '0x00000000' ? 'activated' : '');\n"
     "    var txt = res === 'activated' ? 'activated' : res === 'below_threshold' ? 'below threshold' : r.result;\n"
     "    var cls = res === 'activated' ? 'ok' : res === 'below_threshold' ? 'amber' : 'err';\n"
-    "    var tr = row(rb, [when(r.ts_ms), el('td', r.node), el('td', r.workstation), el('td', r.address),\n"
+    "    var tr = row(rb, [when(r.ts_ms), el('td', r.node), personal(r.workstation), personal(r.address),\n"
     "      el('td', r.product), el('td', r.application), num(r.count), el('td', txt, cls)]);\n"
     "    tr.className = 'activation';\n"
     "  });\n"
@@ -367,7 +375,7 @@ const char statuspage_html[] =
     "  else { h.textContent = 'all nodes alive'; h.className = 'ok'; }\n"
     "}\n"
     "function refresh() {\n"
-    "  fetchJSON('/status').then(function (st) {\n"
+    "  fetchJSON('/status', 1500, true).then(function (st) {\n"
     "    document.getElementById('error').textContent = '';\n"
     "    var peers = (st.cluster && st.cluster.peers) || [];\n"
     "    var first = !knownPeers;\n"

@@ -69,6 +69,8 @@ class ProtocolTests(NodeTestCase):
         self.assertEqual(self.n.audit(at_least=1)[-1]["workstation"], ws)
         with open(self.n.audit_path) as f:
             self.assertIn('"workstation":"LAB \\"A\\" \\\\ it\'s"', f.read())
+        # n.status() sends the test's admin token: /status names the workstation (to a request
+        # without a token it gives null: test_hostile).
         self.assertEqual(self.n.status()["recent"][0]["workstation"], ws)
         rc, out, err = kmsctl("clients", "--json", "--admin", "127.0.0.1:%d" % self.n.admin_port,
                               "--cmid", cmid(2))

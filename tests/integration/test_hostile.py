@@ -3,6 +3,7 @@ nothing, plants nothing and cannot make a node's memory grow; admin HTTP and the
 hold against cross-site requests, foreign Host names, trickling and fd-exhausting
 connection floods. Each test states the figures it saw in its output (bench/README.md)."""
 import http.client
+import json
 import os
 import select
 import shutil
@@ -224,6 +225,62 @@ class AdminTests(NodeTestCase):
                            env=bare, cwd=self.workdir)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("--read-token-file", p.stderr)
+
+    def test_status_names_no_client_without_a_token(self):
+        """/status stays open for monitoring, but the last activations' workstation names and
+        client addresses are null unless the request carries the read or the admin token (a
+        wrong token, or the right one from a foreign page, is not refused: it reads the same
+        redacted answer). Before, /status listed them to anyone."""
+        n = self.node().start()
+        activate(n, "--cmid", cmid(1), "--workstation", "PRIVATE-PC2")
+        with open(os.environ["KMSHA_READ_TOKEN_FILE"]) as f:
+            read = f.read().strip()
+        admin = self.token(n)
+        here = "http://%s:%d" % (n.host, n.admin_port)
+
+        def strings(v):
+            if isinstance(v, dict):
+                return [s for x in v.values() for s in strings(x)]
+            if isinstance(v, list):
+                return [s for x in v for s in strings(x)]
+            return [v] if isinstance(v, str) else []
+
+        # With either token (also from the admin's own page): the name and the address.
+        for tok in (read, admin):
+            code, text = raw_http(n, "GET", "/status", {"Authorization": "Bearer " + tok, "Origin": here})
+            self.assertEqual(code, 200, text)
+            last = json.loads(text)["recent"][0]
+            self.assertEqual(last["workstation"], "PRIVATE-PC2")
+            address = last["address"]
+            self.assertTrue(address.startswith("127.0.0.1"), last)
+        # Without: the activation is listed (time, product, count, result), its name and
+        # address are null, and neither is anywhere else in the answer.
+        for headers in ({}, {"Authorization": "Bearer " + "0" * 64}, {"Authorization": "Basic " + read},
+                        {"Authorization": "Bearer " + read, "Origin": "http://evil.example"}):
+            code, text = raw_http(n, "GET", "/status", headers)
+            self.assertEqual(code, 200, (headers, text))
+            st = json.loads(text)
+            self.assertEqual(len(st["recent"]), 1, text)
+            last = st["recent"][0]
+            self.assertIsNone(last["workstation"], headers)
+            self.assertIsNone(last["address"], headers)
+            self.assertEqual((last["application"], last["count"], last["result_name"]), ("windows", 1, "below_threshold"))
+            self.assertNotIn("PRIVATE-PC2", text)
+            self.assertNotIn(address, strings(st), headers)
+        # Nor in the other open answers.
+        for path in ("/metrics", "/activity", "/healthz", "/"):
+            code, text = raw_http(n, "GET", path)
+            self.assertEqual(code, 200, path)
+            self.assertNotIn("PRIVATE-PC2", text, path)
+        # kmsctl sends the token it finds: its answer is the administrator's, with the read
+        # token alone too.
+        admin_addr = "%s:%d" % (n.host, n.admin_port)
+        only_read = {k: v for k, v in os.environ.items() if k != "KMSHA_ADMIN_TOKEN_FILE"}
+        for env in (os.environ, only_read):
+            p = subprocess.run([KMSCTL, "status", "--json", "--admin", admin_addr], capture_output=True, text=True,
+                               timeout=30, env=env, cwd=self.workdir)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(json.loads(p.stdout)["recent"][0]["workstation"], "PRIVATE-PC2")
 
     def test_foreign_host_names_are_refused(self):
         n = self.node(config="[node]\nadmin_hosts = kms1.example.edu\n").start()

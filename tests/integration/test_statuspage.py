@@ -1,8 +1,9 @@
 """The status page at / on the admin address, loaded in headless Chromium against a running
 three-node cluster: it shows every node with its site and alive state, the counts per
 application, and the recent activations of all nodes (read from each peer's /status,
-which admin.c lets exactly the configured admin origins read); a node that dies shows as
-dead. The client lists and the search need the read token, typed into the page (driven
+which admin.c lets exactly the configured admin origins read; their workstation names and
+addresses only with the read token, which the page sends to its own node); a node that dies
+shows as dead. The client lists and the search need the read token, typed into the page (driven
 through browser.py) and kept in the tab's sessionStorage. A screenshot is kept in the test directory with KMSHA_KEEP=1."""
 import os
 import shutil
@@ -16,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from browser import Browser  # noqa: E402
 from harness import Cluster, NodeTestCase, activate, cmid, main  # noqa: E402
 
+REDACTED = "\u2014 (read token needed)"  # a workstation name or address the node did not give
 UNKNOWN_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -112,13 +114,13 @@ class StatusPageTests(NodeTestCase):
         unknown = [r for a, r in d.rows if a.get("class") == "unknown-id"]
         self.assertEqual([r[:4] + r[6:] for r in unknown], [[UNKNOWN_ID, "Windows", "2", "2", "kms2, kms3"]])
         self.assertEqual(d.health.strip(), "all nodes alive")
-        # Recent activations of all three nodes, newest first.
-        shown = {r[2]: r for r in recent}
-        for i in range(3):
-            for k in range(3):
-                self.assertIn("LAB-%d-PC%d" % (i + 1, k), shown)
-                self.assertEqual(shown["LAB-%d-PC%d" % (i + 1, k)][1], "kms%d" % (i + 1))
-        self.assertEqual(recent[0][2], "OFFICE-ROOM")
+        # Recent activations of all three nodes, newest first; with no read token their
+        # workstation names and addresses say that it is needed (and are nowhere on the page).
+        self.assertEqual(sorted(r[1] for r in recent), ["kms1"] * 3 + ["kms2"] * 5 + ["kms3"] * 4)
+        self.assertTrue(all(r[2:4] == [REDACTED, REDACTED] for r in recent), recent)
+        for name in ["LAB-%d-PC%d" % (i + 1, k) for i in range(3) for k in range(3)] + ["OFFICE-ROOM", "NEW-2"]:
+            self.assertNotIn(name, html)
+        self.assertEqual(recent[0][1], "kms2")  # OFFICE-ROOM's
         self.assertEqual(recent[0][5], "office2013")
         self.assertEqual(recent[0][7], "below threshold")  # count 1 of N 5
 
@@ -134,7 +136,7 @@ class StatusPageTests(NodeTestCase):
         self.assertIn("dead", nodes["kms3"][1][2])
         self.assertEqual(nodes["kms1"][0]["data-alive"], "true")
         self.assertEqual(d.health.strip(), "1 node down")
-        self.assertIn("OFFICE-ROOM", [r[2] for r in recent])
+        self.assertIn(["kms2", REDACTED, REDACTED, "office2019", "office2013"], [r[1:6] for r in recent])
 
         shot = os.path.join(self.workdir, "statuspage.png")
         self.chromium("http://%s:%d/" % (c.nodes[1].host, c.nodes[1].admin_port), "--window-size=1400,900",
@@ -179,6 +181,10 @@ class StatusPageTests(NodeTestCase):
             b.wait("document.querySelector('#chart-activity svg') && "
                    "document.querySelector('#chart-activity svg').getAttribute('data-total') === '28'",
                    what="the activity chart")
+            # This node's recent activations (with the token) name their workstations; the
+            # peers' (asked without it) say that the read token is needed.
+            b.wait("Array.prototype.some.call(document.querySelectorAll('#recent tr.activation'), function (tr) {"
+                   " return tr.cells[2].textContent === 'RM-202-PC02'; })", what="this node's recent names")
             self.assertEqual(b.eval("sessionStorage.getItem('kmsha-read-token')"), read_token)
             self.assertEqual(b.eval("localStorage.length + document.cookie.length"), 0)
             self.assertEqual(b.eval("document.getElementById('read-token').value"), "")
@@ -248,6 +254,12 @@ class StatusPageTests(NodeTestCase):
         self.assertEqual([r[:3] for r in rows["rooms"]], [["127.0.0.0/24", "27", "24"]])
         self.assertEqual(rows["forecast"][0][:3], ["windows", "27", "25"])
         self.assertIn("none: every KMS counted ID asked for is in the product table", html)
+        self.assertEqual(len(rows["recent"]), 28)
+        for r in rows["recent"]:
+            if r[1] == "kms2":
+                self.assertTrue(r[2].startswith("RM-") and r[3].startswith("127.0.0.1"), r)
+            else:
+                self.assertEqual(r[2:4], [REDACTED, REDACTED], r)
         # The search box (#q=) asked /clients: the ten RM-101-PC0x.
         self.assertEqual(sorted(r[2] for r in rows["found"]), ["RM-101-PC%02d" % i for i in range(10)])
         # Charts: answers per minute summed over the three nodes; count history and forecast.
@@ -290,7 +302,13 @@ class StatusPageTests(NodeTestCase):
                      "しきい値未満", "クライアントの検索", "ワークステーション", "全ノード稼働中"]:
             self.assertTrue(text in ja, "%s is not on the Japanese page" % text)
         self.assertFalse(">Count per application (cluster view)<" in ja, "an English heading on the Japanese page")
-        self.assertTrue("JA-PC1" in ja, "the data is shown as it is")
+        d = Dom()
+        d.feed(ja)
+        recent = [r for a, r in d.rows if a.get("class") == "activation"]
+        # The data is shown as it is; with no read token, the workstation's name and address
+        # say so in Japanese.
+        self.assertEqual([r[1:4] + r[5:6] for r in recent], [[n.node_id] + ["\u2014 (読み取りトークンが必要)"] * 2 + ["windows"]])
+        self.assertFalse("JA-PC1" in ja, "a workstation name without the read token")
         shot = os.path.join(self.workdir, "status-ja.png")
         self.chromium(url, "--lang=ja", "--accept-lang=ja", "--window-size=1400,1200", "--screenshot=" + shot)
         self.assertGreater(os.path.getsize(shot), 10000)
