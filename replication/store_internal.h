@@ -124,6 +124,10 @@ bool store_decode_value(const MDB_val *k, const MDB_val *v, store_record *rec);
 int store_grow_map(store *self);
 /* Refreshes entries and map use (writer thread, after a commit; and at open). */
 void store_update_sizes(store *self, uint64_t entries);
+/* Calls each(k, v, arg) for the entries of dbi in key order until one returns non-zero.
+ * Returns that value, 0 after the last entry, or LMDB's code. */
+typedef int (*store_db_visit)(const MDB_val *k, const MDB_val *v, void *arg);
+int store_db_each(MDB_txn *txn, MDB_dbi dbi, store_db_visit each, void *arg);
 
 /* store_vv.c */
 /* Length of a valid origin (1 .. STORE_ORIGIN_MAX - 1 bytes, NUL-terminated within
@@ -131,6 +135,9 @@ void store_update_sizes(store *self, uint64_t entries);
 size_t store_origin_len(const char *origin);
 /* Index of origin in vv, or -1. */
 int store_vv_find(const store_vv *vv, const char *origin);
+/* Decodes one entry of the "vv" database (key: the origin, value: its sequence number,
+ * 8 bytes big-endian). False when the entry is malformed. */
+bool store_vv_entry_decode(const MDB_val *k, const MDB_val *v, char origin[STORE_ORIGIN_MAX], uint64_t *seq);
 /* Writes the working vv entries changed in this transaction (MDB code). */
 int store_vv_write(store *self, MDB_txn *txn);
 /* Whether the working vv can hold origin. */

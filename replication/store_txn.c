@@ -1,6 +1,6 @@
 /* store_txn.c: the store's LMDB plumbing shared by its other files: LMDB's codes turned
  * into statuses that keep their cause, transactions begun under the map-resize lock, the
- * record key, a stored entry's decoding, the map's growth and the size figures. */
+ * walk over one database, the record key, a stored entry's decoding, the map's growth and the size figures. */
 #include "replication/store_internal.h"
 
 #include <string.h>
@@ -81,4 +81,19 @@ void store_update_sizes(store *self, uint64_t entries)
     self->stats.map_size = info.me_mapsize;
     self->stats.map_used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     pthread_mutex_unlock(&self->mu);
+}
+
+int store_db_each(MDB_txn *txn, MDB_dbi dbi, store_db_visit each, void *arg)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    int stop = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && !(stop = each(&k, &v, arg)))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    mdb_cursor_close(cur);
+    if (stop) return stop;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }

@@ -15,28 +15,32 @@ typedef struct verify_state {
     char what[200];
 } verify_state;
 
+typedef struct verify_walk {
+    const char *name;
+    bool (*check)(const MDB_val *, const MDB_val *);
+    uint64_t *count;
+    verify_state *vs;
+} verify_walk;
+
+static int verify_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    verify_walk *w = arg;
+    if (!w->check(k, v)) {
+        snprintf(w->vs->what, sizeof w->vs->what, "entry %" PRIu64 " of the \"%s\" database does not decode",
+                 *w->count + 1, w->name);
+        return 1;
+    }
+    (*w->count)++;
+    return 0;
+}
+
 /* Walks one database; check() says whether an entry is sound. Returns an MDB code, or 1
  * (with vs->what filled) at the first unsound entry. */
 static int verify_db(MDB_txn *txn, MDB_dbi dbi, const char *name, bool (*check)(const MDB_val *, const MDB_val *),
                      uint64_t *count, verify_state *vs)
 {
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc) return rc;
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        if (!check(&k, &v)) {
-            snprintf(vs->what, sizeof vs->what, "entry %" PRIu64 " of the \"%s\" database does not decode", *count + 1,
-                     name);
-            mdb_cursor_close(cur);
-            return 1;
-        }
-        (*count)++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    verify_walk w = {name, check, count, vs};
+    return store_db_each(txn, dbi, verify_entry, &w);
 }
 
 static bool check_client(const MDB_val *k, const MDB_val *v)
@@ -58,7 +62,9 @@ static bool check_log(const MDB_val *k, const MDB_val *v)
 
 static bool check_vv(const MDB_val *k, const MDB_val *v)
 {
-    return k->mv_size > 0 && k->mv_size < STORE_ORIGIN_MAX && !memchr(k->mv_data, 0, k->mv_size) && v->mv_size == 8;
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    return store_vv_entry_decode(k, v, origin, &seq);
 }
 
 static bool check_any(const MDB_val *k, const MDB_val *v)

@@ -49,29 +49,32 @@ int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
     return 0;
 }
 
+bool store_vv_entry_decode(const MDB_val *k, const MDB_val *v, char origin[STORE_ORIGIN_MAX], uint64_t *seq)
+{
+    if (k->mv_size == 0 || k->mv_size >= STORE_ORIGIN_MAX || memchr(k->mv_data, 0, k->mv_size)) return false;
+    rcursor r = rc_init(v->mv_data, v->mv_size);
+    *seq = rc_u64(&r);
+    if (r.err || rc_left(&r) != 0) return false;
+    memcpy(origin, k->mv_data, k->mv_size);
+    origin[k->mv_size] = '\0';
+    return true;
+}
+
+static int read_vv_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    char origin[STORE_ORIGIN_MAX];
+    uint64_t seq;
+    /* A malformed entry is skipped here (store_verify names it); more than STORE_VV_MAX
+     * entries are never written. */
+    if (store_vv_entry_decode(k, v, origin, &seq)) (void)store_vv_set(arg, origin, seq);
+    return 0;
+}
+
 /* Reads the "vv" DB (store_lmdb.h). */
 int store_lmdb_read_vv(MDB_txn *txn, MDB_dbi dbi, store_vv *out)
 {
     memset(out, 0, sizeof *out);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc) return rc;
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        rcursor r = rc_init(v.mv_data, v.mv_size);
-        uint64_t seq = rc_u64(&r);
-        if (!r.err && rc_left(&r) == 0 && k.mv_size > 0 && k.mv_size < STORE_ORIGIN_MAX &&
-            !memchr(k.mv_data, 0, k.mv_size)) {
-            char origin[STORE_ORIGIN_MAX];
-            memcpy(origin, k.mv_data, k.mv_size);
-            origin[k.mv_size] = '\0';
-            (void)store_vv_set(out, origin, seq); /* more than STORE_VV_MAX: never written */
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return store_db_each(txn, dbi, read_vv_entry, out);
 }
 
 /* Writes the working vv entries changed in this transaction. */
