@@ -9,6 +9,7 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
+#include "node/server.h"
 #include "node/timecheck.h"
 #include "node/unknownids.h"
 #include "replication/store.h"
@@ -23,16 +24,7 @@ struct ready;
 #define NODE_RECENT_MAX 32 /* recent activations kept for /status */
 #define NODE_ACTIVITY_MINUTES 1440 /* answers per minute kept for /activity (24 h) */
 
-typedef struct node_recent {
-    int64_t ts_ms;
-    char workstation[64];
-    char address[48];
-    char product[32];
-    int app;
-    uint32_t count;
-    uint32_t hresult;
-    int result;               /* enum metrics_result */
-} node_recent;
+typedef server_answer node_recent; /* what /status shows of an answered request */
 
 typedef struct node {
     struct event_base *base;

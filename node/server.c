@@ -494,7 +494,7 @@ static void account(conn *c, const kmshost_decision *d, double latency_ms)
     /* Flushed once at the end of this loop turn, with every other line of the turn. */
     event_active(c->srv->audit_flush_ev, EV_TIMEOUT, 0);
 
-    node_recent r;
+    server_answer r;
     memset(&r, 0, sizeof r);
     r.ts_ms = n->now_ms(n->ctx);
     /* its own decode: cut at whole characters to the shorter field */

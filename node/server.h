@@ -10,12 +10,24 @@
 #include "node/clients.h"
 #include "node/config.h"
 #include "node/metrics.h"
-#include "node/node.h" /* node_recent only: the listener reaches the node through server_env */
 #include "node/unknownids.h"
 #include "replication/store.h"
 
 struct event_base;
 typedef struct server server;
+
+/* One answered request, as the listener reports it to its node (for /status's recent
+ * activations and /activity). */
+typedef struct server_answer {
+    int64_t ts_ms;
+    char workstation[64];
+    char address[48];
+    char product[32];
+    int app;                  /* kms_app, or -1 when unknown */
+    uint32_t count;
+    uint32_t hresult;
+    int result;               /* enum metrics_result */
+} server_answer;
 
 /* What the listener uses of its node: the loop, the configuration (read at use, so a
  * reload shows), the product tables, the count index (decisions; records once stored),
@@ -32,7 +44,7 @@ typedef struct server_env {
     unknownids *unknown_ids;
     void *ctx;
     int64_t (*now_ms)(void *ctx);                        /* the node's wall clock, unix ms */
-    void (*answered)(void *ctx, const node_recent *r);   /* a request was answered */
+    void (*answered)(void *ctx, const server_answer *r); /* a request was answered */
     void (*committed)(void *ctx, const store_update *u); /* a logged update is on disk */
 } server_env;
 
