@@ -374,7 +374,10 @@ class AdminTests(NodeTestCase):
             s.sendall(("GET /clients?limit=100000 HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n\r\n"
                        % (n.host, n.admin_port, tok)).encode())
             socks.append(s)
-            time.sleep(0.2)
+            # The node has started sending this answer (its first bytes are readable)
+            # before the next request: each answer is queued while the others are held.
+            readable, _, _ = select.select([s], [], [], 30)
+            self.assertTrue(readable, "no answer to GET /clients %d within 30 s" % i)
         peak = rss_kb(pid)
         for s in socks:
             s.close()
@@ -544,7 +547,9 @@ class ConnectionTests(NodeTestCase):
         n = self.node(wrapper=["prlimit", "--nofile=1024:1024", "--"]).start()
         pid = n.proc.pid
         with Trickler((n.host, n.port), 1200, 30, reconnect=False) as t:
-            time.sleep(0.5)
+            # The node holds all it can: it starts closing the oldest to make room.
+            wait_for(lambda: "closed to make room" in n.read_log(), timeout=30,
+                     what="the node at its connection limit")
             cpu0, t0 = cpu_s(pid), time.monotonic()
             ok = legit_activations(n, 10, 100)
             time.sleep(max(0, 3 - (time.monotonic() - t0)))
