@@ -78,12 +78,36 @@ p99_50=""
 commit_sum() {
     curl -sf "http://$1/metrics" | awk '/^kmsha_store_commit_seconds_sum/ {s += $2} END {printf "%.6f", s}'
 }
+# kmsd's own request duration histogram (request received to answer sent, commit included)
+request_buckets() {
+    curl -sf "http://$1/metrics" | awk -F'[{}" ]+' '/^kmsha_request_duration_seconds_bucket/ {print $5, $NF}'
+}
+# quantile_bound Q BEFORE AFTER: the smallest bucket bound (ms) holding fraction Q of the
+# requests between the two snapshots ("> LAST" when beyond the last finite bound).
+quantile_bound() {
+    python3 - "$@" << 'PY'
+import sys
+q, a, b = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+def read(f):
+    return [(l.split()[0], float(l.split()[1])) for l in open(f) if l.strip()]
+rows = [(le, nb - na) for (le, na), (_, nb) in zip(read(a), read(b))]
+total = rows[-1][1] if rows else 0
+last = "?"
+for le, c in rows:
+    if le == "+Inf":
+        print("> %s" % last); break
+    last = "%g" % (float(le) * 1000)
+    if total and c >= q * total:
+        print("<= %s" % last); break
+PY
+}
 busy_50=""
 for pct in 50 90; do
     seed=$((seed + 1))
     rate=$((PEAK * pct / 100))
     j="$WORK/open-$pct.json"
     c0="$(commit_sum "$KMSD_ADMIN")"
+    request_buckets "$KMSD_ADMIN" > "$WORK/req0-$pct.txt"
     t0="$(date +%s.%N)"
     "$KMSBENCH" --no-progress --threads "$THREADS" --rate "$rate" --max-outstanding 5000 \
         --warmup "$WARMUP" -d "$DUR" --clients 100000000 --seed "$seed" --json "$j" \
@@ -99,6 +123,9 @@ for pct in 50 90; do
         # the writer thread's share of the run spent inside LMDB commits (fsync included)
         busy_50="$(python3 -c 'import sys; c0,c1,t0,t1=map(float,sys.argv[1:]); print("%.0f%%" % (100*(c1-c0)/(t1-t0)))' \
             "$c0" "$(commit_sum "$KMSD_ADMIN")" "$t0" "$(date +%s.%N)")"
+        request_buckets "$KMSD_ADMIN" > "$WORK/req1-50.txt"
+        in_p50="$(quantile_bound 0.50 "$WORK/req0-50.txt" "$WORK/req1-50.txt")"
+        in_p99="$(quantile_bound 0.99 "$WORK/req0-50.txt" "$WORK/req1-50.txt")"
     fi
     check_alive "$KMSD_PID" "$WORK/kms1/kmsd.log" kmsd
 done
@@ -131,7 +158,9 @@ d_gen="$(awk '$1 == "lmdb" {print $11}' "$WORK/disk-gen.txt")"
 echo "p99 at 50% of the peak ($HALF/s): kmsd $p99_50 ms; the disk's own p99 at that rate: $d_alone ms alone," \
      "$d_gen ms beside the generator (target: kmsd within 1 ms of the disk's p99);" \
      "the generator and network alone at that rate: p99 $g_p99 ms; kmsd with its store on tmpfs: p99 $p99_tmpfs ms;" \
-     "kmsd's writer spent $busy_50 of the 50% run inside LMDB commits"
+     "kmsd's writer spent $busy_50 of the 50% run inside LMDB commits;" \
+     "inside kmsd (request received to answer sent, commit included; its /metrics histogram's" \
+     "bucket bounds) p50 $in_p50 ms, p99 $in_p99 ms"
 if [ -n "${REPORT_DIR:-}" ]; then
     mkdir -p "$REPORT_DIR"
     cp "$WORK"/open-*.html "$WORK"/open-*.json "$REPORT_DIR"/
