@@ -54,6 +54,23 @@ class ClusterTests(NodeTestCase):
         # Everything kms3 itself had acknowledged before the kill is still everywhere.
         self.assertEqual(activate(victim, "--cmid", cmid(3))["count"], 40)
 
+    def test_updates_answered_just_before_sigterm_reach_the_peers(self):
+        # A node stopped (SIGTERM) right after answering still hands its last updates to
+        # its peers: wiped afterwards (a disk replaced), nothing it acknowledged is lost.
+        c = Cluster(self).start()
+        self.spread(c, 1, 3)
+        c.wait_converged(3, records=3)
+        victim, others = c.nodes[2], c.nodes[:2]
+        k = 3
+        for _ in range(8):
+            for _ in range(3):
+                k += 1
+                activate(victim, "--cmid", cmid(k))
+            victim.stop()
+            c.wait_converged(k, nodes=others, records=k, timeout=15)
+            victim.start()
+            c.wait_converged(k, records=k)
+
     def test_wiped_node_rebuilds_from_peers(self):
         c = Cluster(self).start()
         self.spread(c, 1, 45)
