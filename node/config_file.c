@@ -22,6 +22,24 @@
 
 #include "proto/errors.h"
 
+/* Keys an earlier kmsd took and this one does not: a file that still sets one is refused
+ * with what replaced it, not as an unknown key. */
+static const struct {
+    const char *section, *key, *why;
+} removed_keys[] = {
+    {"cluster", "insecure", "removed; replication is always authenticated and encrypted with CURVE "
+                            "(kmsctl keygen makes the keys)"},
+    {"limits", "admin_request_timeout", "removed; replaced by admin_header_timeout (the request line and "
+                                        "headers) and admin_body_timeout (the body), 5 s each by default"},
+};
+
+static const char *removed_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < sizeof removed_keys / sizeof removed_keys[0]; i++)
+        if (!strcmp(section, removed_keys[i].section) && !strcmp(key, removed_keys[i].key)) return removed_keys[i].why;
+    return NULL;
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t') s++;
@@ -172,9 +190,9 @@ static int load_stream(kmsd_config *cfg, FILE *f, const char *path, char *err, s
                 hrc = hook->fn(cfg, section, key, value, why, sizeof why);
                 if (hrc == 0) continue;
             }
-            if (hrc == KMS_ENOTFOUND && !strcmp(section, "cluster") && !strcmp(key, "insecure"))
-                config_put(err, errlen, "%s:%d: [cluster] insecure: removed; replication is always authenticated "
-                    "and encrypted with CURVE (kmsctl keygen makes the keys)", path, lineno);
+            const char *removed = hrc == KMS_ENOTFOUND ? removed_key(section, key) : NULL;
+            if (removed)
+                config_put(err, errlen, "%s:%d: [%s] %s: %s", path, lineno, section, key, removed);
             else if (hrc == KMS_ENOTFOUND)
                 config_put(err, errlen, "%s:%d: unknown key '%.64s' in [%s]", path, lineno, key, section);
             else

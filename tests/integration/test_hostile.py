@@ -367,7 +367,6 @@ class AdminTests(NodeTestCase):
         self.assertEqual(json_loads(body)["returned"], 20000)
         before = rss_kb(pid)
         socks = []
-        answered = 0
         for i in range(10):  # one after another: each has its answer going before the next asks
             s = socket.create_connection((n.host, n.admin_port))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -450,6 +450,10 @@ static void test_errors(void)
     CHECK_LOAD_ERR("[clusters]\n", "1: unknown section [clusters]");
     /* [peer.ID] sections of a cluster */
     CHECK_LOAD_ERR("[peer.a]\nfoo = 1\n", "2: unknown key 'foo' in [peer.a]");
+    /* A key an earlier kmsd took says what replaced it. */
+    CHECK_LOAD_ERR_START("[limits]\nadmin_request_timeout = 10\n",
+                   "2: [limits] admin_request_timeout: removed; replaced by admin_header_timeout");
+    CHECK_LOAD_ERR_START("[cluster]\ninsecure = true\n", "2: [cluster] insecure: removed; replication is always");
     CHECK_LOAD_ERR("[peer.a]\n[peer.a]\n", "2: [peer.a]: peer 'a' is defined twice");
     CHECK_LOAD_ERR_START("[peer.a b]\n", "1: [peer.a b]: peer id 'a b' ");
     CHECK_LOAD_ERR("[peer.a]\npublic_key = short\n", "2: [peer.a] public_key: not a CURVE public key (40 Z85 characters)");
