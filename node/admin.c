@@ -338,6 +338,22 @@ static void put_histogram(struct evbuffer *b, const char *name, const char *help
     evbuffer_add_printf(b, "%s_count{node=\"%s\"} %" PRIu64 "\n", name, id, count);
 }
 
+/* One series without labels but the node's: HELP, TYPE and the value. */
+static void put_series(struct evbuffer *b, const char *name, const char *type, const char *id, int64_t value,
+                       const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\"} %" PRId64 "\n", name, help, name, type, name,
+                        id, value);
+}
+static void put_counter(struct evbuffer *b, const char *name, const char *id, uint64_t value, const char *help)
+{
+    put_series(b, name, "counter", id, value > INT64_MAX ? INT64_MAX : (int64_t)value, help);
+}
+static void put_gauge(struct evbuffer *b, const char *name, const char *id, int64_t value, const char *help)
+{
+    put_series(b, name, "gauge", id, value, help);
+}
+
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     admin *a = arg;
@@ -350,38 +366,31 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     clients_stat counts[KMS_APP_COUNT];
     for (int i = 0; i < KMS_APP_COUNT; i++) counts[i] = clients_stat_at(n->clients, i, now);
 
-    evbuffer_add_printf(b, "# HELP kmsha_up Whether the node is serving (1) or stopping (0).\n"
-                           "# TYPE kmsha_up gauge\nkmsha_up{node=\"%s\"} %d\n", id, n->stopping ? 0 : 1);
+    put_gauge(b, "kmsha_up", id, n->stopping ? 0 : 1,
+              "Whether the node is serving (1) or stopping (0).");
     audit_stats as;
     audit_get_stats(&as);
-    evbuffer_add_printf(b, "# HELP kmsha_audit_write_failures_total Writes of the audit log that failed (its lines are "
-                           "kept and retried, up to 256 KiB).\n# TYPE kmsha_audit_write_failures_total counter\n"
-                           "kmsha_audit_write_failures_total{node=\"%s\"} %" PRIu64 "\n", id, as.write_failures);
-    evbuffer_add_printf(b, "# HELP kmsha_audit_lines_lost_total Audit lines that could not be kept for a retry (a gap "
-                           "line in the audit log says how many).\n# TYPE kmsha_audit_lines_lost_total counter\n"
-                           "kmsha_audit_lines_lost_total{node=\"%s\"} %" PRIu64 "\n", id, as.lines_lost);
-    evbuffer_add_printf(b, "# HELP kmsha_audit_pending_lines Audit lines waiting to be written.\n"
-                           "# TYPE kmsha_audit_pending_lines gauge\nkmsha_audit_pending_lines{node=\"%s\"} %" PRIu64 "\n",
-                        id, as.pending_lines);
-    evbuffer_add_printf(b, "# HELP kmsha_clock_trusted Whether this node trusts its wall clock (1): confirmed by a live "
-                           "peer, or without peers not stepped. 0: it disagrees with its peers, stepped, or is not yet "
-                           "confirmed; records and the update log are not pruned meanwhile.\n"
-                           "# TYPE kmsha_clock_trusted gauge\nkmsha_clock_trusted{node=\"%s\"} %d\n", id,
-                        n->clock.trusted ? 1 : 0);
-    evbuffer_add_printf(b, "# HELP kmsha_clock_jumps_total Steps of the wall clock against the monotonic clock "
-                           "beyond clock_max_offset_s (also while the node was stopped).\n"
-                           "# TYPE kmsha_clock_jumps_total counter\nkmsha_clock_jumps_total{node=\"%s\"} %" PRIu64 "\n",
-                        id, n->clock.jumps);
-    evbuffer_add_printf(b, "# HELP kmsha_start_time_seconds Unix time the node started.\n"
-                           "# TYPE kmsha_start_time_seconds gauge\nkmsha_start_time_seconds{node=\"%s\"} %" PRId64 "\n",
-                        id, n->started_ms / 1000);
+    put_counter(b, "kmsha_audit_write_failures_total", id, as.write_failures,
+                "Writes of the audit log that failed (its lines are kept and retried, up to 256 KiB).");
+    put_counter(b, "kmsha_audit_lines_lost_total", id, as.lines_lost,
+                "Audit lines that could not be kept for a retry (a gap line in the audit log says how many).");
+    put_gauge(b, "kmsha_audit_pending_lines", id, as.pending_lines,
+              "Audit lines waiting to be written.");
+    put_gauge(b, "kmsha_clock_trusted", id, n->clock.trusted ? 1 : 0,
+              "Whether this node trusts its wall clock (1): confirmed by a live peer, or without peers not "
+              "stepped. 0: it disagrees with its peers, stepped, or is not yet confirmed; records and the "
+              "update log are not pruned meanwhile.");
+    put_counter(b, "kmsha_clock_jumps_total", id, n->clock.jumps,
+                "Steps of the wall clock against the monotonic clock beyond clock_max_offset_s (also while the "
+                "node was stopped).");
+    put_gauge(b, "kmsha_start_time_seconds", id, n->started_ms / 1000,
+              "Unix time the node started.");
     evbuffer_add_printf(b, "# HELP kmsha_requests_total KMS requests by result.\n# TYPE kmsha_requests_total counter\n");
     for (int i = 0; i < MR_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_requests_total{node=\"%s\",result=\"%s\"} %" PRIu64 "\n", id,
                             metrics_result_name(i), m->by_result[i]);
-    evbuffer_add_printf(b, "# HELP kmsha_requests_failed_total KMS requests not activated (slmgr /dlv 'failed requests').\n"
-                           "# TYPE kmsha_requests_failed_total counter\nkmsha_requests_failed_total{node=\"%s\"} %" PRIu64 "\n",
-                        id, m->requests_failed);
+    put_counter(b, "kmsha_requests_failed_total", id, m->requests_failed,
+                "KMS requests not activated (slmgr /dlv 'failed requests').");
     evbuffer_add_printf(b, "# HELP kmsha_requests_by_license_status_total KMS requests by the client's licence status.\n"
                            "# TYPE kmsha_requests_by_license_status_total counter\n");
     for (int i = 0; i < 8; i++)
@@ -435,10 +444,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     for (int i = 0; i < KMS_APP_COUNT; i++)
         evbuffer_add_printf(b, "kmsha_clients_live{node=\"%s\",application=\"%s\"} %" PRIu32 "\n", id,
                             products_app_slug((kms_app)i), counts[i].live);
-    evbuffer_add_printf(b, "# HELP kmsha_connections_open Open KMS connections.\n# TYPE kmsha_connections_open gauge\n"
-                           "kmsha_connections_open{node=\"%s\"} %" PRIu64 "\n", id, m->connections_open);
-    evbuffer_add_printf(b, "# HELP kmsha_connections_total Accepted KMS connections.\n# TYPE kmsha_connections_total counter\n"
-                           "kmsha_connections_total{node=\"%s\"} %" PRIu64 "\n", id, m->connections_total);
+    put_gauge(b, "kmsha_connections_open", id, m->connections_open,
+              "Open KMS connections.");
+    put_counter(b, "kmsha_connections_total", id, m->connections_total,
+                "Accepted KMS connections.");
     evbuffer_add_printf(b, "# HELP kmsha_refusals_total Connections refused or closed, and faults, by cause.\n"
                            "# TYPE kmsha_refusals_total counter\n");
     for (int i = 0; i < MREF_COUNT; i++)
@@ -449,30 +458,26 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                   m->latency.sum_ms, m->latency.count);
     store_stats st;
     store_get_stats(n->store, &st);
-    evbuffer_add_printf(b, "# HELP kmsha_store_records Client records in the node's store.\n# TYPE kmsha_store_records gauge\n"
-                           "kmsha_store_records{node=\"%s\"} %" PRIu64 "\n", id, st.entries);
-    evbuffer_add_printf(b, "# HELP kmsha_store_commits_total Group commits to LMDB.\n# TYPE kmsha_store_commits_total counter\n"
-                           "kmsha_store_commits_total{node=\"%s\"} %" PRIu64 "\n", id, st.commits);
-    evbuffer_add_printf(b, "# HELP kmsha_store_records_written_total Client records written by the group commits "
-                           "(divided by kmsha_store_commits_total: records per commit).\n"
-                           "# TYPE kmsha_store_records_written_total counter\n"
-                           "kmsha_store_records_written_total{node=\"%s\"} %" PRIu64 "\n", id, st.records_written);
-    evbuffer_add_printf(b, "# HELP kmsha_store_commit_window_waits_total Commits that first waited commit_delay_ms "
-                           "for more records (0 unless commit_delay_ms is set).\n"
-                           "# TYPE kmsha_store_commit_window_waits_total counter\n"
-                           "kmsha_store_commit_window_waits_total{node=\"%s\"} %" PRIu64 "\n", id, st.window_waits);
-    evbuffer_add_printf(b, "# HELP kmsha_store_queued Writes queued for the next group commit.\n"
-                           "# TYPE kmsha_store_queued gauge\n"
-                           "kmsha_store_queued{node=\"%s\"} %" PRIu64 "\n", id, st.queued);
+    put_gauge(b, "kmsha_store_records", id, st.entries,
+              "Client records in the node's store.");
+    put_counter(b, "kmsha_store_commits_total", id, st.commits,
+                "Group commits to LMDB.");
+    put_counter(b, "kmsha_store_records_written_total", id, st.records_written,
+                "Client records written by the group commits (divided by kmsha_store_commits_total: records per "
+                "commit).");
+    put_counter(b, "kmsha_store_commit_window_waits_total", id, st.window_waits,
+                "Commits that first waited commit_delay_ms for more records (0 unless commit_delay_ms is set).");
+    put_gauge(b, "kmsha_store_queued", id, st.queued,
+              "Writes queued for the next group commit.");
     uint64_t commits_timed = 0;
     for (int i = 0; i < STORE_COMMIT_BUCKETS; i++) commits_timed += st.commit_bucket[i];
     put_histogram(b, "kmsha_store_commit_seconds", "Duration of the LMDB commits of client records, fsync included.",
                   id, store_commit_bounds_ms, st.commit_bucket, STORE_COMMIT_BUCKETS, st.commit_sum_ms,
                   commits_timed);
-    evbuffer_add_printf(b, "# HELP kmsha_store_failures_total Failed commits.\n# TYPE kmsha_store_failures_total counter\n"
-                           "kmsha_store_failures_total{node=\"%s\"} %" PRIu64 "\n", id, st.failures);
-    evbuffer_add_printf(b, "# HELP kmsha_store_map_used_bytes Bytes of the LMDB map in use.\n# TYPE kmsha_store_map_used_bytes gauge\n"
-                           "kmsha_store_map_used_bytes{node=\"%s\"} %" PRIu64 "\n", id, st.map_used);
+    put_counter(b, "kmsha_store_failures_total", id, st.failures,
+                "Failed commits.");
+    put_gauge(b, "kmsha_store_map_used_bytes", id, st.map_used,
+              "Bytes of the LMDB map in use.");
     if (n->repl) {
         evbuffer_add_printf(b, "# HELP kmsha_peer_up Whether a peer's heartbeats arrive (1) or it is considered dead (0).\n"
                                "# TYPE kmsha_peer_up gauge\n");
@@ -520,10 +525,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                 evbuffer_add_printf(b, "kmsha_peer_clock_offset_seconds{node=\"%s\",peer=\"%s\"} %.3f\n", id, pi.id,
                                     (double)pi.clock_offset_ms / 1000);
         }
-        evbuffer_add_printf(b, "# HELP kmsha_replication_future_refused_total Records from peers refused as dated "
-                               "beyond this node's clock plus future_tolerance_h.\n"
-                               "# TYPE kmsha_replication_future_refused_total counter\n"
-                               "kmsha_replication_future_refused_total{node=\"%s\"} %" PRIu64 "\n", id, rs.future_refused);
+        put_counter(b, "kmsha_replication_future_refused_total", id, rs.future_refused,
+                    "Records from peers refused as dated beyond this node's clock plus future_tolerance_h.");
         store_vv ovv;
         store_get_vv(n->store, &ovv);
         evbuffer_add_printf(b, "# HELP kmsha_replication_origins_refused_total New update origins refused (malformed, "
@@ -533,22 +536,17 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "# HELP kmsha_replication_origins Update origins in this node's version vector (at most %d).\n"
                                "# TYPE kmsha_replication_origins gauge\nkmsha_replication_origins{node=\"%s\"} %d\n",
                             id, rs.origins_refused, STORE_VV_MAX, id, ovv.n);
-        evbuffer_add_printf(b, "# HELP kmsha_replication_malformed_total Replication messages dropped as malformed.\n"
-                               "# TYPE kmsha_replication_malformed_total counter\n"
-                               "kmsha_replication_malformed_total{node=\"%s\"} %" PRIu64 "\n", id, rs.malformed);
-        evbuffer_add_printf(b, "# HELP kmsha_replication_refused_keys_total Connections refused for an unknown CURVE key.\n"
-                               "# TYPE kmsha_replication_refused_keys_total counter\n"
-                               "kmsha_replication_refused_keys_total{node=\"%s\"} %" PRIu64 "\n", id, rs.refused_keys);
-        evbuffer_add_printf(b, "# HELP kmsha_replication_sync_dropped_total Catch-up replies dropped because the "
-                               "requesting peer did not read the earlier ones.\n"
-                               "# TYPE kmsha_replication_sync_dropped_total counter\n"
-                               "kmsha_replication_sync_dropped_total{node=\"%s\"} %" PRIu64 "\n", id, rs.sync_dropped);
+        put_counter(b, "kmsha_replication_malformed_total", id, rs.malformed,
+                    "Replication messages dropped as malformed.");
+        put_counter(b, "kmsha_replication_refused_keys_total", id, rs.refused_keys,
+                    "Connections refused for an unknown CURVE key.");
+        put_counter(b, "kmsha_replication_sync_dropped_total", id, rs.sync_dropped,
+                    "Catch-up replies dropped because the requesting peer did not read the earlier ones.");
     }
     admin_gate_stats gs;
     admin_gate_get_stats(a->gate, &gs);
-    evbuffer_add_printf(b, "# HELP kmsha_admin_connections Open connections to the admin address.\n"
-                           "# TYPE kmsha_admin_connections gauge\nkmsha_admin_connections{node=\"%s\"} %" PRIu64 "\n",
-                        id, gs.open);
+    put_gauge(b, "kmsha_admin_connections", id, gs.open,
+              "Open connections to the admin address.");
     evbuffer_add_printf(b, "# HELP kmsha_admin_refusals_total Admin connections or requests refused: connection "
                            "limit reached, headers or body not complete in time, or denied (Host, Origin, token).\n"
                            "# TYPE kmsha_admin_refusals_total counter\n"
