@@ -195,6 +195,7 @@ typedef struct daemon_state {
     int argc;                 /* the command line, replayed over the file on SIGHUP */
     char **argv;
     double stop_started_ms;
+    double handoff_started_ms;  /* 0 until the in-flight requests are done */
 } daemon_state;
 
 /* Builds the configuration as kmsd reads it: embedded defaults, the built-in local cluster
@@ -440,16 +441,45 @@ static void log_bound_cb(evutil_socket_t fd, short what, void *arg)
     if (store_log_prune_async(n->store, cutoff, log_bound_done, NULL) == 0) log_bound_pruning = true;
 }
 
+/* How long a stopping node waits for its live peers to show its last updates: a few
+ * heartbeats (a peer that missed a live update asks for it after the next one). */
+static double handoff_limit_ms(const kmsd_config *cfg)
+{
+    double ms = 4.0 * cfg->heartbeat_interval_ms;
+    return ms < 2000 ? 2000 : ms > SHUTDOWN_GRACE_MS ? SHUTDOWN_GRACE_MS : ms;
+}
+
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     daemon_state *d = arg;
     unsigned pending = server_pending(d->n.server);
-    if (pending == 0 || node_mono_ms() - d->stop_started_ms > SHUTDOWN_GRACE_MS) {
-        if (pending) log_warnx("%u requests still in flight after %d ms, exiting anyway", pending, SHUTDOWN_GRACE_MS);
+    if (pending && node_mono_ms() - d->stop_started_ms > SHUTDOWN_GRACE_MS) {
+        log_warnx("%u requests still in flight after %d ms, exiting anyway", pending, SHUTDOWN_GRACE_MS);
         event_base_loopexit(d->n.base, NULL);
         return;
+    }
+    if (!pending) {
+        /* Then the hand-off: what this node answered last (published while a peer was
+         * perhaps not connected yet) is on a live peer before the node exits, so a disk
+         * lost afterwards loses nothing it acknowledged. */
+        uint64_t unconfirmed = repl_own_updates_unconfirmed(d->n.repl);
+        double now = node_mono_ms();
+        if (!d->handoff_started_ms) {
+            d->handoff_started_ms = now;
+            if (unconfirmed)
+                log_info("waiting up to %.0f ms for the live peers to confirm this node's last updates (%" PRIu64
+                         " missing)", handoff_limit_ms(&d->n.cfg), unconfirmed);
+        }
+        if (!unconfirmed || now - d->handoff_started_ms > handoff_limit_ms(&d->n.cfg)) {
+            if (unconfirmed)
+                log_warnx("stopping with %" PRIu64 " of this node's updates not confirmed by a live peer after "
+                          "%.0f ms: they are in this node's store and reach the peers when it is back",
+                          unconfirmed, handoff_limit_ms(&d->n.cfg));
+            event_base_loopexit(d->n.base, NULL);
+            return;
+        }
     }
     struct timeval tv = {0, 20000};
     evtimer_add(d->stop_timer, &tv);

@@ -1316,3 +1316,18 @@ void repl_set_origin(repl *r, const char *origin)
 {
     if (r) snprintf(r->origin, sizeof r->origin, "%s", origin);
 }
+
+uint64_t repl_own_updates_unconfirmed(const repl *r)
+{
+    if (!r || !r->origin[0]) return 0;
+    store_vv committed;
+    store_get_vv(r->store, &committed);
+    uint64_t mine = store_vv_get(&committed, r->origin), missing = 0;
+    for (int i = 0; i < r->n_peers; i++) {
+        const peer *p = &r->peers[i];
+        if (p->self || !p->alive) continue;
+        uint64_t theirs = store_vv_get(&p->vv, r->origin);
+        if (theirs < mine) missing += mine - theirs;
+    }
+    return missing;
+}

@@ -81,6 +81,11 @@ typedef struct repl_peer_info {
  * from peers are then not judged by it (no future bound) until it is trusted again. */
 void repl_set_clock_suspect(repl *r, bool suspect);
 
+/* How many of this node's own committed updates (its current origin) the live peers'
+ * last heartbeats do not show yet, summed over those peers (0 with no live peer). A
+ * stopping node waits for 0, so what it answered last reaches a peer before it exits. */
+uint64_t repl_own_updates_unconfirmed(const repl *r);
+
 int repl_peer_count(const repl *r);
 void repl_peer_get(const repl *r, int i, repl_peer_info *out);
 /* Is peer id alive (self: true)? Unknown ids: false. */
