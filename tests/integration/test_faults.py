@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -239,10 +240,14 @@ class OriginTests(NodeTestCase):
     """Update origins over a cluster's life: every empty start used to add one to every
     node's version vector (64 at most), so at the 62nd rebuild of one node of three the
     rebuilt node stored nothing. A rebuilt node now resumes its earlier origin; forged
-    origins fill no more than the share of the node they name. The suite rebuilds more
-    than 64 times; bench/scenarios/rebuilds.sh runs 200 (KMSHA_REBUILD_CYCLES)."""
+    origins fill no more than the share of the node they name. A node rebuilt while a peer
+    is not heard takes a new origin; its earlier one is retired once every peer holds all
+    of it. The suite rebuilds more than 64 times with every peer heard and 4 times with
+    one unheard; bench/scenarios/rebuilds.sh runs 200 of either (KMSHA_REBUILD_CYCLES,
+    KMSHA_UNHEARD_CYCLES)."""
 
     CYCLES = int(os.environ.get("KMSHA_REBUILD_CYCLES", "66"))
+    UNHEARD_CYCLES = int(os.environ.get("KMSHA_UNHEARD_CYCLES", "4"))
 
     def test_a_node_wiped_and_rebuilt_again_and_again_serves_and_counts(self):
         c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
@@ -272,6 +277,95 @@ class OriginTests(NodeTestCase):
             self.assertEqual(len(v), 3, v)
         self.assertEqual(kms3.status()["cluster"]["origin"], first_origin)
         self.assertIn("update origin %s resumed" % first_origin, kms3.read_log())
+        for n in c.nodes:
+            activate(n, "--cmid", cmid(10000 + c.nodes.index(n)))
+        c.wait_converged(total + 3, records=total + 3, timeout=30)
+
+    def test_origins_taken_while_a_peer_is_unheard_are_retired(self):
+        # kms3 wiped and rebuilt while kms2 is not heard (paused by SIGSTOP in even rounds,
+        # stopped in odd ones): it cannot resume its origin and takes a new one. Once kms2
+        # is heard again and holds all of the earlier one, every node retires it, and the
+        # version vectors are back to one origin per node (before: each such rebuild added
+        # an origin to every vector for good, and from the 22nd on, kms3's share of 64
+        # full, its new origins were refused and its clients no longer replicated).
+        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
+        c.start()
+        kms1, kms2, kms3 = c.nodes
+        for k, n in enumerate(c.nodes):
+            activate(n, "--cmid", cmid(k))
+        c.wait_converged(3, records=3)
+
+        def vector_sizes():
+            return [len(n.status()["cluster"]["version_vector"]) for n in c.nodes]
+
+        def retired(n, strict=True):
+            rs = n.status()["cluster"]["replication"]
+            return rs["origins_retired"] if strict else rs.get("origins_retired", 0)
+
+        wait_until("one origin per node", lambda: vector_sizes() == [3, 3, 3])
+        unheard_sizes, took_rounds = [], []
+        t0 = time.monotonic()
+        for r in range(self.UNHEARD_CYCLES):
+            k = 3 + r
+            t_round = time.monotonic()
+            old = kms3.status()["cluster"]["origin"]
+            before = [retired(kms1, strict=False), retired(kms2, strict=False)]
+            kms3.stop()
+            paused = r % 2 == 0
+            if paused:
+                kms2.proc.send_signal(signal.SIGSTOP)
+            else:
+                kms2.stop()
+            try:
+                shutil.rmtree(kms3.data_dir)
+                news = kms3.read_log().count("not every peer is heard, so an earlier origin cannot be resumed")
+                kms3.start()
+                new = kms3.status()["cluster"]["origin"]
+                self.assertNotEqual(new, old)
+                self.assertEqual(kms3.read_log().count("update origin %s is new (not every peer is heard" % new), 1)
+                self.assertEqual(kms3.read_log().count("not every peer is heard, so an earlier origin cannot be resumed"),
+                                 news + 1)
+                activate(kms3, "--cmid", cmid(k))
+                wait_until("client %d on kms1" % k, lambda: kms1.status()["store"]["records"] == k + 1, timeout=15)
+                # kms2 unheard: kms1 cannot retire kms3's earlier origin yet.
+                unheard_sizes.append(len(kms1.status()["cluster"]["version_vector"]))
+                self.assertIn(old, kms1.status()["cluster"]["version_vector"])
+            finally:
+                if paused:
+                    kms2.proc.send_signal(signal.SIGCONT)
+                elif not kms2.alive():
+                    kms2.start()
+            try:
+                wait_until("every node holds every client and one origin per node",
+                           lambda: vector_sizes() == [3, 3, 3] and c.records() == [k + 1] * 3, timeout=30)
+            except AssertionError as e:
+                raise AssertionError("round %d: %s; version vectors: %s" % (
+                    r + 1, e, [n.status()["cluster"]["version_vector"] for n in c.nodes]))
+            took_rounds.append(time.monotonic() - t_round)
+            for n, b in zip((kms1, kms2), before):
+                self.assertGreater(retired(n), b, n.node_id)
+                vv = n.status()["cluster"]["version_vector"]
+                self.assertNotIn(old, vv)
+                self.assertIn(new, vv)
+                self.assertIn("retired update origin %s at update" % old, n.read_log())
+                self.assertIn("kms3 now numbers its updates as %s and every peer holds all of it" % new, n.read_log())
+            # Wiped, kms3 got the earlier origin's updates from kms1 and retires it too.
+            self.assertGreaterEqual(retired(kms3), 1)
+        took = time.monotonic() - t0
+        total = self.UNHEARD_CYCLES + 3
+        c.wait_converged(total, records=total, timeout=30)
+        counters = [retired(n) for n in c.nodes]
+        sizes = vector_sizes()
+        print("%d rebuilds of kms3 while kms2 was unheard in %.1f s (%.2f s each, longest %.1f s); "
+              "version vector of kms1 while kms2 was unheard: %s origins at most; after each round: %s; "
+              "origins retired (kms1, kms2, kms3): %s"
+              % (self.UNHEARD_CYCLES, took, took / self.UNHEARD_CYCLES, max(took_rounds),
+                 max(unheard_sizes), sizes, counters))
+        for n in c.nodes:
+            m = n.metrics()
+            self.assertIn('kmsha_replication_origins{node="%s"} 3\n' % n.node_id, m)
+            self.assertRegex(m, r'kmsha_replication_origins_retired_total\{node="%s"\} [1-9]' % n.node_id)
+            self.assertEqual(n.status()["cluster"]["replication"]["origins_refused"], 0)
         for n in c.nodes:
             activate(n, "--cmid", cmid(10000 + c.nodes.index(n)))
         c.wait_converged(total + 3, records=total + 3, timeout=30)
