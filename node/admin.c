@@ -253,10 +253,11 @@ static void status_cb(struct evhttp_request *req, void *arg)
                            ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"sync_requests\":%" PRIu64
                            ",\"sync_replies\":%" PRIu64 ",\"snapshot_records\":%" PRIu64
                            ",\"malformed\":%" PRIu64 ",\"refused_keys\":%" PRIu64
-                           ",\"sync_dropped\":%" PRIu64 ",\"origins_refused\":%" PRIu64 "}}",
+                           ",\"sync_dropped\":%" PRIu64 ",\"origins_refused\":%" PRIu64
+                           ",\"origins_retired\":%" PRIu64 "}}",
                         n->repl ? "true" : "false", rs.published, rs.applied, rs.duplicates, rs.gaps,
                         rs.sync_requests, rs.sync_replies, rs.snapshot_records, rs.malformed, rs.refused_keys,
-                        rs.sync_dropped, rs.origins_refused);
+                        rs.sync_dropped, rs.origins_refused, rs.origins_retired);
     evbuffer_add_printf(b, ",\"serving\":{\"state\":\"%s\",\"since_ms\":%" PRId64 ",\"reason\":",
                         ready_state_name(ready_get(n->ready)), ready_since_ms(n->ready));
     add_json_string(b, ready_reason(n->ready));
@@ -533,9 +534,12 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                                "naming no peer, or that peer's share of the version vector full).\n"
                                "# TYPE kmsha_replication_origins_refused_total counter\n"
                                "kmsha_replication_origins_refused_total{node=\"%s\"} %" PRIu64 "\n"
-                               "# HELP kmsha_replication_origins Update origins in this node's version vector (at most %d).\n"
+                               "# HELP kmsha_replication_origins Update origins in this node's version vector (at most %d; "
+                               "superseded ones are retired).\n"
                                "# TYPE kmsha_replication_origins gauge\nkmsha_replication_origins{node=\"%s\"} %d\n",
                             id, rs.origins_refused, STORE_VV_MAX, id, ovv.n);
+        put_counter(b, "kmsha_replication_origins_retired_total", id, rs.origins_retired,
+                    "Update origins retired from the version vector: superseded, and held by every peer.");
         put_counter(b, "kmsha_replication_malformed_total", id, rs.malformed,
                     "Replication messages dropped as malformed.");
         put_counter(b, "kmsha_replication_refused_keys_total", id, rs.refused_keys,

@@ -702,6 +702,9 @@ int main(int argc, char **argv)
             fatalx("data_dir %s: cannot set up this node's update origin: %s", n->cfg.data_dir, kms_strerror(orc));
     }
     if (node_start_replication(n, err, sizeof err) < 0) fatalx("%s", err);
+    /* Updates of retired origins are in no log any more: a store that lost what it held
+     * takes a snapshot before it serves. */
+    if (n->repl && !n->origin[0]) repl_require_snapshot(n->repl);
     if (node_start_dns(n, err, sizeof err) < 0) fatalx("%s", err);
 
     if (node_start_server(n, err, sizeof err) < 0) fatalx("%s", err);

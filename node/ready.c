@@ -76,7 +76,9 @@ static void evaluate(ready *r)
         /* A node that started without an origin of its own takes one before it serves:
          * an earlier one when every peer is heard (each is heard within dead_after_ms of
          * the start, or is dead), else a fresh one. */
-        if (alive && worst == 0 && node_take_origin(n, now - r->since_ms < n->cfg.dead_after_ms) == 1) {
+        if (alive && worst == 0 && repl_snapshot_required(n->repl)) {
+            snprintf(r->reason, sizeof r->reason, "this store lost what it held: taking a snapshot from a peer");
+        } else if (alive && worst == 0 && node_take_origin(n, now - r->since_ms < n->cfg.dead_after_ms) == 1) {
             snprintf(why, sizeof why, "caught up with %s after %.1f s", alive_ids, (now - r->since_ms) / 1000);
             enter(r, READY_SERVING, why);
         } else if (alive && worst == 0) {
@@ -100,11 +102,12 @@ static void evaluate(ready *r)
         if (!alive) enter(r, READY_ALONE, "every peer is dead; answering with this node's own records");
         break;
     case READY_ALONE:
-        if (alive && worst == 0) {
+        if (alive && worst == 0 && !repl_snapshot_required(n->repl)) {
             snprintf(why, sizeof why, "%s heard again and nothing to catch up", alive_ids);
             enter(r, READY_SERVING, why);
         } else if (alive) {
-            snprintf(why, sizeof why, "rejoined %s: %" PRIu64 " updates behind %s", alive_ids, worst, worst_id);
+            if (worst) snprintf(why, sizeof why, "rejoined %s: %" PRIu64 " updates behind %s", alive_ids, worst, worst_id);
+            else snprintf(why, sizeof why, "rejoined %s: this store lost what it held, taking a snapshot", alive_ids);
             r->logged_ms = now;
             enter(r, READY_SYNCING, why);
         }

@@ -3,6 +3,7 @@
  * their maxima before anything is written into the caller's structs. */
 #include "replication/msg.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include "proto/cursor.h"
 #include "proto/errors.h"
@@ -10,11 +11,13 @@
 #define MAGIC0 'K'
 #define MAGIC1 'R'
 
+/* Heartbeats are written in version 2 (they carry the sender's origin and retired
+ * origins); every other message in version 1, whose layout version 2 keeps. */
 static void put_header(wcursor *w, uint8_t type)
 {
     wc_u8(w, MAGIC0);
     wc_u8(w, MAGIC1);
-    wc_u8(w, REPL_MSG_VERSION);
+    wc_u8(w, type == REPL_MSG_HEARTBEAT ? REPL_MSG_VERSION : 1);
     wc_u8(w, type);
 }
 
@@ -25,9 +28,13 @@ static void put_str(wcursor *w, const char *s)
     wc_bytes(w, s, n);
 }
 
-static int get_str(rcursor *r, char *out)
+/* A string of 1 .. STORE_ORIGIN_MAX - 1 bytes (0 bytes too when may_be_empty). */
+static int get_str_or_empty(rcursor *r, char *out, bool may_be_empty)
 {
     uint8_t n = rc_u8(r);
+    if (r->err) return r->err;
+    out[0] = 0;
+    if (n == 0 && may_be_empty) return 0;
     if (n == 0 || n >= STORE_ORIGIN_MAX) return KMS_EINVAL;
     const uint8_t *p = rc_take(r, n);
     if (!p) return KMS_ETRUNC;
@@ -36,6 +43,8 @@ static int get_str(rcursor *r, char *out)
     out[n] = 0;
     return 0;
 }
+
+static int get_str(rcursor *r, char *out) { return get_str_or_empty(r, out, false); }
 
 static void put_vv(wcursor *w, const store_vv *vv)
 {
@@ -98,7 +107,7 @@ int repl_peek_type(const uint8_t *buf, size_t len)
 {
     if (len < 4) return KMS_ETRUNC;
     if (buf[0] != MAGIC0 || buf[1] != MAGIC1) return KMS_EPROTO;
-    if (buf[2] != REPL_MSG_VERSION) return KMS_EVERSION;
+    if (buf[2] < 1 || buf[2] > REPL_MSG_VERSION) return KMS_EVERSION;
     if (buf[3] < REPL_MSG_UPDATE || buf[3] > REPL_MSG_SYNC_REP) return KMS_EPROTO;
     return buf[3];
 }
@@ -144,6 +153,8 @@ int repl_encode_heartbeat(const repl_heartbeat *hb, uint8_t *out, size_t cap)
     wc_u64(&w, (uint64_t)hb->time_ms);
     wc_u64(&w, (uint64_t)hb->last_update_ms);
     put_vv(&w, &hb->vv);
+    put_str(&w, hb->origin); /* may be empty: not chosen yet */
+    put_vv(&w, &hb->retired);
     return finish(&w);
 }
 
@@ -156,6 +167,12 @@ int repl_decode_heartbeat(const uint8_t *buf, size_t len, repl_heartbeat *hb)
     hb->time_ms = (int64_t)rc_u64(&r);
     hb->last_update_ms = (int64_t)rc_u64(&r);
     if ((rc = get_vv(&r, &hb->vv)) < 0) return rc;
+    hb->origin[0] = 0;
+    hb->retired.n = 0;
+    if (buf[2] >= 2) { /* version 1 ends here */
+        if ((rc = get_str_or_empty(&r, hb->origin, true)) < 0) return rc;
+        if ((rc = get_vv(&r, &hb->retired)) < 0) return rc;
+    }
     return check_end(&r);
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "replication/store.h"
 
-#define REPL_MSG_VERSION 1
+#define REPL_MSG_VERSION 2 /* the highest understood: 1 and 2 are read (see msg.c) */
 #define REPL_BATCH_MAX 512 /* updates or records per sync reply */
 
 enum repl_msg_type {
@@ -29,6 +29,10 @@ typedef struct repl_heartbeat {
     int64_t time_ms;
     int64_t last_update_ms; /* when the sender last logged one of its own updates */
     store_vv vv;
+    /* Version 2 (empty when a version-1 heartbeat is decoded): */
+    char origin[STORE_ORIGIN_MAX]; /* the origin the sender numbers its updates under ("": not chosen yet) */
+    store_vv retired;       /* origins the sender retired that a peer still advertises, with the
+                               sequence each was retired at (repl.c: origin retirement) */
 } repl_heartbeat;
 
 typedef struct repl_sync_req {

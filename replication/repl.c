@@ -11,7 +11,19 @@
  * that origin up to here". Live updates that skip ahead trigger a catch-up; heartbeats
  * carry every peer's version vector, so whatever is missed (dropped, partitioned,
  * restarted, wiped) is noticed and fetched, from the log or as a snapshot. Records merge
- * as a CRDT, so duplicates and reordering cannot make nodes disagree. */
+ * as a CRDT, so duplicates and reordering cannot make nodes disagree.
+ *
+ * Origin retirement (maybe_retire): the version vector has room for STORE_VV_MAX origins,
+ * and a node that starts empty while a peer is not heard must take a new origin. An
+ * origin leaves every vector once it is superseded (its node's heartbeat names another
+ * origin as its own, or it names no configured peer) and every configured peer is alive
+ * and holds exactly as much of it as this node, or has retired it at that point itself.
+ * Only a node that lost its store (new, wiped, restored) can then lack its updates, and
+ * no log sends them any more: such a node takes a snapshot first (repl_require_snapshot).
+ * A node that retired an origin keeps saying so in its heartbeats (with where it stopped)
+ * while some peer still advertises it, so that peer can retire it too, and one that holds
+ * less of it learns that it is behind. An origin retired too early is harmless: the store
+ * still knows how far it went, and its next update brings it back. */
 #include "replication/repl.h"
 
 #include <errno.h>
@@ -68,6 +80,8 @@ typedef struct peer {
     double heard_mono_ms;   /* monotonic: the last heartbeat, or the engine's start when none yet */
     int64_t clock_offset_ms;/* its wall clock minus ours, from its last heartbeat */
     store_vv vv;            /* from its last heartbeat */
+    store_vv retired;       /* from its last heartbeat: origins it retired that a peer still advertises */
+    char now_origin[STORE_ORIGIN_MAX]; /* from its last heartbeat: its own origin ("" = not told) */
     int64_t behind_since_ms;
     int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
     double probed_mono_ms;  /* not heard: when we last asked its catch-up port anyway */
@@ -92,6 +106,10 @@ struct repl {
     int self_index;
     store_vv pending;        /* committed vv plus what is queued for commit */
     int64_t last_update_ms;  /* our own last update */
+    bool need_snapshot;      /* the store lost what it held: the first catch-up is a snapshot */
+    bool retiring;           /* a store_retire_async is in flight (one at a time) */
+    char retiring_origin[STORE_ORIGIN_MAX], retiring_successor[STORE_ORIGIN_MAX];
+    uint64_t retiring_seq;
     /* catch-up in flight (one at a time) */
     int sync_peer;           /* -1 = none */
     bool sync_probe;         /* that request asks a peer that is not heard (see maybe_sync) */
@@ -136,6 +154,26 @@ __attribute__((format(printf, 3, 4))) static void rlog(const repl *r, int level,
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     r->cfg.log(r->cfg.arg, level, line);
+}
+
+/* How much of origin this node holds: ours' entry, else where the store retired it. */
+static uint64_t held_of(const repl *r, const store_vv *ours, const char *origin)
+{
+    uint64_t v = store_vv_get(ours, origin);
+    return v ? v : store_retired_get(r->store, origin);
+}
+
+/* Adds to out the origins theirs advertises that this node has retired (not in ours),
+ * with where each was retired: for a peer that still advertises them (heartbeats, catch-up
+ * requests, a snapshot's vector). Entries beyond out's room are left out. */
+static void add_retired(const repl *r, const store_vv *theirs, const store_vv *ours, store_vv *out)
+{
+    for (int k = 0; k < theirs->n; k++) {
+        const char *o = theirs->e[k].origin;
+        if (store_vv_get(ours, o) || store_vv_get(out, o)) continue;
+        uint64_t at = store_retired_get(r->store, o);
+        if (at) (void)store_vv_set(out, o, at);
+    }
 }
 
 /* ---------- origin and key files ---------- */
@@ -299,6 +337,9 @@ static void send_heartbeat(repl *r)
     hb.time_ms = now_ms(r);
     hb.last_update_ms = r->last_update_ms;
     store_get_vv(r->store, &hb.vv);
+    snprintf(hb.origin, sizeof hb.origin, "%s", r->origin);
+    for (int i = 0; i < r->n_peers; i++)
+        if (!r->peers[i].self) add_retired(r, &r->peers[i].vv, &hb.vv, &hb.retired);
     int len = repl_encode_heartbeat(&hb, r->buf, repl_sync_rep_max_len());
     publish(r, r->buf, len);
 }
@@ -311,7 +352,10 @@ static void request_sync(repl *r, int i, bool snapshot, const uint8_t *cursor, u
     memset(&rq, 0, sizeof rq);
     snprintf(rq.node, sizeof rq.node, "%s", r->cfg.node_id);
     rq.vv = r->pending;
-    rq.snapshot = snapshot;
+    /* What we retired of what it still advertises: it must not send those again. */
+    add_retired(r, &p->vv, &r->pending, &rq.vv);
+    /* A store that lost what it held starts with a snapshot (repl_require_snapshot). */
+    rq.snapshot = snapshot || (r->need_snapshot && !cursor_len);
     if (cursor_len) memcpy(rq.cursor, cursor, cursor_len);
     rq.cursor_len = cursor_len;
     rq.max = r->cfg.sync_batch;
@@ -334,15 +378,21 @@ static bool origin_was_refused(const repl *r, const char *origin)
     return false;
 }
 
-/* Does peer i hold updates we have neither applied nor queued? (Not counting origins this
- * node refused: it will not take them, so they are nothing to catch up on.) */
-static uint64_t behind(const repl *r, const store_vv *theirs, const store_vv *ours)
+/* Does peer p hold updates we have neither applied nor queued? (Not counting origins this
+ * node refused: it will not take them, so they are nothing to catch up on.) An origin this
+ * node retired counts as held up to where it was retired; one the peer retired, and this
+ * node holds less of, is updates this node lacks. */
+static uint64_t behind(const repl *r, const peer *p, const store_vv *ours)
 {
     uint64_t lag = 0;
-    for (int k = 0; k < theirs->n; k++) {
-        uint64_t mine = store_vv_get(ours, theirs->e[k].origin);
-        if (theirs->e[k].seq > mine && !(mine == 0 && origin_was_refused(r, theirs->e[k].origin)))
-            lag += theirs->e[k].seq - mine;
+    for (int k = 0; k < p->vv.n; k++) {
+        uint64_t mine = held_of(r, ours, p->vv.e[k].origin);
+        if (p->vv.e[k].seq > mine && !(mine == 0 && origin_was_refused(r, p->vv.e[k].origin)))
+            lag += p->vv.e[k].seq - mine;
+    }
+    for (int k = 0; k < p->retired.n; k++) {
+        uint64_t mine = store_vv_get(ours, p->retired.e[k].origin);
+        if (mine && p->retired.e[k].seq > mine) lag += p->retired.e[k].seq - mine;
     }
     return lag;
 }
@@ -358,7 +408,7 @@ static uint64_t behind(const repl *r, const store_vv *theirs, const store_vv *ou
  * origin is counted and logged once (while remembered), and not asked for again. */
 static bool origin_admitted(repl *r, const char *origin, const char *from)
 {
-    if (store_vv_get(&r->pending, origin) > 0) return true;
+    if (held_of(r, &r->pending, origin) > 0) return true; /* known (retired ones too) */
     if (origin_was_refused(r, origin)) return false;
     const char *why = NULL;
     char reason[160];
@@ -402,7 +452,7 @@ static int best_live_source(const repl *r, int64_t t)
     for (int i = 0; i < r->n_peers; i++) {
         const peer *p = &r->peers[i];
         if (p->self || !p->alive) continue;
-        uint64_t lag = behind(r, &p->vv, &r->pending);
+        uint64_t lag = behind(r, p, &r->pending);
         if (!lag) continue;
         bool timed_out = p->sync_timed_out_ms && t - p->sync_timed_out_ms < 2 * SYNC_TIMEOUT_MS;
         if (best < 0 || (best_timed_out && !timed_out) || (timed_out == best_timed_out && lag > best_lag)) {
@@ -432,6 +482,22 @@ static int silent_peer_to_probe(repl *r)
     return pick;
 }
 
+/* The live peer whose version vector holds the most updates (a store that lost what it
+ * held takes its snapshot from there), or -1. */
+static int fullest_live_peer(const repl *r)
+{
+    int best = -1;
+    uint64_t most = 0;
+    for (int i = 0; i < r->n_peers; i++) {
+        const peer *p = &r->peers[i];
+        if (p->self || !p->alive) continue;
+        uint64_t sum = 0;
+        for (int k = 0; k < p->vv.n; k++) sum += p->vv.e[k].seq;
+        if (best < 0 || sum > most) { best = i; most = sum; }
+    }
+    return best;
+}
+
 static void maybe_sync(repl *r)
 {
     int64_t t = now_ms(r);
@@ -452,6 +518,7 @@ static void maybe_sync(repl *r)
     }
     if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
     int best = best_live_source(r, t);
+    if (best < 0 && r->need_snapshot) best = fullest_live_peer(r);
     if (best >= 0) {
         request_sync(r, best, false, NULL, 0);
         return;
@@ -520,7 +587,7 @@ static bool refuse_future(repl *r, const store_record *rec, const char *what)
  * (apply_finished). */
 static void apply_update(repl *r, const store_update *u, bool live, const char *from)
 {
-    uint64_t have = store_vv_get(&r->pending, u->origin);
+    uint64_t have = held_of(r, &r->pending, u->origin);
     if (u->seq <= have) { r->stats.duplicates++; return; }
     if (u->seq > have + 1) { r->stats.gaps++; return; }
     if (have == 0 && !origin_admitted(r, u->origin, from)) return;
@@ -553,6 +620,74 @@ static void snapshot_done(void *arg, int status, const store_update *u)
         r->snapshot_active = false;
     }
     store_get_vv(r->store, &r->pending);
+}
+
+/* ---------- retiring origins ---------- */
+
+static void retire_done(void *arg, int status)
+{
+    repl *r = arg;
+    r->retiring = false;
+    if (status < 0) {
+        rlog(r, REPL_LOG_ERROR | REPL_LOG_LIMITED, "replication: update origin %s not retired: %s", r->retiring_origin,
+             store_strerror(status));
+        return;
+    }
+    if (status != 0) return; /* it moved on meanwhile: judged again at the next heartbeat */
+    r->stats.origins_retired++;
+    if (store_vv_get(&r->pending, r->retiring_origin) == r->retiring_seq) store_vv_remove(&r->pending, r->retiring_origin);
+    if (r->retiring_successor[0])
+        rlog(r, REPL_LOG_INFO, "replication: retired update origin %s at update %" PRIu64 ": %.*s now numbers its "
+             "updates as %s and every peer holds all of it", r->retiring_origin, r->retiring_seq,
+             (int)(strrchr(r->retiring_successor, '.') - r->retiring_successor), r->retiring_successor,
+             r->retiring_successor);
+    else
+        rlog(r, REPL_LOG_INFO, "replication: retired update origin %s at update %" PRIu64 ": it names no peer of this "
+             "cluster and every peer holds all of it", r->retiring_origin, r->retiring_seq);
+}
+
+/* The peer whose origins are named "<its id>.<8 hex digits>" like origin, or NULL. */
+static const peer *origin_owner(const repl *r, const char *origin)
+{
+    const char *dot = strrchr(origin, '.');
+    size_t idlen = dot ? (size_t)(dot - origin) : 0;
+    for (int i = 0; dot && i < r->n_peers; i++)
+        if (strlen(r->peers[i].cfg->id) == idlen && !strncmp(r->peers[i].cfg->id, origin, idlen)) return &r->peers[i];
+    return NULL;
+}
+
+/* Retires one origin of the committed version vector when it is superseded and every
+ * configured peer is alive and holds exactly as much of it as this node (see the notes at
+ * the top). Not while this node's own origin is unchosen or a snapshot is being taken. */
+static void maybe_retire(repl *r)
+{
+    if (r->retiring || !r->origin[0] || r->need_snapshot || r->snapshot_active || r->snapshot_pending_commits)
+        return;
+    for (int i = 0; i < r->n_peers; i++)
+        if (!r->peers[i].self && !r->peers[i].alive) return;
+    store_vv committed;
+    store_get_vv(r->store, &committed);
+    for (int k = 0; k < committed.n; k++) {
+        const store_vv_entry *e = &committed.e[k];
+        if (e->seq == 0 || !strcmp(e->origin, r->origin) || store_vv_get(&r->pending, e->origin) != e->seq) continue;
+        const peer *owner = origin_owner(r, e->origin);
+        const char *successor = owner && owner->self ? r->origin : owner ? owner->now_origin : "";
+        if (owner && (!successor[0] || !strcmp(successor, e->origin))) continue; /* still its own, or not told */
+        bool everywhere = true;
+        for (int i = 0; everywhere && i < r->n_peers; i++) {
+            const peer *p = &r->peers[i];
+            if (p->self) continue;
+            uint64_t theirs = store_vv_get(&p->vv, e->origin);
+            if (!theirs) theirs = store_vv_get(&p->retired, e->origin);
+            everywhere = theirs == e->seq;
+        }
+        if (!everywhere) continue;
+        snprintf(r->retiring_origin, sizeof r->retiring_origin, "%s", e->origin);
+        snprintf(r->retiring_successor, sizeof r->retiring_successor, "%s", successor);
+        r->retiring_seq = e->seq;
+        if (store_retire_async(r->store, e->origin, e->seq, retire_done, r) == 0) r->retiring = true;
+        return;
+    }
 }
 
 /* ---------- receiving ---------- */
@@ -607,9 +742,11 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
      * tolerance that matters here). */
     p->clock_offset_ms = hb.time_ms - t;
     p->vv = hb.vv;
+    p->retired = hb.retired;
+    snprintf(p->now_origin, sizeof p->now_origin, "%s", hb.origin);
     store_vv committed;
     store_get_vv(r->store, &committed);
-    if (behind(r, &p->vv, &committed) > 0) {
+    if (behind(r, p, &committed) > 0) {
         if (!p->behind_since_ms) p->behind_since_ms = t;
     } else {
         p->behind_since_ms = 0;
@@ -629,7 +766,7 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
         size_t l = strlen(r->peers[i].cfg->id);
         if (!strncmp(u->origin, r->peers[i].cfg->id, l) && u->origin[l] == '.') r->peers[i].updates_received++;
     }
-    uint64_t have = store_vv_get(&r->pending, u->origin);
+    uint64_t have = held_of(r, &r->pending, u->origin);
     const peer *sender = peer_by_key(r, zmq_msg_gets(m, "User-Id"));
     if (have == 0 && !origin_admitted(r, u->origin, sender ? sender->cfg->id : peer_address(m))) return;
     if (u->seq > have + 1) {
@@ -674,6 +811,19 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
             rp.n += (uint32_t)got;
             if (theirs + (uint64_t)got < ours.e[k].seq) rp.more = 1;
         }
+        /* Origins we retired that it holds less of (a store restored from a backup): from
+         * the log while it still has them, else a snapshot. */
+        for (int k = 0; k < rq.vv.n && rp.n < max && !snapshot; k++) {
+            const store_vv_entry *e = &rq.vv.e[k];
+            if (store_vv_get(&ours, e->origin)) continue;
+            uint64_t at = store_retired_get(r->store, e->origin);
+            if (at <= e->seq) continue;
+            int got = store_log_read(r->store, e->origin, e->seq + 1, r->batch + rp.n, max - rp.n);
+            if (got == KMS_ENOTFOUND) { snapshot = true; break; }
+            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", store_strerror(got)); return; }
+            rp.n += (uint32_t)got;
+            if (e->seq + (uint64_t)got < at) rp.more = 1;
+        }
         if (rp.n >= max) rp.more = 1;
     }
     if (snapshot) {
@@ -685,16 +835,22 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         uint8_t cursor[STORE_KEY_LEN];
         size_t clen = rq.snapshot ? rq.cursor_len : 0;
         if (clen) memcpy(cursor, rq.cursor, clen);
-        int got = store_snapshot_read(r->store, cursor, &clen, r->records, max, clen ? NULL : &rp.vv);
+        bool first = clen == 0;
+        int got = store_snapshot_read(r->store, cursor, &clen, r->records, max, first ? &rp.vv : NULL);
         if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading a snapshot page failed: %s", store_strerror(got)); return; }
+        /* With the origins we retired that a peer still advertises: the requester adopts
+         * them as held, and retires them in its turn. */
+        for (int j = 0; first && j < r->n_peers; j++)
+            if (!r->peers[j].self) add_retired(r, &r->peers[j].vv, &rp.vv, &rp.vv);
         for (int i = 0; i < got; i++) r->batch[i].rec = r->records[i];
         rp.n = (uint32_t)got;
         rp.done = (uint32_t)got < max;
         memcpy(rp.cursor, cursor, clen);
         rp.cursor_len = (uint8_t)clen;
-        if (!rq.snapshot) {
+        if (first) {
             p->snapshots_served++;
-            rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (its gap is older than our log); sending one", p->cfg->id);
+            rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (%s); sending one", p->cfg->id,
+                 rq.snapshot ? "it lost its store, or asked for one" : "its gap is older than our log");
         }
     }
     uint8_t *out = r->buf; /* the engine's encode buffer: free between sends */
@@ -780,6 +936,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
         rlog(r, REPL_LOG_INFO, "replication: snapshot from %s complete (%" PRIu64 " records)", r->peers[i].cfg->id,
                  r->stats.snapshot_records);
         r->snapshot_active = false;
+        r->need_snapshot = false;
         for (int k = 0; k < r->snapshot_vv.n; k++)
             if (store_vv_get(&r->pending, r->snapshot_vv.e[k].origin) < r->snapshot_vv.e[k].seq)
                 store_vv_set(&r->pending, r->snapshot_vv.e[k].origin, r->snapshot_vv.e[k].seq);
@@ -934,6 +1091,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     send_heartbeat(r);
     drain_all(r);
     maybe_sync(r);
+    maybe_retire(r);
     if (r->trim_after_catchup && r->sync_peer < 0 && r->applies_outstanding == 0 && r->snapshot_pending_commits == 0) {
         malloc_trim(0); /* catch-up buffers are freed by now; hand their pages back */
         r->trim_after_catchup = false;
@@ -1231,6 +1389,16 @@ void repl_free(repl **self_p)
     *self_p = NULL;
 }
 
+void repl_require_snapshot(repl *r)
+{
+    if (r) r->need_snapshot = true;
+}
+
+bool repl_snapshot_required(const repl *r)
+{
+    return r && r->need_snapshot;
+}
+
 void repl_set_clock_suspect(repl *r, bool suspect)
 {
     if (r) r->clock_suspect = suspect;
@@ -1255,7 +1423,7 @@ void repl_peer_get(const repl *r, int i, repl_peer_info *out)
     if (!p->self && p->alive) {
         store_vv committed;
         store_get_vv(r->store, &committed);
-        out->lag_updates = behind(r, &p->vv, &committed);
+        out->lag_updates = behind(r, p, &committed);
         out->lag_ms = out->lag_updates && p->behind_since_ms ? now_ms(r) - p->behind_since_ms : 0;
     }
     out->updates_received = p->updates_received;

@@ -77,6 +77,13 @@ typedef struct repl_peer_info {
     uint64_t updates_received, syncs_served, snapshots_served, malformed;
 } repl_peer_info;
 
+/* This node's store lost what it held (new, wiped, restored: it holds no update of this
+ * node's own origin): its first catch-up is a snapshot, since updates of retired origins
+ * are sent by no log (see repl.c, origin retirement). Call after repl_new. */
+void repl_require_snapshot(repl *r);
+/* Whether that snapshot is still to be taken (the node must not serve before). */
+bool repl_snapshot_required(const repl *r);
+
 /* This node's clock is known to be wrong (it disagrees with its peers or stepped): records
  * from peers are then not judged by it (no future bound) until it is trusted again. */
 void repl_set_clock_suspect(repl *r, bool suspect);
@@ -100,6 +107,7 @@ typedef struct repl_stats {
         future_refused,   /* records refused: last seen beyond future_tolerance_ms */
         origins_refused,  /* new origins refused: malformed, no such peer, or the peer's
                              share of the version vector full */
+        origins_retired,  /* origins retired from this node's version vector */
         sync_dropped;     /* catch-up replies dropped: the requester's queue was full */
 } repl_stats;
 void repl_get_stats(const repl *r, repl_stats *out);

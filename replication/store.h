@@ -73,13 +73,6 @@ typedef void (*store_done_fn)(void *arg, int status);
  * else kms_strerror's. */
 const char *store_strerror(int status);
 
-/* Failures carry their cause: a failed commit or read returns (or passes to its callback)
- * LMDB's error or the errno of the system call (proto/errors.h's KMS_ECAUSE_* codes);
- * KMS_ESTORE means the store is closing or closed. store_strerror names any status:
- * "map full (MDB_MAP_FULL: ...)", "EIO: Input/output error", LMDB's mdb_strerror text,
- * else kms_strerror's. */
-const char *store_strerror(int status);
-
 /* Opens (creating) the store in directory dir and starts the writer thread, which
  * signals completions into base through an eventfd (no evthread set-up needed). base may
  * be NULL for tools: callbacks are then held until store_free. Returns NULL with a
@@ -184,7 +177,7 @@ bool store_entry_decode(const void *key, size_t key_len, const void *val, size_t
  *   left by the writes queued before it. Callbacks run as for store_put_async (on the
  *   loop, in queue order, the owed ones inside store_free).
  * - A write whose origin is not yet in the vector when it already holds STORE_VV_MAX
- *   origins completes with status KMS_ETOOBIG, nothing written (others in the batch
+ *   (active, not retired) origins completes with status KMS_ETOOBIG, nothing written (others in the batch
  *   are unaffected). Any commit failure gives every write of the batch KMS_ESTORE.
  *   A local write that failed reports u->seq == 0 (no sequence was used).
  * - What is logged: for a local write the record as merged into the store (it carries
@@ -231,6 +224,8 @@ uint64_t store_vv_get(const store_vv *vv, const char *origin);
 /* Sets origin's entry (adds it when absent). Returns 0, KMS_ETOOBIG (vv full) or
  * KMS_EINVAL (origin empty or not terminated within STORE_ORIGIN_MAX). */
 int store_vv_set(store_vv *vv, const char *origin, uint64_t seq);
+/* Removes origin's entry (the others keep their order). Returns 0 or KMS_ENOTFOUND. */
+int store_vv_remove(store_vv *vv, const char *origin);
 
 /* Called on the loop once the update is durable (status 0), was already applied (status 1:
  * seq <= vv[origin], nothing written), could not be applied because earlier updates of its
@@ -273,6 +268,22 @@ int store_apply_snapshot_async(store *self, const store_record *recs, size_t n,
 /* The committed version vector (kept in memory, loaded at open, replaced after each
  * commit before that commit's callbacks run; any thread). */
 void store_get_vv(store *self, store_vv *out);
+
+/* Retired origins. An origin whose updates every node holds, and whose node now numbers
+ * its updates under another one, can leave the version vector, so that the vector does
+ * not fill up over a cluster's life (repl.c decides when). The store keeps how far it
+ * went in its "retired" database: for store_apply_async and store_put_logged_async a
+ * retired origin counts as held up to that sequence (older updates are duplicates), and
+ * its next update, or a snapshot's vector that holds more of it, brings it back into the
+ * vector. Its log entries stay until the log's retention prunes them.
+ * store_retire_async retires origin in the next group commit when the vector holds
+ * exactly seq of it; done(arg, status): 0 retired, 1 not (the vector holds another
+ * sequence, or not this origin), < 0 failed. Returns 0, KMS_EINVAL, KMS_ENOMEM or
+ * KMS_ESTORE. Never retire the origin local writes are logged under. */
+int store_retire_async(store *self, const char *origin, uint64_t seq, store_done_fn done, void *arg);
+/* The sequence origin was retired at, 0 when it is not retired (or on a store error).
+ * A read transaction: may run on the loop thread. */
+uint64_t store_retired_get(store *self, const char *origin);
 
 /* Reads up to max logged updates of origin with seq from_seq, from_seq+1, ... (contiguous;
  * stops at the first hole). Returns the number read (>= 0), KMS_ENOTFOUND when from_seq

@@ -54,7 +54,8 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
     case OP_PUT:
         return merge_record(self, txn, &op->rec, &merged, written);
     case OP_PUT_LOGGED: {
-        uint64_t have = store_vv_get(&self->wvv, op->origin);
+        uint64_t have = store_wvv_have(self, txn, op->origin, &rc);
+        if (rc) return rc;
         if (!store_wvv_room(self, op->origin) || have == UINT64_MAX) {
             op->status = KMS_ETOOBIG;
             return 0;
@@ -66,11 +67,13 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
          * merging the merged record again gives the same result.) */
         if (!rc) op->rec = merged;
         if (!rc) rc = store_log_append(self, txn, op->origin, op->seq, now, &op->rec);
-        if (!rc) store_wvv_advance(self, op->origin, op->seq);
+        if (!rc) rc = store_wvv_advance(self, txn, op->origin, op->seq);
         return rc;
     }
     case OP_APPLY: {
-        uint64_t have = store_vv_get(&self->wvv, op->origin);
+        /* A retired origin counts as held up to where it was retired. */
+        uint64_t have = store_wvv_have(self, txn, op->origin, &rc);
+        if (rc) return rc;
         if (op->seq <= have) {
             op->status = 1;
             return 0;
@@ -86,7 +89,13 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
         if (!op->no_merge) rc = merge_record(self, txn, &op->rec, &merged, written);
         /* Logged as its origin issued it, so (origin, seq) means the same on every node. */
         if (!rc) rc = store_log_append(self, txn, op->origin, op->seq, now, &op->rec);
-        if (!rc) store_wvv_advance(self, op->origin, op->seq);
+        if (!rc) rc = store_wvv_advance(self, txn, op->origin, op->seq);
+        return rc;
+    }
+    case OP_RETIRE: {
+        bool done;
+        rc = store_wvv_retire(self, txn, op->origin, op->seq, &done);
+        op->status = done ? 0 : 1;
         return rc;
     }
     case OP_SNAPSHOT: {
@@ -101,10 +110,11 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
             }
         }
         for (size_t j = 0; j < sb->n && !rc; j++) rc = merge_record(self, txn, &sb->recs[j], &merged, written);
-        if (!rc && sb->has_adopt)
-            for (int j = 0; j < sb->adopt.n; j++)
-                if (sb->adopt.e[j].seq > store_vv_get(&self->wvv, sb->adopt.e[j].origin))
-                    store_wvv_advance(self, sb->adopt.e[j].origin, sb->adopt.e[j].seq);
+        for (int j = 0; !rc && sb->has_adopt && j < sb->adopt.n; j++) {
+            uint64_t have = store_wvv_have(self, txn, sb->adopt.e[j].origin, &rc);
+            if (!rc && sb->adopt.e[j].seq > have)
+                rc = store_wvv_advance(self, txn, sb->adopt.e[j].origin, sb->adopt.e[j].seq);
+        }
         return rc;
     }
     default:
@@ -114,7 +124,7 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
 
 bool store_is_txn_op(int kind)
 {
-    return kind == OP_PUT || kind == OP_PUT_LOGGED || kind == OP_APPLY || kind == OP_SNAPSHOT;
+    return kind == OP_PUT || kind == OP_PUT_LOGGED || kind == OP_APPLY || kind == OP_SNAPSHOT || kind == OP_RETIRE;
 }
 
 /* Applies every record-changing op of the batch in one transaction and commits it; when

@@ -24,7 +24,7 @@ struct event_base;
 #define LOG_KEY_MAX (1 + (STORE_ORIGIN_MAX - 1) + 8)
 
 /* What a queued op does. */
-enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE };
+enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE, OP_RETIRE };
 
 /* The records (and vv to adopt) of one store_apply_snapshot_async call, owned by its op. */
 typedef struct snap_batch {
@@ -39,17 +39,17 @@ typedef struct snap_batch {
 typedef struct store_op {
     int kind;
     int status;
-    store_done_fn done;           /* OP_PUT, OP_PRUNE, OP_LOG_PRUNE */
+    store_done_fn done;           /* OP_PUT, OP_PRUNE, OP_LOG_PRUNE, OP_RETIRE */
     store_update_fn udone;        /* OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT */
     void *arg;
     int64_t before_ms;            /* OP_PRUNE, OP_LOG_PRUNE */
     bool more;                    /* OP_PRUNE, OP_LOG_PRUNE: another chunk to go */
     bool have_resume;             /* OP_PRUNE: resume at this key */
     uint8_t resume[STORE_KEY_LEN];
-    uint64_t seq;                 /* OP_APPLY; OP_PUT_LOGGED: assigned at commit */
+    uint64_t seq;                 /* OP_APPLY, OP_RETIRE; OP_PUT_LOGGED: assigned at commit */
     snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
     bool no_merge;                /* OP_APPLY: log the update and advance vv, keep the record out */
-    char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY */
+    char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY, OP_RETIRE */
     store_record rec;             /* OP_PUT, OP_APPLY; OP_PUT_LOGGED: the merged record once committed */
 } store_op;
 
@@ -61,7 +61,7 @@ typedef struct opvec {
 
 struct store {
     MDB_env *env;
-    MDB_dbi dbi_clients, dbi_meta, dbi_log, dbi_vv;
+    MDB_dbi dbi_clients, dbi_meta, dbi_log, dbi_vv, dbi_retired;
     uint64_t map_size;
     bool no_sync;
     uint32_t commit_delay_ms;
@@ -142,8 +142,15 @@ bool store_vv_entry_decode(const MDB_val *k, const MDB_val *v, char origin[STORE
 int store_vv_write(store *self, MDB_txn *txn);
 /* Whether the working vv can hold origin. */
 bool store_wvv_room(const store *self, const char *origin);
-/* Sets origin's entry of the working vv to seq and marks it to be written. */
-void store_wvv_advance(store *self, const char *origin, uint64_t seq);
+/* What this node holds of origin in the open write transaction: its working vv entry, or
+ * when it has none the sequence it was retired at ("retired" DB), or 0. MDB code in *rc. */
+uint64_t store_wvv_have(store *self, MDB_txn *txn, const char *origin, int *rc);
+/* Sets origin's entry of the working vv to seq and marks it to be written; an origin that
+ * was retired comes back (its "retired" entry is deleted). Returns an MDB code. */
+int store_wvv_advance(store *self, MDB_txn *txn, const char *origin, uint64_t seq);
+/* Retires origin when its working vv entry is exactly seq: the entry moves from "vv" to
+ * "retired". Sets *done (false: not retired, nothing changed). Returns an MDB code. */
+int store_wvv_retire(store *self, MDB_txn *txn, const char *origin, uint64_t seq, bool *done);
 
 /* store_log.c */
 size_t store_log_key(uint8_t k[LOG_KEY_MAX], const char *origin, size_t olen, uint64_t seq);

@@ -8,8 +8,11 @@
  *   "meta"    "schema"                           -> u32 LE
  *   "log"     len(1) origin(len) seq(u64 BE)     -> logged_ms(i64 LE) encoded record
  *   "vv"      origin (its bytes, no NUL)         -> seq (u64 LE)
+ *   "retired" origin (its bytes, no NUL)         -> seq it was retired at (u64 LE)
  * Log keys therefore sort by origin length, then origin bytes, then sequence numerically:
- * each origin's updates are one contiguous run in seq order. */
+ * each origin's updates are one contiguous run in seq order. "retired" is created empty in
+ * any store that lacks it (no schema change: an older binary ignores it, and only sees the
+ * smaller vector). */
 #include "replication/store_internal.h"
 
 #include <stdio.h>
@@ -49,6 +52,7 @@ int store_schema_open(store *self, char *err, size_t errlen)
     }
     if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &self->dbi_log))) goto abort;
     if ((rc = mdb_dbi_open(txn, "vv", MDB_CREATE, &self->dbi_vv))) goto abort;
+    if ((rc = mdb_dbi_open(txn, "retired", MDB_CREATE, &self->dbi_retired))) goto abort;
     if (schema != STORE_SCHEMA) {
         uint8_t b[4];
         wcursor w = wc_init(b, sizeof b);

@@ -94,6 +94,7 @@ static int verify_all(void *arg)
     if (!rc) rc = verify_db(txn, self->dbi_clients, "clients", check_client, &vs->records, vs);
     if (!rc) rc = verify_db(txn, self->dbi_log, "log", check_log, &vs->log_entries, vs);
     if (!rc) rc = verify_db(txn, self->dbi_vv, "vv", check_vv, &vs->vv_entries, vs);
+    if (!rc) rc = verify_db(txn, self->dbi_retired, "retired", check_vv, &vs->vv_entries, vs);
     mdb_txn_abort(txn);
     store_txn_unlock(self);
     return rc;

@@ -1,7 +1,11 @@
 /* store_vv.c: version vectors: the in-memory store_vv (per origin, the highest sequence
- * number applied), its "vv" database, and the writer's working copy of the open write
+ * number applied), its "vv" database, the writer's working copy of the open write
  * transaction (loaded at its start, advanced per applied update, its changed entries
- * written back before the commit). */
+ * written back before the commit), and retired origins: an origin whose updates every
+ * node holds and whose node numbers its updates under another one leaves the vector
+ * (which stays small however often nodes are rebuilt) for the "retired" database, which
+ * still says how far it went, so its old updates stay duplicates and a later one (its
+ * node resumed it) brings it back. */
 #include "replication/store_internal.h"
 
 #include <string.h>
@@ -46,6 +50,15 @@ int store_vv_set(store_vv *vv, const char *origin, uint64_t seq)
         memcpy(vv->e[i].origin, origin, len);
     }
     vv->e[i].seq = seq;
+    return 0;
+}
+
+int store_vv_remove(store_vv *vv, const char *origin)
+{
+    int i = vv && origin ? store_vv_find(vv, origin) : -1;
+    if (i < 0) return KMS_ENOTFOUND;
+    memmove(&vv->e[i], &vv->e[i + 1], (size_t)(vv->n - i - 1) * sizeof vv->e[0]);
+    vv->n--;
     return 0;
 }
 
@@ -98,9 +111,81 @@ bool store_wvv_room(const store *self, const char *origin)
     return store_vv_find(&self->wvv, origin) >= 0 || self->wvv.n < STORE_VV_MAX;
 }
 
-void store_wvv_advance(store *self, const char *origin, uint64_t seq)
+static uint64_t retired_seq(MDB_txn *txn, MDB_dbi dbi, const char *origin, int *rc)
 {
+    MDB_val k = {strlen(origin), (void *)origin}, v;
+    char name[STORE_ORIGIN_MAX];
+    uint64_t seq = 0;
+    *rc = mdb_get(txn, dbi, &k, &v);
+    if (*rc == MDB_NOTFOUND) *rc = 0;
+    else if (*rc == 0 && !store_vv_entry_decode(&k, &v, name, &seq)) *rc = MDB_CORRUPTED;
+    return *rc ? 0 : seq;
+}
+
+uint64_t store_wvv_have(store *self, MDB_txn *txn, const char *origin, int *rc)
+{
+    *rc = 0;
+    int i = store_vv_find(&self->wvv, origin);
+    if (i >= 0) return self->wvv.e[i].seq;
+    return retired_seq(txn, self->dbi_retired, origin, rc);
+}
+
+int store_wvv_advance(store *self, MDB_txn *txn, const char *origin, uint64_t seq)
+{
+    if (store_vv_find(&self->wvv, origin) < 0) {
+        MDB_val k = {strlen(origin), (void *)origin};
+        int rc = mdb_del(txn, self->dbi_retired, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND) return rc;
+    }
     if (store_vv_set(&self->wvv, origin, seq) == 0) self->wvv_dirty[store_vv_find(&self->wvv, origin)] = true;
+    return 0;
+}
+
+int store_wvv_retire(store *self, MDB_txn *txn, const char *origin, uint64_t seq, bool *done)
+{
+    *done = false;
+    int i = store_vv_find(&self->wvv, origin);
+    if (i < 0 || self->wvv.e[i].seq != seq || seq == 0) return 0;
+    uint8_t b[8];
+    wcursor w = wc_init(b, sizeof b);
+    wc_u64(&w, seq);
+    MDB_val k = {strlen(origin), (void *)origin}, v = {sizeof b, b};
+    int rc = mdb_put(txn, self->dbi_retired, &k, &v, 0);
+    if (!rc) rc = mdb_del(txn, self->dbi_vv, &k, NULL);
+    if (rc == MDB_NOTFOUND) rc = 0; /* advanced in this transaction: not written yet */
+    if (rc) return rc;
+    /* Out of the working copy (and so of the committed vv once this commits). */
+    for (int j = i; j + 1 < self->wvv.n; j++) {
+        self->wvv.e[j] = self->wvv.e[j + 1];
+        self->wvv_dirty[j] = self->wvv_dirty[j + 1];
+    }
+    self->wvv.n--;
+    self->wvv_dirty[self->wvv.n] = false;
+    *done = true;
+    return 0;
+}
+
+uint64_t store_retired_get(store *self, const char *origin)
+{
+    if (!self || !store_origin_len(origin)) return 0;
+    MDB_txn *txn;
+    if (store_txn_begin(self, MDB_RDONLY, &txn)) return 0;
+    int rc;
+    uint64_t seq = retired_seq(txn, self->dbi_retired, origin, &rc);
+    mdb_txn_abort(txn);
+    store_txn_unlock(self);
+    return seq;
+}
+
+int store_retire_async(store *self, const char *origin, uint64_t seq, store_done_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    size_t len = store_origin_len(origin);
+    if (!len || seq == 0) return KMS_EINVAL;
+    store_op op = store_op_make(OP_RETIRE, done, NULL, arg);
+    memcpy(op.origin, origin, len);
+    op.seq = seq;
+    return store_enqueue(self, &op, true);
 }
 
 void store_get_vv(store *self, store_vv *out)

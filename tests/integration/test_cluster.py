@@ -92,6 +92,42 @@ class ClusterTests(NodeTestCase):
             self.assertEqual([o for o in vv if o.startswith("kms2.")], [origin], vv)
             self.assertEqual(vv[origin], before + 1)
 
+    def test_a_store_rebuilt_after_an_origin_was_retired_still_gets_its_clients(self):
+        # kms3 rebuilt while kms2 is paused takes a new origin; once kms2 is back every node
+        # retires the old one. Its update is then in no log: kms1, wiped afterwards (every
+        # peer heard), must still get that client, from a snapshot (before: a log catch-up
+        # from the active origins only, 3 of 4 records).
+        c = Cluster(self).start()
+        kms1, kms2, kms3 = c.nodes
+        for i, n in enumerate(c.nodes):
+            activate(n, "--cmid", cmid(i))
+        c.wait_converged(3, records=3)
+        old = kms3.status()["cluster"]["origin"]
+        kms2.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_until("kms1 marks the paused kms2 dead", lambda: not peer_alive(kms1, "kms2"))
+            kms3.stop()
+            shutil.rmtree(kms3.data_dir)
+            kms3.start()
+        finally:
+            kms2.proc.send_signal(signal.SIGCONT)
+        self.assertIn("is new (not every peer is heard", kms3.read_log())
+        new = kms3.status()["cluster"]["origin"]
+        self.assertNotEqual(new, old)
+        wait_until("%s retired on every node" % old,
+                   lambda: all(old not in n.status()["cluster"]["version_vector"] for n in c.nodes))
+        for n in c.nodes:
+            self.assertEqual(len(n.status()["cluster"]["version_vector"]), 2 + (new in n.status()["cluster"]["version_vector"]))
+        self.assertIn("retired update origin %s at update 1: kms3 now numbers its updates as %s" % (old, new),
+                      kms1.read_log())
+        kms1.stop()
+        shutil.rmtree(kms1.data_dir)
+        kms1.start()
+        c.wait_converged(3, records=3)
+        self.assertIn("kms1 needs a snapshot (it lost its store", kms2.read_log() + kms3.read_log())
+        self.assertGreaterEqual(kms2.status()["cluster"]["replication"]["origins_retired"], 1)
+        self.assertIn('kmsha_replication_origins_retired_total{node="kms2"} 1', kms2.metrics())
+
     def test_snapshot_when_the_log_no_longer_reaches_back(self):
         c = Cluster(self).start()
         self.spread(c, 1, 20)

@@ -43,10 +43,16 @@ static void test_update(void)
     for (int k = 0; k < n; k++) CHECK(repl_decode_update(buf, (size_t)k, &v) < 0);
     buf[n] = 0;
     CHECK_EQ_INT(repl_decode_update(buf, (size_t)n + 1, &v), KMS_EINVAL);
-    /* Wrong version, magic, type. */
+    /* Updates are written in version 1 (a node of the previous release reads them) and
+     * read in versions 1 and 2; an unknown version is refused. */
+    CHECK_EQ_INT(buf[2], 1);
     buf[2] = 2;
+    CHECK_EQ_INT(repl_decode_update(buf, (size_t)n, &v), 0);
+    buf[2] = REPL_MSG_VERSION + 1;
     CHECK_EQ_INT(repl_decode_update(buf, (size_t)n, &v), KMS_EVERSION);
-    buf[2] = REPL_MSG_VERSION;
+    buf[2] = 0;
+    CHECK_EQ_INT(repl_decode_update(buf, (size_t)n, &v), KMS_EVERSION);
+    buf[2] = 1;
     buf[0] = 'X';
     CHECK_EQ_INT(repl_decode_update(buf, (size_t)n, &v), KMS_EPROTO);
     buf[0] = 'K';
@@ -78,7 +84,33 @@ static void test_heartbeat(void)
     CHECK(strcmp(out.node, "kms2") == 0);
     CHECK_EQ_INT(out.vv.n, 5);
     CHECK_EQ_INT(store_vv_get(&out.vv, "kms3.00000033"), 3001);
+    CHECK(out.origin[0] == 0); /* not chosen yet: empty */
+    CHECK_EQ_INT(out.retired.n, 0);
     for (int k = 0; k < n; k++) CHECK(repl_decode_heartbeat(buf, (size_t)k, &out) < 0);
+    /* Version 2: the sender's origin and the origins it retired. */
+    snprintf(hb.origin, sizeof hb.origin, "kms2.0000abcd");
+    store_vv_set(&hb.retired, "kms2.00000022", 77);
+    store_vv_set(&hb.retired, "kms3.00000001", 5);
+    n = repl_encode_heartbeat(&hb, buf, sizeof buf);
+    CHECK(n > 0);
+    CHECK_EQ_INT(buf[2], 2);
+    CHECK_EQ_INT(repl_decode_heartbeat(buf, (size_t)n, &out), 0);
+    CHECK(strcmp(out.origin, "kms2.0000abcd") == 0);
+    CHECK_EQ_INT(out.retired.n, 2);
+    CHECK_EQ_INT(store_vv_get(&out.retired, "kms2.00000022"), 77);
+    CHECK_EQ_INT(store_vv_get(&out.vv, "kms3.00000033"), 3001);
+    for (int k = 0; k < n; k++) CHECK(repl_decode_heartbeat(buf, (size_t)k, &out) < 0);
+    /* A version-1 heartbeat (the previous release's) is the same without them. */
+    size_t v1_len = 4 + 1 + strlen("kms2") + 16 + 1;
+    for (int i = 0; i < hb.vv.n; i++) v1_len += 1 + strlen(hb.vv.e[i].origin) + 8;
+    buf[2] = 1;
+    CHECK_EQ_INT(repl_decode_heartbeat(buf, v1_len, &out), 0);
+    CHECK(out.origin[0] == 0);
+    CHECK_EQ_INT(out.retired.n, 0);
+    CHECK_EQ_INT(out.vv.n, 5);
+    CHECK_EQ_INT(repl_decode_heartbeat(buf, (size_t)n, &out), KMS_EINVAL); /* v1 with v2's fields: trailing */
+    memset(&hb.retired, 0, sizeof hb.retired);
+    hb.origin[0] = 0;
     /* A vector that repeats an origin is refused. */
     snprintf(hb.vv.e[1].origin, sizeof hb.vv.e[1].origin, "%s", hb.vv.e[0].origin);
     n = repl_encode_heartbeat(&hb, buf, sizeof buf);

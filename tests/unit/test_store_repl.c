@@ -1184,6 +1184,129 @@ static void test_crash(void)
     tu_remove_dir(dir);
 }
 
+/* ---- retired origins ---- */
+
+static int apply_one(struct event_base *base, store *s, const char *origin, uint64_t seq, uint32_t i)
+{
+    store_update u;
+    make_update(&u, origin, seq, i);
+    ures res;
+    memset(&res, 0, sizeof res);
+    int want = g_calls + 1;
+    int rc = store_apply_async(s, &u, on_update, &res);
+    if (rc) return rc;
+    wait_calls(base, want);
+    return res.calls == 1 ? res.status : -999;
+}
+
+static int retire_one(struct event_base *base, store *s, const char *origin, uint64_t seq)
+{
+    int status = -999, want = g_calls + 1;
+    int rc = store_retire_async(s, origin, seq, on_done, &status);
+    if (rc) return rc;
+    wait_calls(base, want);
+    return status;
+}
+
+/* An origin leaves the vector only at exactly the sequence it holds; the store still
+ * knows where it stopped (old updates are duplicates, the next one brings it back, across
+ * a reopen too); retiring frees room in a full vector; a snapshot's vector brings a
+ * retired origin back only when it holds more of it. */
+static void test_retire(void)
+{
+    char dir[64];
+    tu_temp_dir("retire", dir, sizeof dir);
+    struct event_base *base = event_base_new();
+    store *s = tu_open_store(base, dir, 2, true);
+    CHECK(s != NULL);
+    if (!s) return;
+    store_set_origin(s, "local");
+    g_calls = 0;
+    for (uint64_t q = 1; q <= 3; q++) CHECK_EQ_INT(apply_one(base, s, "old", q, (uint32_t)q), 0);
+    CHECK_EQ_INT(apply_one(base, s, "keep", 1, 10), 0);
+    store_vv vv;
+    CHECK_EQ_INT(retire_one(base, s, "old", 2), 1); /* holds 3, not 2: nothing changes */
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(store_vv_get(&vv, "old"), 3);
+    CHECK_EQ_INT(store_retired_get(s, "old"), 0);
+    CHECK_EQ_INT(retire_one(base, s, "nobody", 1), 1);
+    CHECK_EQ_INT(store_retire_async(s, "old", 0, on_done, NULL), KMS_EINVAL);
+    CHECK_EQ_INT(retire_one(base, s, "old", 3), 0);
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(vv.n, 1);
+    CHECK_EQ_INT(store_vv_get(&vv, "old"), 0);
+    CHECK_EQ_INT(store_vv_get(&vv, "keep"), 1);
+    CHECK_EQ_INT(store_retired_get(s, "old"), 3);
+    /* Its old updates are duplicates, a gap is a gap, its next update brings it back. */
+    CHECK_EQ_INT(apply_one(base, s, "old", 2, 2), 1);
+    CHECK_EQ_INT(apply_one(base, s, "old", 5, 5), 2);
+    CHECK_EQ_INT(apply_one(base, s, "old", 4, 4), 0);
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(store_vv_get(&vv, "old"), 4);
+    CHECK_EQ_INT(store_retired_get(s, "old"), 0);
+    CHECK_EQ_INT(retire_one(base, s, "old", 4), 0);
+    /* Durable: a reopened store has the same vector and still knows where "old" stopped. */
+    store_free(&s);
+    s = tu_open_store(base, dir, 2, true);
+    CHECK(s != NULL);
+    if (!s) return;
+    store_set_origin(s, "local");
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(vv.n, 1);
+    CHECK_EQ_INT(store_retired_get(s, "old"), 4);
+    CHECK_EQ_INT(apply_one(base, s, "old", 4, 4), 1);
+    uint64_t recs = 0;
+    char err[256];
+    CHECK_EQ_INT(store_verify(s, &recs, err, sizeof err), 0);
+    /* A snapshot's vector: holding no more of it leaves it retired, more brings it back. */
+    store_vv adopt;
+    memset(&adopt, 0, sizeof adopt);
+    store_vv_set(&adopt, "old", 4);
+    ures res;
+    memset(&res, 0, sizeof res);
+    int want = g_calls + 1;
+    CHECK_EQ_INT(store_apply_snapshot_async(s, NULL, 0, &adopt, on_update, &res), 0);
+    wait_calls(base, want);
+    CHECK_EQ_INT(res.status, 0);
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(store_vv_get(&vv, "old"), 0);
+    store_vv_set(&adopt, "old", 6);
+    want = g_calls + 1;
+    CHECK_EQ_INT(store_apply_snapshot_async(s, NULL, 0, &adopt, on_update, &res), 0);
+    wait_calls(base, want);
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(store_vv_get(&vv, "old"), 6);
+    CHECK_EQ_INT(store_retired_get(s, "old"), 0);
+    CHECK_EQ_INT(retire_one(base, s, "old", 6), 0);
+    /* A full vector refuses a new origin; retiring one makes room (the cluster's life is
+     * not bounded by STORE_VV_MAX origins). */
+    store_get_vv(s, &vv);
+    for (int i = vv.n; i < STORE_VV_MAX; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        CHECK_EQ_INT(apply_one(base, s, name, 1, (uint32_t)(100 + i)), 0);
+    }
+    CHECK_EQ_INT(apply_one(base, s, "newcomer", 1, 500), KMS_ETOOBIG);
+    CHECK_EQ_INT(retire_one(base, s, "o5", 1), 0);
+    CHECK_EQ_INT(apply_one(base, s, "newcomer", 1, 500), 0);
+    store_get_vv(s, &vv);
+    CHECK_EQ_INT(vv.n, STORE_VV_MAX);
+    CHECK_EQ_INT(store_vv_get(&vv, "newcomer"), 1);
+    /* store_vv_remove keeps the others in order. */
+    store_vv small;
+    memset(&small, 0, sizeof small);
+    store_vv_set(&small, "x", 1);
+    store_vv_set(&small, "y", 2);
+    store_vv_set(&small, "z", 3);
+    CHECK_EQ_INT(store_vv_remove(&small, "y"), 0);
+    CHECK_EQ_INT(store_vv_remove(&small, "y"), KMS_ENOTFOUND);
+    CHECK_EQ_INT(small.n, 2);
+    CHECK(strcmp(small.e[1].origin, "z") == 0);
+    store_free(&s);
+    event_base_free(base);
+    tu_remove_dir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1194,6 +1317,7 @@ int main(void)
     test_vv_helpers();
     test_local_seq();
     test_remote_apply();
+    test_retire();
     test_log_read_prune();
     test_snapshot();
     test_map_growth_logged();
