@@ -778,6 +778,18 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
     apply_update(r, u, true, sender ? sender->cfg->id : peer_address(m));
 }
 
+/* Adds to rp (up to max) the logged updates of origin after theirs, up to ours. Returns 0,
+ * KMS_ENOTFOUND (the log no longer reaches back: a snapshot is needed) or a store error. */
+static int add_from_log(repl *r, repl_sync_rep *rp, uint32_t max, const char *origin, uint64_t theirs, uint64_t ours)
+{
+    if (ours <= theirs) return 0;
+    int got = store_log_read(r->store, origin, theirs + 1, r->batch + rp->n, max - rp->n);
+    if (got < 0) return got;
+    rp->n += (uint32_t)got;
+    if (theirs + (uint64_t)got < ours) rp->more = 1;
+    return 0;
+}
+
 /* A peer asks for what it lacks: log updates where our log reaches back, else a snapshot. */
 static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
 {
@@ -802,28 +814,16 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         store_vv ours;
         store_get_vv(r->store, &ours);
         rp.mode = REPL_SYNC_LOG;
-        for (int k = 0; k < ours.n && rp.n < max && !snapshot; k++) {
-            uint64_t theirs = store_vv_get(&rq.vv, ours.e[k].origin);
-            if (ours.e[k].seq <= theirs) continue;
-            int got = store_log_read(r->store, ours.e[k].origin, theirs + 1, r->batch + rp.n, max - rp.n);
-            if (got == KMS_ENOTFOUND) { snapshot = true; break; }
-            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", store_strerror(got)); return; }
-            rp.n += (uint32_t)got;
-            if (theirs + (uint64_t)got < ours.e[k].seq) rp.more = 1;
-        }
-        /* Origins we retired that it holds less of (a store restored from a backup): from
-         * the log while it still has them, else a snapshot. */
-        for (int k = 0; k < rq.vv.n && rp.n < max && !snapshot; k++) {
-            const store_vv_entry *e = &rq.vv.e[k];
-            if (store_vv_get(&ours, e->origin)) continue;
-            uint64_t at = store_retired_get(r->store, e->origin);
-            if (at <= e->seq) continue;
-            int got = store_log_read(r->store, e->origin, e->seq + 1, r->batch + rp.n, max - rp.n);
-            if (got == KMS_ENOTFOUND) { snapshot = true; break; }
-            if (got < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", store_strerror(got)); return; }
-            rp.n += (uint32_t)got;
-            if (e->seq + (uint64_t)got < at) rp.more = 1;
-        }
+        int lrc = 0;
+        for (int k = 0; k < ours.n && rp.n < max && !lrc; k++)
+            lrc = add_from_log(r, &rp, max, ours.e[k].origin, store_vv_get(&rq.vv, ours.e[k].origin), ours.e[k].seq);
+        /* Origins we retired that it holds less of (a store restored from a backup). */
+        for (int k = 0; k < rq.vv.n && rp.n < max && !lrc; k++)
+            if (!store_vv_get(&ours, rq.vv.e[k].origin))
+                lrc = add_from_log(r, &rp, max, rq.vv.e[k].origin, rq.vv.e[k].seq,
+                                   store_retired_get(r->store, rq.vv.e[k].origin));
+        if (lrc == KMS_ENOTFOUND) snapshot = true;
+        else if (lrc < 0) { rlog(r, REPL_LOG_ERROR, "replication: reading the update log failed: %s", store_strerror(lrc)); return; }
         if (rp.n >= max) rp.more = 1;
     }
     if (snapshot) {
