@@ -128,6 +128,32 @@ class ClusterTests(NodeTestCase):
         self.assertGreaterEqual(kms2.status()["cluster"]["replication"]["origins_retired"], 1)
         self.assertIn('kmsha_replication_origins_retired_total{node="kms2"} 1', kms2.metrics())
 
+    def test_a_node_removed_from_the_cluster_file_has_its_origin_retired(self):
+        # ops/README.md section 3: stop kms3, delete its [peer.kms3] section, restart the
+        # others one at a time. Its clients stay counted; its origin, naming no node of the
+        # cluster any more, leaves both vectors (before: it stayed there for good).
+        c = Cluster(self).start()
+        kms1, kms2, kms3 = c.nodes
+        for i, n in enumerate(c.nodes):
+            activate(n, "--cmid", cmid(i))
+        c.wait_converged(3, records=3)
+        gone = kms3.status()["cluster"]["origin"]
+        kms3.stop()
+        with open(c.path) as f:
+            text = f.read()
+        start = text.index("[peer.kms3]")
+        with open(c.path, "w") as f:
+            f.write(text[:start])
+        for n in (kms1, kms2):
+            n.stop()
+            n.start()
+        wait_until("%s retired on kms1 and kms2" % gone,
+                   lambda: all(gone not in n.status()["cluster"]["version_vector"] for n in (kms1, kms2)))
+        self.assertIn("retired update origin %s at update 1: it names no peer of this cluster" % gone, kms1.read_log())
+        c.wait_converged(3, nodes=[kms1, kms2], records=3)
+        for n in (kms1, kms2):
+            self.assertEqual(len(n.status()["cluster"]["version_vector"]), 2)
+
     def test_snapshot_when_the_log_no_longer_reaches_back(self):
         c = Cluster(self).start()
         self.spread(c, 1, 20)
