@@ -58,7 +58,7 @@ static void put_vv(wcursor *w, const store_vv *vv)
 
 static int get_vv(rcursor *r, store_vv *vv)
 {
-    uint8_t n = rc_u8(r);
+    int n = rc_u8(r); /* a byte: never above STORE_VV_MAX (255), checked for a smaller one */
     if (r->err) return r->err;
     if (n > STORE_VV_MAX) return KMS_ETOOBIG;
     vv->n = 0;

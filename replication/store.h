@@ -201,7 +201,7 @@ bool store_entry_decode(const void *key, size_t key_len, const void *val, size_t
  *   grows under merge, so the pages together hold at least that state. */
 
 #define STORE_ORIGIN_MAX 64 /* node id length incl. NUL */
-#define STORE_VV_MAX 64     /* origins tracked */
+#define STORE_VV_MAX 255    /* origins tracked (the wire counts them in one byte) */
 
 typedef struct store_update {
     char origin[STORE_ORIGIN_MAX];

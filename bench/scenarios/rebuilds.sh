@@ -11,8 +11,9 @@
 # --unheard: the same, but while kms2 is not heard (paused by SIGSTOP in even rounds,
 # stopped in odd ones): kms3 cannot resume its origin and takes a new one each round; once
 # kms2 is back, every node must retire the earlier one and the version vectors must be back
-# to 3 origins before the next round (without retirement the 22nd round's origin would be
-# over kms3's share of 64 and refused). The suite's test runs 4 rounds.
+# to 3 origins before the next round (without retirement, and with the 64-entry vector of
+# that build, the 22nd round's origin was over kms3's share and refused). The suite's
+# test runs 4 rounds.
 #
 # Usage: bench/scenarios/rebuilds.sh [--unheard] [ROUNDS]   (env: KMSHA_BUILD, default ./build)
 set -euo pipefail

@@ -287,7 +287,7 @@ class OriginTests(NodeTestCase):
         # stopped in odd ones): it cannot resume its origin and takes a new one. Once kms2
         # is heard again and holds all of the earlier one, every node retires it, and the
         # version vectors are back to one origin per node (before: each such rebuild added
-        # an origin to every vector for good, and from the 22nd on, kms3's share of 64
+        # an origin to every vector for good, and from the 22nd on, kms3's share of 64 (255 now)
         # full, its new origins were refused and its clients no longer replicated).
         c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
         c.start()
@@ -373,26 +373,26 @@ class OriginTests(NodeTestCase):
 
     def test_forged_origins_from_a_stolen_key_fill_only_that_peers_share(self):
         from test_hostile import poke
-        c = Cluster(self, n=3)
+        c = Cluster(self, n=3, cluster_config="[kms]\ncount_cap = 10000\n")
         kms1, kms2, kms3 = c.nodes
         c.start([kms1, kms2])
         activate(kms1, "--cmid", cmid(0))
         c.wait_converged(1, nodes=[kms1, kms2])
         # kms3's real key, stolen: bound on its publish port while it is down, it sends
-        # updates under 70 new origins of its own name, 5 of kms2's, and junk names.
+        # updates under 95 new origins of its own name, 5 of kms2's, and junk names.
         now = int(time.time() * 1000)
-        forged = ["kms2.%08x" % (0xf0 + i) for i in range(5)] + ["kms3.%08x" % i for i in range(70)]
+        forged = ["kms2.%08x" % (0xf0 + i) for i in range(5)] + ["kms3.%08x" % i for i in range(95)]
         junk = ["evil.00000001", "kms3.NOTHEX00", "kms9.00000001"]
         msgs = [poke("update", o, 1, 500 + i, now).strip() for i, o in enumerate(junk + forged)]
         poke("--key", c.key_file("kms3"), "pub", "tcp://%s:%d" % (c.hosts[2], c.repl_ports[2]), "1500", *msgs)
-        share = 64 // 3
+        share = 255 // 3
 
         def forged_seen(n):
             return len([o for o in n.status()["cluster"]["version_vector"] if o.startswith("kms3.")]) >= share
         wait_until("the forged updates applied", lambda: forged_seen(kms1) and forged_seen(kms2))
         # Every node still stores and replicates its own clients: kms2 wiped (a new
         # origin: kms3 is not heard, so it cannot resume), and kms3 back with its store
-        # (before: the forged origins filled the 64 entries, and kms2's new origin was
+        # (before: the forged origins filled the vector's entries, and kms2's new origin was
         # refused: "record not committed").
         kms2.stop()
         shutil.rmtree(kms2.data_dir)
@@ -403,14 +403,14 @@ class OriginTests(NodeTestCase):
         # The forged clients within kms3's share, and kms2's five, were admitted (a
         # peer's key signed them): bounded, not refused.
         c.wait_converged(3 + share + 5, timeout=30)
-        self.assertGreaterEqual(kms1.status()["cluster"]["replication"]["origins_refused"], 70 - share + 3)
+        self.assertGreaterEqual(kms1.status()["cluster"]["replication"]["origins_refused"], 95 - share + 3)
         for n in c.nodes:
             st = n.status()
             vv = st["cluster"]["version_vector"]
             self.assertLessEqual(len([o for o in vv if o.startswith("kms3.")]), share, vv)
-            self.assertLessEqual(len(vv), 64)
+            self.assertLessEqual(len(vv), 255)
             self.assertIn("kmsha_replication_origins_refused_total", n.metrics())
-        self.assertIn("its share of 64", kms1.read_log())
+        self.assertIn("its share of 255", kms1.read_log())
         self.assertIn("names no peer of this cluster", kms1.read_log())
         self.assertIn("not named like an origin", kms1.read_log())
 
