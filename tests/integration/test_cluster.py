@@ -92,16 +92,20 @@ class ClusterTests(NodeTestCase):
             self.assertEqual([o for o in vv if o.startswith("kms2.")], [origin], vv)
             self.assertEqual(vv[origin], before + 1)
 
-    def test_a_store_rebuilt_after_an_origin_was_retired_still_gets_its_clients(self):
-        # kms3 rebuilt while kms2 is paused takes a new origin; once kms2 is back every node
-        # retires the old one. Its update is then in no log: kms1, wiped afterwards (every
-        # peer heard), must still get that client, from a snapshot (before: a log catch-up
-        # from the active origins only, 3 of 4 records).
+    def one_client_on_each_of_three(self):
         c = Cluster(self).start()
-        kms1, kms2, kms3 = c.nodes
         for i, n in enumerate(c.nodes):
             activate(n, "--cmid", cmid(i))
         c.wait_converged(3, records=3)
+        return c
+
+    def test_a_store_rebuilt_after_an_origin_was_retired_still_gets_its_clients(self):
+        # kms3 rebuilt while kms2 is paused takes a new origin; once kms2 is back every node
+        # retires the old one. Its update is then in no log: kms1, wiped afterwards (every
+        # peer heard), must still get that client, from a snapshot (without it: a log
+        # catch-up of the active origins only, and kms1 held 2 of the 3 records).
+        c = self.one_client_on_each_of_three()
+        kms1, kms2, kms3 = c.nodes
         old = kms3.status()["cluster"]["origin"]
         kms2.proc.send_signal(signal.SIGSTOP)
         try:
@@ -132,11 +136,8 @@ class ClusterTests(NodeTestCase):
         # ops/README.md section 3: stop kms3, delete its [peer.kms3] section, restart the
         # others one at a time. Its clients stay counted; its origin, naming no node of the
         # cluster any more, leaves both vectors (before: it stayed there for good).
-        c = Cluster(self).start()
+        c = self.one_client_on_each_of_three()
         kms1, kms2, kms3 = c.nodes
-        for i, n in enumerate(c.nodes):
-            activate(n, "--cmid", cmid(i))
-        c.wait_converged(3, records=3)
         gone = kms3.status()["cluster"]["origin"]
         kms3.stop()
         with open(c.path) as f:
