@@ -1345,7 +1345,8 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         goto fail;
     }
     send_heartbeat(r);
-    rlog(r, REPL_LOG_INFO, "replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s", r->origin,
+    rlog(r, REPL_LOG_INFO, "replication: origin %s, %d peers, publishing on %s:%u, catch-up on port %u%s",
+         r->origin[0] ? r->origin : "not chosen yet (once caught up)",
              r->n_peers - 1, me->host, me->port, me->port + 1,
              ", CURVE on");
     return r;
