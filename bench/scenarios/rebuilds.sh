@@ -13,7 +13,7 @@
 # kms2 is back, every node must retire the earlier one and the version vectors must be back
 # to 3 origins before the next round (without retirement, and with the 64-entry vector of
 # that build, the 22nd round's origin was over kms3's share and refused). The suite's
-# test runs 4 rounds.
+# test runs 2 rounds.
 #
 # Usage: bench/scenarios/rebuilds.sh [--unheard] [ROUNDS]   (env: KMSHA_BUILD, default ./build)
 set -euo pipefail
