@@ -89,6 +89,7 @@ int node_start_replication(node *n, char *err, size_t errlen)
     snprintf(rc.key_dir, sizeof rc.key_dir, "%s", cfg->key_dir);
     rc.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
     rc.dead_after_ms = cfg->dead_after_ms;
+    rc.retire_unheard_after_ms = (uint64_t)cfg->retire_unheard_after_s * 1000;
     rc.sync_batch = cfg->sync_batch;
     rc.future_tolerance_ms = (int64_t)cfg->future_tolerance_h * 3600 * 1000;
     rc.clock_offset_ms = n->clock_offset_ms;

@@ -155,6 +155,9 @@ int repl_encode_heartbeat(const repl_heartbeat *hb, uint8_t *out, size_t cap)
     put_vv(&w, &hb->vv);
     put_str(&w, hb->origin); /* may be empty: not chosen yet */
     put_vv(&w, &hb->retired);
+    int owed = hb->n_owed < 0 ? 0 : hb->n_owed > REPL_OWED_MAX ? REPL_OWED_MAX : hb->n_owed;
+    wc_u8(&w, (uint8_t)owed);
+    for (int i = 0; i < owed; i++) put_str(&w, hb->owed[i]);
     return finish(&w);
 }
 
@@ -169,9 +172,17 @@ int repl_decode_heartbeat(const uint8_t *buf, size_t len, repl_heartbeat *hb)
     if ((rc = get_vv(&r, &hb->vv)) < 0) return rc;
     hb->origin[0] = 0;
     hb->retired.n = 0;
+    hb->n_owed = 0;
     if (buf[2] >= 2) { /* version 1 ends here */
         if ((rc = get_str_or_empty(&r, hb->origin, true)) < 0) return rc;
         if ((rc = get_vv(&r, &hb->retired)) < 0) return rc;
+        int owed = rc_u8(&r);
+        if (r.err) return r.err;
+        if (owed > REPL_OWED_MAX) return KMS_ETOOBIG;
+        for (int i = 0; i < owed; i++) {
+            if ((rc = get_str(&r, hb->owed[i])) < 0) return rc;
+            hb->n_owed = i + 1;
+        }
     }
     return check_end(&r);
 }

@@ -11,6 +11,7 @@
 
 #define REPL_MSG_VERSION 2 /* the highest understood: 1 and 2 are read (see msg.c) */
 #define REPL_BATCH_MAX 512 /* updates or records per sync reply */
+#define REPL_OWED_MAX 32   /* peer ids in a heartbeat's owed list (REPL_MAX_PEERS) */
 
 enum repl_msg_type {
     REPL_MSG_UPDATE = 1,    /* one live update (PUB) */
@@ -33,6 +34,8 @@ typedef struct repl_heartbeat {
     char origin[STORE_ORIGIN_MAX]; /* the origin the sender numbers its updates under ("": not chosen yet) */
     store_vv retired;       /* origins the sender retired that a peer still advertises, with the
                                sequence each was retired at (repl.c: origin retirement) */
+    int n_owed;             /* peers the sender retired origins without: each is to take a */
+    char owed[REPL_OWED_MAX][STORE_ORIGIN_MAX]; /* snapshot from it when it hears this */
 } repl_heartbeat;
 
 typedef struct repl_sync_req {

@@ -82,6 +82,8 @@ typedef struct peer {
     store_vv vv;            /* from its last heartbeat */
     store_vv retired;       /* from its last heartbeat: origins it retired that a peer still advertises */
     char now_origin[STORE_ORIGIN_MAX]; /* from its last heartbeat: its own origin ("" = not told) */
+    bool owed;              /* we retired origins without it: it is to take a snapshot from us (durable) */
+    bool owes_us;           /* its last heartbeat says it owes us a snapshot */
     int64_t behind_since_ms;
     int64_t sync_timed_out_ms; /* when our last catch-up request to it timed out (0 = never) */
     double probed_mono_ms;  /* not heard: when we last asked its catch-up port anyway */
@@ -338,8 +340,11 @@ static void send_heartbeat(repl *r)
     hb.last_update_ms = r->last_update_ms;
     store_get_vv(r->store, &hb.vv);
     snprintf(hb.origin, sizeof hb.origin, "%s", r->origin);
-    for (int i = 0; i < r->n_peers; i++)
+    for (int i = 0; i < r->n_peers; i++) {
         if (!r->peers[i].self) add_retired(r, &r->peers[i].vv, &hb.vv, &hb.retired);
+        if (r->peers[i].owed && hb.n_owed < REPL_OWED_MAX)
+            snprintf(hb.owed[hb.n_owed++], sizeof hb.owed[0], "%s", r->peers[i].cfg->id);
+    }
     int len = repl_encode_heartbeat(&hb, r->buf, repl_sync_rep_max_len());
     publish(r, r->buf, len);
 }
@@ -517,6 +522,13 @@ static void maybe_sync(repl *r)
         }
     }
     if (r->snapshot_pending_commits > 0 || r->applies_outstanding > APPLY_BACKLOG_MAX) return;
+    /* A peer that retired origins while it did not hear us owes us a snapshot: take it
+     * from that peer first (it then stops saying so). */
+    for (int i = 0; i < r->n_peers; i++)
+        if (!r->peers[i].self && r->peers[i].alive && r->peers[i].owes_us) {
+            request_sync(r, i, true, NULL, 0);
+            return;
+        }
     int best = best_live_source(r, t);
     if (best < 0 && r->need_snapshot) best = fullest_live_peer(r);
     if (best >= 0) {
@@ -663,8 +675,15 @@ static void maybe_retire(repl *r)
 {
     if (r->retiring || !r->origin[0] || r->need_snapshot || r->snapshot_active || r->snapshot_pending_commits)
         return;
-    for (int i = 0; i < r->n_peers; i++)
-        if (!r->peers[i].self && !r->peers[i].alive) return;
+    double mono = clock_mono_ms();
+    int unheard_long = 0;
+    for (int i = 0; i < r->n_peers; i++) {
+        const peer *p = &r->peers[i];
+        if (p->self || p->alive) continue;
+        if (!r->cfg.retire_unheard_after_ms || mono - p->heard_mono_ms < (double)r->cfg.retire_unheard_after_ms)
+            return; /* a peer just gone: wait for it */
+        unheard_long++;
+    }
     store_vv committed;
     store_get_vv(r->store, &committed);
     for (int k = 0; k < committed.n; k++) {
@@ -672,16 +691,28 @@ static void maybe_retire(repl *r)
         if (e->seq == 0 || !strcmp(e->origin, r->origin) || store_vv_get(&r->pending, e->origin) != e->seq) continue;
         const peer *owner = origin_owner(r, e->origin);
         const char *successor = owner && owner->self ? r->origin : owner ? owner->now_origin : "";
+        if (owner && !owner->alive) continue; /* what it numbers its updates as now is not known */
         if (owner && (!successor[0] || !strcmp(successor, e->origin))) continue; /* still its own, or not told */
         bool everywhere = true;
         for (int i = 0; everywhere && i < r->n_peers; i++) {
             const peer *p = &r->peers[i];
-            if (p->self) continue;
+            if (p->self || !p->alive) continue; /* unheard long: owed a snapshot (below) */
             uint64_t theirs = store_vv_get(&p->vv, e->origin);
             if (!theirs) theirs = store_vv_get(&p->retired, e->origin);
             everywhere = theirs == e->seq;
         }
         if (!everywhere) continue;
+        /* The peers it goes on without are owed a snapshot, durably, before it goes. */
+        for (int i = 0; unheard_long && i < r->n_peers; i++) {
+            peer *p = &r->peers[i];
+            if (p->self || p->alive || p->owed) continue;
+            int orc = store_set_owed_async(r->store, p->cfg->id, true, NULL, NULL);
+            if (orc < 0) return;
+            p->owed = true;
+            rlog(r, REPL_LOG_WARN, "replication: retiring update origins without %s (not heard for %.0f s, more than "
+                 "retire_unheard_after_s): it takes a snapshot from this node when it is heard again", p->cfg->id,
+                 (mono - p->heard_mono_ms) / 1000);
+        }
         snprintf(r->retiring_origin, sizeof r->retiring_origin, "%s", e->origin);
         snprintf(r->retiring_successor, sizeof r->retiring_successor, "%s", successor);
         r->retiring_seq = e->seq;
@@ -744,6 +775,13 @@ static void on_heartbeat(repl *r, zmq_msg_t *m)
     p->vv = hb.vv;
     p->retired = hb.retired;
     snprintf(p->now_origin, sizeof p->now_origin, "%s", hb.origin);
+    bool owes = false;
+    for (int k = 0; k < hb.n_owed; k++)
+        if (!strcmp(hb.owed[k], r->cfg.node_id)) owes = true;
+    if (owes && !p->owes_us)
+        rlog(r, REPL_LOG_WARN, "replication: %s retired update origins while it did not hear this node: taking a "
+             "snapshot from it", p->cfg->id);
+    p->owes_us = owes;
     store_vv committed;
     store_get_vv(r->store, &committed);
     if (behind(r, p, &committed) > 0) {
@@ -847,6 +885,12 @@ static void on_sync_request(repl *r, zmq_msg_t *identity, zmq_msg_t *m)
         rp.done = (uint32_t)got < max;
         memcpy(rp.cursor, cursor, clen);
         rp.cursor_len = (uint8_t)clen;
+        if (rp.done && p->owed) {
+            p->owed = false;
+            int orc = store_set_owed_async(r->store, p->cfg->id, false, NULL, NULL);
+            rlog(r, orc < 0 ? REPL_LOG_ERROR : REPL_LOG_INFO, "replication: sent %s the snapshot it was owed%s%s",
+                 p->cfg->id, orc < 0 ? "; clearing the flag failed: " : "", orc < 0 ? store_strerror(orc) : "");
+        }
         if (first) {
             p->snapshots_served++;
             rlog(r, REPL_LOG_INFO, "replication: %s needs a snapshot (%s); sending one", p->cfg->id,
@@ -937,6 +981,7 @@ static void on_sync_reply(repl *r, int i, zmq_msg_t *m)
                  r->stats.snapshot_records);
         r->snapshot_active = false;
         r->need_snapshot = false;
+        src->owes_us = false; /* until its next heartbeat says otherwise */
         for (int k = 0; k < r->snapshot_vv.n; k++)
             if (store_vv_get(&r->pending, r->snapshot_vv.e[k].origin) < r->snapshot_vv.e[k].seq)
                 store_vv_set(&r->pending, r->snapshot_vv.e[k].origin, r->snapshot_vv.e[k].seq);
@@ -1305,6 +1350,7 @@ repl *repl_new(struct event_base *base, store *records, const repl_config *confi
         p->self = !strcmp(p->cfg->id, cfg->node_id);
         p->heard_mono_ms = clock_mono_ms(); /* not heard yet: silent since this start */
         if (p->self) { r->self_index = i; p->alive = true; continue; }
+        p->owed = store_owed_get(r->store, p->cfg->id);
         if (set_curve_client(r->sub, p->cfg->public_key, pub, sec)) {
             snprintf(err, errlen, "cannot configure CURVE: %s", zmq_strerror(zmq_errno()));
             goto fail;
@@ -1397,7 +1443,10 @@ void repl_require_snapshot(repl *r)
 
 bool repl_snapshot_required(const repl *r)
 {
-    return r && r->need_snapshot;
+    if (!r) return false;
+    for (int i = 0; i < r->n_peers; i++)
+        if (r->peers[i].alive && r->peers[i].owes_us) return true;
+    return r->need_snapshot;
 }
 
 void repl_set_clock_suspect(repl *r, bool suspect)

@@ -36,6 +36,8 @@ typedef struct repl_config {
     char key_dir[512];           /* this node's CURVE secret key: KEY_DIR/<node_id>.key */
     uint32_t heartbeat_interval_ms;
     uint32_t dead_after_ms;
+    uint64_t retire_unheard_after_ms; /* origins are retired without a peer unheard this long
+                                         (0: never); it is then owed a snapshot */
     uint32_t sync_batch;         /* updates or records per catch-up reply, <= REPL_BATCH_MAX */
     int64_t future_tolerance_ms; /* records from peers last seen later than this node's clock
                                     plus this are refused (0 = no bound) */

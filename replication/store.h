@@ -284,6 +284,12 @@ int store_retire_async(store *self, const char *origin, uint64_t seq, store_done
 /* The sequence origin was retired at, 0 when it is not retired (or on a store error).
  * A read transaction: may run on the loop thread. */
 uint64_t store_retired_get(store *self, const char *origin);
+/* Durable flags "this node retired origins without peer, which must take a snapshot from
+ * it" (repl.c). store_set_owed_async sets or clears the flag in the next group commit
+ * (done(arg, 0) or < 0); peer is a node id (1 .. STORE_ORIGIN_MAX - 1 bytes). Returns 0,
+ * KMS_EINVAL, KMS_ENOMEM or KMS_ESTORE. store_owed_get reads it (false on a store error). */
+int store_set_owed_async(store *self, const char *peer, bool owed, store_done_fn done, void *arg);
+bool store_owed_get(store *self, const char *peer);
 
 /* Reads up to max logged updates of origin with seq from_seq, from_seq+1, ... (contiguous;
  * stops at the first hole). Returns the number read (>= 0), KMS_ENOTFOUND when from_seq

@@ -92,6 +92,8 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
         if (!rc) rc = store_wvv_advance(self, txn, op->origin, op->seq);
         return rc;
     }
+    case OP_OWED:
+        return store_owed_write(self, txn, op->origin, op->owed);
     case OP_RETIRE: {
         bool done;
         rc = store_wvv_retire(self, txn, op->origin, op->seq, &done);
@@ -124,7 +126,8 @@ static int apply_op(store *self, MDB_txn *txn, store_op *op, int64_t now, uint64
 
 bool store_is_txn_op(int kind)
 {
-    return kind == OP_PUT || kind == OP_PUT_LOGGED || kind == OP_APPLY || kind == OP_SNAPSHOT || kind == OP_RETIRE;
+    return kind == OP_PUT || kind == OP_PUT_LOGGED || kind == OP_APPLY || kind == OP_SNAPSHOT || kind == OP_RETIRE ||
+           kind == OP_OWED;
 }
 
 /* Applies every record-changing op of the batch in one transaction and commits it; when

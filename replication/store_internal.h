@@ -24,7 +24,7 @@ struct event_base;
 #define LOG_KEY_MAX (1 + (STORE_ORIGIN_MAX - 1) + 8)
 
 /* What a queued op does. */
-enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE, OP_RETIRE };
+enum { OP_PUT, OP_PRUNE, OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT, OP_LOG_PRUNE, OP_RETIRE, OP_OWED };
 
 /* The records (and vv to adopt) of one store_apply_snapshot_async call, owned by its op. */
 typedef struct snap_batch {
@@ -39,7 +39,7 @@ typedef struct snap_batch {
 typedef struct store_op {
     int kind;
     int status;
-    store_done_fn done;           /* OP_PUT, OP_PRUNE, OP_LOG_PRUNE, OP_RETIRE */
+    store_done_fn done;           /* OP_PUT, OP_PRUNE, OP_LOG_PRUNE, OP_RETIRE, OP_OWED */
     store_update_fn udone;        /* OP_PUT_LOGGED, OP_APPLY, OP_SNAPSHOT */
     void *arg;
     int64_t before_ms;            /* OP_PRUNE, OP_LOG_PRUNE */
@@ -49,6 +49,7 @@ typedef struct store_op {
     uint64_t seq;                 /* OP_APPLY, OP_RETIRE; OP_PUT_LOGGED: assigned at commit */
     snap_batch *snap;             /* OP_SNAPSHOT (freed by the writer once committed) */
     bool no_merge;                /* OP_APPLY: log the update and advance vv, keep the record out */
+    bool owed;                    /* OP_OWED: set (true) or clear the flag of peer "origin" */
     char origin[STORE_ORIGIN_MAX];/* OP_PUT_LOGGED, OP_APPLY, OP_RETIRE */
     store_record rec;             /* OP_PUT, OP_APPLY; OP_PUT_LOGGED: the merged record once committed */
 } store_op;
@@ -151,6 +152,8 @@ int store_wvv_advance(store *self, MDB_txn *txn, const char *origin, uint64_t se
 /* Retires origin when its working vv entry is exactly seq: the entry moves from "vv" to
  * "retired". Sets *done (false: not retired, nothing changed). Returns an MDB code. */
 int store_wvv_retire(store *self, MDB_txn *txn, const char *origin, uint64_t seq, bool *done);
+/* Sets or clears "meta" key "owed-snapshot:PEER" (OP_OWED). Returns an MDB code. */
+int store_owed_write(store *self, MDB_txn *txn, const char *peer, bool owed);
 
 /* store_log.c */
 size_t store_log_key(uint8_t k[LOG_KEY_MAX], const char *origin, size_t olen, uint64_t seq);

@@ -6,6 +6,7 @@
  * afterwards: schema 3 may hold version-2 records, which it cannot read):
  *   "clients" key app(1) cmid(16)                -> encoded record (store_record_encode)
  *   "meta"    "schema"                           -> u32 LE
+ *             "owed-snapshot:" peer id           -> "1" (this node owes that peer a snapshot)
  *   "log"     len(1) origin(len) seq(u64 BE)     -> logged_ms(i64 LE) encoded record
  *   "vv"      origin (its bytes, no NUL)         -> seq (u64 LE)
  *   "retired" origin (its bytes, no NUL)         -> seq it was retired at (u64 LE)

@@ -8,6 +8,7 @@
  * node resumed it) brings it back. */
 #include "replication/store_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/cursor.h"
@@ -175,6 +176,45 @@ uint64_t store_retired_get(store *self, const char *origin)
     mdb_txn_abort(txn);
     store_txn_unlock(self);
     return seq;
+}
+
+/* "meta" key of peer's flag. */
+static size_t owed_key(char *k, size_t cap, const char *peer)
+{
+    int n = snprintf(k, cap, "owed-snapshot:%s", peer);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+int store_owed_write(store *self, MDB_txn *txn, const char *peer, bool owed)
+{
+    char key[STORE_ORIGIN_MAX + 16];
+    MDB_val k = {owed_key(key, sizeof key, peer), key}, v = {1, (void *)"1"};
+    int rc = owed ? mdb_put(txn, self->dbi_meta, &k, &v, 0) : mdb_del(txn, self->dbi_meta, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int store_set_owed_async(store *self, const char *peer, bool owed, store_done_fn done, void *arg)
+{
+    if (!self) return KMS_ESTORE;
+    size_t len = store_origin_len(peer);
+    if (!len) return KMS_EINVAL;
+    store_op op = store_op_make(OP_OWED, done, NULL, arg);
+    memcpy(op.origin, peer, len);
+    op.owed = owed;
+    return store_enqueue(self, &op, true);
+}
+
+bool store_owed_get(store *self, const char *peer)
+{
+    if (!self || !store_origin_len(peer)) return false;
+    MDB_txn *txn;
+    if (store_txn_begin(self, MDB_RDONLY, &txn)) return false;
+    char key[STORE_ORIGIN_MAX + 16];
+    MDB_val k = {owed_key(key, sizeof key, peer), key}, v;
+    bool owed = mdb_get(txn, self->dbi_meta, &k, &v) == 0;
+    mdb_txn_abort(txn);
+    store_txn_unlock(self);
+    return owed;
 }
 
 int store_retire_async(store *self, const char *origin, uint64_t seq, store_done_fn done, void *arg)

@@ -162,6 +162,45 @@ class ClusterTests(NodeTestCase):
         self.assertGreaterEqual(kms2.status()["cluster"]["replication"]["origins_retired"], 1)
         self.assertIn('kmsha_replication_origins_retired_total{node="kms2"} 1', kms2.metrics())
 
+    def test_origins_are_retired_without_a_peer_down_for_long_which_then_takes_a_snapshot(self):
+        # kms2 is down "for good" while kms3 is rebuilt twice (a new origin each
+        # time: kms2 is not heard). Past retire_unheard_after_s kms1 and kms3 retire the
+        # superseded origins without kms2 (before: no retirement while a configured peer
+        # was down, and every such rebuild added an origin to every vector until kms2 came
+        # back). kms2, back, holds none of those origins' updates and learns of them from no
+        # log: kms1 and kms3 owe it a snapshot, say so in their heartbeats, and it takes one.
+        c = Cluster(self, cluster_config="retire_unheard_after_s = 3\n")
+        c.start()
+        kms1, kms2, kms3 = c.nodes
+        for i, n in enumerate(c.nodes):
+            activate(n, "--cmid", cmid(i))
+        c.wait_converged(3, records=3)
+        kms2.stop()
+        for r in range(2):
+            old = kms3.status()["cluster"]["origin"]
+            kms3.stop()
+            shutil.rmtree(kms3.data_dir)
+            kms3.start()
+            activate(kms3, "--cmid", cmid(3 + r))
+            wait_until("round %d: %s retired by kms1 and kms3 without kms2" % (r + 1, old),
+                       lambda: all(old not in n.status()["cluster"]["version_vector"] and
+                                   len(n.status()["cluster"]["version_vector"]) == 3 for n in (kms1, kms3)))
+        self.assertIn("retiring update origins without kms2 (not heard for", kms1.read_log())
+        c.wait_converged(5, nodes=[kms1, kms3], records=5)
+        kms2.start()
+        c.wait_converged(5, records=5)
+        log2 = kms2.read_log()
+        self.assertRegex(log2, "kms[13] retired update origins while it did not hear this node: taking a snapshot")
+        wait_until("kms1 and kms3 sent kms2 the snapshot they owed it",
+                   lambda: all("sent kms2 the snapshot it was owed" in n.read_log() for n in (kms1, kms3)))
+        wait_until("one origin per node everywhere",
+                   lambda: all(len(n.status()["cluster"]["version_vector"]) == 3 for n in c.nodes))
+        # The flag is durable until served: a restart of kms1 does not owe kms2 again.
+        kms1.stop()
+        kms1.start()
+        c.wait_converged(5, records=5)
+        self.assertEqual(kms1.read_log().count("sent kms2 the snapshot it was owed"), 1)
+
     def test_a_node_removed_from_the_cluster_file_has_its_origin_retired(self):
         # ops/README.md section 3: stop kms3, delete its [peer.kms3] section, restart the
         # others one at a time. Its clients stay counted; its origin, naming no node of the

@@ -300,7 +300,7 @@ static void test_reference(void)
         "admin_max_connections", "admin_header_timeout", "admin_body_timeout", "allow_clients",
         "commit_delay_ms", "map_size_mb", "prune_interval",
         "name", "key_dir", "heartbeat_interval_ms", "dead_after_ms",
-        "alone_after_ms", "log_retention_hours", "clock_max_offset_s", "future_tolerance_h", "log_max_mb",
+        "alone_after_ms", "retire_unheard_after_s", "log_retention_hours", "clock_max_offset_s", "future_tolerance_h", "log_max_mb",
         "sync_batch",
         "server", "zones", "tsig_key_file", "ttl", "refresh_interval", "withdraw_after",
         "remote_priority_offset", "timeout_ms",
@@ -380,7 +380,7 @@ static void test_reference(void)
         CHECK(config_set(&c, rows[r].section, rows[r].key, v, "--t", err, sizeof err) == KMS_ECONFIG);
         CHECKF(strcmp(err, want) == 0, "got '%.200s' want '%.200s'", err, want);
     }
-    CHECK_EQ_INT(ints, 37);
+    CHECK_EQ_INT(ints, 38);
     free(text);
 }
 

@@ -91,6 +91,9 @@ static void test_heartbeat(void)
     snprintf(hb.origin, sizeof hb.origin, "kms2.0000abcd");
     store_vv_set(&hb.retired, "kms2.00000022", 77);
     store_vv_set(&hb.retired, "kms3.00000001", 5);
+    hb.n_owed = 2;
+    snprintf(hb.owed[0], sizeof hb.owed[0], "kms1");
+    snprintf(hb.owed[1], sizeof hb.owed[1], "kms3");
     n = repl_encode_heartbeat(&hb, buf, sizeof buf);
     CHECK(n > 0);
     CHECK_EQ_INT(buf[2], 2);
@@ -98,6 +101,8 @@ static void test_heartbeat(void)
     CHECK(strcmp(out.origin, "kms2.0000abcd") == 0);
     CHECK_EQ_INT(out.retired.n, 2);
     CHECK_EQ_INT(store_vv_get(&out.retired, "kms2.00000022"), 77);
+    CHECK_EQ_INT(out.n_owed, 2);
+    CHECK(strcmp(out.owed[1], "kms3") == 0);
     CHECK_EQ_INT(store_vv_get(&out.vv, "kms3.00000033"), 3001);
     for (int k = 0; k < n; k++) CHECK(repl_decode_heartbeat(buf, (size_t)k, &out) < 0);
     /* A version-1 heartbeat (the previous release's) is the same without them. */
@@ -107,9 +112,15 @@ static void test_heartbeat(void)
     CHECK_EQ_INT(repl_decode_heartbeat(buf, v1_len, &out), 0);
     CHECK(out.origin[0] == 0);
     CHECK_EQ_INT(out.retired.n, 0);
+    CHECK_EQ_INT(out.n_owed, 0);
     CHECK_EQ_INT(out.vv.n, 5);
     CHECK_EQ_INT(repl_decode_heartbeat(buf, (size_t)n, &out), KMS_EINVAL); /* v1 with v2's fields: trailing */
+    /* An owed list longer than REPL_OWED_MAX is refused. */
+    n = repl_encode_heartbeat(&hb, buf, sizeof buf);
+    buf[n - 1 - 4 - 1 - 4 - 1] = REPL_OWED_MAX + 1;
+    CHECK_EQ_INT(repl_decode_heartbeat(buf, (size_t)n, &out), KMS_ETOOBIG);
     memset(&hb.retired, 0, sizeof hb.retired);
+    hb.n_owed = 0;
     hb.origin[0] = 0;
     /* A vector that repeats an origin is refused. */
     snprintf(hb.vv.e[1].origin, sizeof hb.vv.e[1].origin, "%s", hb.vv.e[0].origin);

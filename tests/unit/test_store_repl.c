@@ -1245,6 +1245,18 @@ static void test_retire(void)
     CHECK_EQ_INT(store_vv_get(&vv, "old"), 4);
     CHECK_EQ_INT(store_retired_get(s, "old"), 0);
     CHECK_EQ_INT(retire_one(base, s, "old", 4), 0);
+    /* Owed-snapshot flags: set, cleared, durable. */
+    int st = -999, want0 = g_calls + 2;
+    CHECK(!store_owed_get(s, "kms2"));
+    CHECK_EQ_INT(store_set_owed_async(s, "kms2", true, on_done, &st), 0);
+    CHECK_EQ_INT(store_set_owed_async(s, "kms3", true, on_done, &st), 0);
+    wait_calls(base, want0);
+    CHECK_EQ_INT(st, 0);
+    CHECK(store_owed_get(s, "kms2"));
+    CHECK_EQ_INT(store_set_owed_async(s, "kms3", false, on_done, &st), 0);
+    wait_calls(base, want0 + 1);
+    CHECK(!store_owed_get(s, "kms3"));
+    CHECK_EQ_INT(store_set_owed_async(s, "", true, on_done, &st), KMS_EINVAL);
     /* Durable: a reopened store has the same vector and still knows where "old" stopped. */
     store_free(&s);
     s = tu_open_store(base, dir, 2, true);
@@ -1254,6 +1266,8 @@ static void test_retire(void)
     store_get_vv(s, &vv);
     CHECK_EQ_INT(vv.n, 1);
     CHECK_EQ_INT(store_retired_get(s, "old"), 4);
+    CHECK(store_owed_get(s, "kms2"));
+    CHECK(!store_owed_get(s, "kms3"));
     CHECK_EQ_INT(apply_one(base, s, "old", 4, 4), 1);
     uint64_t recs = 0;
     char err[256];
