@@ -550,6 +550,14 @@ class Cluster:
             n.wait_ready()
         return self
 
+    def one_client_each(self):
+        """Activates one client on each node (cmid(0), cmid(1), ...) and waits until every
+        node holds them all. Returns self."""
+        for i, n in enumerate(self.nodes):
+            activate(n, "--cmid", cmid(i))
+        self.wait_converged(len(self.nodes), records=len(self.nodes))
+        return self
+
     def counts(self, app="windows", nodes=None):
         return [n.count(app) for n in (nodes or self.nodes)]
 

@@ -92,13 +92,6 @@ class ClusterTests(NodeTestCase):
             self.assertEqual([o for o in vv if o.startswith("kms2.")], [origin], vv)
             self.assertEqual(vv[origin], before + 1)
 
-    def one_client_on_each_of_three(self):
-        c = Cluster(self).start()
-        for i, n in enumerate(c.nodes):
-            activate(n, "--cmid", cmid(i))
-        c.wait_converged(3, records=3)
-        return c
-
     def rebuild_kms3_while_kms2_is_paused(self, c):
         """kms3 wiped and started while kms2 is paused takes a new origin; once kms2 is
         back, every node retires the old one. Returns (old, new)."""
@@ -124,7 +117,7 @@ class ClusterTests(NodeTestCase):
         # at update 1; kms3 answers two more clients under it, is rebuilt while kms2 is
         # paused, and every node retires the old origin at update 3. kms1 restored from the
         # backup must still get those two clients (no log sends a retired origin's updates).
-        c = self.one_client_on_each_of_three()
+        c = Cluster(self).start().one_client_each()
         kms1, kms2, kms3 = c.nodes
         bk = os.path.join(self.workdir, "bk")
         rc, _, err = kmsctl("backup", "--data-dir", kms1.data_dir, bk)
@@ -147,7 +140,7 @@ class ClusterTests(NodeTestCase):
         # retires the old one. Its update is then in no log: kms1, wiped afterwards (every
         # peer heard), must still get that client, from a snapshot (without it: a log
         # catch-up of the active origins only, and kms1 held 2 of the 3 records).
-        c = self.one_client_on_each_of_three()
+        c = Cluster(self).start().one_client_each()
         kms1, kms2, kms3 = c.nodes
         old, new = self.rebuild_kms3_while_kms2_is_paused(c)
         for n in c.nodes:
@@ -169,12 +162,8 @@ class ClusterTests(NodeTestCase):
         # was down, and every such rebuild added an origin to every vector until kms2 came
         # back). kms2, back, holds none of those origins' updates and learns of them from no
         # log: kms1 and kms3 owe it a snapshot, say so in their heartbeats, and it takes one.
-        c = Cluster(self, cluster_config="retire_unheard_after_s = 3\n")
-        c.start()
+        c = Cluster(self, cluster_config="retire_unheard_after_s = 3\n").start().one_client_each()
         kms1, kms2, kms3 = c.nodes
-        for i, n in enumerate(c.nodes):
-            activate(n, "--cmid", cmid(i))
-        c.wait_converged(3, records=3)
         kms2.stop()
         for r in range(2):
             old = kms3.status()["cluster"]["origin"]
@@ -205,7 +194,7 @@ class ClusterTests(NodeTestCase):
         # ops/README.md section 3: stop kms3, delete its [peer.kms3] section, restart the
         # others one at a time. Its clients stay counted; its origin, naming no node of the
         # cluster any more, leaves both vectors (before: it stayed there for good).
-        c = self.one_client_on_each_of_three()
+        c = Cluster(self).start().one_client_each()
         kms1, kms2, kms3 = c.nodes
         gone = kms3.status()["cluster"]["origin"]
         kms3.stop()

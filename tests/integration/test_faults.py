@@ -251,11 +251,8 @@ class OriginTests(NodeTestCase):
     UNHEARD_CYCLES = int(os.environ.get("KMSHA_UNHEARD_CYCLES", "2"))
 
     def test_a_node_wiped_and_rebuilt_again_and_again_serves_and_counts(self):
-        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
-        c.start()
+        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n").start().one_client_each()
         kms1, kms2, kms3 = c.nodes
-        for k, n in enumerate(c.nodes):
-            activate(n, "--cmid", cmid(k))
         first_origin = kms3.status()["cluster"]["origin"]
         t0 = time.monotonic()
         for k in range(3, self.CYCLES + 3):
@@ -289,12 +286,8 @@ class OriginTests(NodeTestCase):
         # version vectors are back to one origin per node (before: each such rebuild added
         # an origin to every vector for good, and from the 22nd on, kms3's share of 64 (255 now)
         # full, its new origins were refused and its clients no longer replicated).
-        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n")
-        c.start()
+        c = Cluster(self, cluster_config="[kms]\ncount_cap = 10000\n").start().one_client_each()
         kms1, kms2, kms3 = c.nodes
-        for k, n in enumerate(c.nodes):
-            activate(n, "--cmid", cmid(k))
-        c.wait_converged(3, records=3)
 
         def vector_sizes():
             return [len(n.status()["cluster"]["version_vector"]) for n in c.nodes]
