@@ -6,7 +6,7 @@
 # seconds from a scratch copy of its corpus; last, makes the Debian packages from the
 # Release build and installs them in a clean Debian root (scripts/debroot.sh). Exits
 # non-zero when anything fails.
-#   KMSHA_FUZZ_SECONDS  seconds per fuzz target (default 5; 0 skips the libFuzzer stage)
+#   KMSHA_FUZZ_SECONDS  seconds per fuzz target (default 4; 0 skips the libFuzzer stage)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,7 +16,7 @@ jobs=$(nproc)
 # suites run; the package test runs last.
 bash scripts/debroot.sh >"$root/debroot.log" 2>&1 &
 debroot_pid=$!
-fuzz_seconds=${KMSHA_FUZZ_SECONDS:-5}
+fuzz_seconds=${KMSHA_FUZZ_SECONDS:-4}
 
 echo "== build (warnings are errors)"
 bash scripts/build.sh "$root/build"

@@ -6,7 +6,7 @@
 # from the other two and resumes its update origin), activates one new client on it and
 # waits until the others hold it. At the end every node must hold and count every client
 # and every version vector must still hold 3 origins. It is the suite's test
-# (tests/integration/test_faults.py OriginTests, 20 rounds) with more rounds.
+# (tests/integration/test_faults.py OriginTests, 12 rounds) with more rounds.
 #
 # --unheard: the same, but while kms2 is not heard (paused by SIGSTOP in even rounds,
 # stopped in odd ones): kms3 cannot resume its origin and takes a new one each round; once

@@ -242,12 +242,12 @@ class OriginTests(NodeTestCase):
     rebuilt node stored nothing. A rebuilt node now resumes its earlier origin; forged
     origins fill no more than the share of the node they name. A node rebuilt while a peer
     is not heard takes a new origin; its earlier one is retired once every peer holds all
-    of it. The suite rebuilds 20 times with every peer heard (each round checks the origin
+    of it. The suite rebuilds 12 times with every peer heard (each round checks the origin
     was resumed: before, each added one) and twice with one unheard (paused, then stopped);
     bench/scenarios/rebuilds.sh runs 200 of either (KMSHA_REBUILD_CYCLES,
     KMSHA_UNHEARD_CYCLES)."""
 
-    CYCLES = int(os.environ.get("KMSHA_REBUILD_CYCLES", "20"))
+    CYCLES = int(os.environ.get("KMSHA_REBUILD_CYCLES", "12"))
     UNHEARD_CYCLES = int(os.environ.get("KMSHA_UNHEARD_CYCLES", "2"))
 
     def test_a_node_wiped_and_rebuilt_again_and_again_serves_and_counts(self):
