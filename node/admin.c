@@ -530,14 +530,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                     "Records from peers refused as dated beyond this node's clock plus future_tolerance_h.");
         store_vv ovv;
         store_get_vv(n->store, &ovv);
-        evbuffer_add_printf(b, "# HELP kmsha_replication_origins_refused_total New update origins refused (malformed, "
-                               "naming no peer, or that peer's share of the version vector full).\n"
-                               "# TYPE kmsha_replication_origins_refused_total counter\n"
-                               "kmsha_replication_origins_refused_total{node=\"%s\"} %" PRIu64 "\n"
-                               "# HELP kmsha_replication_origins Update origins in this node's version vector (at most %d; "
-                               "superseded ones are retired).\n"
-                               "# TYPE kmsha_replication_origins gauge\nkmsha_replication_origins{node=\"%s\"} %d\n",
-                            id, rs.origins_refused, STORE_VV_MAX, id, ovv.n);
+        put_counter(b, "kmsha_replication_origins_refused_total", id, rs.origins_refused,
+                    "New update origins refused (malformed, naming no peer, or that peer's share of the version "
+                    "vector full).");
+        char origins_help[128];
+        snprintf(origins_help, sizeof origins_help,
+                 "Update origins in this node's version vector (at most %d; superseded ones are retired).", STORE_VV_MAX);
+        put_gauge(b, "kmsha_replication_origins", id, ovv.n, origins_help);
         put_counter(b, "kmsha_replication_origins_retired_total", id, rs.origins_retired,
                     "Update origins retired from the version vector: superseded, and held by every peer.");
         put_counter(b, "kmsha_replication_malformed_total", id, rs.malformed,

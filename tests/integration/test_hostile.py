@@ -596,7 +596,20 @@ for i in range(12):
     s.bind(("fd00:64::%x" % (0x100 + i), 0))   # twelve addresses of one /64
     s.connect(("fd00:64::1", int(sys.argv[1])))
     held.append(s)
-time.sleep(1)
+# A thirteenth connection, sent junk: the node closes it (refused, or as malformed) only
+# once it has accepted and judged the twelve before it, so their fate is known by then.
+last = socket.socket(socket.AF_INET6)
+last.setsockopt(socket.SOL_IP, 15, 1)
+last.bind(("fd00:64::100", 0))
+last.connect(("fd00:64::1", int(sys.argv[1])))
+last.sendall(bytes(16))
+last.settimeout(20)
+t0 = time.monotonic()
+try:
+    last.recv(1)
+except OSError:
+    pass
+sys.stderr.write("the thirteenth connection was closed after %.2f s\n" % (time.monotonic() - t0))
 closed = 0
 for s in held:
     s.setblocking(False)
