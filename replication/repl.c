@@ -402,6 +402,16 @@ static uint64_t behind(const repl *r, const peer *p, const store_vv *ours)
     return lag;
 }
 
+/* The peer whose origins are named "<its id>.<8 hex digits>" like origin, or NULL. */
+static peer *origin_owner(repl *r, const char *origin)
+{
+    const char *dot = strrchr(origin, '.');
+    size_t idlen = dot ? (size_t)(dot - origin) : 0;
+    for (int i = 0; dot && i < r->n_peers; i++)
+        if (strlen(r->peers[i].cfg->id) == idlen && !strncmp(r->peers[i].cfg->id, origin, idlen)) return &r->peers[i];
+    return NULL;
+}
+
 /* New origins: each enters every node's version vector for good (STORE_VV_MAX entries),
  * so whoever can send updates (a peer, or someone holding a stolen peer key) could fill it
  * and stop every node from storing the updates of an origin it has not seen yet. A new
@@ -422,9 +432,7 @@ static bool origin_admitted(repl *r, const char *origin, const char *from)
     bool hex = dot && strlen(dot + 1) == 8;
     for (int i = 1; hex && i <= 8; i++)
         hex = (dot[i] >= '0' && dot[i] <= '9') || (dot[i] >= 'a' && dot[i] <= 'f');
-    const peer *owner = NULL;
-    for (int i = 0; hex && i < r->n_peers; i++)
-        if (strlen(r->peers[i].cfg->id) == idlen && !strncmp(r->peers[i].cfg->id, origin, idlen)) owner = &r->peers[i];
+    const peer *owner = hex ? origin_owner(r, origin) : NULL;
     if (!hex) why = "not named like an origin (PEER.8HEXDIGITS)";
     else if (!owner) why = "names no peer of this cluster";
     if (!why) {
@@ -658,16 +666,6 @@ static void retire_done(void *arg, int status)
              "cluster and every peer holds all of it", r->retiring_origin, r->retiring_seq);
 }
 
-/* The peer whose origins are named "<its id>.<8 hex digits>" like origin, or NULL. */
-static const peer *origin_owner(const repl *r, const char *origin)
-{
-    const char *dot = strrchr(origin, '.');
-    size_t idlen = dot ? (size_t)(dot - origin) : 0;
-    for (int i = 0; dot && i < r->n_peers; i++)
-        if (strlen(r->peers[i].cfg->id) == idlen && !strncmp(r->peers[i].cfg->id, origin, idlen)) return &r->peers[i];
-    return NULL;
-}
-
 /* Retires one origin of the committed version vector when it is superseded and every
  * configured peer is alive and holds exactly as much of it as this node (see the notes at
  * the top). Not while this node's own origin is unchosen or a snapshot is being taken. */
@@ -800,10 +798,8 @@ static void on_sub_message(repl *r, zmq_msg_t *m)
     store_update *u = &r->batch[0];
     int rc = repl_decode_update(zmq_msg_data(m), zmq_msg_size(m), u);
     if (rc < 0) { malformed(r, NULL, m, "update", rc); return; }
-    for (int i = 0; i < r->n_peers; i++) {
-        size_t l = strlen(r->peers[i].cfg->id);
-        if (!strncmp(u->origin, r->peers[i].cfg->id, l) && u->origin[l] == '.') r->peers[i].updates_received++;
-    }
+    peer *owner = origin_owner(r, u->origin);
+    if (owner) owner->updates_received++;
     uint64_t have = held_of(r, &r->pending, u->origin);
     const peer *sender = peer_by_key(r, zmq_msg_gets(m, "User-Id"));
     if (have == 0 && !origin_admitted(r, u->origin, sender ? sender->cfg->id : peer_address(m))) return;
